@@ -1,0 +1,3 @@
+"""nixlite: Nix without Nix, for container recipes."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from nixlite.cli import main
+
+raise SystemExit(main())
