@@ -1,0 +1,572 @@
+"""Nix values as Python objects, thunks, forcing helpers and evaluation errors.
+
+This module is the contract every part of the evaluator (compiler, builtins,
+store builtins, printers) is written against.  Representation:
+
+=========== ============================================================
+Nix type    Python representation
+=========== ============================================================
+null        ``None``
+bool        ``True`` / ``False``
+int         ``int`` — always test ``type(v) is int`` (``bool`` is an int
+            subclass).  Kept in the signed 64-bit range; results outside
+            it raise Nix's overflow error (``checked_int``).
+float       ``float``
+string      plain ``str`` when it has no context; ``CStr`` (a ``str``
+            subclass with ``.ctx: frozenset[str]``) when it has.  Context
+            elements use Nix's encoding: ``/nix/store/…`` (plain path),
+            ``=/nix/store/….drv`` (a derivation with all its outputs),
+            ``!out!/nix/store/….drv`` (one output).  Use ``ctx_of(v)`` to
+            read and ``mkstr(s, ctx)`` to build (plain ``str`` if empty).
+path        ``NixPath`` (absolute, normalised; not a ``str`` subclass).
+list        Python ``list`` of items; an item is a value or a ``Thunk``.
+            Lists are never mutated once built — share them freely.
+attrset     ``Attrs``: a ``dict`` subclass mapping name → value-or-thunk,
+            with ``.pos`` (``None`` or a dict name → ``Pos``) for
+            ``unsafeGetAttrPos`` and error messages.  Never mutated once
+            handed out; build a new one (``Attrs(old)`` copies).
+function    ``Lambda`` (compiled Nix function) or ``PrimOp`` (a builtin,
+            possibly partially applied).
+=========== ============================================================
+
+A ``Thunk`` is a suspended computation: ``fn(arg)`` produces the value.
+``force(v)`` returns the weak-head-normal form of a value-or-thunk; forcing a
+thunk that is already being forced raises ``infinite recursion encountered``.
+Anything stored inside lists/attrs/environments may be a thunk; anything
+returned by ``force``/``call`` or by compiled code is a value (never a thunk).
+
+``call(f, arg)`` applies any Nix function value (lambda, primop, set with
+``__functor``) to one argument (value or thunk) and returns a value.
+
+Errors: ``EvalError`` (a ``NixliteError``) carries an optional position and a
+list of ``… while …`` trace frames (``add_trace``).  ``ThrownError`` (from
+``throw``) and ``AssertionFailed`` are the two kinds ``tryEval`` catches;
+``AbortError`` (``abort``) and everything else propagate.
+"""
+
+from __future__ import annotations
+
+from nixlite.errors import NixliteError, Pos, format_pos
+
+INT_MIN = -(1 << 63)
+INT_MAX = (1 << 63) - 1
+
+
+# --------------------------------------------------------------------------
+# errors
+
+
+class EvalError(NixliteError):
+    """An evaluation error; ``trace`` holds ``(message, pos)`` frames, innermost first."""
+
+    def __init__(self, message: str, pos: Pos | None = None) -> None:
+        super().__init__(message, pos)
+        self.trace: list[tuple[str, Pos | None]] = []
+
+    def add_trace(self, message: str, pos: Pos | None = None) -> EvalError:
+        """Append a ``… while …`` frame (shown with ``--show-trace``); returns self."""
+        self.trace.append((message, pos))
+        return self
+
+    def at(self, pos: Pos | None) -> EvalError:
+        """Give the error a position if it has none yet; returns self."""
+        if self.pos is None:
+            self.pos = pos
+        return self
+
+    def render(self, show_trace: bool = False) -> str:
+        out = f"error: {self.message}"
+        if self.pos is not None:
+            out += "\n\n" + format_pos(self.pos)
+        if show_trace:
+            for message, pos in self.trace:
+                out += f"\n\n       … {message}"
+                if pos is not None:
+                    out += "\n\n" + format_pos(pos)
+        return out
+
+
+class ThrownError(EvalError):
+    """``throw MSG``: catchable by ``builtins.tryEval``."""
+
+
+class AssertionFailed(EvalError):
+    """A failed ``assert``: catchable by ``builtins.tryEval``."""
+
+
+class AbortError(EvalError):
+    """``abort MSG``: never caught by ``tryEval``."""
+
+    def __init__(self, message: str, pos: Pos | None = None) -> None:
+        super().__init__(f"evaluation aborted with the following error message: '{message}'", pos)
+
+
+class InfiniteRecursion(EvalError):
+    def __init__(self, pos: Pos | None = None) -> None:
+        super().__init__("infinite recursion encountered", pos)
+
+
+class NixTypeError(EvalError):
+    """A value of the wrong type reached an operation."""
+
+
+# --------------------------------------------------------------------------
+# strings and paths
+
+
+class CStr(str):
+    """A string with a non-empty context (a frozenset of store-path encodings)."""
+
+    __slots__ = ("ctx",)
+
+    def __new__(cls, s: str, ctx: frozenset[str]) -> CStr:
+        self = str.__new__(cls, s)
+        self.ctx = ctx
+        return self
+
+    def __repr__(self) -> str:
+        return f"CStr({str.__repr__(self)}, {sorted(self.ctx)!r})"
+
+    def __reduce__(self):
+        return (CStr, (str(self), self.ctx))
+
+
+EMPTY_CTX: frozenset[str] = frozenset()
+
+
+def ctx_of(v: str) -> frozenset[str]:
+    """The context of a string value (empty for a plain ``str``)."""
+    return v.ctx if type(v) is CStr else EMPTY_CTX
+
+
+def mkstr(s: str, ctx: frozenset[str] | set[str] | None) -> str:
+    """A string value: plain ``str`` when the context is empty, else ``CStr``."""
+    if ctx:
+        return CStr(s, frozenset(ctx))
+    return str(s) if type(s) is not str else s
+
+
+class NixPath:
+    """A Nix path value: an absolute, normalised file-system path."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is NixPath and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(("path", self.path))
+
+    def __repr__(self) -> str:
+        return f"NixPath({self.path!r})"
+
+    def __str__(self) -> str:
+        return self.path
+
+
+def canon_path(path: str) -> str:
+    """Nix's canonPath: collapse ``//``, ``.`` and ``..`` without touching the disk."""
+    parts: list[str] = []
+    for part in path.split("/"):
+        if part == "" or part == ".":
+            continue
+        if part == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(part)
+    return "/" + "/".join(parts)
+
+
+# --------------------------------------------------------------------------
+# attribute sets
+
+
+class Attrs(dict):
+    """An attribute set: name → value-or-thunk, plus optional per-name positions."""
+
+    __slots__ = ("pos",)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.pos: dict[str, Pos] | None = None
+
+    def attr_pos(self, name: str) -> Pos | None:
+        pos = self.pos
+        return pos.get(name) if pos else None
+
+    def __repr__(self) -> str:
+        return f"Attrs({dict.__repr__(self)})"
+
+
+def mkattrs(d: dict, pos: dict[str, Pos] | None = None) -> Attrs:
+    a = Attrs(d)
+    a.pos = pos
+    return a
+
+
+# --------------------------------------------------------------------------
+# thunks
+
+_BLACKHOLE = object()
+
+
+class Thunk:
+    """A suspended value: forcing runs ``fn(arg)`` once and memoises the result.
+
+    States: ``fn`` callable (pending), ``fn is _BLACKHOLE`` (being forced),
+    ``fn is None`` (done, value in ``val``).  On an exception the thunk goes
+    back to pending, so ``tryEval`` and repeated forcing behave as in Nix.
+    """
+
+    __slots__ = ("fn", "arg", "val")
+
+    def __init__(self, fn, arg) -> None:
+        self.fn = fn
+        self.arg = arg
+
+    def force(self):
+        fn = self.fn
+        if fn is None:
+            return self.val
+        if fn is _BLACKHOLE:
+            raise InfiniteRecursion()
+        self.fn = _BLACKHOLE
+        try:
+            v = fn(self.arg)
+            if type(v) is Thunk:
+                v = v.force()
+        except BaseException:
+            self.fn = fn
+            raise
+        self.val = v
+        self.fn = None
+        self.arg = None
+        return v
+
+    def is_evaluated(self) -> bool:
+        return self.fn is None
+
+    def is_blackhole(self) -> bool:
+        return self.fn is _BLACKHOLE
+
+    def __repr__(self) -> str:
+        if self.fn is None:
+            return f"Thunk(={self.val!r})"
+        return "Thunk(<pending>)" if self.fn is not _BLACKHOLE else "Thunk(<blackhole>)"
+
+
+def done(v) -> Thunk:
+    """An already evaluated thunk (rarely needed: store the value itself instead)."""
+    t = Thunk.__new__(Thunk)
+    t.fn = None
+    t.arg = None
+    t.val = v
+    return t
+
+
+def force(v):
+    """Weak head normal form of a value-or-thunk."""
+    if type(v) is Thunk:
+        return v.force()
+    return v
+
+
+def _apply_pair(pair):
+    return call(pair[0], pair[1])
+
+
+def lazy_call(f, arg) -> Thunk:
+    """A thunk for ``f arg`` (e.g. the items of ``map f xs``)."""
+    return Thunk(_apply_pair, (f, arg))
+
+
+# --------------------------------------------------------------------------
+# functions
+
+
+class Lambda:
+    """A Nix function closure.
+
+    ``fn(arg)`` runs the compiled body with the argument (value or thunk) and
+    returns a value.  ``pos`` is the lambda's position, ``name`` the name it was
+    bound to (for traces), ``formals`` ``None`` for ``x: …`` or a tuple of
+    ``(name, has_default)`` pairs for ``{ … }: …`` (``functionArgs``), and
+    ``ellipsis`` whether ``...`` was present.
+    """
+
+    __slots__ = ("fn", "pos", "name", "formals", "ellipsis")
+
+    def __init__(self, fn, pos: Pos | None = None, name: str | None = None,
+                 formals: tuple | None = None, ellipsis: bool = False) -> None:
+        self.fn = fn
+        self.pos = pos
+        self.name = name
+        self.formals = formals
+        self.ellipsis = ellipsis
+
+    def __repr__(self) -> str:
+        return f"Lambda({self.name or '<anon>'} @ {self.pos})"
+
+
+class PrimOp:
+    """A builtin function of ``arity`` arguments, with the ones applied so far.
+
+    ``fn(*args)`` receives the arguments unforced (values or thunks) and may
+    return a value or a thunk; ``call`` forces the result.  If ``wants_state``
+    the evaluation state is passed first.
+    """
+
+    __slots__ = ("name", "arity", "fn", "args", "wants_state")
+
+    def __init__(self, name: str, arity: int, fn, args: tuple = (), wants_state: bool = False) -> None:
+        self.name = name
+        self.arity = arity
+        self.fn = fn
+        self.args = args
+        self.wants_state = wants_state
+
+    def apply(self, arg):
+        args = self.args + (arg,)
+        if len(args) < self.arity:
+            return PrimOp(self.name, self.arity, self.fn, args, self.wants_state)
+        try:
+            if self.wants_state:
+                from nixlite.eval.state import current_state
+
+                r = self.fn(current_state(), *args)
+            else:
+                r = self.fn(*args)
+        except RecursionError:
+            raise
+        if type(r) is Thunk:
+            r = r.force()
+        return r
+
+    def __repr__(self) -> str:
+        return f"PrimOp({self.name}, {len(self.args)}/{self.arity})"
+
+
+def call(f, arg):
+    """Apply the Nix function ``f`` (value or thunk) to ``arg``; returns a value."""
+    if type(f) is Thunk:
+        f = f.force()
+    t = type(f)
+    if t is Lambda:
+        return f.fn(arg)
+    if t is PrimOp:
+        return f.apply(arg)
+    if t is Attrs and "__functor" in f:
+        return call(call(f["__functor"], f), arg)
+    raise NixTypeError(
+        f"attempt to call something which is not a function but {type_name(f)}: {short_show(f)}"
+    )
+
+
+def call_n(f, *args):
+    """Apply ``f`` to several arguments in turn."""
+    for a in args:
+        f = call(f, a)
+    return f
+
+
+def is_function(v) -> bool:
+    t = type(v)
+    return t is Lambda or t is PrimOp or (t is Attrs and "__functor" in v)
+
+
+# --------------------------------------------------------------------------
+# types and checked access
+
+
+def type_name(v) -> str:
+    """Nix's ``showType``: the article and name used in error messages."""
+    t = type(v)
+    if t is int:
+        return "an integer"
+    if t is str or t is CStr:
+        return "a string"
+    if t is bool:
+        return "a Boolean"
+    if v is None:
+        return "null"
+    if t is Attrs:
+        return "a set"
+    if t is list:
+        return "a list"
+    if t is float:
+        return "a float"
+    if t is NixPath:
+        return "a path"
+    if t is Lambda:
+        return "a function"
+    if t is PrimOp:
+        return "a partially applied built-in function" if v.args else "a built-in function"
+    if t is Thunk:
+        return "a thunk"
+    return "an unknown value"
+
+
+def type_of(v) -> str:
+    """``builtins.typeOf``."""
+    t = type(v)
+    if t is int:
+        return "int"
+    if t is str or t is CStr:
+        return "string"
+    if t is bool:
+        return "bool"
+    if v is None:
+        return "null"
+    if t is Attrs:
+        return "set"
+    if t is list:
+        return "list"
+    if t is float:
+        return "float"
+    if t is NixPath:
+        return "path"
+    if t is Lambda or t is PrimOp:
+        return "lambda"
+    return "unknown"
+
+
+def short_show(v) -> str:
+    """A value shown briefly for error messages (as today's Nix does after 'found …')."""
+    from nixlite.eval.printer import show_for_error
+
+    return show_for_error(v)
+
+
+def type_error(v, expected: str) -> NixTypeError:
+    """Today's Nix wording: ``expected an integer but found a string: "x"``."""
+    return NixTypeError(f"expected {expected} but found {type_name(v)}: {short_show(v)}")
+
+
+def checked_int(n: int, op: str, a: int, b: int) -> int:
+    if INT_MIN <= n <= INT_MAX:
+        return n
+    raise EvalError(f"integer overflow in {op} {a} {_OPSYM[op]} {b}")
+
+
+_OPSYM = {"adding": "+", "subtracting": "-", "multiplying": "*", "dividing": "/"}
+
+
+def force_int(v) -> int:
+    v = force(v)
+    if type(v) is int:
+        return v
+    raise type_error(v, "an integer")
+
+
+def force_float(v) -> float:
+    """A number as float (Nix accepts ints where floats are expected)."""
+    v = force(v)
+    t = type(v)
+    if t is float:
+        return v
+    if t is int:
+        return float(v)
+    raise type_error(v, "a float")
+
+
+def force_number(v):
+    v = force(v)
+    t = type(v)
+    if t is int or t is float:
+        return v
+    raise type_error(v, "an integer or a float")
+
+
+def force_bool(v) -> bool:
+    v = force(v)
+    if type(v) is bool:
+        return v
+    raise type_error(v, "a Boolean")
+
+
+def force_str(v) -> str:
+    """A string value (context kept), without coercion."""
+    v = force(v)
+    t = type(v)
+    if t is str or t is CStr:
+        return v
+    raise type_error(v, "a string")
+
+
+def force_str_noctx(v, what: str = "") -> str:
+    """A string that must not have context (e.g. attribute names, regexes)."""
+    s = force_str(v)
+    if type(s) is CStr:
+        raise EvalError(f"the string '{s}' is not allowed to refer to a store path (such as '{next(iter(sorted(s.ctx))).lstrip('=')}')")
+    return s
+
+
+def force_list(v) -> list:
+    v = force(v)
+    if type(v) is list:
+        return v
+    raise type_error(v, "a list")
+
+
+def force_attrs(v) -> Attrs:
+    v = force(v)
+    if type(v) is Attrs:
+        return v
+    raise type_error(v, "a set")
+
+
+def force_function(v):
+    v = force(v)
+    if type(v) is Lambda or type(v) is PrimOp or (type(v) is Attrs and "__functor" in v):
+        return v
+    raise type_error(v, "a function")
+
+
+def force_path(v) -> NixPath:
+    v = force(v)
+    if type(v) is NixPath:
+        return v
+    raise type_error(v, "a path")
+
+
+def deep_force(v):
+    """Force a value and, recursively, every list item and attribute (``deepSeq``)."""
+    v = force(v)
+    seen: set[int] = set()
+    stack = [v]
+    while stack:
+        x = stack.pop()
+        t = type(x)
+        if t is Attrs:
+            if id(x) in seen:
+                continue
+            seen.add(id(x))
+            for k in x:
+                item = x[k]
+                if type(item) is Thunk:
+                    item = item.force()
+                stack.append(item)
+        elif t is list:
+            if id(x) in seen:
+                continue
+            seen.add(id(x))
+            for item in x:
+                if type(item) is Thunk:
+                    item = item.force()
+                stack.append(item)
+    return v
+
+
+def is_derivation(v) -> bool:
+    """A set with ``type = "derivation"`` (forces ``type``)."""
+    if type(v) is not Attrs:
+        return False
+    t = v.get("type")
+    if t is None:
+        return False
+    t = force(t)
+    return (type(t) is str or type(t) is CStr) and t == "derivation"
