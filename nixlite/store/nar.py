@@ -1,0 +1,161 @@
+"""NAR (Nix ARchive) serialisation and hashing of files, directories and symlinks.
+
+The NAR of a path depends only on file contents, the owner-execute bit,
+symlink targets and entry names, so it is what store paths of imported
+sources hash.  ``dump`` writes the archive into a ``sink`` callable (e.g.
+``hasher.update`` or a file's ``write``) in large blocks; it can mirror the
+walk into a destination directory at the same time, so what is stored is
+exactly what was hashed.  A ``path_filter(path, kind) -> bool`` (kind is
+``regular | directory | symlink | unknown``) drops entries below the root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from typing import Callable
+
+from nixlite.errors import NixliteError
+from nixlite.store.hashes import Hash
+
+Sink = Callable[[bytes], object]
+PathFilter = Callable[[str, str], bool]
+
+BLOCK = 1 << 20
+
+
+class NarError(NixliteError):
+    """A path that cannot be archived (unsupported file type, unreadable)."""
+
+
+def _s(data: bytes) -> bytes:
+    """One NAR string: 8-byte little-endian length, bytes, zero padding to 8."""
+    n = len(data)
+    return n.to_bytes(8, "little") + data + b"\0" * (-n % 8)
+
+
+MAGIC = _s(b"nix-archive-1")
+_OPEN = _s(b"(")
+_CLOSE = _s(b")")
+_TYPE_REGULAR = _OPEN + _s(b"type") + _s(b"regular")
+_EXECUTABLE = _s(b"executable") + _s(b"")
+_CONTENTS = _s(b"contents")
+_TYPE_SYMLINK = _OPEN + _s(b"type") + _s(b"symlink") + _s(b"target")
+_TYPE_DIRECTORY = _OPEN + _s(b"type") + _s(b"directory")
+_ENTRY = _s(b"entry") + _OPEN + _s(b"name")
+_NODE = _s(b"node")
+
+
+def kind_of_mode(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "regular"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISLNK(mode):
+        return "symlink"
+    return "unknown"
+
+
+def dump(path: str, sink: Sink, path_filter: PathFilter | None = None,
+         mirror_to: str | None = None) -> None:
+    """Write the NAR of ``path`` (symlinks not followed) to ``sink``.
+
+    With ``mirror_to``, also recreate the archived tree there (which must not
+    exist yet): regular files, directories and symlinks, with contents and
+    executable bits exactly as archived.
+    """
+    sink(MAGIC)
+    _dump_node(path, os.lstat(path), sink, path_filter, mirror_to)
+
+
+def _dump_node(path: str, st: os.stat_result, sink: Sink, path_filter, mirror_to) -> None:
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        executable = bool(mode & stat.S_IXUSR)
+        head = _TYPE_REGULAR + (_EXECUTABLE if executable else b"") + _CONTENTS
+        try:
+            f = open(path, "rb")
+        except OSError as exc:
+            raise NarError(f"opening file '{path}': {exc.strerror}") from None
+        with f:
+            out = None
+            if mirror_to is not None:
+                out = open(mirror_to, "xb")
+            try:
+                size = os.fstat(f.fileno()).st_size
+                sink(head + size.to_bytes(8, "little"))
+                written = 0
+                while True:
+                    block = f.read(BLOCK)
+                    if not block:
+                        break
+                    written += len(block)
+                    sink(block)
+                    if out is not None:
+                        out.write(block)
+                if written != size:
+                    raise NarError(f"file '{path}' changed while it was being archived")
+            finally:
+                if out is not None:
+                    out.close()
+        if mirror_to is not None and executable:
+            os.chmod(mirror_to, 0o755)
+        sink(b"\0" * (-size % 8) + _CLOSE)
+    elif stat.S_ISDIR(mode):
+        sink(_TYPE_DIRECTORY)
+        if mirror_to is not None:
+            os.mkdir(mirror_to)
+        try:
+            names = os.listdir(path)
+        except OSError as exc:
+            raise NarError(f"opening directory '{path}': {exc.strerror}") from None
+        entries = sorted((os.fsencode(n), n) for n in names)
+        for raw, name in entries:
+            child = os.path.join(path, name)
+            cst = os.lstat(child)
+            if path_filter is not None and not path_filter(child, kind_of_mode(cst.st_mode)):
+                continue
+            sink(_ENTRY + _s(raw) + _NODE)
+            _dump_node(child, cst, sink, path_filter,
+                       None if mirror_to is None else os.path.join(mirror_to, name))
+            sink(_CLOSE)
+        sink(_CLOSE)
+    elif stat.S_ISLNK(mode):
+        target = os.readlink(path)
+        sink(_TYPE_SYMLINK + _s(os.fsencode(target)) + _CLOSE)
+        if mirror_to is not None:
+            os.symlink(target, mirror_to)
+    else:
+        raise NarError(f"file '{path}' has an unsupported type")
+
+
+def dump_bytes(contents: bytes, executable: bool = False) -> bytes:
+    """The NAR of a single regular file with these contents."""
+    return (MAGIC + _TYPE_REGULAR + (_EXECUTABLE if executable else b"") + _CONTENTS
+            + _s(contents) + _CLOSE)
+
+
+class _HashSink:
+    __slots__ = ("h", "size")
+
+    def __init__(self) -> None:
+        self.h = hashlib.sha256()
+        self.size = 0
+
+    def __call__(self, data: bytes) -> None:
+        self.h.update(data)
+        self.size += len(data)
+
+
+def nar_hash(path: str, path_filter: PathFilter | None = None,
+             mirror_to: str | None = None) -> tuple[Hash, int]:
+    """sha256 of the NAR of ``path`` and the NAR's size (optionally mirroring it)."""
+    sink = _HashSink()
+    dump(path, sink, path_filter, mirror_to)
+    return Hash("sha256", sink.h.digest()), sink.size
+
+
+def nar_hash_bytes(contents: bytes, executable: bool = False) -> tuple[Hash, int]:
+    nar = dump_bytes(contents, executable)
+    return Hash("sha256", hashlib.sha256(nar).digest()), len(nar)
