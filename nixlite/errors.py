@@ -39,28 +39,46 @@ class NixliteError(Exception):
         self.pos = pos
 
     def render(self) -> str:
-        out = f"error: {self.message}"
+        """Today's Nix layout (``showErrorInfo``): the message, then ``at FILE:L:C:`` and
+        the source lines around the error, every line after the first indented by seven
+        spaces and stripped of trailing blanks."""
+        text = f"{self.message}\n"
         if self.pos is not None:
-            out += "\n" + format_pos(self.pos)
-        return out
+            text += format_pos(self.pos) + "\n"
+        lines = text.rstrip("\n").split("\n")
+        out = ["error: " + lines[0]]
+        out.extend(("       " + line).rstrip() for line in lines[1:])
+        return "\n".join(line.rstrip() for line in out)
+
+
+def _source_text(pos: Pos) -> str | None:
+    if pos.source is not None:
+        return pos.source
+    if pos.file.startswith("«"):
+        return None
+    try:
+        with open(pos.file, "rb") as f:
+            return f.read().decode("utf-8", "surrogateescape")
+    except OSError:
+        return None
 
 
 def format_pos(pos: Pos) -> str:
-    """``at FILE:LINE:COL:`` plus the source excerpt, indented as Nix does."""
-    lines = [f"       at {pos}:"]
-    text = pos.source
-    if text is None and not pos.file.startswith("«"):
-        try:
-            with open(pos.file, encoding="utf-8", errors="replace") as f:
-                text = f.read()
-        except OSError:
-            text = None
-    if text is not None:
-        src_lines = text.split("\n")
-        if 1 <= pos.line <= len(src_lines):
-            src = src_lines[pos.line - 1]
-            num = str(pos.line)
-            lines.append("")
-            lines.append(f"{' ' * (12 - len(num) - 1)}{num}| {src}")
-            lines.append(f"{' ' * 12}| {' ' * (pos.col - 1)}^")
-    return "\n".join(lines)
+    """``at FILE:LINE:COL:`` and the source lines around it, as Nix's ``printPosMaybe``
+    and ``printCodeLines`` write them (before the caller's indentation): the previous,
+    offending and next line, each as ``" %5d| text"``, and a caret under the column."""
+    out = f"at {pos}:"
+    text = _source_text(pos)
+    if text is None or pos.line < 1:
+        return out
+    lines = text.split("\n")
+    if pos.line > len(lines):
+        return out
+    if pos.line > 1:
+        out += f"\n {pos.line - 1:5d}| {lines[pos.line - 2]}"
+    out += f"\n {pos.line:5d}| {lines[pos.line - 1]}"
+    if pos.col > 0:
+        out += "\n      |" + " " * pos.col + "^"
+    if pos.line < len(lines):
+        out += f"\n {pos.line + 1:5d}| {lines[pos.line]}"
+    return out

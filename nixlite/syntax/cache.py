@@ -1,0 +1,107 @@
+"""The on-disk parse cache: parsed (and resolved) files keyed by a hash of their content.
+
+Like ``.pyc`` files, so evaluating a large file again does not parse it again.  An entry
+is a pickle of the resolved tree, named by SHA-256 of (format version, grammar, file
+name, base directory, text); anything unreadable or of the wrong shape is ignored and
+rewritten.  Writes go to a temporary name first and are renamed into place.
+
+Location: ``$NIXLITE_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/nixlite/parse``, else
+``~/.cache/nixlite/parse``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+from nixlite.errors import NixliteError, Pos
+
+FORMAT = b"nixlite-parse-v1"
+
+
+def cache_dir() -> Path:
+    explicit = os.environ.get("NIXLITE_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".cache"
+    return base / "nixlite" / "parse"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+_grammar_digest: bytes | None = None
+
+
+def _key(name: str, base_dir: str, text: str) -> str:
+    global _grammar_digest
+    if _grammar_digest is None:
+        from nixlite.syntax.parser import GRAMMAR_PATH
+
+        _grammar_digest = hashlib.sha256(GRAMMAR_PATH.read_bytes()).digest()
+    h = hashlib.sha256(FORMAT)
+    h.update(_grammar_digest)
+    h.update(name.encode("utf-8", "surrogateescape") + b"\0")
+    h.update(base_dir.encode("utf-8", "surrogateescape") + b"\0")
+    h.update(text.encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
+
+
+def read_source(path: str) -> str:
+    """A Nix file's text (UTF-8; undecodable bytes kept as surrogates)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise NixliteError(f"opening file '{path}': {exc.strerror}") from None
+    return data.decode("utf-8", "surrogateescape")
+
+
+def parse_cached(text: str, name: str, base_dir: str):
+    """Parse and resolve ``text``, through the cache."""
+    from nixlite.resolve import resolve
+    from nixlite.syntax.ast import Expr
+    from nixlite.syntax.parser import parse
+
+    entry = cache_dir() / _key(name, base_dir, text)[:2] / _key(name, base_dir, text)
+    try:
+        with open(entry, "rb") as f:
+            tree = pickle.load(f)
+        if isinstance(tree, Expr) and tree.src.text == text:
+            return tree
+    except Exception:
+        pass  # missing, corrupt or stale: parse again and rewrite
+    tree = resolve(parse(text, name, base_dir))
+    try:
+        atomic_write(entry, pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL))
+    except (OSError, RecursionError, pickle.PicklingError):
+        pass
+    return tree
+
+
+def parse_file(path: str):
+    """Parse and resolve the file at ``path`` (a directory means its ``default.nix``)."""
+    abspath = os.path.abspath(path)
+    if os.path.isdir(abspath):
+        abspath = os.path.join(abspath, "default.nix")
+    text = read_source(abspath)
+    return parse_cached(text, abspath, os.path.dirname(abspath))
+
+
+__all__ = ["cache_dir", "atomic_write", "parse_cached", "parse_file", "read_source", "Pos"]

@@ -1,0 +1,273 @@
+"""Nix tokens, produced the way Nix's flex lexer (src/libexpr/lexer.l) produces them.
+
+A mode stack mirrors flex's start conditions: code (DEFAULT), ``"…"`` strings (STRING),
+``''…''`` strings (IND_STRING) and path bodies (INPATH, INPATH_SLASH).  ``{`` and ``${``
+push code mode and ``}`` pops it, so interpolation nests to any depth.  Each mode has one
+compiled master regex whose alternatives are ordered so that the first match is flex's
+longest match.
+
+``tokenize(text)`` returns three parallel lists: token types (str, the terminal names of
+grammar/nix.lark), values and character offsets, ending with the ``$END`` token.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nixlite.errors import NixliteError
+
+_PC = r"[a-zA-Z0-9._\-+]"  # PATH_CHAR
+
+_DEFAULT = re.compile(
+    r"(?P<ws>[ \t\r\n]+|#[^\r\n]*|/\*(?:[^*]|\*+[^*/])*\*+/)"
+    r"|(?P<ID>[a-zA-Z_][a-zA-Z0-9_'\-]*(?![a-zA-Z0-9._\-+/:]))"
+    r"|(?P<URI>[a-zA-Z][a-zA-Z0-9+\-.]*:[a-zA-Z0-9%/?:@&=+$,\-_.!~*']+)"
+    rf"|(?P<pseg>{_PC}*/(?=\$\{{))"
+    r"|(?P<hseg>~/(?=\$\{))"
+    rf"|(?P<PATH>{_PC}*(?:/{_PC}+)+/?)"
+    rf"|(?P<HPATH>~(?:/{_PC}+)+/?)"
+    r"|(?P<FLOAT>(?:[1-9][0-9]*\.[0-9]*|0?\.[0-9]+)(?:[Ee][+-]?[0-9]+)?)"
+    r"|(?P<INT>[0-9]+)"
+    r"|(?P<ID2>[a-zA-Z_][a-zA-Z0-9_'\-]*)"
+    rf"|(?P<SPATH><{_PC}+(?:/{_PC}+)*>)"
+    r"|(?P<indopen>''(?: *\n)?)"
+    r"|(?P<op>\.\.\.|==|!=|<=|>=|&&|\|\||->|//|\+\+|<\||\|>|\$\{)"
+    r"|(?P<char>[\s\S])"
+)
+
+_KEYWORDS = {
+    "if": "IF", "then": "THEN", "else": "ELSE", "assert": "ASSERT", "with": "WITH",
+    "let": "LET", "in": "IN", "rec": "REC", "inherit": "INHERIT", "or": "OR_KW",
+}
+_OPS = {
+    "...": "ELLIPSIS", "==": "EQ", "!=": "NEQ", "<=": "LEQ", ">=": "GEQ", "&&": "AND",
+    "||": "OR", "->": "IMPL", "//": "UPDATE", "++": "CONCAT", "<|": "PIPE_FROM",
+    "|>": "PIPE_INTO", "${": "DOLLAR_CURLY",
+}
+_CHARS = {
+    "{": "LBRACE", "}": "RBRACE", "[": "LBRACK", "]": "RBRACK", "(": "LPAR", ")": "RPAR",
+    ";": "SEMI", ":": "COLON", ",": "COMMA", "@": "AT", ".": "DOT", '"': "QUOTE",
+    "=": "ASSIGN", "?": "QUESTION", "!": "NOT", "+": "PLUS", "-": "MINUS", "*": "STAR",
+    "/": "SLASH", "<": "LT", ">": "GT",
+}
+
+# "…" string body: flex's ([^\$\"\\]|\$[^\{\"\\]|\\{ANY}|\$\\{ANY})+ (a trailing `$`
+# before the closing quote is added by hand, as flex's trailing-context rule does).
+_STRING_BODY = re.compile(r'(?:[^$"\\]|\$[^{"\\]|\\[\s\S]|\$\\[\s\S])+')
+# ''…'' string: bulk text (which keeps its indentation) and the special sequences.
+_IND = re.compile(
+    r"(?P<bulk>(?:[^$']|\$[^{']|'[^'$])+)"
+    r"|(?P<dollar>''\$|\$(?!\{))"
+    r"|(?P<quotes>''')"
+    r"|(?P<escape>''\\[\s\S])"
+    r"|(?P<interp>\$\{)"
+    r"|(?P<close>'')"
+    r"|(?P<quote>')"
+)
+_PATH_BODY = re.compile(rf"{_PC}*(?:/{_PC}+)+/?|{_PC}*/|{_PC}+")
+_ESCAPE = re.compile(r"\\([\s\S])|\r\n?")
+_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
+
+DEFAULT, STRING, IND_STRING, INPATH, INPATH_SLASH = range(5)
+
+INT64_MAX = 2**63 - 1
+
+
+def _unescape_sub(m: re.Match) -> str:
+    c = m.group(1)
+    if c is None:  # a raw CR or CR LF: Nix normalises it to LF
+        return "\n"
+    return _ESCAPES.get(c, c)
+
+
+def unescape(s: str) -> str:
+    """Decode ``\\n \\r \\t \\X`` and normalise raw CR/CRLF to LF, as Nix's unescapeStr."""
+    if "\\" not in s and "\r" not in s:
+        return s
+    return _ESCAPE.sub(_unescape_sub, s)
+
+
+class LexError(NixliteError):
+    """A lexical error (invalid integer, path with a trailing slash); ``off`` is where."""
+
+    def __init__(self, message: str, off: int) -> None:
+        super().__init__(message)
+        self.off = off
+
+
+def tokenize(text: str) -> tuple[list, list, list]:
+    types: list[str] = []
+    values: list = []
+    offs: list[int] = []
+    add_t = types.append
+    add_v = values.append
+    add_o = offs.append
+    stack = [DEFAULT]
+    mode = DEFAULT
+    pos = 0
+    n = len(text)
+    default_match = _DEFAULT.match
+    keywords = _KEYWORDS
+    chars = _CHARS
+    while pos < n:
+        if mode == DEFAULT:
+            m = default_match(text, pos)
+            kind = m.lastgroup
+            end = m.end()
+            if kind == "ws":
+                pos = end
+                continue
+            if kind == "ID" or kind == "ID2":
+                word = m.group()
+                add_t(keywords.get(word, "ID"))
+                add_v(word)
+            elif kind == "char":
+                c = m.group()
+                t = chars.get(c)
+                if t is None:
+                    add_t("CHAR")  # any other character: the parser rejects it
+                    add_v(c)
+                else:
+                    add_t(t)
+                    add_v(c)
+                    if c == "{":
+                        stack.append(DEFAULT)
+                    elif c == "}":
+                        if len(stack) > 1:
+                            stack.pop()
+                            mode = stack[-1]
+                    elif c == '"':
+                        stack.append(STRING)
+                        mode = STRING
+            elif kind == "op":
+                op = m.group()
+                add_t(_OPS[op])
+                add_v(op)
+                if op == "${":
+                    stack.append(DEFAULT)
+            elif kind == "INT":
+                digits = m.group()
+                value = int(digits)
+                if value > INT64_MAX:
+                    raise LexError(f"invalid integer '{digits}'", pos)
+                add_t("INT")
+                add_v(value)
+            elif kind == "FLOAT":
+                add_t("FLOAT")
+                add_v(_float(m.group(), pos))
+            elif kind == "PATH" or kind == "HPATH" or kind == "pseg" or kind == "hseg":
+                s = m.group()
+                add_t("HPATH" if kind[0] == "H" or kind[0] == "h" else "PATH")
+                add_v(s)
+                mode = INPATH_SLASH if s[-1] == "/" else INPATH
+                stack.append(mode)
+            elif kind == "indopen":
+                add_t("IND_STRING_OPEN")
+                add_v(m.group())
+                stack.append(IND_STRING)
+                mode = IND_STRING
+            else:  # URI, SPATH
+                add_t(kind)
+                add_v(m.group())
+            add_o(pos)
+            pos = end
+        elif mode == STRING:
+            m = _STRING_BODY.match(text, pos)
+            end = m.end() if m else pos
+            if text.startswith('$"', end):
+                end += 1
+            if end > pos:
+                add_t("STR")
+                add_v(unescape(text[pos:end]))
+                add_o(pos)
+                pos = end
+                continue
+            if text.startswith("${", pos):
+                add_t("DOLLAR_CURLY")
+                add_v("${")
+                add_o(pos)
+                stack.append(DEFAULT)
+                mode = DEFAULT
+                pos += 2
+            elif text[pos] == '"':
+                add_t("QUOTE")
+                add_v('"')
+                add_o(pos)
+                stack.pop()
+                mode = stack[-1]
+                pos += 1
+            else:  # a lone `$` or `\` can only be left at the end of the input
+                break
+        elif mode == IND_STRING:
+            m = _IND.match(text, pos)
+            kind = m.lastgroup
+            s = m.group()
+            if kind == "bulk":
+                add_t("IND_STR")
+                add_v((s, True))
+            elif kind == "interp":
+                add_t("DOLLAR_CURLY")
+                add_v(s)
+                stack.append(DEFAULT)
+                mode = DEFAULT
+            elif kind == "close":
+                add_t("IND_STRING_CLOSE")
+                add_v(s)
+                stack.pop()
+                mode = stack[-1]
+            else:
+                add_t("IND_STR")
+                if kind == "dollar":
+                    add_v(("$", False))
+                elif kind == "quotes":
+                    add_v(("''", False))
+                elif kind == "escape":
+                    add_v((unescape(s[2:]), False))
+                else:
+                    add_v(("'", False))
+            add_o(pos)
+            pos = m.end()
+        else:  # INPATH / INPATH_SLASH
+            if text.startswith("${", pos):
+                add_t("DOLLAR_CURLY")
+                add_v("${")
+                add_o(pos)
+                stack[-1] = INPATH
+                stack.append(DEFAULT)
+                mode = DEFAULT
+                pos += 2
+                continue
+            m = _PATH_BODY.match(text, pos)
+            if m:
+                s = m.group()
+                add_t("STR")
+                add_v(s)
+                add_o(pos)
+                mode = INPATH_SLASH if s[-1] == "/" else INPATH
+                stack[-1] = mode
+                pos = m.end()
+                continue
+            if mode == INPATH_SLASH:
+                raise LexError("path has a trailing slash", pos)
+            add_t("PATH_END")
+            add_v("")
+            add_o(pos)
+            stack.pop()
+            mode = stack[-1]
+    if mode == INPATH:
+        add_t("PATH_END")
+        add_v("")
+        add_o(pos)
+    elif mode == INPATH_SLASH:
+        raise LexError("path has a trailing slash", pos)
+    add_t("$END")
+    add_v("")
+    add_o(n)
+    return types, values, offs
+
+
+def _float(s: str, off: int) -> float:
+    value = float(s)
+    if value == float("inf") or (value == 0.0 and s.strip("0.eE+-") != ""):
+        raise LexError(f"invalid float '{s}'", off)
+    return value
