@@ -46,7 +46,7 @@ list of ``… while …`` trace frames (``add_trace``).  ``ThrownError`` (from
 
 from __future__ import annotations
 
-from nixlite.errors import NixliteError, Pos, format_pos
+from nixlite.errors import NixliteError, Pos
 
 INT_MIN = -(1 << 63)
 INT_MAX = (1 << 63) - 1
@@ -75,15 +75,41 @@ class EvalError(NixliteError):
         return self
 
     def render(self, show_trace: bool = False) -> str:
+        """Nix's layout: message, ``at FILE:L:C:`` with excerpt, then trace frames."""
         out = f"error: {self.message}"
         if self.pos is not None:
-            out += "\n\n" + format_pos(self.pos)
+            out += "\n\n" + render_pos(self.pos)
         if show_trace:
             for message, pos in self.trace:
                 out += f"\n\n       … {message}"
                 if pos is not None:
-                    out += "\n\n" + format_pos(pos)
+                    out += "\n\n" + render_pos(pos)
         return out
+
+
+def render_pos(pos: Pos) -> str:
+    """``at FILE:L:C:`` and the lines around it, laid out exactly as Nix does."""
+    out = f"       at {pos}:"
+    text = pos.source
+    if text is None and not pos.file.startswith("«"):
+        try:
+            with open(pos.file, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            text = None
+    if text is None:
+        return out
+    lines = text.split("\n")
+    if not 1 <= pos.line <= len(lines):
+        return out
+    out += "\n"
+    if pos.line > 1:
+        out += f"\n       {pos.line - 1:6d}| {lines[pos.line - 2]}"
+    out += f"\n       {pos.line:6d}| {lines[pos.line - 1]}"
+    out += "\n             | " + " " * (pos.col - 1) + "^"
+    if pos.line < len(lines) and (pos.line < len(lines) - 1 or lines[pos.line]):
+        out += f"\n       {pos.line + 1:6d}| {lines[pos.line]}"
+    return out
 
 
 class ThrownError(EvalError):
@@ -195,8 +221,12 @@ class Attrs(dict):
         self.pos: dict[str, Pos] | None = None
 
     def attr_pos(self, name: str) -> Pos | None:
+        """Where ``name`` was defined; ``pos`` values may be ``Pos`` or located AST nodes."""
         pos = self.pos
-        return pos.get(name) if pos else None
+        if not pos:
+            return None
+        p = pos.get(name)
+        return p if p is None or type(p) is Pos else p.pos
 
     def __repr__(self) -> str:
         return f"Attrs({dict.__repr__(self)})"
@@ -292,21 +322,27 @@ class Lambda:
     """A Nix function closure.
 
     ``fn(arg)`` runs the compiled body with the argument (value or thunk) and
-    returns a value.  ``pos`` is the lambda's position, ``name`` the name it was
-    bound to (for traces), ``formals`` ``None`` for ``x: …`` or a tuple of
+    returns a value.  ``where`` is the lambda's AST node (or a ``Pos``; ``pos``
+    computes the position on demand), ``name`` the name it was bound to (for
+    messages), ``formals`` ``None`` for ``x: …`` or a tuple of
     ``(name, has_default)`` pairs for ``{ … }: …`` (``functionArgs``), and
     ``ellipsis`` whether ``...`` was present.
     """
 
-    __slots__ = ("fn", "pos", "name", "formals", "ellipsis")
+    __slots__ = ("fn", "where", "name", "formals", "ellipsis")
 
-    def __init__(self, fn, pos: Pos | None = None, name: str | None = None,
+    def __init__(self, fn, where=None, name: str | None = None,
                  formals: tuple | None = None, ellipsis: bool = False) -> None:
         self.fn = fn
-        self.pos = pos
+        self.where = where
         self.name = name
         self.formals = formals
         self.ellipsis = ellipsis
+
+    @property
+    def pos(self) -> Pos | None:
+        w = self.where
+        return w if w is None or type(w) is Pos else w.pos
 
     def __repr__(self) -> str:
         return f"Lambda({self.name or '<anon>'} @ {self.pos})"

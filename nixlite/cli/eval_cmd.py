@@ -1,0 +1,98 @@
+"""``nixlite eval``: what ``nix-instantiate --eval`` does, with the same flags and output."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate a Nix expression and print it as nix-instantiate --eval does",
+        description="Evaluate FILE (default ./default.nix), -E EXPR or - (stdin) and print "
+        "the value exactly as `nix-instantiate --eval` prints it.",
+    )
+    p.add_argument("inputs", nargs="*", metavar="FILE", help="files (or expressions with -E); - for stdin")
+    p.add_argument("-E", "--expr", action="store_true", help="treat the arguments as expressions")
+    p.add_argument("--strict", action="store_true", help="evaluate the result deeply")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--xml", action="store_true", help="print the result as XML")
+    p.add_argument("--no-location", action="store_true", help="omit source positions in --xml output")
+    p.add_argument("-A", "--attr", action="append", default=[], metavar="ATTRPATH",
+                   help="select an attribute (repeatable)")
+    p.add_argument("--arg", nargs=2, action="append", default=[], metavar=("NAME", "EXPR"),
+                   help="pass a Nix expression to the top-level function")
+    p.add_argument("--argstr", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="pass a string to the top-level function")
+    p.add_argument("-I", dest="include", action="append", default=[], metavar="PATH",
+                   help="add a search path entry (PREFIX=PATH or PATH)")
+    p.add_argument("--show-trace", action="store_true", help="show the evaluation trace on errors")
+    p.add_argument("--read-write-mode", action="store_true", help="accepted for compatibility")
+    p.add_argument("--eval", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from nixlite.errors import NixliteError
+    from nixlite.eval.deep import run_deep
+
+    try:
+        out = run_deep(_evaluate, args)
+    except NixliteError as exc:
+        sys.stdout.flush()
+        render = getattr(exc, "render")
+        try:
+            text = render(show_trace=args.show_trace)
+        except TypeError:
+            text = render()
+        sys.stderr.write(text + "\n")
+        return 1
+    return out
+
+
+def _evaluate(args) -> int:
+    from nixlite.eval.api import auto_call, find_along_attr_path, print_result
+    from nixlite.eval.state import EvalState
+    from nixlite.eval.values import Attrs, Thunk, force
+
+    state = EvalState(search_path=args.include, show_trace=args.show_trace,
+                      read_write=args.read_write_mode)
+    auto_args = Attrs()
+    for name, text in args.arg:
+        auto_args[name] = Thunk(_eval_arg, (state, text))
+    for name, value in args.argstr:
+        auto_args[name] = value
+
+    if args.expr:
+        roots = [lambda t=text: state.eval_string(t, "«string»", os.getcwd()) for text in args.inputs]
+    else:
+        files = args.inputs or ["./default.nix"]
+        roots = []
+        for f in files:
+            if f == "-":
+                text = sys.stdin.read()
+                roots.append(lambda t=text: state.eval_string(t, "«stdin»", os.getcwd()))
+            else:
+                path = os.path.abspath(f)
+                roots.append(lambda p=path: state.eval_file(p))
+
+    out = sys.stdout
+    for root in roots:
+        v = root()
+        for attr_path in args.attr or [""]:
+            selected = find_along_attr_path(v, attr_path, auto_args)
+            selected = force(selected)
+            if auto_args:
+                selected = auto_call(selected, auto_args)
+            text = print_result(selected, strict=args.strict, json=args.json, xml=args.xml,
+                                location=not args.no_location)
+            out.write(text)
+            out.flush()
+    return 0
+
+
+def _eval_arg(pair):
+    state, text = pair
+    return state.eval_string(text, "«string»", os.getcwd())

@@ -1,0 +1,134 @@
+"""What commands need around evaluation: auto-calling, ``-A`` paths, printing.
+
+Mirrors ``nix-instantiate --eval``: ``findAlongAttrPath`` (auto-calling
+functions on the way), ``autoCallFunction`` (``--arg``/``--argstr`` and
+defaults) and the three output formats.
+"""
+
+from __future__ import annotations
+
+from nixlite.eval.values import (
+    Attrs,
+    EvalError,
+    Lambda,
+    call,
+    deep_force,
+    force,
+    type_name,
+)
+
+
+def auto_call(v, args: Attrs):
+    """Call a top-level function with ``args`` as Nix's ``autoCallFunction`` does."""
+    v = force(v)
+    if type(v) is Attrs and "__functor" in v:
+        return auto_call(call(v["__functor"], v), args)
+    if type(v) is not Lambda or v.formals is None:
+        return v
+    actual = Attrs()
+    if v.ellipsis:
+        actual.update(args)
+    for name, has_default in v.formals:
+        if name in args:
+            actual[name] = args[name]
+        elif not has_default:
+            raise EvalError(
+                f"cannot evaluate a function that has an argument without a value ('{name}')\n"
+                "       Nix attempted to evaluate a function as a top level expression; in\n"
+                "       this case it must have its arguments supplied either by default\n"
+                "       values, or passed explicitly with '--arg' or '--argstr'. See\n"
+                "       https://nixos.org/manual/nix/stable/language/constructs.html#functions.",
+                _formal_pos(v, name),
+            )
+    return v.fn(actual)
+
+
+def _formal_pos(f: Lambda, name: str):
+    node = f.where
+    for formal in getattr(node, "formals", None) or ():
+        if formal.name == name:
+            return formal.pos
+    return f.pos
+
+
+def parse_attr_path(path: str) -> list[str]:
+    """Nix's ``parseAttrPath``: dot-separated, ``"…"`` quoting allowed."""
+    out: list[str] = []
+    cur = ""
+    i = 0
+    while i < len(path):
+        c = path[i]
+        if c == ".":
+            out.append(cur)
+            cur = ""
+        elif c == '"':
+            i += 1
+            while True:
+                if i >= len(path):
+                    raise EvalError(f"missing closing quote in selection path '{path}'")
+                if path[i] == '"':
+                    break
+                cur += path[i]
+                i += 1
+        else:
+            cur += c
+        i += 1
+    if cur or out:
+        out.append(cur)
+    return out
+
+
+def find_along_attr_path(v, attr_path: str, auto_args: Attrs):
+    """Follow ``-A attr.path``, auto-calling functions along the way."""
+    for key in parse_attr_path(attr_path):
+        v = auto_call(v, auto_args)
+        v = force(v)
+        if key.isdigit() or (key.startswith("-") and key[1:].isdigit()):
+            index = int(key)
+            if type(v) is not list:
+                raise EvalError(
+                    f"the expression selected by the selection path '{attr_path}' should be a "
+                    f"list but is {type_name(v)}")
+            if not 0 <= index < len(v):
+                raise EvalError(f"list index {index} in selection path '{attr_path}' is out of range")
+            v = v[index]
+        else:
+            if type(v) is not Attrs:
+                raise EvalError(
+                    f"the expression selected by the selection path '{attr_path}' should be a set "
+                    f"but is {type_name(v)}")
+            if key not in v:
+                raise EvalError(f"attribute '{key}' in selection path '{attr_path}' not found")
+            v = v[key]
+    return v
+
+
+def print_result(v, *, strict: bool, json: bool = False, xml: bool = False,
+                 location: bool = True) -> str:
+    """The text ``nix-instantiate --eval`` writes for a value (with trailing newline)."""
+    if xml:
+        from nixlite.eval.builtins import xml as xml_mod
+
+        return xml_mod.value_to_xml(v, strict=strict, location=location)
+    if json:
+        from nixlite.eval.builtins import json as json_mod
+
+        return json_mod.value_to_json(v, strict=strict) + "\n"
+    from nixlite.eval.printer import print_ambiguous
+
+    if strict:
+        deep_force(v)
+    return print_ambiguous(v) + "\n"
+
+
+def evaluate_string(text: str, *, strict: bool = False, **state_options):
+    """Convenience for tests and tools: evaluate ``text`` in a fresh state (on a big stack)."""
+    from nixlite.eval.deep import run_deep
+    from nixlite.eval.state import EvalState
+
+    def go():
+        state = EvalState(**state_options)
+        v = state.eval_string(text)
+        return deep_force(v) if strict else v
+
+    return run_deep(go)

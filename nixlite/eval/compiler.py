@@ -1,0 +1,828 @@
+"""Compile a resolved AST into Python closures, once per file.
+
+Every expression node becomes ``code(env) -> value`` (the value in weak head
+normal form).  ``lazy(node)`` gives ``code(env) -> value-or-thunk`` for places
+where Nix delays evaluation (attribute values, list items, arguments, let
+bindings): as in Nix, literals and variables are not wrapped in a thunk (a
+variable shares the slot's thunk or value), anything else is.  This matters
+both for speed and for what ``nix-instantiate --eval`` prints (``<CODE>``).
+
+Environments are Python lists ``[parent, slot0, slot1, …]``: one per frame the
+resolver opened (lambda, let, rec set, with), so a variable at (level, index)
+is ``env[0][0]…[index + 1]`` with ``level`` hops.
+"""
+
+from __future__ import annotations
+
+from nixlite.eval import ops
+from nixlite.eval.values import (
+    INT_MAX,
+    INT_MIN,
+    AssertionFailed,
+    Attrs,
+    CStr,
+    EvalError,
+    InfiniteRecursion,
+    Lambda,
+    NixPath,
+    Thunk,
+    call,
+    canon_path,
+    force,
+    type_error,
+)
+from nixlite.resolve import DYNAMIC, GLOBAL
+from nixlite.syntax import ast as A
+
+_MISSING = object()
+
+
+def _frame(env, level: int):
+    while level:
+        env = env[0]
+        level -= 1
+    return env
+
+
+def _lambda_label(name: str | None) -> str:
+    return f"'{name}'" if name else "anonymous lambda"
+
+
+def _show_expr(node) -> str:
+    """The expression as Nix prints it in ``assertion '…' failed``."""
+    try:
+        from nixlite.syntax.printer import show_expr  # --parse printer, if available
+    except ImportError:
+        show_expr = None
+    if show_expr is not None:
+        try:
+            return show_expr(node)
+        except Exception:  # noqa: BLE001 - fall back to the source text
+            pass
+    return "<expression>"
+
+
+class Compiler:
+    """Compiles AST nodes of any file for one evaluation state (its globals)."""
+
+    def __init__(self, globals_: list) -> None:
+        self.globals = globals_
+        self._dispatch = {
+            A.Int: self._const,
+            A.Float: self._const,
+            A.Str: self._const,
+            A.Path: self._path,
+            A.Var: self._var,
+            A.Select: self._select,
+            A.HasAttr: self._hasattr,
+            A.Attrs: self._attrs,
+            A.List: self._list,
+            A.Lambda: self._lambda,
+            A.Call: self._call,
+            A.Let: self._let,
+            A.With: self._with,
+            A.Assert: self._assert,
+            A.If: self._if,
+            A.Not: self._not,
+            A.Neg: self._neg,
+            A.BinOp: self._binop,
+            A.StrInterp: self._strinterp,
+            A.PathInterp: self._pathinterp,
+            A.CurPos: self._curpos,
+        }
+
+    # ------------------------------------------------------------------ entry
+
+    def compile(self, e):
+        return self._dispatch[type(e)](e)
+
+    def lazy(self, e):
+        """``code(env) -> value-or-thunk``: no thunk for literals and variables."""
+        t = type(e)
+        if t is A.Int or t is A.Float or t is A.Str:
+            v = e.value
+            return lambda env: v
+        if t is A.Path:
+            p = NixPath(e.value)
+            return lambda env: p
+        if t is A.Var and e.level != DYNAMIC:
+            return self._var_lazy(e)
+        code = self.compile(e)
+        return lambda env: Thunk(code, env)
+
+    # ------------------------------------------------------------- literals
+
+    def _const(self, e):
+        v = e.value
+        return lambda env: v
+
+    def _path(self, e):
+        p = NixPath(e.value)
+        return lambda env: p
+
+    def _curpos(self, e):
+        pos = e.pos
+        value = Attrs({"file": pos.file, "line": pos.line, "column": pos.col})
+        return lambda env: value
+
+    # ------------------------------------------------------------ variables
+
+    def _var_lazy(self, e):
+        level = e.level
+        if level == GLOBAL:
+            v = self.globals[e.index]
+            return lambda env: v
+        idx = e.index + 1
+        if level == 0:
+            return lambda env: env[idx]
+        if level == 1:
+            return lambda env: env[0][idx]
+        if level == 2:
+            return lambda env: env[0][0][idx]
+        return lambda env: _frame(env, level)[idx]
+
+    def _var(self, e):
+        level = e.level
+        if level == DYNAMIC:
+            return self._dynamic_var(e)
+        if level == GLOBAL:
+            v = self.globals[e.index]
+            if type(v) is not Thunk:
+                return lambda env: v
+
+            def global_code(env):
+                return v.force()
+
+            return global_code
+        idx = e.index + 1
+
+        def fail(exc):
+            if exc.pos is None:
+                exc.pos = e.pos
+            raise exc
+
+        if level == 0:
+            def code(env):
+                v = env[idx]
+                if type(v) is Thunk:
+                    if v.fn is None:
+                        return v.val
+                    try:
+                        return v.force()
+                    except InfiniteRecursion as exc:
+                        fail(exc)
+                return v
+        elif level == 1:
+            def code(env):
+                v = env[0][idx]
+                if type(v) is Thunk:
+                    if v.fn is None:
+                        return v.val
+                    try:
+                        return v.force()
+                    except InfiniteRecursion as exc:
+                        fail(exc)
+                return v
+        else:
+            def code(env):
+                v = _frame(env, level)[idx]
+                if type(v) is Thunk:
+                    if v.fn is None:
+                        return v.val
+                    try:
+                        return v.force()
+                    except InfiniteRecursion as exc:
+                        fail(exc)
+                return v
+        return code
+
+    def _dynamic_var(self, e):
+        name = e.name
+        withs = e.withs
+
+        def code(env):
+            for level in withs:
+                frame = _frame(env, level)
+                s = frame[1]
+                if type(s) is Thunk:
+                    try:
+                        s = s.force()
+                    except EvalError as exc:
+                        raise exc.at(e.pos)
+                    if type(s) is not Attrs:
+                        raise type_error(s, "a set").at(e.pos)
+                    frame[1] = s
+                elif type(s) is not Attrs:
+                    raise type_error(s, "a set").at(e.pos)
+                v = s.get(name, _MISSING)
+                if v is not _MISSING:
+                    return force(v)
+            raise EvalError(f"undefined variable '{name}'", e.pos)
+
+        return code
+
+    # ------------------------------------------------------------ selection
+
+    def _attr_name_code(self, item):
+        """A path element: a static ``str`` or a closure giving the name."""
+        if isinstance(item, str):
+            return item
+        code = self.compile(item)
+
+        def name_code(env):
+            s = code(env)
+            if type(s) is CStr:
+                s = str(s)
+            elif type(s) is not str:
+                raise type_error(s, "a string").at(item.pos)
+            return s
+
+        return name_code
+
+    def _select(self, e):
+        expr = self.compile(e.expr)
+        names = [self._attr_name_code(p) for p in e.path]
+        default = self.compile(e.default) if e.default is not None else None
+        if len(names) == 1 and isinstance(names[0], str) and default is None:
+            name = names[0]
+
+            def select1(env):
+                v = expr(env)
+                if type(v) is not Attrs:
+                    raise type_error(v, "a set").at(e.pos)
+                x = v.get(name, _MISSING)
+                if x is _MISSING:
+                    raise _missing(name, v, e)
+                if type(x) is Thunk:
+                    if x.fn is None:
+                        return x.val
+                    return x.force()
+                return x
+
+            return select1
+
+        def select(env):
+            v = expr(env)
+            for n in names:
+                if type(n) is not str:
+                    n = n(env)
+                if type(v) is not Attrs:
+                    if default is not None:
+                        return default(env)
+                    raise type_error(v, "a set").at(e.pos)
+                x = v.get(n, _MISSING)
+                if x is _MISSING:
+                    if default is not None:
+                        return default(env)
+                    raise _missing(n, v, e)
+                v = x.force() if type(x) is Thunk else x
+            return v
+
+        return select
+
+    def _hasattr(self, e):
+        expr = self.compile(e.expr)
+        names = [self._attr_name_code(p) for p in e.path]
+        last = len(names) - 1
+
+        def hasattr_(env):
+            v = expr(env)
+            for i, n in enumerate(names):
+                if type(n) is not str:
+                    n = n(env)
+                if type(v) is not Attrs:
+                    return False
+                x = v.get(n, _MISSING)
+                if x is _MISSING:
+                    return False
+                if i < last:
+                    v = force(x)
+            return True
+
+        return hasattr_
+
+    # ------------------------------------------------------- sets and lets
+
+    def _binding_lazies(self, node, attrs: dict, inner_is_frame: bool):
+        """Per static attribute: ``(name, kind, code)`` where PLAIN/INHERITED codes take
+        the (inner / outer) env, INHERITED_FROM codes are ``(source_index, name)``."""
+        out = []
+        for i, (name, d) in enumerate(attrs.items()):
+            kind = d.kind
+            if kind == A.INHERITED_FROM:
+                sel = d.value
+                out.append((name, kind, (sel.expr.index, sel.path[0])))
+                continue
+            value = d.value
+            if (inner_is_frame and kind == A.PLAIN and type(value) is A.Var
+                    and value.level == 0 and value.index >= i):
+                # refers to a slot of this frame not filled yet: delay, as Nix does
+                code = self.compile(value)
+                out.append((name, kind, lambda env, code=code: Thunk(code, env)))
+            else:
+                out.append((name, kind, self.lazy(value)))
+        return out
+
+    def _inherit_sources(self, node):
+        return [self.lazy(x) for x in node.inherit_from]
+
+    def _dynamic_bindings(self, node):
+        return [(self.compile(d.name), self.lazy(d.value), d) for d in node.dynamic]
+
+    def _attrs(self, e):
+        bindings = self._binding_lazies(e, e.attrs, e.rec)
+        sources = self._inherit_sources(e)
+        dynamic = self._dynamic_bindings(e)
+        positions = e.attrs
+        rec = e.rec
+        n = len(bindings)
+
+        if not rec and not sources and not dynamic:
+            if all(kind == A.PLAIN or kind == A.INHERITED for _, kind, _ in bindings):
+                names = [b[0] for b in bindings]
+                codes = [b[2] for b in bindings]
+                pairs = list(zip(names, codes))
+
+                def plain_set(env):
+                    a = Attrs({name: code(env) for name, code in pairs})
+                    a.pos = positions
+                    return a
+
+                return plain_set
+
+        def build(env):
+            if rec:
+                frame = [env]
+                frame.extend([None] * n)
+                inner = frame
+            else:
+                inner = env
+            srcs = [s(inner) for s in sources]
+            result = Attrs()
+            for i, (name, kind, code) in enumerate(bindings):
+                if kind == A.PLAIN:
+                    v = code(inner)
+                elif kind == A.INHERITED:
+                    v = code(env)
+                else:
+                    v = Thunk(_select_inherited, (srcs[code[0]], code[1]))
+                if rec:
+                    frame[i + 1] = v
+                result[name] = v
+            pos = positions
+            if dynamic:
+                pos = dict(positions)
+                for name_code, value_code, d in dynamic:
+                    try:
+                        name = name_code(inner)
+                    except EvalError as exc:
+                        raise exc.at(d.pos)
+                    if name is None:
+                        continue
+                    if type(name) is not str and type(name) is not CStr:
+                        raise type_error(name, "a string").at(d.pos)
+                    name = str(name)
+                    if name in result:
+                        prev = pos.get(name)
+                        where = f" at {prev.pos}" if prev is not None else ""
+                        raise EvalError(f"dynamic attribute '{name}' already defined{where}", d.pos)
+                    result[name] = value_code(inner)
+                    pos[name] = d
+            result.pos = pos
+            return result
+
+        return build
+
+    def _let(self, e):
+        bindings = self._binding_lazies(e, e.attrs, True)
+        sources = self._inherit_sources(e)
+        body = self.compile(e.body)
+        n = len(bindings)
+        simple = not sources and all(kind != A.INHERITED_FROM for _, kind, _ in bindings)
+        if simple:
+            plain = [(i + 1, kind == A.PLAIN, code) for i, (_, kind, code) in enumerate(bindings)]
+
+            def let_simple(env):
+                frame = [env]
+                frame.extend([None] * n)
+                for slot, is_plain, code in plain:
+                    frame[slot] = code(frame) if is_plain else code(env)
+                return body(frame)
+
+            return let_simple
+
+        def let_(env):
+            frame = [env]
+            frame.extend([None] * n)
+            srcs = [s(frame) for s in sources]
+            for i, (name, kind, code) in enumerate(bindings):
+                if kind == A.PLAIN:
+                    frame[i + 1] = code(frame)
+                elif kind == A.INHERITED:
+                    frame[i + 1] = code(env)
+                else:
+                    frame[i + 1] = Thunk(_select_inherited, (srcs[code[0]], code[1]))
+            return body(frame)
+
+        return let_
+
+    def _with(self, e):
+        attrs = self.lazy(e.attrs)
+        body = self.compile(e.body)
+        return lambda env: body([env, attrs(env)])
+
+    def _list(self, e):
+        items = [self.lazy(x) for x in e.elems]
+        if not items:
+            return lambda env: []
+        return lambda env: [item(env) for item in items]
+
+    # ------------------------------------------------------------ functions
+
+    def _lambda(self, e):
+        body = self.compile(e.body)
+        name = e.name
+        node = e
+        if e.formals is None:
+            def make(env):
+                return Lambda(lambda arg: body([env, arg]), node, name)
+
+            return make
+
+        has_arg = e.arg is not None
+        formals = []
+        for f in e.formals:
+            d = f.default
+            if d is None:
+                formals.append((f.name, None))
+            elif type(d) is A.Var and d.level == 0:
+                code = self.compile(d)
+                formals.append((f.name, lambda env, code=code: Thunk(code, env)))
+            else:
+                formals.append((f.name, self.lazy(d)))
+        ellipsis = e.ellipsis
+        formal_names = frozenset(f.name for f in e.formals)
+        info = tuple((f.name, f.default is not None) for f in e.formals)
+        nformals = len(formals)
+
+        def make(env):
+            def fn(arg):
+                a = arg.force() if type(arg) is Thunk else arg
+                if type(a) is not Attrs:
+                    raise type_error(a, "a set")
+                frame = [env, arg] if has_arg else [env]
+                used = 0
+                for fname, default in formals:
+                    x = a.get(fname, _MISSING)
+                    if x is _MISSING:
+                        if default is None:
+                            raise EvalError(
+                                f"function {_lambda_label(name)} called without required argument '{fname}'"
+                            ).add_trace(f"while calling {_lambda_label(name)}", node.pos)
+                        frame.append(None)
+                    else:
+                        used += 1
+                        frame.append(x)
+                if used < nformals:
+                    base = 2 if has_arg else 1
+                    for i, (fname, default) in enumerate(formals):
+                        if frame[base + i] is None and fname not in a:
+                            frame[base + i] = default(frame)
+                if not ellipsis and used != len(a):
+                    for k in sorted(a):
+                        if k not in formal_names:
+                            raise EvalError(
+                                f"function {_lambda_label(name)} called with unexpected argument '{k}'"
+                            ).add_trace(f"while calling {_lambda_label(name)}", node.pos)
+                return body(frame)
+
+            return Lambda(fn, node, name, info, ellipsis)
+
+        return make
+
+    def _call(self, e):
+        fn = self.compile(e.fn)
+        args = [self.lazy(a) for a in e.args]
+
+        def on_error(exc):
+            if exc.pos is None:
+                exc.pos = e.pos
+            return exc
+
+        if len(args) == 1:
+            arg = args[0]
+
+            def call1(env):
+                f = fn(env)
+                try:
+                    if type(f) is Lambda:
+                        return f.fn(arg(env))
+                    return call(f, arg(env))
+                except EvalError as exc:
+                    raise on_error(exc)
+
+            return call1
+
+        def calln(env):
+            f = fn(env)
+            try:
+                for a in args:
+                    if type(f) is Lambda:
+                        f = f.fn(a(env))
+                    else:
+                        f = call(f, a(env))
+                return f
+            except EvalError as exc:
+                raise on_error(exc)
+
+        return calln
+
+    # ------------------------------------------------------------ control
+
+    def _assert(self, e):
+        cond = self.compile(e.cond)
+        body = self.compile(e.body)
+
+        def assert_(env):
+            c = cond(env)
+            if c is True:
+                return body(env)
+            if c is False:
+                raise AssertionFailed(f"assertion '{_show_expr(e.cond)}' failed", e.pos)
+            raise type_error(c, "a Boolean").at(e.pos)
+
+        return assert_
+
+    def _if(self, e):
+        cond = self.compile(e.cond)
+        then = self.compile(e.then)
+        else_ = self.compile(e.else_)
+
+        def if_(env):
+            c = cond(env)
+            if c is True:
+                return then(env)
+            if c is False:
+                return else_(env)
+            raise type_error(c, "a Boolean").at(e.pos)
+
+        return if_
+
+    def _not(self, e):
+        expr = self.compile(e.expr)
+
+        def not_(env):
+            c = expr(env)
+            if c is True:
+                return False
+            if c is False:
+                return True
+            raise type_error(c, "a Boolean").at(e.pos)
+
+        return not_
+
+    def _neg(self, e):
+        expr = self.compile(e.expr)
+        if e.fn.level != GLOBAL:
+            fn = self._var(e.fn)
+            return lambda env: _call2(fn(env), 0, expr(env), e)
+
+        def neg(env):
+            v = expr(env)
+            try:
+                return ops.sub(0, v)
+            except EvalError as exc:
+                raise exc.at(e.pos)
+
+        return neg
+
+    def _bool_operand(self, code, node):
+        def b(env):
+            v = code(env)
+            if type(v) is bool:
+                return v
+            raise type_error(v, "a Boolean").at(node.pos)
+
+        return b
+
+    def _binop(self, e):
+        op = e.op
+        if op == "&&" or op == "||" or op == "->":
+            left = self._bool_operand(self.compile(e.left), e)
+            right = self._bool_operand(self.compile(e.right), e)
+            if op == "&&":
+                return lambda env: left(env) and right(env)
+            if op == "||":
+                return lambda env: left(env) or right(env)
+            return lambda env: (not left(env)) or right(env)
+        if e.fn is not None and e.fn.level != GLOBAL:
+            return self._binop_user(e)
+        left = self.compile(e.left)
+        right = self.compile(e.right)
+        pos_of = e
+
+        def wrap(fn2):
+            def code(env):
+                a = left(env)
+                b = right(env)
+                try:
+                    return fn2(a, b)
+                except EvalError as exc:
+                    raise exc.at(pos_of.pos)
+
+            return code
+
+        if op == "+":
+            def plus(env):
+                a = left(env)
+                b = right(env)
+                if type(a) is int and type(b) is int:
+                    r = a + b
+                    if INT_MIN <= r <= INT_MAX:
+                        return r
+                try:
+                    return ops.add(a, b)
+                except EvalError as exc:
+                    raise exc.at(e.pos)
+
+            return plus
+        if op == "-":
+            def minus(env):
+                a = left(env)
+                b = right(env)
+                if type(a) is int and type(b) is int:
+                    r = a - b
+                    if INT_MIN <= r <= INT_MAX:
+                        return r
+                try:
+                    return ops.sub(a, b)
+                except EvalError as exc:
+                    raise exc.at(e.pos)
+
+            return minus
+        if op == "*":
+            return wrap(ops.mul)
+        if op == "/":
+            return wrap(ops.div)
+        if op == "==":
+            return wrap(ops.eq)
+        if op == "!=":
+            return wrap(lambda a, b: not ops.eq(a, b))
+        if op == "<":
+            def lt(env):
+                a = left(env)
+                b = right(env)
+                if type(a) is int and type(b) is int:
+                    return a < b
+                try:
+                    return ops.less_than(a, b)
+                except EvalError as exc:
+                    raise exc.at(e.pos)
+
+            return lt
+        if op == ">":
+            return wrap(lambda a, b: ops.less_than(b, a))
+        if op == "<=":
+            return wrap(lambda a, b: not ops.less_than(b, a))
+        if op == ">=":
+            return wrap(lambda a, b: not ops.less_than(a, b))
+        if op == "//":
+            return wrap(_update)
+        if op == "++":
+            return wrap(_concat_lists)
+        raise EvalError(f"unknown operator {op}", e.pos)
+
+    def _binop_user(self, e):
+        """``-``/``*``/``/``/``<``… when ``__sub``… is rebound lexically: call it, as Nix does."""
+        fn = self._var(e.fn)
+        left = self.lazy(e.left)
+        right = self.lazy(e.right)
+        op = e.op
+        if op == "-" or op == "*" or op == "/" or op == "<":
+            return lambda env: _call2(fn(env), left(env), right(env), e)
+        if op == ">":
+            return lambda env: _call2(fn(env), right(env), left(env), e)
+        if op == "<=":
+            return lambda env: _not_bool(_call2(fn(env), right(env), left(env), e), e)
+        return lambda env: _not_bool(_call2(fn(env), left(env), right(env), e), e)
+
+    # ------------------------------------------------------------- strings
+
+    def _strinterp(self, e):
+        parts = []
+        for p in e.parts:
+            if type(p) is A.Str:
+                parts.append(p.value)
+            else:
+                parts.append((self.compile(p), p))
+
+        def interp(env):
+            out = []
+            ctx = None
+            for p in parts:
+                if type(p) is str:
+                    out.append(p)
+                    continue
+                code, node = p
+                v = code(env)
+                if type(v) is str:
+                    out.append(v)
+                    continue
+                try:
+                    s = ops.coerce_to_string(v, copy_to_store=True)
+                except EvalError as exc:
+                    raise exc.at(node.pos)
+                if type(s) is CStr:
+                    ctx = set(s.ctx) if ctx is None else ctx | s.ctx
+                out.append(str(s))
+            r = "".join(out)
+            return CStr(r, frozenset(ctx)) if ctx else r
+
+        return interp
+
+    def _pathinterp(self, e):
+        first = e.parts[0]
+        base = first.value if type(first) is A.Path else None
+        parts = []
+        for p in e.parts[1:] if base is not None else e.parts:
+            if type(p) is A.Str:
+                parts.append(p.value)
+            else:
+                parts.append((self.compile(p), p))
+
+        def interp(env):
+            out = [base] if base is not None else []
+            for p in parts:
+                if type(p) is str:
+                    out.append(p)
+                    continue
+                code, node = p
+                v = code(env)
+                try:
+                    s = ops.coerce_to_string(v, copy_to_store=False)
+                except EvalError as exc:
+                    raise exc.at(node.pos)
+                if type(s) is CStr:
+                    raise EvalError(
+                        "a string that refers to a store path cannot be appended to a path", e.pos)
+                out.append(s)
+            return NixPath(canon_path("".join(out)))
+
+        return interp
+
+
+def _select_inherited(pair):
+    source, name = pair
+    s = force(source)
+    if type(s) is not Attrs:
+        raise type_error(s, "a set")
+    v = s.get(name, _MISSING)
+    if v is _MISSING:
+        raise EvalError(f"attribute '{name}' missing")
+    return force(v)
+
+
+def _missing(name: str, v: Attrs, node) -> EvalError:
+    exc = EvalError(f"attribute '{name}' missing", node.pos)
+    return exc
+
+
+def _call2(f, a, b, node):
+    try:
+        return call(call(f, a), b)
+    except EvalError as exc:
+        raise exc.at(node.pos)
+
+
+def _not_bool(v, node):
+    if type(v) is not bool:
+        raise type_error(v, "a Boolean").at(node.pos)
+    return not v
+
+
+def _update(a, b):
+    if type(a) is not Attrs:
+        raise type_error(a, "a set")
+    if type(b) is not Attrs:
+        raise type_error(b, "a set")
+    if not b:
+        return a
+    if not a:
+        return b
+    r = Attrs(a)
+    r.update(b)
+    if a.pos or b.pos:
+        pos = dict(a.pos) if a.pos else {}
+        if b.pos:
+            pos.update(b.pos)
+        r.pos = pos
+    return r
+
+
+def _concat_lists(a, b):
+    if type(a) is not list:
+        raise type_error(a, "a list")
+    if type(b) is not list:
+        raise type_error(b, "a list")
+    return a + b
+

@@ -1,0 +1,125 @@
+"""The evaluator's only door to the file system and the store.
+
+Pure evaluation reads files, lists directories and adds paths to the store
+exclusively through an ``EvalIO`` object (``state.io``), so tests and future
+read-only or remote modes can swap it.  ``LocalIO`` is the default: it reads
+the local file system and hands store work to ``nixlite.store`` when that
+stage provides it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from nixlite.eval.values import EvalError
+
+
+class NotSupportedYet(EvalError):
+    """A feature that needs a stage not built yet (store, fetchers)."""
+
+
+def _describe(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+class EvalIO:
+    """Interface; every path argument is absolute and canonical."""
+
+    def read_file(self, path: str) -> bytes:
+        raise NotImplementedError
+
+    def read_dir(self, path: str) -> dict[str, str]:
+        """name → ``regular`` | ``directory`` | ``symlink`` | ``unknown``."""
+        raise NotImplementedError
+
+    def file_type(self, path: str) -> str:
+        """``regular``, ``directory``, ``symlink`` or ``unknown`` (not following a final symlink)."""
+        raise NotImplementedError
+
+    def path_exists(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def is_dir(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def resolve_symlinks(self, path: str) -> str:
+        raise NotImplementedError
+
+    def copy_path_to_store(self, path: str, name: str | None = None) -> str:
+        """Add a file-system path to the store (as ``"${./p}"`` does); return its store path."""
+        raise NotImplementedError
+
+    def fetch(self, kind: str, **params):
+        raise NotSupportedYet(f"fetching ({kind}) is not supported yet")
+
+
+class LocalIO(EvalIO):
+    """The local file system; store operations delegate to ``nixlite.store``."""
+
+    def __init__(self) -> None:
+        self._store_paths: dict[str, str] = {}
+
+    def read_file(self, path: str) -> bytes:
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except IsADirectoryError:
+            raise EvalError(f"reading file '{path}': Is a directory") from None
+        except OSError as exc:
+            raise EvalError(f"opening file '{path}': {_describe(exc)}") from None
+
+    def read_dir(self, path: str) -> dict[str, str]:
+        try:
+            out = {}
+            with os.scandir(path) as it:
+                for entry in it:
+                    if entry.is_symlink():
+                        kind = "symlink"
+                    elif entry.is_dir(follow_symlinks=False):
+                        kind = "directory"
+                    elif entry.is_file(follow_symlinks=False):
+                        kind = "regular"
+                    else:
+                        kind = "unknown"
+                    out[entry.name] = kind
+            return out
+        except OSError as exc:
+            raise EvalError(f"opening directory '{path}': {_describe(exc)}") from None
+
+    def file_type(self, path: str) -> str:
+        try:
+            mode = os.lstat(path).st_mode
+        except OSError as exc:
+            raise EvalError(f"getting status of '{path}': {_describe(exc)}") from None
+        if stat.S_ISREG(mode):
+            return "regular"
+        if stat.S_ISDIR(mode):
+            return "directory"
+        if stat.S_ISLNK(mode):
+            return "symlink"
+        return "unknown"
+
+    def path_exists(self, path: str) -> bool:
+        return os.path.lexists(path) if not path.endswith("/") else os.path.isdir(path)
+
+    def is_dir(self, path: str) -> bool:
+        return os.path.isdir(path)
+
+    def resolve_symlinks(self, path: str) -> str:
+        return os.path.realpath(path)
+
+    def copy_path_to_store(self, path: str, name: str | None = None) -> str:
+        key = path if name is None else f"{path}\0{name}"
+        cached = self._store_paths.get(key)
+        if cached is not None:
+            return cached
+        try:
+            from nixlite.store import add_path_to_store  # provided by the store stage
+        except ImportError:
+            raise NotSupportedYet(
+                f"copying the path '{path}' to the store is not supported yet"
+            ) from None
+        store_path = add_path_to_store(path, name=name)
+        self._store_paths[key] = store_path
+        return store_path
