@@ -1,0 +1,471 @@
+"""The local store: logical ``/nix/store``, kept where an ordinary user can write.
+
+Layout under the store root (``--store DIR``, ``$NIXLITE_STORE``, else
+``$XDG_DATA_HOME/nixlite/store`` or ``~/.local/share/nixlite/store``)::
+
+    store/<hash>-<name>   the contents of logical path <storeDir>/<hash>-<name>
+    tmp/                  objects being written (same file system as store/)
+    db.sqlite             valid paths: NAR hash and size, references, deriver, time, CA
+    lock                  flock taken by every writer
+
+Validity is the database, not the file system.  Adding an object: build it
+under ``tmp/``, fsync it, take the lock, rename it into ``store/`` and
+register it in one transaction.  A writer killed at any point leaves either
+nothing valid or a complete, registered object; leftovers (a stale temp dir,
+or a renamed but unregistered path) are cleaned up by the next writer.  Two
+processes adding the same path both succeed and the second one's copy is
+simply discarded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+import sqlite3
+import stat
+import time
+from dataclasses import dataclass, field
+
+from nixlite.errors import NixliteError
+from nixlite.store.derivation import Derivation, parse_derivation
+from nixlite.store.hashes import Hash, hasher, nixbase32_encode
+from nixlite.store.nar import NarError, PathFilter, nar_hash, nar_hash_bytes
+from nixlite.store.paths import (
+    make_fixed_output_path,
+    make_text_path,
+    name_of,
+    parse_store_path,
+    store_dir,
+    to_store_path,
+)
+
+
+class StoreError(NixliteError):
+    """The store cannot do what was asked (missing path, corrupt DB, …)."""
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ValidPaths (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    path             TEXT UNIQUE NOT NULL,
+    hash             TEXT NOT NULL,
+    registrationTime INTEGER NOT NULL,
+    deriver          TEXT,
+    narSize          INTEGER NOT NULL,
+    ca               TEXT
+);
+CREATE TABLE IF NOT EXISTS Refs (
+    referrer  INTEGER NOT NULL REFERENCES ValidPaths(id) ON DELETE CASCADE,
+    reference TEXT NOT NULL,
+    PRIMARY KEY (referrer, reference)
+);
+CREATE INDEX IF NOT EXISTS IndexReference ON Refs(reference);
+"""
+
+
+@dataclass(slots=True)
+class PathInfo:
+    path: str
+    nar_hash: Hash
+    nar_size: int
+    references: set[str] = field(default_factory=set)
+    deriver: str | None = None
+    registration_time: int = 0
+    ca: str | None = None
+
+
+def default_root() -> str:
+    env = os.environ.get("NIXLITE_STORE")
+    if env:
+        return os.path.abspath(env)
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data, "nixlite", "store")
+
+
+def _fsync_tree(path: str) -> None:
+    """Flush a freshly written tree (files, then directories) to disk."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        return
+    if stat.S_ISDIR(st.st_mode):
+        for name in os.listdir(path):
+            _fsync_tree(os.path.join(path, name))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _canonicalise(path: str) -> None:
+    """Store objects are read-only with mtime 1, as in Nix (files 0444/0555, dirs 0555)."""
+    st = os.lstat(path)
+    mode = st.st_mode
+    if stat.S_ISLNK(mode):
+        os.utime(path, (1, 1), follow_symlinks=False)
+        return
+    if stat.S_ISDIR(mode):
+        for name in os.listdir(path):
+            _canonicalise(os.path.join(path, name))
+        os.chmod(path, 0o555)
+    else:
+        os.chmod(path, 0o555 if mode & stat.S_IXUSR else 0o444)
+    os.utime(path, (1, 1))
+
+
+def remove_tree(path: str) -> None:
+    """Delete a (possibly read-only) tree."""
+    if not os.path.lexists(path):
+        return
+    if os.path.isdir(path) and not os.path.islink(path):
+        for dirpath, dirnames, _ in os.walk(path):
+            os.chmod(dirpath, 0o755)
+        shutil.rmtree(path)
+    else:
+        os.unlink(path)
+
+
+class LocalStore:
+    """A store rooted at ``root`` whose logical directory is ``store_dir()``."""
+
+    def __init__(self, root: str | None = None, sdir: str | None = None) -> None:
+        self.root = os.path.abspath(root or default_root())
+        self.store_dir = sdir or store_dir()
+        self.real_dir = os.path.join(self.root, "store")
+        self.tmp_dir = os.path.join(self.root, "tmp")
+        if os.path.realpath(self.real_dir) == os.path.realpath("/nix/store") or \
+                os.path.realpath(self.root) == os.path.realpath("/nix"):
+            raise StoreError(f"refusing to use '{self.root}' as a nixlite store: it is Nix's own store")
+        try:
+            os.makedirs(self.real_dir, exist_ok=True)
+            os.makedirs(self.tmp_dir, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store at '{self.root}': {exc.strerror}") from None
+        self._lock_path = os.path.join(self.root, "lock")
+        self._db = sqlite3.connect(os.path.join(self.root, "db.sqlite"), timeout=60,
+                                   isolation_level=None)
+        self._db.execute("PRAGMA busy_timeout = 60000")
+        with self.lock():
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.executescript(_SCHEMA)
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.execute("PRAGMA synchronous = FULL")
+        self._valid_cache: set[str] = set()
+        self._drv_cache: dict[str, Derivation] = {}
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ------------------------------------------------------------------ paths
+
+    def physical(self, path: str) -> str:
+        """Where the logical ``path`` (a store path or a path below one) really is."""
+        sdir = self.store_dir
+        if not path.startswith(sdir + "/"):
+            raise StoreError(f"path '{path}' is not in the Nix store")
+        return self.real_dir + path[len(sdir):]
+
+    def logical(self, real_path: str) -> str:
+        if real_path == self.real_dir or real_path.startswith(self.real_dir + "/"):
+            return self.store_dir + real_path[len(self.real_dir):]
+        return real_path
+
+    # --------------------------------------------------------------- queries
+
+    def is_valid(self, path: str) -> bool:
+        if path in self._valid_cache:
+            return True
+        row = self._db.execute("SELECT 1 FROM ValidPaths WHERE path = ?", (path,)).fetchone()
+        if row is not None:
+            self._valid_cache.add(path)
+            return True
+        return False
+
+    def query_path_info(self, path: str) -> PathInfo | None:
+        row = self._db.execute(
+            "SELECT id, hash, registrationTime, deriver, narSize, ca FROM ValidPaths WHERE path = ?",
+            (path,),
+        ).fetchone()
+        if row is None:
+            return None
+        pid, h, reg, deriver, size, ca = row
+        refs = {r for (r,) in self._db.execute("SELECT reference FROM Refs WHERE referrer = ?", (pid,))}
+        algo, _, hexdigest = h.partition(":")
+        return PathInfo(path, Hash(algo, bytes.fromhex(hexdigest)), size, refs, deriver, reg, ca)
+
+    def references(self, path: str) -> set[str]:
+        info = self.query_path_info(path)
+        if info is None:
+            raise StoreError(f"path '{path}' is not valid")
+        return info.references
+
+    def all_valid_paths(self) -> list[str]:
+        return [p for (p,) in self._db.execute("SELECT path FROM ValidPaths ORDER BY path")]
+
+    def closure(self, paths) -> set[str]:
+        """Every path reachable from ``paths`` through references (including them)."""
+        seen: set[str] = set()
+        todo = list(paths)
+        while todo:
+            p = todo.pop()
+            if p in seen:
+                continue
+            seen.add(p)
+            todo.extend(self.references(p) - seen)
+        return seen
+
+    def read_text(self, path: str) -> bytes:
+        with open(self.physical(path), "rb") as f:
+            return f.read()
+
+    def read_derivation(self, drv_path: str) -> Derivation:
+        drv = self._drv_cache.get(drv_path)
+        if drv is None:
+            if not self.is_valid(drv_path):
+                raise StoreError(f"path '{drv_path}' is not valid")
+            text = self.read_text(drv_path).decode("utf-8", "surrogateescape")
+            drv = parse_derivation(text, name_of(drv_path)[:-4], drv_path)
+            self._drv_cache[drv_path] = drv
+        return drv
+
+    # ------------------------------------------------------------------ adds
+
+    @contextlib.contextmanager
+    def lock(self):
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _new_temp(self) -> str:
+        return os.path.join(self.tmp_dir, f"{os.getpid()}-{os.urandom(6).hex()}")
+
+    def _check_refs(self, path: str, refs) -> None:
+        for r in refs:
+            if r != path and not self.is_valid(r):
+                raise StoreError(f"cannot add '{path}': its reference '{r}' is not valid")
+
+    def _commit(self, temp: str, info: PathInfo) -> None:
+        """Move the finished object at ``temp`` into place and register it."""
+        _canonicalise(temp)
+        _fsync_tree(temp)
+        final = self.physical(info.path)
+        with self.lock():
+            self._clean_stale_temps()
+            if self.is_valid(info.path):
+                remove_tree(temp)
+                return
+            if os.path.lexists(final):
+                remove_tree(final)  # left by a writer that died before registering
+            os.rename(temp, final)
+            dfd = os.open(self.real_dir, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+            self._register(info)
+        self._valid_cache.add(info.path)
+
+    def _register(self, info: PathInfo) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = db.execute(
+                "INSERT INTO ValidPaths (path, hash, registrationTime, deriver, narSize, ca)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (info.path, f"{info.nar_hash.algo}:{info.nar_hash.hex()}",
+                 info.registration_time or int(time.time()), info.deriver, info.nar_size, info.ca),
+            )
+            pid = cur.lastrowid
+            db.executemany("INSERT INTO Refs (referrer, reference) VALUES (?, ?)",
+                           [(pid, r) for r in sorted(info.references)])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _clean_stale_temps(self) -> None:
+        """Remove temp objects of processes that no longer exist (called under the lock)."""
+        for name in os.listdir(self.tmp_dir):
+            pid = name.split("-", 1)[0]
+            if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+                remove_tree(os.path.join(self.tmp_dir, name))
+
+    def add_text(self, name: str, contents: bytes, refs=()) -> str:
+        """A ``text`` object (``toFile``, ``.drv`` files); returns its store path."""
+        refs = set(refs)
+        digest = hashlib.sha256(contents).digest()
+        path = make_text_path(name, digest, refs, self.store_dir)
+        if self.is_valid(path):
+            return path
+        self._check_refs(path, refs)
+        temp = self._new_temp()
+        with open(temp, "xb") as f:
+            f.write(contents)
+        h, size = nar_hash_bytes(contents)
+        self._commit(temp, PathInfo(path, h, size, refs, ca=f"text:sha256:{nixbase32_encode(digest)}"))
+        return path
+
+    def add_derivation(self, drv: Derivation) -> str:
+        path = self.add_text(drv.name + ".drv", drv.to_bytes(), drv.references())
+        self._drv_cache.setdefault(path, drv)
+        return path
+
+    def compute_path(self, src: str, name: str, recursive: bool = True,
+                     path_filter: PathFilter | None = None, refs=()) -> tuple[str, Hash]:
+        """The store path ``add_path`` would give, without writing (read-only mode)."""
+        if recursive:
+            h, _ = nar_hash(src, path_filter)
+        else:
+            h = _flat_hash(src, "sha256")
+        return make_fixed_output_path(recursive, h, name, refs, sdir=self.store_dir), h
+
+    def add_path(self, src: str, name: str, recursive: bool = True,
+                 path_filter: PathFilter | None = None, refs=()) -> tuple[str, Hash]:
+        """Copy a file-system path into the store (``"${./p}"``, ``builtins.path``).
+
+        Returns ``(store path, content hash)``: the NAR sha256 when recursive,
+        the flat file sha256 otherwise.  Hashes first (read-only), so adding a
+        path that is already valid writes nothing.
+        """
+        refs = set(refs)
+        path, h = self.compute_path(src, name, recursive, path_filter, refs)
+        if self.is_valid(path):
+            return path, h
+        self._check_refs(path, refs)
+        temp = self._new_temp()
+        try:
+            if recursive:
+                h2, size = nar_hash(src, path_filter, mirror_to=temp)
+                nh = h2
+                ca = f"fixed:r:sha256:{h2.base32()}"
+            else:
+                h2 = _copy_flat(src, temp)
+                nh, size = nar_hash(temp)
+                ca = f"fixed:sha256:{h2.base32()}"
+            if h2 != h:
+                raise StoreError(f"path '{src}' changed while it was being added to the store")
+            self._commit(temp, PathInfo(path, nh, size, refs, ca=ca))
+        finally:
+            if os.path.lexists(temp):
+                remove_tree(temp)
+        return path, h
+
+    def add_prepared(self, temp_tree: str, path: str, refs=(), ca: str | None = None,
+                     deriver: str | None = None) -> str:
+        """Register a tree that a fetcher unpacked under ``tmp_dir()`` as ``path`` (moved)."""
+        refs = set(refs)
+        try:
+            if self.is_valid(path):
+                return path
+            self._check_refs(path, refs)
+            nh, size = nar_hash(temp_tree)
+            self._commit(temp_tree, PathInfo(path, nh, size, refs, deriver, ca=ca))
+        finally:
+            if os.path.lexists(temp_tree):
+                remove_tree(temp_tree)
+        return path
+
+    def make_temp_dir(self) -> str:
+        """A fresh private directory on the store's file system (for fetchers)."""
+        d = self._new_temp()
+        os.mkdir(d)
+        return d
+
+    # --------------------------------------------------------------- checking
+
+    def verify(self, check_contents: bool = True) -> list[str]:
+        """Problems found: missing objects, NAR hash mismatches, dangling references."""
+        problems = []
+        valid = set(self.all_valid_paths())
+        for p in sorted(valid):
+            info = self.query_path_info(p)
+            real = self.physical(p)
+            if not os.path.lexists(real):
+                problems.append(f"path '{p}' is valid but missing")
+                continue
+            for r in info.references:
+                if r != p and r not in valid:
+                    problems.append(f"path '{p}' refers to invalid path '{r}'")
+            if check_contents:
+                try:
+                    h, size = nar_hash(real)
+                except NarError as exc:
+                    problems.append(str(exc))
+                    continue
+                if h != info.nar_hash or size != info.nar_size:
+                    problems.append(f"path '{p}' was modified: expected {info.nar_hash.sri()}, got {h.sri()}")
+        return problems
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _flat_hash(path: str, algo: str) -> Hash:
+    st = os.lstat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise StoreError(f"file '{path}' is not a regular file; it cannot be added with recursive = false")
+    h = hasher(algo)
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(1 << 20)
+            if not block:
+                break
+            h.update(block)
+    return Hash(algo, h.digest())
+
+
+def _copy_flat(src: str, dest: str) -> Hash:
+    st = os.lstat(src)
+    if not stat.S_ISREG(st.st_mode):
+        raise StoreError(f"file '{src}' is not a regular file; it cannot be added with recursive = false")
+    h = hasher("sha256")
+    with open(src, "rb") as f, open(dest, "xb") as out:
+        while True:
+            block = f.read(1 << 20)
+            if not block:
+                break
+            h.update(block)
+            out.write(block)
+    if st.st_mode & stat.S_IXUSR:
+        os.chmod(dest, 0o755)
+    return Hash("sha256", h.digest())
+
+
+_default: LocalStore | None = None
+
+
+def default_store() -> LocalStore:
+    """The process-wide store (opened on first use from the environment)."""
+    global _default
+    if _default is None:
+        _default = LocalStore()
+    return _default
+
+
+def set_default_store(root: str | None) -> LocalStore:
+    """Use the store at ``root`` (``--store DIR``) for the rest of the process."""
+    global _default
+    if _default is not None:
+        _default.close()
+    _default = LocalStore(root)
+    return _default
+
+
+def reset_default_store() -> None:
+    global _default
+    if _default is not None:
+        _default.close()
+    _default = None

@@ -1,0 +1,158 @@
+"""The local store: validity in SQLite, atomic adds, crash safety, concurrency."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from nixlite.store.local import LocalStore, StoreError
+from nixlite.store.paths import text_path_of
+
+HERE = os.path.dirname(__file__)
+FILES = os.path.join(HERE, "vectors", "files")
+
+
+def test_add_text_registers_metadata(tmp_path):
+    store = LocalStore(str(tmp_path / "s"))
+    p = store.add_text("hello.txt", b"hello\n")
+    assert p == "/nix/store/qa1w9gdfrba6jl2r57mb3c43863gqywp-hello.txt"
+    info = store.query_path_info(p)
+    assert info.nar_size == 120 and info.nar_hash.base32() == "04zwf782yjwnh3q6hz5izfd6jyip8kgw6g6yj43fiqhbyhdd0dqw"
+    assert info.references == set() and info.ca.startswith("text:sha256:")
+    real = store.physical(p)
+    assert real.startswith(str(tmp_path)) and open(real, "rb").read() == b"hello\n"
+    assert os.stat(real).st_mode & 0o777 == 0o444
+    q = store.add_text("refs", p.encode(), [p])
+    assert store.query_path_info(q).references == {p}
+    assert store.closure([q]) == {p, q}
+    assert store.verify() == []
+    assert os.listdir(store.tmp_dir) == []
+
+
+def test_add_path_and_idempotence(tmp_path):
+    store = LocalStore(str(tmp_path / "s"))
+    p, h = store.add_path(os.path.join(FILES, "tree"), "tree")
+    assert p == "/nix/store/nr6w2p22rdqx71zp19zj8013xljbv5fd-tree"
+    assert os.readlink(store.physical(p) + "/sub/link") == "../a.txt"
+    assert store.add_path(os.path.join(FILES, "tree"), "tree") == (p, h)
+    flat, _ = store.add_path(os.path.join(FILES, "hello.txt"), "hello.txt", recursive=False)
+    assert flat == "/nix/store/gy454w1cxaq731grqwylhzf4pp9r5izh-hello.txt"
+    assert store.verify() == []
+    assert len(store.all_valid_paths()) == 2
+
+
+def test_reference_must_be_valid(tmp_path):
+    store = LocalStore(str(tmp_path / "s"))
+    ghost = text_path_of("ghost", b"boo")
+    with pytest.raises(StoreError, match="is not valid"):
+        store.add_text("x", ghost.encode(), [ghost])
+
+
+def test_refuses_nix_own_store():
+    with pytest.raises(StoreError, match="Nix's own store"):
+        LocalStore("/nix")
+
+
+def test_verify_detects_tampering(tmp_path):
+    store = LocalStore(str(tmp_path / "s"))
+    p = store.add_text("t", b"abc")
+    real = store.physical(p)
+    os.chmod(real, 0o644)
+    with open(real, "wb") as f:
+        f.write(b"abd")
+    assert any("was modified" in msg for msg in store.verify())
+
+
+WRITER = textwrap.dedent("""
+    import os, sys
+    from nixlite.store.local import LocalStore
+    store = LocalStore(sys.argv[1])
+    src = sys.argv[2]
+    for i in range(10000):
+        # a new directory each round: many files, so the kill lands mid-copy
+        with open(os.path.join(src, "round"), "w") as f:
+            f.write(str(i))
+        path, _ = store.add_path(src, "big")
+        print(path, flush=True)
+""")
+
+
+def _big_tree(root, files=400, size=20000):
+    os.makedirs(root)
+    for i in range(files):
+        with open(os.path.join(root, f"f{i:04}"), "wb") as f:
+            f.write(os.urandom(size))
+
+
+def test_killed_writer_leaves_store_valid(tmp_path):
+    src = str(tmp_path / "src")
+    _big_tree(src)
+    root = str(tmp_path / "s")
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, root, src], stdout=subprocess.PIPE, text=True)
+    done = [proc.stdout.readline().strip() for _ in range(3)]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    store = LocalStore(root)
+    for p in done:
+        assert store.is_valid(p)
+    assert store.verify() == []
+    # every object present in store/ is either registered or garbage the next writer replaces
+    with open(os.path.join(src, "round"), "w") as f:
+        f.write("after the crash")
+    p, _ = store.add_path(src, "big")
+    assert store.is_valid(p) and store.verify() == []
+    assert os.listdir(store.tmp_dir) == []  # the dead writer's temp dir was cleaned up
+
+
+DIE_AFTER_RENAME = textwrap.dedent("""
+    import os, sys
+    from nixlite.store.local import LocalStore
+    def die(self, info):
+        os.kill(os.getpid(), 9)   # crash between rename and the DB transaction
+    LocalStore._register = die
+    store = LocalStore(sys.argv[1])
+    store.add_text("victim", b"half written")
+""")
+
+
+def test_crash_between_rename_and_register(tmp_path):
+    root = str(tmp_path / "s")
+    r = subprocess.run([sys.executable, "-c", DIE_AFTER_RENAME, root])
+    assert r.returncode == -signal.SIGKILL
+    store = LocalStore(root)
+    p = text_path_of("victim", b"half written")
+    assert os.path.exists(store.physical(p)) and not store.is_valid(p)
+    assert store.add_text("victim", b"half written") == p
+    assert store.is_valid(p) and store.verify() == []
+
+
+RACER = textwrap.dedent("""
+    import sys, time
+    from nixlite.store.local import LocalStore
+    store = LocalStore(sys.argv[1])
+    # both processes wait for the same start signal (a file), then add at once
+    while not __import__("os").path.exists(sys.argv[3]):
+        time.sleep(0.001)
+    print(store.add_path(sys.argv[2], "same")[0])
+""")
+
+
+def test_two_processes_add_same_path(tmp_path):
+    src = str(tmp_path / "src")
+    _big_tree(src, files=200, size=5000)
+    root = str(tmp_path / "s")
+    LocalStore(root).close()
+    go = str(tmp_path / "go")
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, root, src, go],
+                              stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    open(go, "w").close()
+    outs = [p.communicate()[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert outs[0] == outs[1]
+    store = LocalStore(root)
+    assert store.all_valid_paths() == [outs[0]]
+    assert os.listdir(store.real_dir) == [os.path.basename(outs[0])]
+    assert os.listdir(store.tmp_dir) == []
+    assert store.verify() == []
