@@ -59,6 +59,7 @@ def _key(name: str, base_dir: str, text: str) -> str:
     h.update(_grammar_digest)
     h.update(name.encode("utf-8", "surrogateescape") + b"\0")
     h.update(base_dir.encode("utf-8", "surrogateescape") + b"\0")
+    h.update(os.environ.get("HOME", "").encode("utf-8", "surrogateescape") + b"\0")  # ~/ paths
     h.update(text.encode("utf-8", "surrogatepass"))
     return h.hexdigest()
 

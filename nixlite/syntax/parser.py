@@ -238,11 +238,15 @@ class _Builder:
             if states[-1] == t.end and tok == "$END":  # pragma: no cover - defensive
                 break
         acts = t.action[states[-1]]
-        expected = sorted(
-            (name for name in acts if acts[name] >= 0), key=lambda n: _TOKEN_ORDER.get(n, 999)
-        )
-        if tok == "CHAR":
-            unexpected = "'" + value + "'"
+        if states[-1] == t.end:
+            expected = ["$END"]
+        else:
+            expected = sorted(
+                (name for name in acts if acts[name] >= 0),
+                key=lambda n: _TOKEN_ORDER.get(n, 999),
+            )
+        if tok == "CHAR":  # a character no rule uses: bison's undefined token
+            unexpected = "invalid token"
         else:
             unexpected = TOKEN_NAMES.get(tok, tok)
         msg = f"syntax error, unexpected {unexpected}"

@@ -241,6 +241,10 @@ def _show(e, out: list[str]) -> None:
     elif t is A.Neg:
         _show_call_head(e, out)
         out.append(")")
+    elif t is A.HasAttr:
+        out.append("((")
+        _show(e.expr, out)
+        out.append(") ? " + show_attr_path(e.path) + ")")
     elif t is A.Float:
         out.append(format_float(e.value))
     elif t is A.CurPos:

@@ -1,0 +1,67 @@
+"""The on-disk parse cache: reused when fresh, ignored and rewritten when corrupt or stale."""
+
+import os
+import pickle
+
+from nixlite.syntax import ast as A
+from nixlite.syntax import cache
+from nixlite.syntax.printer import show
+
+
+def _entries(root):
+    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("tables-"))
+
+
+def test_cache_hit_returns_resolved_tree(tmp_path, monkeypatch):
+    monkeypatch.setenv("NIXLITE_CACHE_DIR", str(tmp_path / "c"))
+    f = tmp_path / "a.nix"
+    f.write_text("let a = 1; in a + builtins.length [ ]")
+    first = cache.parse_file(str(f))
+    [entry] = _entries(tmp_path / "c")
+    second = cache.parse_file(str(f))
+    assert show(second) == show(first)
+    assert second is not first  # came from disk
+    body = second.body.left
+    assert isinstance(body, A.Var) and (body.level, body.index) == (0, 0)
+
+
+def test_corrupt_entry_is_rewritten(tmp_path, monkeypatch):
+    monkeypatch.setenv("NIXLITE_CACHE_DIR", str(tmp_path / "c"))
+    f = tmp_path / "a.nix"
+    f.write_text("{ x = 1; }")
+    cache.parse_file(str(f))
+    [entry] = _entries(tmp_path / "c")
+    entry.write_bytes(b"garbage")
+    assert show(cache.parse_file(str(f))) == "{ x = 1; }"
+    assert pickle.loads(entry.read_bytes()).attrs["x"].value.value == 1
+
+
+def test_stale_entry_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("NIXLITE_CACHE_DIR", str(tmp_path / "c"))
+    f = tmp_path / "a.nix"
+    f.write_text("1")
+    cache.parse_file(str(f))
+    [entry] = _entries(tmp_path / "c")
+    other = cache.parse_cached("2", str(f), str(tmp_path))
+    # plant the tree of "2" under the key of "1": the text check rejects it
+    entry.write_bytes(pickle.dumps(other))
+    assert show(cache.parse_file(str(f))) == "1"
+
+
+def test_cache_location(monkeypatch, tmp_path):
+    monkeypatch.delenv("NIXLITE_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert cache.cache_dir() == tmp_path / "nixlite" / "parse"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "h"))
+    assert cache.cache_dir() == tmp_path / "h" / ".cache" / "nixlite" / "parse"
+
+
+def test_unwritable_cache_still_parses(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("NIXLITE_CACHE_DIR", str(blocker / "sub"))
+    f = tmp_path / "a.nix"
+    f.write_text("[ 1 ]")
+    assert show(cache.parse_file(str(f))) == "[ (1) ]"
+    assert not os.path.exists(blocker / "sub")

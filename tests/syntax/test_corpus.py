@@ -1,0 +1,67 @@
+"""Our own corpus: every construct with the text `nixlite parse` must print, and a
+failure corpus with the exact error (message, position, source excerpt).
+
+Expected files use @DIR@ for the fixture directory and @HOME@ for $HOME, since paths are
+made absolute at parse time as Nix makes them."""
+
+from pathlib import Path
+
+import pytest
+
+from nixlite.cli import main
+
+CORPUS = Path(__file__).resolve().parents[2] / "fixtures" / "parse"
+OK = sorted((CORPUS / "ok").glob("*.nix"))
+FAIL = sorted((CORPUS / "fail").glob("*.nix"))
+HOME = "/home/nixlite-test"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", HOME)
+    monkeypatch.setenv("NIXLITE_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def _expected(path: Path) -> str:
+    return path.read_text().replace("@DIR@", str(path.parent)).replace("@HOME@", HOME)
+
+
+@pytest.mark.parametrize("nix", OK, ids=[p.stem for p in OK])
+def test_ok_corpus(nix, capsys):
+    assert main(["parse", str(nix)]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out == _expected(nix.with_suffix(".expected"))
+
+
+@pytest.mark.parametrize("nix", FAIL, ids=[p.stem for p in FAIL])
+def test_fail_corpus(nix, capsys):
+    assert main(["parse", str(nix)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == _expected(nix.with_suffix(".err"))
+
+
+def test_corpora_are_not_empty():
+    assert len(OK) >= 40 and len(FAIL) >= 25
+
+
+def test_parse_expression_and_stdin(capsys, monkeypatch):
+    import io
+    import sys
+
+    assert main(["parse", "-E", "x: x.a or 1"]) == 0
+    assert capsys.readouterr().out == "(x: (x).a or (1))\n"
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"1 +")))
+    assert main(["parse", "-"]) == 1
+    assert capsys.readouterr().err == (
+        "error: syntax error, unexpected end of file\n"
+        "       at «stdin»:1:4:\n"
+        "            1| 1 +\n"
+        "             |    ^\n"
+    )
+
+
+def test_missing_file_is_an_error(capsys, tmp_path):
+    assert main(["parse", str(tmp_path / "nope.nix")]) == 1
+    assert capsys.readouterr().err.startswith("error: opening file ")
