@@ -15,7 +15,10 @@ def register(subparsers) -> None:
         "the value exactly as `nix-instantiate --eval` prints it.",
     )
     p.add_argument("inputs", nargs="*", metavar="FILE", help="files (or expressions with -E); - for stdin")
-    p.add_argument("-E", "--expr", action="store_true", help="treat the arguments as expressions")
+    # -E is a flag in Nix (the arguments are expressions), but it may be repeated
+    # between them (`-E 1 -E 2`): collect an optional value each time it appears.
+    p.add_argument("-E", "--expr", nargs="?", action="append", const="", default=None,
+                   metavar="EXPR", help="treat the arguments as expressions")
     p.add_argument("--strict", action="store_true", help="evaluate the result deeply")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--xml", action="store_true", help="print the result as XML")
@@ -65,8 +68,9 @@ def _evaluate(args) -> int:
     for name, value in args.argstr:
         auto_args[name] = value
 
-    if args.expr:
-        roots = [lambda t=text: state.eval_string(t, "«string»", os.getcwd()) for text in args.inputs]
+    if args.expr is not None:
+        texts = [t for t in args.expr if t] + list(args.inputs)
+        roots = [lambda t=text: state.eval_string(t, "«string»", os.getcwd()) for text in texts]
     else:
         files = args.inputs or ["./default.nix"]
         roots = []
