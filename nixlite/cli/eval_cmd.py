@@ -40,16 +40,19 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from nixlite.errors import NixliteError
     from nixlite.eval.deep import run_deep
+    from nixlite.eval.values import EvalError, render_pos
 
     try:
         out = run_deep(_evaluate, args)
-    except NixliteError as exc:
+    except EvalError as exc:
         sys.stdout.flush()
-        render = getattr(exc, "render")
-        try:
-            text = render(show_trace=args.show_trace)
-        except TypeError:
-            text = render()
+        sys.stderr.write(exc.render(show_trace=args.show_trace) + "\n")
+        return 1
+    except NixliteError as exc:  # parse and resolve errors: same layout as Nix's
+        sys.stdout.flush()
+        text = f"error: {exc.message}"
+        if exc.pos is not None:
+            text += "\n\n" + render_pos(exc.pos)
         sys.stderr.write(text + "\n")
         return 1
     return out

@@ -18,6 +18,7 @@ from nixlite.eval import ops
 from nixlite.eval.values import (
     INT_MAX,
     INT_MIN,
+    AbortError,
     AssertionFailed,
     Attrs,
     CStr,
@@ -25,6 +26,7 @@ from nixlite.eval.values import (
     InfiniteRecursion,
     Lambda,
     NixPath,
+    ThrownError,
     Thunk,
     call,
     canon_path,
@@ -35,6 +37,8 @@ from nixlite.resolve import DYNAMIC, GLOBAL
 from nixlite.syntax import ast as A
 
 _MISSING = object()
+# Errors Nix reports without the position of the call that raised them.
+_UNPOSITIONED = (ThrownError, AbortError)
 
 
 def _frame(env, level: int):
@@ -45,21 +49,14 @@ def _frame(env, level: int):
 
 
 def _lambda_label(name: str | None) -> str:
-    return f"'{name}'" if name else "anonymous lambda"
+    return f"'{name}'" if name else "'anonymous lambda'"
 
 
 def _show_expr(node) -> str:
     """The expression as Nix prints it in ``assertion '…' failed``."""
-    try:
-        from nixlite.syntax.printer import show_expr  # --parse printer, if available
-    except ImportError:
-        show_expr = None
-    if show_expr is not None:
-        try:
-            return show_expr(node)
-        except Exception:  # noqa: BLE001 - fall back to the source text
-            pass
-    return "<expression>"
+    from nixlite.syntax.printer import show
+
+    return show(node)
 
 
 class Compiler:
@@ -478,7 +475,7 @@ class Compiler:
                         if default is None:
                             raise EvalError(
                                 f"function {_lambda_label(name)} called without required argument '{fname}'"
-                            ).add_trace(f"while calling {_lambda_label(name)}", node.pos)
+                            )
                         frame.append(None)
                     else:
                         used += 1
@@ -491,9 +488,13 @@ class Compiler:
                 if not ellipsis and used != len(a):
                     for k in sorted(a):
                         if k not in formal_names:
-                            raise EvalError(
+                            exc = EvalError(
                                 f"function {_lambda_label(name)} called with unexpected argument '{k}'"
-                            ).add_trace(f"while calling {_lambda_label(name)}", node.pos)
+                            )
+                            from nixlite.eval.suggest import did_you_mean
+
+                            exc.hint = did_you_mean(k, formal_names)
+                            raise exc
                 return body(frame)
 
             return Lambda(fn, node, name, info, ellipsis)
@@ -504,9 +505,12 @@ class Compiler:
         fn = self.compile(e.fn)
         args = [self.lazy(a) for a in e.args]
 
-        def on_error(exc):
-            if exc.pos is None:
+        def on_error(exc, f):
+            if exc.pos is None and not isinstance(exc, _UNPOSITIONED):
                 exc.pos = e.pos
+            if type(f) is Lambda:
+                exc.add_trace(f"while calling {_lambda_label(f.name)}", f.pos)
+                exc.add_trace("from call site", e.pos)
             return exc
 
         if len(args) == 1:
@@ -519,7 +523,7 @@ class Compiler:
                         return f.fn(arg(env))
                     return call(f, arg(env))
                 except EvalError as exc:
-                    raise on_error(exc)
+                    raise on_error(exc, f)
 
             return call1
 
@@ -528,12 +532,14 @@ class Compiler:
             try:
                 for a in args:
                     if type(f) is Lambda:
-                        f = f.fn(a(env))
+                        g = f
+                        f = g.fn(a(env))
                     else:
-                        f = call(f, a(env))
+                        g = f
+                        f = call(g, a(env))
                 return f
             except EvalError as exc:
-                raise on_error(exc)
+                raise on_error(exc, g)
 
         return calln
 
@@ -643,7 +649,7 @@ class Compiler:
                 try:
                     return ops.add(a, b)
                 except EvalError as exc:
-                    raise exc.at(e.pos)
+                    raise exc.at((e.left if getattr(exc, "operand", 1) == 0 else e.right).pos)
 
             return plus
         if op == "-":
@@ -731,7 +737,7 @@ class Compiler:
                 try:
                     s = ops.coerce_to_string(v, copy_to_store=True)
                 except EvalError as exc:
-                    raise exc.at(node.pos)
+                    raise exc.at(_interpolation_pos(node))
                 if type(s) is CStr:
                     ctx = set(s.ctx) if ctx is None else ctx | s.ctx
                 out.append(str(s))
@@ -771,6 +777,15 @@ class Compiler:
         return interp
 
 
+def _interpolation_pos(node):
+    """Nix reports a failed interpolation at its ``${``, which the AST does not keep."""
+    text = node.src.text
+    i = text.rfind("${", 0, node.off)
+    if i >= 0 and not text[i + 2:node.off].strip():
+        return node.src.pos(i)
+    return node.pos
+
+
 def _select_inherited(pair):
     source, name = pair
     s = force(source)
@@ -783,7 +798,10 @@ def _select_inherited(pair):
 
 
 def _missing(name: str, v: Attrs, node) -> EvalError:
+    from nixlite.eval.suggest import did_you_mean
+
     exc = EvalError(f"attribute '{name}' missing", node.pos)
+    exc.hint = did_you_mean(name, v)
     return exc
 
 

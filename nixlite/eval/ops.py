@@ -42,11 +42,11 @@ def add(a, b):
             return checked_int(r, "adding", a, b)
         if tb is float:
             return a + b
-        raise EvalError(f"cannot add {type_name(b)} to an integer")
+        raise _operand(EvalError(f"cannot add {type_name(b)} to an integer"), 1)
     if ta is float:
         if tb is float or tb is int:
             return a + b
-        raise EvalError(f"cannot add {type_name(b)} to a float")
+        raise _operand(EvalError(f"cannot add {type_name(b)} to a float"), 1)
     if ta is NixPath:
         if tb is NixPath:
             s = b.path
@@ -57,8 +57,14 @@ def add(a, b):
         return NixPath(canon_path(a.path + s))
     if ta is str and tb is str:
         return a + b
-    sa = coerce_to_string(a, copy_to_store=True)
-    sb = coerce_to_string(b, copy_to_store=True)
+    try:
+        sa = coerce_to_string(a, copy_to_store=True)
+    except EvalError as exc:
+        raise _operand(exc, 0)
+    try:
+        sb = coerce_to_string(b, copy_to_store=True)
+    except EvalError as exc:
+        raise _operand(exc, 1)
     if type(sa) is CStr or type(sb) is CStr:
         ctx = set()
         if type(sa) is CStr:
@@ -67,6 +73,12 @@ def add(a, b):
             ctx |= sb.ctx
         return CStr(str.__add__(sa, sb), frozenset(ctx))
     return str.__add__(sa, sb)
+
+
+def _operand(exc: EvalError, index: int) -> EvalError:
+    """Mark which operand of ``+`` failed: Nix reports the error at that operand."""
+    exc.operand = index
+    return exc
 
 
 def _num(v, what: str):

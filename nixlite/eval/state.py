@@ -12,12 +12,10 @@ import os
 import sys
 import time
 
-from nixlite.errors import NixliteError
 from nixlite.eval.io import EvalIO, LocalIO
 from nixlite.eval.values import (
     Attrs,
     EvalError,
-    Lambda,
     PrimOp,
     Thunk,
     canon_path,
@@ -118,6 +116,8 @@ class EvalState:
         return self.eval_expr(parse(text, file, base_dir or os.getcwd()))
 
     def resolve_import_path(self, path: str) -> str:
+        if self.io.file_type(path) == "symlink":
+            path = self.io.resolve_symlinks(path)
         if self.io.is_dir(path):
             path = canon_path(path + "/default.nix")
         return path
@@ -190,9 +190,3 @@ def _unsupported(name: str):
 
     return fn
 
-
-def call_lambda_name(f) -> str:
-    return f.name if type(f) is Lambda and f.name else "anonymous lambda"
-
-
-__all__ = ["EvalState", "current_state", "NixliteError"]

@@ -62,6 +62,7 @@ class EvalError(NixliteError):
     def __init__(self, message: str, pos: Pos | None = None) -> None:
         super().__init__(message, pos)
         self.trace: list[tuple[str, Pos | None]] = []
+        self.hint: str | None = None  # e.g. "Did you mean a?", printed after the position
 
     def add_trace(self, message: str, pos: Pos | None = None) -> EvalError:
         """Append a ``… while …`` frame (shown with ``--show-trace``); returns self."""
@@ -79,6 +80,8 @@ class EvalError(NixliteError):
         out = f"error: {self.message}"
         if self.pos is not None:
             out += "\n\n" + render_pos(self.pos)
+        if self.hint:
+            out += "\n       " + self.hint
         if show_trace:
             for message, pos in self.trace:
                 out += f"\n\n       … {message}"
