@@ -1,0 +1,119 @@
+"""What evaluation asks of the store, behind ``state.io.store``.
+
+``StoreBackend`` translates between the logical store directory (what Nix
+expressions see, ``/nix/store``) and the local store's physical location,
+keeps the per-evaluation caches Nix keeps (sources already copied, parsed
+derivations and their modulo hashes) and offers exactly the operations the
+store builtins need.  Errors are ``StoreError``/``NixliteError``; the
+builtins turn them into evaluation errors.
+"""
+
+from __future__ import annotations
+
+import os
+
+from nixlite.store.derivation import Derivation, DrvHasher
+from nixlite.store.hashes import Hash
+from nixlite.store.local import LocalStore, PathInfo, StoreError, default_store
+from nixlite.store.nar import PathFilter
+from nixlite.store.paths import BadStorePath, to_store_path
+
+
+class StoreBackend:
+    __slots__ = ("local", "store_dir", "_sources", "hasher", "_drvs")
+
+    def __init__(self, local: LocalStore | None = None) -> None:
+        self.local = local or default_store()
+        self.store_dir = self.local.store_dir
+        self._sources: dict[tuple, tuple[str, Hash]] = {}
+        self._drvs: dict[str, Derivation] = {}
+        self.hasher = DrvHasher(self.read_derivation)
+
+    # ------------------------------------------------------------- locations
+
+    def in_store(self, path: str) -> bool:
+        return path.startswith(self.store_dir + "/")
+
+    def real_path(self, path: str) -> str:
+        """Where to read a logical path: inside the store, its physical location."""
+        if path.startswith(self.store_dir + "/"):
+            real = self.local.physical(path)
+            if os.path.lexists(real) or not os.path.lexists(path):
+                return real
+        return path
+
+    def _logical_filter(self, path_filter: PathFilter | None, real_root: str, logical_root: str):
+        if path_filter is None or real_root == logical_root:
+            return path_filter
+        n = len(real_root)
+        return lambda p, kind: path_filter(logical_root + p[n:], kind)
+
+    # ----------------------------------------------------------------- adding
+
+    def add_path(self, path: str, name: str, recursive: bool = True,
+                 path_filter: PathFilter | None = None, keep_refs: bool = False) -> tuple[str, Hash]:
+        """Copy ``path`` (logical; may be inside the store) into the store.
+
+        ``keep_refs``: when ``path`` lies in a valid store path, the copy keeps
+        that path's references (``builtins.path`` in Nix 2.8 read-write mode).
+        """
+        key = (path, name, recursive) if path_filter is None else None
+        if key is not None:
+            hit = self._sources.get(key)
+            if hit is not None:
+                return hit
+        refs: set[str] = set()
+        real = path
+        if self.in_store(path):
+            try:
+                sp = to_store_path(path, self.store_dir)
+            except BadStorePath:
+                sp = None
+            if sp is not None and self.local.is_valid(sp):
+                if keep_refs and recursive:
+                    refs = self.local.references(sp)
+                real = self.local.physical(path)
+        result = self.local.add_path(real, name, recursive,
+                                     self._logical_filter(path_filter, real, path), refs)
+        if key is not None:
+            self._sources[key] = result
+        return result
+
+    def add_text(self, name: str, contents: bytes, refs=()) -> str:
+        return self.local.add_text(name, contents, refs)
+
+    def write_derivation(self, drv: Derivation) -> str:
+        path = self.local.add_derivation(drv)
+        self._drvs[path] = drv
+        return path
+
+    def add_prepared(self, temp_tree: str, path: str, refs=(), ca: str | None = None) -> str:
+        return self.local.add_prepared(temp_tree, path, refs, ca)
+
+    def make_temp_dir(self) -> str:
+        return self.local.make_temp_dir()
+
+    # ---------------------------------------------------------------- queries
+
+    def is_valid(self, path: str) -> bool:
+        return self.local.is_valid(path)
+
+    def ensure_valid(self, path: str) -> None:
+        if not self.local.is_valid(path):
+            raise StoreError(f"path '{path}' is not valid")
+
+    def path_info(self, path: str) -> PathInfo | None:
+        return self.local.query_path_info(path)
+
+    def references(self, path: str) -> set[str]:
+        return self.local.references(path)
+
+    def closure(self, paths) -> set[str]:
+        return self.local.closure(paths)
+
+    def read_derivation(self, drv_path: str) -> Derivation:
+        drv = self._drvs.get(drv_path)
+        if drv is None:
+            drv = self.local.read_derivation(drv_path)
+            self._drvs[drv_path] = drv
+        return drv
