@@ -53,16 +53,44 @@ class EvalIO:
     def fetch(self, kind: str, **params):
         raise NotSupportedYet(f"fetching ({kind}) is not supported yet")
 
+    @property
+    def store(self):
+        """The store operations (``nixlite.store.backend.StoreBackend`` interface)."""
+        raise NotSupportedYet("this evaluation has no store")
+
 
 class LocalIO(EvalIO):
     """The local file system; store operations delegate to ``nixlite.store``."""
 
     def __init__(self) -> None:
         self._store_paths: dict[str, str] = {}
+        self._store = None
+        from nixlite.store.paths import store_dir
+
+        self._store_prefix = store_dir() + "/"
+
+    @property
+    def store(self):
+        if self._store is None:
+            from nixlite.store.backend import StoreBackend
+
+            self._store = StoreBackend()
+        return self._store
+
+    def _real(self, path: str) -> str:
+        """Logical store paths live physically in nixlite's store."""
+        if path.startswith(self._store_prefix):
+            return self.store.real_path(path)
+        return path
+
+    def fetch(self, kind: str, **params):
+        from nixlite.store.fetch import fetch
+
+        return fetch(self.store, kind, **params)
 
     def read_file(self, path: str) -> bytes:
         try:
-            with open(path, "rb") as f:
+            with open(self._real(path), "rb") as f:
                 return f.read()
         except IsADirectoryError:
             raise EvalError(f"reading file '{path}': Is a directory") from None
@@ -72,7 +100,7 @@ class LocalIO(EvalIO):
     def read_dir(self, path: str) -> dict[str, str]:
         try:
             out = {}
-            with os.scandir(path) as it:
+            with os.scandir(self._real(path)) as it:
                 for entry in it:
                     if entry.is_symlink():
                         kind = "symlink"
@@ -89,7 +117,7 @@ class LocalIO(EvalIO):
 
     def file_type(self, path: str) -> str:
         try:
-            mode = os.lstat(path).st_mode
+            mode = os.lstat(self._real(path)).st_mode
         except OSError as exc:
             raise EvalError(f"getting status of '{path}': {_describe(exc)}") from None
         if stat.S_ISREG(mode):
@@ -101,25 +129,35 @@ class LocalIO(EvalIO):
         return "unknown"
 
     def path_exists(self, path: str) -> bool:
-        return os.path.lexists(path) if not path.endswith("/") else os.path.isdir(path)
+        real = self._real(path)
+        return os.path.lexists(real) if not path.endswith("/") else os.path.isdir(real)
 
     def is_dir(self, path: str) -> bool:
-        return os.path.isdir(path)
+        return os.path.isdir(self._real(path))
 
     def resolve_symlinks(self, path: str) -> str:
-        return os.path.realpath(path)
+        real = os.path.realpath(self._real(path))
+        return self.store.local.logical(real) if path.startswith(self._store_prefix) else real
 
     def copy_path_to_store(self, path: str, name: str | None = None) -> str:
         key = path if name is None else f"{path}\0{name}"
         cached = self._store_paths.get(key)
         if cached is not None:
             return cached
+        base = name if name is not None else path.rstrip("/").rsplit("/", 1)[-1]
+        if base.endswith(".drv"):
+            raise EvalError("file names are not allowed to end in '.drv'")
+        from nixlite.errors import NixliteError
+
         try:
-            from nixlite.store import add_path_to_store  # provided by the store stage
-        except ImportError:
-            raise NotSupportedYet(
-                f"copying the path '{path}' to the store is not supported yet"
-            ) from None
-        store_path = add_path_to_store(path, name=name)
+            store_path = self.store.add_path(path, base)[0]
+        except EvalError:
+            raise
+        except NixliteError as exc:
+            raise EvalError(exc.message) from None
+        except FileNotFoundError:
+            raise EvalError(f"getting status of '{path}': No such file or directory") from None
+        except OSError as exc:
+            raise EvalError(f"copying '{path}' to the store: {_describe(exc)}") from None
         self._store_paths[key] = store_path
         return store_path
