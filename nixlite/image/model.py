@@ -1,0 +1,448 @@
+"""The image model every format reads into and writes from, after go-containerregistry.
+
+A ``Layer`` is a blob whose bytes are produced on demand by a *source*: a zero-argument
+callable returning a fresh iterable of ``bytes`` chunks each time it is called (so a layer can
+be streamed more than once, e.g. once to learn its digest and once into an archive, without
+being held in memory).  A layer has two views:
+
+* the *blob* — the bytes as stored in a registry, OCI layout or archive (gzip, zstd or plain);
+* the *tar* — the uncompressed layer tar; ``diff_id`` is its sha256.
+
+Either view may be the source; the other is derived by (de)compressing.  ``digest``, ``size``
+and ``diff_id`` are computed lazily and at most once: any complete pass over ``blob_chunks()``
+or ``tar_chunks()`` records them as a side effect, and asking for one that is still unknown
+streams the layer into a hashing sink.  Values a reader declares (from a manifest or config) are
+*expected* values: they are returned without streaming, and every later full pass checks the
+bytes against them, raising ``NixliteError`` on a mismatch — so a writer copying a layer never
+emits unverified content silently.
+
+An ``Image`` is the config blob (exact bytes — upstream's JSON style matters for digests) plus
+the ordered layers, bottom first.  Manifests for docker schema2 and OCI are generated lazily in
+the compact Go style skopeo and go-containerregistry write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from nixlite.errors import NixliteError
+
+Chunks = Iterable[bytes]
+Source = Callable[[], Chunks]
+
+READ_SIZE = 1 << 20
+
+# Media types -------------------------------------------------------------------------------
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_LAYER_FOREIGN = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+OCI_LAYER_NONDIST = "application/vnd.oci.image.layer.nondistributable.v1.tar"
+OCI_LAYER_NONDIST_GZIP = "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+
+# compression name -> (docker media type, OCI media type)
+_LAYER_MEDIA_TYPES = {
+    "none": (DOCKER_LAYER, OCI_LAYER),
+    "gzip": (DOCKER_LAYER_GZIP, OCI_LAYER_GZIP),
+    "zstd": (OCI_LAYER_ZSTD, OCI_LAYER_ZSTD),  # docker schema2 has no zstd type; both use OCI's
+}
+_COMPRESSION_OF_MEDIA_TYPE = {
+    DOCKER_LAYER: "none",
+    DOCKER_LAYER_GZIP: "gzip",
+    DOCKER_LAYER_FOREIGN: "gzip",
+    OCI_LAYER: "none",
+    OCI_LAYER_GZIP: "gzip",
+    OCI_LAYER_ZSTD: "zstd",
+    OCI_LAYER_NONDIST: "none",
+    OCI_LAYER_NONDIST_GZIP: "gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd": "zstd",
+}
+
+
+def compression_of_media_type(media_type: str) -> str:
+    """'none', 'gzip' or 'zstd' for a layer media type; unknown types are an error."""
+    try:
+        return _COMPRESSION_OF_MEDIA_TYPE[media_type]
+    except KeyError:
+        raise NixliteError(f"unsupported layer media type '{media_type}'") from None
+
+
+def layer_media_type(compression: str, oci: bool) -> str:
+    """The layer media type for a compression in a docker schema2 (``oci=False``) or OCI manifest."""
+    return _LAYER_MEDIA_TYPES[compression][1 if oci else 0]
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def check_digest_syntax(digest: str, what: str = "digest") -> str:
+    """Return the hex part of a ``sha256:<64 hex>`` digest, or raise (digests name files)."""
+    algo, _, hexpart = digest.partition(":")
+    if algo != "sha256" or len(hexpart) != 64 or any(c not in "0123456789abcdef" for c in hexpart):
+        raise NixliteError(f"invalid {what} '{digest}' (expected sha256:<64 lower-case hex digits>)")
+    return hexpart
+
+
+def go_json(value: Any) -> bytes:
+    """Compact JSON as Go's encoding/json writes it (skopeo, registries): no spaces, and
+    ``<``, ``>``, ``&`` escaped as ``\\u003c`` etc.; key order as given."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return (
+        text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+    )
+
+
+def python_json(value: Any) -> bytes:
+    """JSON as upstream's stream script writes it: ``json.dumps(value, indent=4)``."""
+    return json.dumps(value, indent=4).encode()
+
+
+def file_source(path: str, offset: int = 0, length: int | None = None) -> Source:
+    """A source reading ``length`` bytes of a file from ``offset`` (whole rest if None)."""
+
+    def chunks() -> Iterator[bytes]:
+        with open(path, "rb") as f:
+            if offset:
+                f.seek(offset)
+            left = length
+            while left is None or left > 0:
+                block = f.read(READ_SIZE if left is None else min(READ_SIZE, left))
+                if not block:
+                    if left:
+                        raise NixliteError(f"'{path}' is truncated: {left} bytes missing")
+                    return
+                if left is not None:
+                    left -= len(block)
+                yield block
+
+    return chunks
+
+
+def bytes_source(data: bytes) -> Source:
+    return lambda: (data,)
+
+
+class Layer:
+    """One layer; see the module docstring for the two views and the lazy, verified digests.
+
+    Build one with ``Layer.from_tar`` (you have the uncompressed tar; choose how it is stored)
+    or ``Layer.from_blob`` (you have the stored blob, e.g. read from an archive or a registry).
+    ``media_type`` is the type the layer was read with (None if made locally); writers pick
+    their own with ``media_type_for(oci)``.  ``urls`` and ``annotations`` are carried through
+    from descriptors of foreign layers.
+    """
+
+    __slots__ = (
+        "_blob_source", "_tar_source", "compression", "compression_level", "media_type",
+        "_digest", "_size", "_diff_id", "_want_digest", "_want_size", "_want_diff_id",
+        "urls", "annotations", "history",
+    )
+
+    def __init__(self) -> None:
+        self._blob_source: Source | None = None
+        self._tar_source: Source | None = None
+        self.compression = "none"
+        self.compression_level: int | None = None
+        self.media_type: str | None = None
+        self._digest: str | None = None
+        self._size: int | None = None
+        self._diff_id: str | None = None
+        self._want_digest: str | None = None
+        self._want_size: int | None = None
+        self._want_diff_id: str | None = None
+        self.urls: list[str] | None = None
+        self.annotations: dict[str, str] | None = None
+        self.history: dict[str, Any] | None = None
+
+    # construction ---------------------------------------------------------------------
+    @classmethod
+    def from_tar(cls, source: Source, *, compression: str = "none", level: int | None = None,
+                 diff_id: str | None = None) -> Layer:
+        """A layer whose uncompressed tar comes from ``source``, stored with ``compression``
+        ('none', 'gzip' = pigz -nT bytes, 'zstd').  ``diff_id``, if known, is verified."""
+        if compression not in _LAYER_MEDIA_TYPES:
+            raise NixliteError(f"unknown compression '{compression}' (expected none, gzip or zstd)")
+        layer = cls()
+        layer._tar_source = source
+        layer.compression = compression
+        layer.compression_level = level
+        layer._want_diff_id = diff_id
+        return layer
+
+    @classmethod
+    def from_blob(cls, source: Source, *, media_type: str | None = None,
+                  compression: str | None = None, digest: str | None = None,
+                  size: int | None = None, diff_id: str | None = None) -> Layer:
+        """A layer whose stored blob comes from ``source``.  Its compression is taken from
+        ``compression``, else from ``media_type``, else sniffed from the first bytes.
+        ``digest``/``size``/``diff_id`` are expected values, verified when streamed."""
+        layer = cls()
+        layer._blob_source = source
+        layer.media_type = media_type
+        if compression is None and media_type is not None:
+            compression = compression_of_media_type(media_type)
+        layer.compression = compression if compression is not None else _sniff(source)
+        for name, value in (("digest", digest), ("diff_id", diff_id)):
+            if value is not None:
+                check_digest_syntax(value, f"layer {name}")
+        if size is not None and size < 0:
+            raise NixliteError(f"invalid layer size {size}")
+        layer._want_digest = digest
+        layer._want_size = size
+        layer._want_diff_id = diff_id
+        if layer.compression == "none" and digest is not None and diff_id is not None \
+                and digest != diff_id:
+            raise NixliteError(f"uncompressed layer {digest} declares a different diff_id {diff_id}")
+        return layer
+
+    # identity ---------------------------------------------------------------------------
+    @property
+    def digest(self) -> str:
+        """``sha256:<hex>`` of the stored blob (declared value, else computed by streaming)."""
+        if self._digest is None:
+            if self._want_digest is not None:
+                return self._want_digest
+            for _ in self.blob_chunks():
+                pass
+        return self._digest  # type: ignore[return-value]
+
+    @property
+    def size(self) -> int:
+        """Byte length of the stored blob."""
+        if self._size is None:
+            if self._want_size is not None:
+                return self._want_size
+            for _ in self.blob_chunks():
+                pass
+        return self._size  # type: ignore[return-value]
+
+    @property
+    def diff_id(self) -> str:
+        """``sha256:<hex>`` of the uncompressed tar."""
+        if self._diff_id is None:
+            if self._want_diff_id is not None:
+                return self._want_diff_id
+            if self.compression == "none":
+                return self.digest
+            for _ in self.tar_chunks():
+                pass
+        return self._diff_id  # type: ignore[return-value]
+
+    def media_type_for(self, oci: bool) -> str:
+        """The media type to write in a manifest of the given flavour.  A layer read with a
+        type of the wanted flavour keeps it (e.g. foreign or non-distributable types)."""
+        if self.media_type is not None and self.media_type.startswith(
+                "application/vnd.oci." if oci else "application/vnd.docker."):
+            return self.media_type
+        return layer_media_type(self.compression, oci)
+
+    def descriptor(self, oci: bool) -> dict[str, Any]:
+        """The manifest descriptor (Go field order: mediaType, size, digest, urls, annotations)."""
+        desc: dict[str, Any] = {"mediaType": self.media_type_for(oci), "size": self.size,
+                                "digest": self.digest}
+        if self.urls:
+            desc["urls"] = list(self.urls)
+        if self.annotations:
+            desc["annotations"] = dict(self.annotations)
+        return desc
+
+    # streaming --------------------------------------------------------------------------
+    def blob_chunks(self) -> Iterator[bytes]:
+        """Stream the stored blob; a complete pass records (and verifies) digest and size,
+        and for an uncompressed layer also diff_id."""
+        if self._blob_source is not None:
+            chunks: Iterable[bytes] = self._blob_source()
+        else:
+            from nixlite.image.compression import compress_chunks
+
+            chunks = self._tar_source()  # type: ignore[misc]
+            if self.compression != "none":
+                chunks = compress_chunks(self._hash_tar(chunks), self.compression,
+                                         self.compression_level)
+        h = hashlib.sha256()
+        n = 0
+        for chunk in chunks:
+            h.update(chunk)
+            n += len(chunk)
+            yield chunk
+        self._record_blob("sha256:" + h.hexdigest(), n)
+
+    def tar_chunks(self) -> Iterator[bytes]:
+        """Stream the uncompressed tar; a complete pass records (and verifies) diff_id."""
+        if self.compression == "none":
+            yield from self.blob_chunks()
+            return
+        if self._tar_source is not None:
+            yield from self._hash_tar(self._tar_source())
+            return
+        from nixlite.image.compression import decompress_chunks
+
+        yield from self._hash_tar(decompress_chunks(self.blob_chunks(), self.compression))
+
+    def _hash_tar(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        h = hashlib.sha256()
+        for chunk in chunks:
+            h.update(chunk)
+            yield chunk
+        self._record_diff_id("sha256:" + h.hexdigest())
+
+    def _record_blob(self, digest: str, size: int) -> None:
+        if self._want_size is not None and size != self._want_size:
+            raise NixliteError(f"layer {self._want_digest or digest} has size {size}, "
+                               f"expected {self._want_size}")
+        if self._want_digest is not None and digest != self._want_digest:
+            raise NixliteError(f"layer blob has digest {digest}, expected {self._want_digest}")
+        if self._digest is not None and digest != self._digest:
+            raise NixliteError(f"layer source is not deterministic: digest {digest}, "
+                               f"earlier {self._digest}")
+        self._digest, self._size = digest, size
+        if self.compression == "none":
+            self._record_diff_id(digest)
+
+    def _record_diff_id(self, diff_id: str) -> None:
+        if self._want_diff_id is not None and diff_id != self._want_diff_id:
+            raise NixliteError(f"layer {self._want_digest or ''} has diff_id {diff_id}, "
+                               f"expected {self._want_diff_id} (from the image config)".replace("  ", " "))
+        self._diff_id = diff_id
+
+    def write_blob(self, out) -> None:
+        """Write the stored blob to a binary file object."""
+        for chunk in self.blob_chunks():
+            out.write(chunk)
+
+    def write_tar(self, out) -> None:
+        """Write the uncompressed tar to a binary file object."""
+        for chunk in self.tar_chunks():
+            out.write(chunk)
+
+    def __repr__(self) -> str:
+        known = self._digest or self._want_digest or "digest not computed"
+        return f"<Layer {known} {self.compression}>"
+
+
+def _sniff(source: Source) -> str:
+    for chunk in source():
+        if chunk:
+            if chunk[:2] == b"\x1f\x8b":
+                return "gzip"
+            if chunk[:4] == b"\x28\xb5\x2f\xfd":
+                return "zstd"
+            return "none"
+    return "none"
+
+
+class Image:
+    """An image: the config blob (exact bytes) and its layers, bottom first.
+
+    ``config`` is the parsed JSON (lazily, from the bytes).  Manifests are generated lazily,
+    for ``oci=False`` (docker schema2) and ``oci=True``; generating one needs every layer's
+    digest and size, which may stream layers that were built locally.  ``repo_tags`` carries
+    names such as ``name:tag`` through archive formats that store them.  ``manifest_bytes``
+    may be preset by a reader that holds the original manifest (so digests survive a copy).
+    """
+
+    __slots__ = ("config_bytes", "layers", "repo_tags", "_config", "_manifests", "annotations")
+
+    def __init__(self, config_bytes: bytes, layers: list[Layer],
+                 repo_tags: list[str] | None = None) -> None:
+        self.config_bytes = config_bytes
+        self.layers = list(layers)
+        self.repo_tags = list(repo_tags or [])
+        self._config: dict[str, Any] | None = None
+        self._manifests: dict[bool, bytes] = {}
+        self.annotations: dict[str, str] | None = None
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], layers: list[Layer], *,
+                    style: str = "python", repo_tags: list[str] | None = None) -> Image:
+        """Serialise ``config`` as upstream's stream script does (``style='python'``,
+        4-space indent, ASCII) or compactly as Go does (``style='go'``)."""
+        data = python_json(config) if style == "python" else go_json(config)
+        image = cls(data, layers, repo_tags)
+        image._config = config
+        return image
+
+    @property
+    def config(self) -> dict[str, Any]:
+        if self._config is None:
+            try:
+                value = json.loads(self.config_bytes)
+            except (ValueError, UnicodeDecodeError) as e:
+                raise NixliteError(f"image config is not valid JSON: {e}") from None
+            if not isinstance(value, dict):
+                raise NixliteError("image config is not a JSON object")
+            self._config = value
+        return self._config
+
+    @property
+    def config_digest(self) -> str:
+        return sha256_digest(self.config_bytes)
+
+    @property
+    def diff_ids(self) -> list[str]:
+        """The config's ``rootfs.diff_ids`` (what the layers must hash to)."""
+        rootfs = self.config.get("rootfs")
+        ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise NixliteError("image config has no valid rootfs.diff_ids list")
+        return ids
+
+    def check_layers_match_config(self) -> None:
+        """The number of layers must equal the number of config diff_ids; each layer is
+        then expected to hash to its diff_id (checked while streaming)."""
+        ids = self.diff_ids
+        if len(ids) != len(self.layers):
+            raise NixliteError(f"image config lists {len(ids)} diff_ids but the image has "
+                               f"{len(self.layers)} layers")
+        for layer, diff_id in zip(self.layers, ids):
+            check_digest_syntax(diff_id, "diff_id")
+            if layer._want_diff_id is None:
+                layer._want_diff_id = diff_id
+                if layer._diff_id is not None and layer._diff_id != diff_id:
+                    raise NixliteError(f"layer has diff_id {layer._diff_id}, expected {diff_id}")
+            elif layer._want_diff_id != diff_id:
+                raise NixliteError(f"layer diff_id {layer._want_diff_id} does not match the "
+                                   f"config's {diff_id}")
+
+    def manifest(self, oci: bool = False) -> dict[str, Any]:
+        return json.loads(self.manifest_bytes(oci))
+
+    def manifest_bytes(self, oci: bool = False) -> bytes:
+        """The manifest in Go's compact style and field order (schemaVersion, mediaType,
+        config, layers, annotations)."""
+        cached = self._manifests.get(oci)
+        if cached is None:
+            manifest: dict[str, Any] = {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG if oci else DOCKER_CONFIG,
+                           "size": len(self.config_bytes), "digest": self.config_digest},
+                "layers": [layer.descriptor(oci) for layer in self.layers],
+            }
+            if oci and self.annotations:
+                manifest["annotations"] = dict(self.annotations)
+            cached = self._manifests[oci] = go_json(manifest)
+        return cached
+
+    def set_manifest_bytes(self, data: bytes, oci: bool) -> None:
+        """Keep a manifest as read (its digest names the image in a registry or index)."""
+        self._manifests[oci] = data
+
+    def manifest_digest(self, oci: bool = False) -> str:
+        return sha256_digest(self.manifest_bytes(oci))
+
+    def __repr__(self) -> str:
+        return f"<Image {self.config_digest} {len(self.layers)} layers>"
