@@ -45,6 +45,9 @@ def run(args) -> int:
     try:
         out = run_deep(_evaluate, args)
     except EvalError as exc:
+        partial = getattr(exc, "partial_output", None)
+        if partial:
+            sys.stdout.write(partial)
         sys.stdout.flush()
         sys.stderr.write(exc.render(show_trace=args.show_trace) + "\n")
         return 1

@@ -115,14 +115,66 @@ def print_result(v, *, strict: bool, json: bool = False, xml: bool = False,
 
         return xml_mod.value_to_xml(v, strict=strict, location=location)
     if json:
-        from nixlite.eval.builtins import json as json_mod
+        from nixlite.eval.builtins.json import to_json
 
-        return json_mod.value_to_json(v, strict=strict) + "\n"
+        if strict:
+            return to_json(v, set())
+        out: list[str] = []
+        closers: list[str] = []
+        try:
+            _json_lazy(v, out, closers)
+        except EvalError as exc:
+            exc.partial_output = "".join(out) + "".join(reversed(closers))
+            raise
+        return "".join(out)
     from nixlite.eval.printer import print_ambiguous
 
     if strict:
         deep_force(v)
     return print_ambiguous(v) + "\n"
+
+
+def _json_lazy(v, out: list[str], closers: list[str]) -> None:
+    """``--json`` without ``--strict``: nested unevaluated values are an error.
+
+    Like Nix, the text written before the failure is kept (with the open
+    brackets closed) so the caller can print it.
+    """
+    from nixlite.eval.builtins.json import to_json
+    from nixlite.eval.values import InfiniteRecursion, Thunk
+
+    if type(v) is Thunk:
+        if v.fn is not None:
+            raise EvalError("cannot convert a thunk to JSON")
+        v = v.val
+    t = type(v)
+    if t is list:
+        out.append("[")
+        closers.append("]")
+        for i, item in enumerate(v):
+            if i:
+                out.append(",")
+            _json_lazy(item, out, closers)
+        closers.pop()
+        out.append("]")
+    elif t is Attrs and "__toString" not in v and "outPath" not in v:
+        out.append("{")
+        closers.append("}")
+        for i, name in enumerate(sorted(v)):
+            if i:
+                out.append(",")
+            out.append(to_json(name, set()))
+            out.append(":")
+            try:
+                _json_lazy(v[name], out, closers)
+            except EvalError as exc:
+                if exc.pos is None and not isinstance(exc, InfiniteRecursion):
+                    exc.pos = v.attr_pos(name)
+                raise
+        closers.pop()
+        out.append("}")
+    else:
+        out.append(to_json(v, set()))
 
 
 def evaluate_string(text: str, *, strict: bool = False, **state_options):

@@ -1,0 +1,101 @@
+"""Benchmark: nixlite eval against nix-instantiate --eval (Nix 2.8) on fixed workloads.
+
+For each workload prints wall time and peak RSS of both, and the ratios
+(nixlite / Nix).  Targets (issue 3): time ratio ≤ 10× (goal 5×), RSS ≤ 3×,
+``nixlite eval -E 1`` ≤ 150 ms.  Each command runs ``--repeat`` times; the
+best wall time and the largest RSS are kept.
+
+    .venv/bin/python bench/eval.py [--repeat N] [--only NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT.parent / "shared" / "seed" / "dockertools-default.nix"
+STUBS = ROOT / "tests" / "eval" / "data" / "seed-stubs.nix"
+
+WORKLOADS = {
+    "fib25": "let fib = n: if n < 2 then n else fib (n - 1) + fib (n - 2); in fib 25",
+    "foldl-1e6": "builtins.foldl' (a: b: a + b) 0 (builtins.genList (x: x) 1000000)",
+    "attrs-2e4": """
+        let
+          s = builtins.listToAttrs (builtins.genList (i: { name = "k${toString i}"; value = i; }) 20000);
+          m = builtins.mapAttrs (n: v: v * 2) s;
+        in builtins.length (builtins.sort builtins.lessThan (builtins.attrValues m))""",
+    "json-1e5": """
+        let xs = builtins.genList (i: { a = i; b = "s${toString i}"; c = [ i true null ]; }) 100000;
+        in builtins.length (builtins.fromJSON (builtins.toJSON xs))""",
+    "seed": f"builtins.attrNames (builtins.mapAttrs (n: v: builtins.typeOf v) (import {STUBS} {SEED}))",
+    "lib-1e4": """
+        let
+          inherit (builtins) length elemAt genList filter attrNames;
+          foldr = op: nul: list:
+            let len = length list; go = n: if n == len then nul else op (elemAt list n) (go (n + 1));
+            in go 0;
+          items = genList (i: { name = "n${toString i}"; v = i; }) 10000;
+          extended = map (x: x // { w = x.v * 3; }) items;
+          even = filter (x: x.v / 2 * 2 == x.v) extended;
+          merged = foldr (x: acc: acc // { ${x.name} = x.w; }) { } even;
+        in length (attrNames merged)""",
+    "startup": "1",
+}
+
+
+def measure(argv: list[str], repeat: int) -> tuple[float, int, str]:
+    """Best wall time (s), max peak RSS (KiB) and stdout of ``argv``."""
+    best = float("inf")
+    rss = 0
+    out = ""
+    for _ in range(repeat):
+        with tempfile.TemporaryFile() as f:
+            start = time.perf_counter()
+            proc = subprocess.Popen(argv, stdout=f, stderr=subprocess.PIPE, cwd=ROOT)
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - start
+            err = proc.stderr.read().decode()
+            proc.stderr.close()
+            f.seek(0)
+            out = f.read().decode()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{argv[0]} failed: {err}")
+        best = min(best, wall)
+        rss = max(rss, usage.ru_maxrss)
+    return best, rss, out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", action="append")
+    args = ap.parse_args()
+    nixlite = [sys.executable, "-m", "nixlite", "eval", "--strict", "-E"]
+    nix = shutil.which("nix-instantiate")
+    print(f"{'workload':12} {'nixlite s':>10} {'nix s':>8} {'×time':>6} "
+          f"{'nixlite MiB':>12} {'nix MiB':>8} {'×rss':>6}")
+    for name, expr in WORKLOADS.items():
+        if args.only and name not in args.only:
+            continue
+        if name == "seed" and not SEED.exists():
+            continue
+        t1, r1, o1 = measure(nixlite + [expr], args.repeat)
+        if nix:
+            t2, r2, o2 = measure([nix, "--eval", "--strict", "-E", expr], args.repeat)
+            same = "" if o1 == o2 else "  (OUTPUT DIFFERS)"
+            print(f"{name:12} {t1:10.3f} {t2:8.3f} {t1 / t2:6.1f} "
+                  f"{r1 / 1024:12.1f} {r2 / 1024:8.1f} {r1 / r2:6.1f}{same}")
+        else:
+            print(f"{name:12} {t1:10.3f} {'-':>8} {'-':>6} {r1 / 1024:12.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
