@@ -36,13 +36,16 @@ TOKEN_NAMES = {
     "PIPE_FROM": "'<|'", "PIPE_INTO": "'|>'", "DOLLAR_CURLY": "'${'",
     "IND_STRING_OPEN": "start of an indented string",
     "IND_STRING_CLOSE": "end of an indented string", "ELLIPSIS": "'...'",
-    # character tokens, in order of first appearance in parser.y
-    "LT": "'<'", "GT": "'>'", "NOT": "'!'", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'",
+    # character tokens: those in precedence declarations first, then in order of first
+    # appearance in the rules
+    "LT": "'<'", "GT": "'>'", "PLUS": "'+'", "MINUS": "'-'", "STAR": "'*'",
     "SLASH": "'/'", "QUESTION": "'?'", "COLON": "':'", "AT": "'@'", "SEMI": "';'",
-    "DOT": "'.'", "QUOTE": "'\"'", "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'",
+    "NOT": "'!'", "DOT": "'.'", "QUOTE": "'\"'", "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'",
     "RBRACE": "'}'", "LBRACK": "'['", "RBRACK": "']'", "ASSIGN": "'='", "COMMA": "','",
 }
 _TOKEN_ORDER = {name: i for i, name in enumerate(TOKEN_NAMES)}
+# Non-associative levels of grammar/nix.lark: the rule and the operators it rejects next.
+_NONASSOC = {"op_eq": ("EQ", "NEQ"), "op_cmp": ("LT", "GT", "LEQ", "GEQ")}
 
 
 class _Tables:
@@ -74,15 +77,15 @@ def _build_tables() -> _Tables:
         name = r.alias or r.origin.name
         if r.options.expand1 and not r.alias and len(r.expansion) == 1:
             name = None
-        t.rules.append((r.origin.name, len(r.expansion), name))
+        t.rules.append((str(r.origin.name), len(r.expansion), name))
     t.action, t.goto = [], []
     for s in range(len(table.states)):
         acts, gotos = {}, {}
         for sym, (kind, arg) in table.states[s].items():
             if kind.name == "Shift":
-                (acts if sym in TOKEN_NAMES or sym == "CHAR" else gotos)[sym] = arg
+                (acts if sym in TOKEN_NAMES or sym == "CHAR" else gotos)[str(sym)] = arg
             else:
-                acts[sym] = ~rule_index[id(arg)]
+                acts[str(sym)] = ~rule_index[id(arg)]
         t.action.append(acts)
         t.goto.append(gotos)
     t.start = table.start_states["start"]
@@ -100,7 +103,7 @@ def tables() -> _Tables:
         from nixlite.syntax.cache import cache_dir, atomic_write
 
         grammar = GRAMMAR_PATH.read_bytes()
-        key = hashlib.sha256(grammar + b"tables-v1").hexdigest()[:32]
+        key = hashlib.sha256(grammar + b"tables-v2").hexdigest()[:32]
         path = cache_dir() / f"tables-{key}.pickle"
         try:
             with open(path, "rb") as f:
@@ -232,15 +235,23 @@ class _Builder:
                 break
             code = max(reduces, key=lambda c: (reduces[c], c))
             lhs, n, _ = t.rules[~code]
+            if n == 3 and tok in _NONASSOC.get(lhs, ()):
+                # bison's %nonassoc makes this an explicit error in the state after
+                # `x == y`, whose other actions (the tighter operators) are too many
+                # to list
+                states = None
+                break
             if n:
                 del states[-n:]
             states.append(t.goto[states[-1]][lhs])
             if states[-1] == t.end and tok == "$END":  # pragma: no cover - defensive
                 break
-        acts = t.action[states[-1]]
-        if states[-1] == t.end:
+        if states is None:
+            expected = []
+        elif states[-1] == t.end:
             expected = ["$END"]
         else:
+            acts = t.action[states[-1]]
             expected = sorted(
                 (name for name in acts if acts[name] >= 0),
                 key=lambda n: _TOKEN_ORDER.get(n, 999),
