@@ -146,6 +146,7 @@ class LocalStore:
             raise StoreError(f"cannot create the store at '{self.root}': {exc.strerror}") from None
         self._lock_path = os.path.join(self.root, "lock")
         self._db = sqlite3.connect(os.path.join(self.root, "db.sqlite"), timeout=60,
+                                   check_same_thread=False,  # evaluation runs on a big-stack thread
                                    isolation_level=None)
         self._db.execute("PRAGMA busy_timeout = 60000")
         with self.lock():
