@@ -26,6 +26,7 @@ from nixlite.eval.values import (
     InfiniteRecursion,
     Lambda,
     NixPath,
+    PosChain,
     ThrownError,
     Thunk,
     call,
@@ -829,11 +830,10 @@ def _update(a, b):
         return b
     r = Attrs(a)
     r.update(b)
-    if a.pos or b.pos:
-        pos = dict(a.pos) if a.pos else {}
-        if b.pos:
-            pos.update(b.pos)
-        r.pos = pos
+    if a.pos:
+        r.pos = PosChain(b.pos, a.pos) if b.pos else a.pos
+    else:
+        r.pos = b.pos
     return r
 
 

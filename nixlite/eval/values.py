@@ -221,7 +221,7 @@ class Attrs(dict):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.pos: dict[str, Pos] | None = None
+        self.pos = None  # None, a dict or a PosChain: name -> Pos or located AST node
 
     def attr_pos(self, name: str) -> Pos | None:
         """Where ``name`` was defined; ``pos`` values may be ``Pos`` or located AST nodes."""
@@ -233,6 +233,60 @@ class Attrs(dict):
 
     def __repr__(self) -> str:
         return f"Attrs({dict.__repr__(self)})"
+
+
+class PosChain:
+    """Positions of ``a // b`` without copying: look in ``first`` (b's), then ``second``.
+
+    Behaves as a read-only mapping name → Pos-or-node, so ``Attrs.pos`` users
+    need not care whether it is a dict or a chain.
+    """
+
+    __slots__ = ("first", "second")
+
+    def __init__(self, first, second) -> None:
+        self.first = first
+        self.second = second
+
+    def get(self, name: str, default=None):
+        m = self
+        while type(m) is PosChain:
+            p = m.first.get(name)
+            if p is not None:
+                return p
+            m = m.second
+        return m.get(name, default) if m else default
+
+    def __getitem__(self, name: str):
+        p = self.get(name)
+        if p is None:
+            raise KeyError(name)
+        return p
+
+    def __contains__(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def __iter__(self):
+        seen: set[str] = set()
+        m = self
+        while type(m) is PosChain:
+            for k in m.first:
+                if k not in seen:
+                    seen.add(k)
+                    yield k
+            m = m.second
+        for k in m or ():
+            if k not in seen:
+                yield k
+
+    def keys(self):
+        return list(self)
+
+    def items(self):
+        return [(k, self.get(k)) for k in self]
+
+    def __bool__(self) -> bool:
+        return True
 
 
 def mkattrs(d: dict, pos: dict[str, Pos] | None = None) -> Attrs:
