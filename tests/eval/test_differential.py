@@ -1,0 +1,233 @@
+"""The evaluator corpus (fixtures/eval): nixlite against goldens made by real Nix 2.8.
+
+Every ``fixtures/eval/<topic>/<case>.nix`` runs in-process through ``nixlite eval`` in
+each mode that has a golden (``--strict``, ``--strict --json``, ``--strict --xml``,
+plain); stdout must equal the golden byte for byte. A failing case must exit 1 with the
+same ``error: …`` message line and the same ``at FILE:LINE:COL:`` position line as the
+golden. ``<case>.today.<kind>`` files override a 2.8 golden where today's Nix prints
+something else (see fixtures/eval/TODAY.md).
+
+``test_goldens_match_live_nix`` re-runs real ``nix-instantiate`` (when installed) and
+checks the stored 2.8 goldens are still what it prints; it batches cases into few
+processes to stay fast.
+
+Regenerate goldens with ``python fixtures/regen.py eval``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("fixtures_regen", REPO / "fixtures" / "regen.py")
+regen = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("fixtures_regen", regen)
+_spec.loader.exec_module(regen)
+
+CASES = regen.eval_cases()
+KNOWN_FAILURES_FILE = regen.EVAL_DIR / "known-failures.txt"
+
+
+def _eval_command_available() -> bool:
+    try:
+        importlib.import_module("nixlite.cli.eval_cmd")
+        importlib.import_module("nixlite.eval.api")
+    except ImportError:
+        return False
+    return True
+
+
+def _known_failures() -> set[str]:
+    if not KNOWN_FAILURES_FILE.exists():
+        return set()
+    lines = KNOWN_FAILURES_FILE.read_text().splitlines()
+    return {line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()}
+
+
+KNOWN_FAILURES = _known_failures()
+MODE_KINDS = {"strict": "strict", "json": "json", "xml": "xml", "lazy": "lazy"}
+
+
+def _params():
+    """One parameter per (case, mode) that has a golden."""
+    out = []
+    for case in CASES:
+        if case.expected("err") is not None:
+            modes = ["strict"]
+        else:
+            modes = [m for m in regen.modes_of(case)
+                     if case.expected(f"{m}.out") is not None or case.expected(f"{m}.err") is not None]
+        for mode in modes:
+            ident = f"{case.name}:{mode}"
+            marks = []
+            if ident in KNOWN_FAILURES or case.name in KNOWN_FAILURES:
+                marks.append(pytest.mark.xfail(reason="listed in fixtures/eval/known-failures.txt"))
+            out.append(pytest.param(case, mode, id=ident, marks=marks))
+    return out
+
+
+def error_signature(stderr: str) -> tuple[str | None, str | None]:
+    """The message line (the last ``error: …`` with text) and the position line after it.
+
+    Works for both 2.8's layout (message first, then ``at``) and today's (``… while``
+    trace frames first, the message last), so goldens from either compare alike.
+    """
+    lines = stderr.splitlines()
+    msg_index = None
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith("error: ") and stripped != "error:":
+            msg_index = i
+    if msg_index is None:
+        return None, None
+    message = lines[msg_index].strip()
+    position = None
+    for line in lines[msg_index + 1:]:
+        stripped = line.strip()
+        if stripped.startswith("… ") or stripped.startswith("error:"):
+            break
+        if re.fullmatch(r"at .+:\d+:\d+:", stripped):
+            position = stripped
+            break
+    return message, position
+
+
+def run_nixlite_case(case, mode: str, capsys, monkeypatch) -> tuple[int, str, str]:
+    """Run ``nixlite eval`` in-process on a case; return (status, stdout, stderr) normalised."""
+    from nixlite.cli import main
+
+    for name, value in case.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("NIX_PATH", "")
+    monkeypatch.chdir(case.path.parent)
+    capsys.readouterr()
+    try:
+        status = main(["eval", *regen.mode_flags(mode, case), *case.args, str(case.path)])
+    except SystemExit as exc:  # argparse rejects an option
+        status = exc.code if isinstance(exc.code, int) else 2
+    out = capsys.readouterr()
+    return status, regen.normalise(out.out), regen.normalise(out.err)
+
+
+def check_error(expected: str, status: int, stdout: str, stderr: str) -> None:
+    assert status == 1, f"expected failure, got status {status}, stdout {stdout!r}"
+    want_msg, want_pos = error_signature(expected)
+    got_msg, got_pos = error_signature(stderr)
+    assert got_msg == want_msg, f"stderr was:\n{stderr}"
+    assert got_pos == want_pos, f"stderr was:\n{stderr}"
+
+
+@pytest.mark.skipif(not _eval_command_available(), reason="nixlite eval not available yet")
+@pytest.mark.parametrize(("case", "mode"), _params())
+def test_eval_matches_golden(case, mode, capsys, monkeypatch):
+    status, stdout, stderr = run_nixlite_case(case, mode, capsys, monkeypatch)
+    err = case.expected("err")
+    if err is not None:
+        check_error(err, status, stdout, stderr)
+        return
+    out = case.expected(f"{mode}.out")
+    if out is None:
+        check_error(case.expected(f"{mode}.err"), status, stdout, stderr)
+        return
+    assert status == 0, f"nixlite failed:\n{stderr}"
+    assert stdout == out
+    if mode == "strict":
+        trace = case.expected("trace")
+        if trace is not None:
+            assert stderr == trace
+
+
+def test_corpus_is_large_and_has_goldens():
+    """Every case has its goldens (run fixtures/regen.py after adding cases)."""
+    assert len(CASES) >= 250
+    missing = [c.name for c in CASES if c.expected("err") is None and c.expected("strict.out") is None]
+    assert not missing, f"cases without goldens: {missing[:20]}"
+    listed = {name.split(":")[0] for name in KNOWN_FAILURES}
+    unknown = listed - {c.name for c in CASES}
+    assert not unknown, f"known-failures.txt names unknown cases: {sorted(unknown)[:20]}"
+
+
+def test_today_overrides_are_documented():
+    """Every ``.today.*`` override is listed in TODAY.md with its reason."""
+    doc = (regen.EVAL_DIR / "TODAY.md").read_text()
+    for case in CASES:
+        for p in case.path.parent.glob(f"{case.path.stem}.today.*"):
+            assert case.name in doc, f"{p.name} is not explained in fixtures/eval/TODAY.md"
+
+
+# --- the goldens against the live reference -------------------------------------------
+
+def _batched_nix_strict(cases, flags: list[str]) -> dict[str, str]:
+    """Evaluate many argument-less cases in one nix-instantiate process: each successful
+    result is printed on its own line (strict output never contains a raw newline)."""
+    out: dict[str, str] = {}
+    if not cases:
+        return out
+    cmd = ["nix-instantiate", "--eval", *flags, *[str(c.path) for c in cases]]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=regen.nix_env(cases[0]),
+                       cwd=regen.EVAL_DIR, timeout=300)
+    assert p.returncode == 0, p.stderr
+    text = regen.normalise(p.stdout)
+    if "--json" in flags:
+        # JSON results are written without a trailing newline by Nix 2.8; split by the
+        # known lengths of the stored goldens instead.
+        pos = 0
+        for c in cases:
+            golden = c.golden("json.out").read_text()
+            out[c.name] = text[pos:pos + len(golden)]
+            pos += len(golden)
+        assert pos == len(text)
+    else:
+        lines = text.split("\n")
+        assert lines[-1] == ""
+        for c, line in zip(cases, lines[:-1], strict=True):
+            out[c.name] = line + "\n"
+    return out
+
+
+@pytest.mark.nix
+@pytest.mark.skipif(shutil.which("nix-instantiate") is None, reason="Nix 2.8 not installed")
+def test_goldens_match_live_nix():
+    simple = [c for c in CASES if not c.args and not c.env]
+    ok_strict = [c for c in simple if c.golden("strict.out").exists() and not c.golden("trace").exists()]
+    ok_json = [c for c in ok_strict if c.golden("json.out").exists()]
+    mismatches = []
+    got = _batched_nix_strict(ok_strict, ["--strict"])
+    for c in ok_strict:
+        if got[c.name] != c.golden("strict.out").read_text():
+            mismatches.append(f"{c.name}:strict")
+    got = _batched_nix_strict(ok_json, ["--strict", "--json"])
+    for c in ok_json:
+        if got[c.name] != c.golden("json.out").read_text():
+            mismatches.append(f"{c.name}:json")
+    # Everything else (errors, xml, lazy, cases with arguments): one process per case.
+    batched = {c.name for c in ok_strict}
+    rest = [c for c in CASES if c.name not in batched]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(regen.nix_goldens, rest))
+    for c, goldens in zip(rest, results):
+        stored = regen.stored_goldens(c)
+        if goldens != stored:
+            mismatches.append(c.name)
+    # The remaining modes of batched cases (xml, lazy, json errors).
+    extra = [c for c in ok_strict if {"xml", "lazy"} & set(regen.modes_of(c)) or c.golden("json.err").exists()]
+    for c in extra:
+        for mode in regen.modes_of(c)[1:]:
+            if mode == "json" and c.golden("json.out").exists():
+                continue
+            status, stdout, stderr = regen.run_nix_eval(c, mode)
+            want = c.golden(f"{mode}.out") if status == 0 else c.golden(f"{mode}.err")
+            if not want.exists() or want.read_text() != (stdout if status == 0 else stderr):
+                mismatches.append(f"{c.name}:{mode}")
+    assert not mismatches, f"goldens differ from live Nix (run fixtures/regen.py): {mismatches}"
