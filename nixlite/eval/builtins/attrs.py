@@ -1,0 +1,155 @@
+"""Attribute-set builtins.  Values are never forced unless Nix forces them;
+results keep the definition positions of the attributes they reuse, so
+``unsafeGetAttrPos`` and error messages still point at the source."""
+
+from __future__ import annotations
+
+from nixlite.eval.builtins import builtin
+from nixlite.eval.builtins._common import (
+    attrs_arg,
+    function_arg,
+    list_arg,
+    str_noctx_arg,
+)
+from nixlite.eval.values import Attrs, EvalError, Thunk, call
+
+
+def _missing(name: str, what: str) -> EvalError:
+    return EvalError(f"attribute '{name}' missing").add_trace(what)
+
+
+def _with_pos(out: Attrs, pos) -> Attrs:
+    out.pos = pos
+    return out
+
+
+@builtin("attrNames", 1)
+def attr_names(a):
+    a = attrs_arg(a, "while evaluating the argument passed to builtins.attrNames")
+    return sorted(a)
+
+
+@builtin("attrValues", 1)
+def attr_values(a):
+    a = attrs_arg(a, "while evaluating the argument passed to builtins.attrValues")
+    return [a[k] for k in sorted(a)]
+
+
+@builtin("getAttr", 2)
+def get_attr(name, a):
+    name = str_noctx_arg(name, "while evaluating the first argument passed to builtins.getAttr")
+    a = attrs_arg(a, "while evaluating the second argument passed to builtins.getAttr")
+    try:
+        return a[name]
+    except KeyError:
+        raise _missing(name, "in the attribute set under consideration") from None
+
+
+@builtin("hasAttr", 2)
+def has_attr(name, a):
+    name = str_noctx_arg(name, "while evaluating the first argument passed to builtins.hasAttr")
+    a = attrs_arg(a, "while evaluating the second argument passed to builtins.hasAttr")
+    return name in a
+
+
+@builtin("catAttrs", 2)
+def cat_attrs(name, xs):
+    name = str_noctx_arg(name, "while evaluating the first argument passed to builtins.catAttrs")
+    xs = list_arg(xs, "while evaluating the second argument passed to builtins.catAttrs")
+    what = "while evaluating an element in the list passed as second argument to builtins.catAttrs"
+    out = []
+    for x in xs:
+        x = attrs_arg(x, what)
+        v = x.get(name, _ABSENT)
+        if v is not _ABSENT:
+            out.append(v)
+    return out
+
+
+_ABSENT = object()
+
+
+@builtin("intersectAttrs", 2)
+def intersect_attrs(a, b):
+    a = attrs_arg(a, "while evaluating the first argument passed to builtins.intersectAttrs")
+    b = attrs_arg(b, "while evaluating the second argument passed to builtins.intersectAttrs")
+    if len(a) < len(b):
+        keys = [k for k in a if k in b]
+    else:
+        keys = [k for k in b if k in a]
+    out = Attrs({k: b[k] for k in keys})
+    if b.pos:
+        out.pos = {k: b.pos[k] for k in keys if k in b.pos}
+    return out
+
+
+@builtin("removeAttrs", 2)
+def remove_attrs(a, names):
+    a = attrs_arg(a, "while evaluating the first argument passed to builtins.removeAttrs")
+    names = list_arg(names, "while evaluating the second argument passed to builtins.removeAttrs")
+    what = "while evaluating the values of the second argument passed to builtins.removeAttrs"
+    drop = set()
+    for n in names:
+        drop.add(n if type(n) is str else str_noctx_arg(n, what))
+    if not drop.intersection(a):
+        return a
+    return _with_pos(Attrs({k: v for k, v in a.items() if k not in drop}), a.pos)
+
+
+@builtin("listToAttrs", 1)
+def list_to_attrs(xs):
+    xs = list_arg(xs, "while evaluating the argument passed to builtins.listToAttrs")
+    elem_what = "while evaluating an element of the list passed to builtins.listToAttrs"
+    name_what = ("while evaluating the `name` attribute of an element of the list "
+                 "passed to builtins.listToAttrs")
+    pair = "in a {name=...; value=...;} pair"
+    out = Attrs()
+    pos: dict = {}
+    for x in xs:
+        x = attrs_arg(x, elem_what)
+        name = x.get("name", _ABSENT)
+        if name is _ABSENT:
+            raise _missing("name", pair)
+        if type(name) is not str:
+            name = str_noctx_arg(name, name_what)
+        if name in out:
+            continue
+        value = x.get("value", _ABSENT)
+        if value is _ABSENT:
+            raise _missing("value", pair)
+        out[name] = value
+        if x.pos:
+            p = x.attr_pos("value")
+            if p is not None:
+                pos[name] = p
+    if pos:
+        out.pos = pos
+    return out
+
+
+def _map_attr(arg):
+    f, name, value = arg
+    return call(call(f, name), value)
+
+
+@builtin("mapAttrs", 2)
+def map_attrs(f, a):
+    a = attrs_arg(a, "while evaluating the second argument passed to builtins.mapAttrs")
+    return _with_pos(Attrs({k: Thunk(_map_attr, (f, k, v)) for k, v in a.items()}), a.pos)
+
+
+@builtin("zipAttrsWith", 2)
+def zip_attrs_with(f, xs):
+    f = function_arg(f, "while evaluating the first argument passed to builtins.zipAttrsWith")
+    xs = list_arg(xs, "while evaluating the second argument passed to builtins.zipAttrsWith")
+    what = "while evaluating a value of the list passed as second argument to builtins.zipAttrsWith"
+    sets = [attrs_arg(x, what) for x in xs]
+    grouped: dict[str, list] = {}
+    for s in sets:
+        for k, v in s.items():
+            vs = grouped.get(k)
+            if vs is None:
+                grouped[k] = [v]
+            else:
+                vs.append(v)
+    return Attrs({k: Thunk(_map_attr, (f, k, vs)) for k, vs in grouped.items()})

@@ -1,0 +1,254 @@
+"""List builtins with Nix's strictness: which arguments are forced, in which
+order, and which results stay lazy (``map``, ``genList`` and ``concatMap``'s
+inputs create thunks; ``sort`` and ``partition`` force the elements)."""
+
+from __future__ import annotations
+
+import math
+
+from nixlite.eval import ops
+from nixlite.eval.builtins import builtin
+from nixlite.eval.builtins._common import (
+    binary,
+    bool_result,
+    function_arg,
+    int_arg,
+    list_arg,
+    str_noctx_arg,
+    unary,
+)
+from nixlite.eval.values import (
+    Attrs,
+    CStr,
+    EvalError,
+    PrimOp,
+    Thunk,
+    call,
+)
+
+
+def _apply_pair(pair):
+    return call(pair[0], pair[1])
+
+
+@builtin("length", 1)
+def length(xs):
+    return len(list_arg(xs, "while evaluating the first argument passed to builtins.length"))
+
+
+@builtin("head", 1)
+def head(xs):
+    xs = list_arg(xs, "while evaluating the first argument passed to 'builtins.head'")
+    if not xs:
+        raise EvalError("'builtins.head' called on an empty list")
+    return xs[0]
+
+
+@builtin("tail", 1)
+def tail(xs):
+    xs = list_arg(xs, "while evaluating the first argument passed to 'builtins.tail'")
+    if not xs:
+        raise EvalError("'builtins.tail' called on an empty list")
+    return xs[1:]
+
+
+@builtin("elemAt", 2)
+def elem_at(xs, n):
+    n = int_arg(n, "while evaluating the second argument passed to 'builtins.elemAt'")
+    xs = list_arg(xs, "while evaluating the first argument passed to 'builtins.elemAt'")
+    if n < 0 or n >= len(xs):
+        raise EvalError(f"'builtins.elemAt' called with index {n} on a list of size {len(xs)}")
+    return xs[n]
+
+
+@builtin("map", 2)
+def map_(f, xs):
+    xs = list_arg(xs, "while evaluating the second argument passed to builtins.map")
+    if not xs:
+        return xs
+    f = function_arg(f, "while evaluating the first argument passed to builtins.map")
+    return [Thunk(_apply_pair, (f, x)) for x in xs]
+
+
+@builtin("filter", 2)
+def filter_(f, xs):
+    xs = list_arg(xs, "while evaluating the second argument passed to builtins.filter")
+    if not xs:
+        return xs
+    f = function_arg(f, "while evaluating the first argument passed to builtins.filter")
+    apply = unary(f)
+    what = "while evaluating the return value of the filtering function passed to builtins.filter"
+    out = [x for x in xs if bool_result(apply(x), what)]
+    return xs if len(out) == len(xs) else out
+
+
+@builtin("elem", 2)
+def elem(x, xs):
+    xs = list_arg(xs, "while evaluating the second argument passed to builtins.elem")
+    eq = ops.eq
+    for item in xs:
+        if eq(x, item):
+            return True
+    return False
+
+
+@builtin("concatLists", 1)
+def concat_lists(xss):
+    xss = list_arg(xss, "while evaluating the first argument passed to builtins.concatLists")
+    what = "while evaluating a value of the list passed to builtins.concatLists"
+    out: list = []
+    for xs in xss:
+        out.extend(list_arg(xs, what))
+    return out
+
+
+@builtin("concatMap", 2)
+def concat_map(f, xs):
+    f = function_arg(f, "while evaluating the first argument passed to builtins.concatMap")
+    xs = list_arg(xs, "while evaluating the second argument passed to builtins.concatMap")
+    apply = unary(f)
+    what = "while evaluating the return value of the function passed to builtins.concatMap"
+    out: list = []
+    for x in xs:
+        out.extend(list_arg(apply(x), what))
+    return out
+
+
+@builtin("foldl'", 3)
+def foldl_strict(f, acc, xs):
+    f = function_arg(f, "while evaluating the first argument passed to builtins.foldlStrict")
+    xs = list_arg(xs, "while evaluating the third argument passed to builtins.foldlStrict")
+    if not xs:
+        return acc.force() if type(acc) is Thunk else acc
+    apply2 = binary(f)
+    for x in xs:
+        acc = apply2(acc, x)
+    return acc
+
+
+def _any_all(want: bool, name: str, f, xs) -> bool:
+    f = function_arg(f, f"while evaluating the first argument passed to builtins.{name}")
+    xs = list_arg(xs, f"while evaluating the second argument passed to builtins.{name}")
+    apply = unary(f)
+    what = f"while evaluating the return value of the function passed to builtins.{name}"
+    for x in xs:
+        if bool_result(apply(x), what) is want:
+            return want
+    return not want
+
+
+@builtin("any", 2)
+def any_(f, xs):
+    return _any_all(True, "any", f, xs)
+
+
+@builtin("all", 2)
+def all_(f, xs):
+    return _any_all(False, "all", f, xs)
+
+
+@builtin("genList", 2)
+def gen_list(f, n):
+    n = int_arg(n, "while evaluating the second argument passed to builtins.genList")
+    if n < 0:
+        raise EvalError(f"cannot create list of size {n}")
+    f = function_arg(f, "while evaluating the first argument passed to builtins.genList")
+    return [Thunk(_apply_pair, (f, i)) for i in range(n)]
+
+
+@builtin("partition", 2)
+def partition(f, xs):
+    f = function_arg(f, "while evaluating the first argument passed to builtins.partition")
+    xs = list_arg(xs, "while evaluating the second argument passed to builtins.partition")
+    apply = unary(f)
+    what = "while evaluating the return value of the partition function passed to builtins.partition"
+    right: list = []
+    wrong: list = []
+    for x in xs:
+        if type(x) is Thunk:
+            x = x.force()
+        (right if bool_result(apply(x), what) else wrong).append(x)
+    return Attrs(right=right, wrong=wrong)
+
+
+@builtin("groupBy", 2)
+def group_by(f, xs):
+    f = function_arg(f, "while evaluating the first argument passed to builtins.groupBy")
+    xs = list_arg(xs, "while evaluating the second argument passed to builtins.groupBy")
+    apply = unary(f)
+    what = "while evaluating the return value of the grouping function passed to builtins.groupBy"
+    groups: dict[str, list] = {}
+    for x in xs:
+        key = apply(x)
+        if type(key) is not str:
+            key = str_noctx_arg(key, what)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [x]
+        else:
+            group.append(x)
+    return Attrs(groups)
+
+
+# ------------------------------------------------------------------------ sort
+
+
+class _SortKey:
+    """Orders elements with the Nix comparator; Python's sort only uses ``<``."""
+
+    __slots__ = ("v",)
+    less = None  # set per sort on a subclass
+
+    def __init__(self, v) -> None:
+        self.v = v
+
+    def __lt__(self, other: _SortKey) -> bool:
+        return self.less(self.v, other.v)
+
+
+def _is_less_than_primop(f) -> bool:
+    return type(f) is PrimOp and f.name == "lessThan" and not f.args
+
+
+def _natively_sortable(items: list) -> bool:
+    """All ints/floats (no NaN) or all strings: Python's ``<`` equals Nix's."""
+    t0 = type(items[0])
+    if t0 is int or t0 is float:
+        for v in items:
+            t = type(v)
+            if t is not int and t is not float or (t is float and math.isnan(v)):
+                return False
+        return True
+    if t0 is str or t0 is CStr:
+        for v in items:
+            t = type(v)
+            if t is not str and t is not CStr:
+                return False
+        return True
+    return False
+
+
+@builtin("sort", 2)
+def sort(f, xs):
+    xs = list_arg(xs, "while evaluating the second argument passed to builtins.sort")
+    if not xs:
+        return xs
+    f = function_arg(f, "while evaluating the first argument passed to builtins.sort")
+    items = [x.force() if type(x) is Thunk else x for x in xs]
+    if _is_less_than_primop(f):
+        if _natively_sortable(items):
+            return sorted(items)
+        less_than = ops.less_than
+
+        def less(a, b):
+            return less_than(a, b)
+    else:
+        apply2 = binary(f)
+        what = "while evaluating the return value of the sorting function passed to builtins.sort"
+
+        def less(a, b):
+            r = apply2(a, b)
+            return r if type(r) is bool else bool_result(r, what)
+
+    key = type("_Key", (_SortKey,), {"__slots__": (), "less": staticmethod(less)})
+    return sorted(items, key=key)

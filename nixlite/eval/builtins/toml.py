@@ -1,0 +1,48 @@
+"""``fromTOML`` (TOML 1.0) with today's Nix semantics: tables become sets,
+64-bit integers, floats including ``inf``/``nan``; dates and times are
+rejected (``Dates and times are not supported``) since timestamp values are
+behind an experimental feature.  Errors read ``while parsing TOML: …``
+(Nix 2.8: ``while parsing a TOML string: …``); the detail after the colon is
+Python's TOML parser's description, not toml11's."""
+
+from __future__ import annotations
+
+import datetime
+import tomllib
+
+from nixlite.eval.builtins import builtin
+from nixlite.eval.builtins._common import str_noctx_arg
+from nixlite.eval.values import INT_MAX, INT_MIN, Attrs, EvalError
+
+
+class _Unsupported(Exception):
+    pass
+
+
+def _convert(v):
+    t = type(v)
+    if t is dict:
+        return Attrs({k: _convert(x) for k, x in v.items()})
+    if t is list:
+        return [_convert(x) for x in v]
+    if t is int:
+        if not INT_MIN <= v <= INT_MAX:
+            raise _Unsupported(f"integer {v} is out of the range of a 64-bit integer")
+        return v
+    if t is str or t is bool or t is float:
+        return v
+    if isinstance(v, (datetime.date, datetime.time)):
+        raise _Unsupported("Dates and times are not supported")
+    raise _Unsupported(f"unsupported TOML value {v!r}")
+
+
+def from_toml(text: str):
+    try:
+        return _convert(tomllib.loads(text))
+    except (tomllib.TOMLDecodeError, _Unsupported) as e:
+        raise EvalError(f"while parsing TOML: {e}") from None
+
+
+@builtin("fromTOML", 1)
+def from_toml_builtin(s):
+    return from_toml(str_noctx_arg(s, "while evaluating the argument passed to builtins.fromTOML"))
