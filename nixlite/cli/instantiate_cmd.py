@@ -1,0 +1,157 @@
+"""``nixlite instantiate``: what ``nix-instantiate`` does without ``--eval``.
+
+Evaluates FILE (default ``./default.nix``), ``-E EXPR`` or ``-`` (stdin),
+selects ``-A`` paths, auto-calls functions with ``--arg``/``--argstr``,
+collects derivations as Nix's ``getDerivations`` does (a derivation, or a set
+or list of them; nested sets only with ``recurseForDerivations = true``),
+writes every ``.drv`` of their closure into the store and prints each
+drvPath, as ``drvPath!output`` when the selected output is not ``out``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "instantiate",
+        help="write the .drv closure of derivations into the store and print their paths",
+        description="Instantiate the derivations that FILE (default ./default.nix), -E EXPR or - "
+        "(stdin) evaluates to, as `nix-instantiate` does, and print their store derivation paths.",
+    )
+    p.add_argument("inputs", nargs="*", metavar="FILE", help="files (or expressions with -E); - for stdin")
+    p.add_argument("-E", "--expr", action="store_true", help="treat the arguments as expressions")
+    p.add_argument("-A", "--attr", action="append", default=[], metavar="ATTRPATH",
+                   help="select an attribute (repeatable)")
+    p.add_argument("--arg", nargs=2, action="append", default=[], metavar=("NAME", "EXPR"),
+                   help="pass a Nix expression to the top-level function")
+    p.add_argument("--argstr", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="pass a string to the top-level function")
+    p.add_argument("-I", dest="include", action="append", default=[], metavar="PATH",
+                   help="add a search path entry (PREFIX=PATH or PATH)")
+    p.add_argument("--store", metavar="DIR", help="the nixlite store to use (default: $NIXLITE_STORE "
+                   "or ~/.local/share/nixlite/store)")
+    p.add_argument("--show-trace", action="store_true", help="show the evaluation trace on errors")
+    p.add_argument("--read-write-mode", action="store_true", help="accepted for compatibility")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from nixlite.errors import NixliteError
+    from nixlite.eval.deep import run_deep
+
+    if args.store:
+        from nixlite.store.local import set_default_store
+
+        set_default_store(args.store)
+    try:
+        lines = run_deep(_instantiate, args)
+    except NixliteError as exc:
+        sys.stdout.flush()
+        try:
+            text = exc.render(show_trace=args.show_trace)
+        except TypeError:
+            text = exc.render()
+        sys.stderr.write(text + "\n")
+        return 1
+    return 0 if lines is not None else 1
+
+
+def _instantiate(args):
+    from nixlite.eval.api import auto_call, find_along_attr_path
+    from nixlite.eval.state import EvalState
+    from nixlite.eval.values import Attrs, Thunk
+
+    state = EvalState(search_path=args.include, show_trace=args.show_trace, read_write=True)
+    auto_args = Attrs()
+    for name, text in args.arg:
+        auto_args[name] = Thunk(_eval_arg, (state, text))
+    for name, value in args.argstr:
+        auto_args[name] = value
+
+    if args.expr:
+        roots = [lambda t=text: state.eval_string(t, "«string»", os.getcwd()) for text in args.inputs]
+    else:
+        roots = []
+        for f in args.inputs or ["./default.nix"]:
+            if f == "-":
+                text = sys.stdin.read()
+                roots.append(lambda t=text: state.eval_string(t, "«stdin»", os.getcwd()))
+            else:
+                roots.append(lambda p=os.path.abspath(f): state.eval_file(p))
+
+    printed = []
+    for root in roots:
+        v = root()
+        for attr_path in args.attr or [""]:
+            selected = find_along_attr_path(v, attr_path, auto_args)
+            selected = auto_call(selected, auto_args)
+            for line in derivation_lines(selected, auto_args):
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+                printed.append(line)
+    return printed
+
+
+def derivation_lines(v, auto_args) -> list[str]:
+    """``drvPath[!output]`` of every derivation ``getDerivations`` finds in ``v``."""
+    from nixlite.eval.values import EvalError, force
+
+    out: list[str] = []
+    for drv in get_derivations(v, auto_args):
+        drv_path = str(force(drv["drvPath"])) if "drvPath" in drv else None
+        if drv_path is None:
+            raise EvalError("derivation lacks a 'drvPath' attribute")
+        output = str(force(drv["outputName"])) if "outputName" in drv else ""
+        if output == "":
+            raise EvalError(f"derivation '{drv_path}' lacks an 'outputName' attribute")
+        out.append(drv_path if output == "out" else f"{drv_path}!{output}")
+    return out
+
+
+def get_derivations(v, auto_args) -> list:
+    """Nix's ``getDerivations``: derivations in ``v``, in Nix's order, each set once."""
+    from nixlite.eval.api import auto_call
+    from nixlite.eval.values import Attrs, EvalError, force, force_bool, is_derivation
+
+    found: list = []
+    seen: set[int] = set()
+
+    def take(x) -> bool:
+        """Add ``x`` if it is a derivation; True when the caller should look inside."""
+        x = force(x)
+        if not is_derivation(x):
+            return True
+        if id(x) not in seen:
+            seen.add(id(x))
+            found.append(x)
+        return False
+
+    def walk(x) -> None:
+        x = force(auto_call(x, auto_args))
+        if not take(x):
+            return
+        if type(x) is Attrs:
+            for name in sorted(x):
+                item = force(x[name])
+                if not take(item):
+                    continue
+                if type(item) is Attrs and "recurseForDerivations" in item \
+                        and force_bool(item["recurseForDerivations"]):
+                    walk(item)
+        elif type(x) is list:
+            for item in x:
+                if take(item):
+                    walk(item)
+        else:
+            raise EvalError("expression does not evaluate to a derivation (or a set or list of those)")
+
+    walk(v)
+    return found
+
+
+def _eval_arg(pair):
+    state, text = pair
+    return state.eval_string(text, "«string»", os.getcwd())

@@ -1,0 +1,166 @@
+"""``nixlite store``: inspect and add to the local store (no garbage collection).
+
+Subcommands: ``path-info`` (hash, size, references; ``--json``), ``cat``
+(a file inside a store path), ``dump`` (NAR to stdout, as ``nix-store
+--dump``), ``add`` (copy a path in, print its store path, as ``nix-store
+--add[-fixed]``), ``requisites`` (the closure), ``show-derivation`` (a .drv
+as JSON, as ``nix show-derivation``), ``verify`` (check contents against the
+database).  Paths are logical (``/nix/store/…``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("store", help="inspect and add to the nixlite store",
+                              description="Inspect and add to the nixlite store.")
+    p.add_argument("--store", metavar="DIR", help="the nixlite store to use (default: $NIXLITE_STORE "
+                   "or ~/.local/share/nixlite/store)")
+    sub = p.add_subparsers(dest="store_command", metavar="SUBCOMMAND", required=True)
+
+    q = sub.add_parser("path-info", help="show NAR hash, size, references of store paths")
+    q.add_argument("paths", nargs="+", metavar="PATH")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    q.add_argument("-r", "--recursive", action="store_true", help="include the closure")
+    q.set_defaults(func=_path_info)
+
+    q = sub.add_parser("cat", help="print a file that is (inside) a store path")
+    q.add_argument("path", metavar="PATH")
+    q.set_defaults(func=_cat)
+
+    q = sub.add_parser("dump", help="write the NAR serialisation of a store path to stdout")
+    q.add_argument("path", metavar="PATH")
+    q.set_defaults(func=_dump)
+
+    q = sub.add_parser("add", help="add a file or directory to the store and print its path")
+    q.add_argument("paths", nargs="+", metavar="PATH")
+    q.add_argument("--flat", action="store_true", help="hash the file itself, not its NAR")
+    q.add_argument("--name", help="store path name (default: the basename)")
+    q.set_defaults(func=_add)
+
+    q = sub.add_parser("requisites", help="print the closure of store paths")
+    q.add_argument("paths", nargs="+", metavar="PATH")
+    q.set_defaults(func=_requisites)
+
+    q = sub.add_parser("show-derivation", help="print a store derivation as JSON")
+    q.add_argument("paths", nargs="+", metavar="DRV")
+    q.set_defaults(func=_show_derivation)
+
+    q = sub.add_parser("verify", help="check every valid path against its recorded NAR hash")
+    q.set_defaults(func=_verify)
+
+
+def _store(args):
+    from nixlite.store.local import LocalStore
+
+    return LocalStore(args.store)
+
+
+def _store_path_of(store, path: str) -> str:
+    from nixlite.store.local import StoreError
+    from nixlite.store.paths import to_store_path
+
+    sp = to_store_path(os.path.abspath(path) if not path.startswith("/") else path, store.store_dir)
+    if not store.is_valid(sp):
+        raise StoreError(f"path '{sp}' is not valid")
+    return sp
+
+
+def _path_info(args) -> int:
+    store = _store(args)
+    paths = [_store_path_of(store, p) for p in args.paths]
+    if args.recursive:
+        paths = sorted(store.closure(paths))
+    infos = [store.query_path_info(p) for p in paths]
+    if args.json:
+        out = [{
+            "path": i.path, "narHash": i.nar_hash.sri(), "narSize": i.nar_size,
+            "references": sorted(i.references), "registrationTime": i.registration_time,
+            **({"deriver": i.deriver} if i.deriver else {}), **({"ca": i.ca} if i.ca else {}),
+        } for i in infos]
+        sys.stdout.write(json.dumps(out) + "\n")
+    else:
+        for i in infos:
+            sys.stdout.write(f"{i.path}\t{i.nar_hash.sri()}\t{i.nar_size}\t{' '.join(sorted(i.references))}\n")
+    return 0
+
+
+def _cat(args) -> int:
+    from nixlite.store.local import StoreError
+
+    store = _store(args)
+    _store_path_of(store, args.path)
+    real = store.physical(args.path)
+    if os.path.isdir(real):
+        raise StoreError(f"path '{args.path}' is not a regular file")
+    with open(real, "rb") as f:
+        while block := f.read(1 << 20):
+            sys.stdout.buffer.write(block)
+    return 0
+
+
+def _dump(args) -> int:
+    from nixlite.store.nar import dump
+
+    store = _store(args)
+    sp = _store_path_of(store, args.path)
+    dump(store.physical(sp), sys.stdout.buffer.write)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def _add(args) -> int:
+    from nixlite.store.local import StoreError
+
+    store = _store(args)
+    for p in args.paths:
+        if not os.path.lexists(p):
+            raise StoreError(f"getting status of '{os.path.abspath(p)}': No such file or directory")
+        name = args.name or os.path.basename(os.path.abspath(p))
+        path, _ = store.add_path(os.path.abspath(p), name, recursive=not args.flat)
+        sys.stdout.write(path + "\n")
+    return 0
+
+
+def _requisites(args) -> int:
+    store = _store(args)
+    for p in sorted(store.closure([_store_path_of(store, p) for p in args.paths])):
+        sys.stdout.write(p + "\n")
+    return 0
+
+
+def _show_derivation(args) -> int:
+    store = _store(args)
+    out = {}
+    for p in args.paths:
+        sp = _store_path_of(store, p)
+        drv = store.read_derivation(sp)
+        outputs = {}
+        for name in sorted(drv.outputs):
+            o = drv.outputs[name]
+            entry = {"path": o.path}
+            if o.hash_algo:
+                entry["hashAlgo"] = o.hash_algo
+                entry["hash"] = o.hash
+            outputs[name] = entry
+        out[sp] = {
+            "outputs": outputs,
+            "inputSrcs": sorted(drv.input_srcs),
+            "inputDrvs": {k: sorted(v) for k, v in sorted(drv.input_drvs.items())},
+            "system": drv.platform, "builder": drv.builder, "args": drv.args,
+            "env": dict(sorted(drv.env.items())),
+        }
+    sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+def _verify(args) -> int:
+    store = _store(args)
+    problems = store.verify()
+    for msg in problems:
+        sys.stderr.write(f"error: {msg}\n")
+    return 1 if problems else 0

@@ -1,0 +1,64 @@
+"""`nixlite store …` and `nixlite instantiate --store` through the real CLI entry point."""
+import base64
+import json
+import os
+
+from nixlite.cli import main
+
+HERE = os.path.join(os.path.dirname(__file__), "vectors")
+VECTORS = json.load(open(os.path.join(HERE, "store-vectors.json")))
+TREE = next(c for c in VECTORS if c["id"] == "nar-nested-dir")
+
+
+def run(capsysbinary, *argv):
+    code = main(list(argv))
+    out, err = capsysbinary.readouterr()
+    return code, out, err
+
+
+def test_add_dump_info_cat_verify(tmp_path, capsysbinary):
+    store = str(tmp_path / "s")
+    code, out, _ = run(capsysbinary, "store", "--store", store, "add", os.path.join(HERE, "files", "tree"))
+    path = out.decode().strip()
+    assert code == 0 and path == TREE["store_path_when_imported"]
+    code, out, _ = run(capsysbinary, "store", "--store", store, "dump", path)
+    assert code == 0 and out == base64.b64decode(TREE["nar_base64"])
+    code, out, _ = run(capsysbinary, "store", "--store", store, "path-info", "--json", path)
+    info = json.loads(out)[0]
+    assert info["narSize"] == TREE["nar_size"] and info["references"] == []
+    assert info["narHash"] == "sha256-" + base64.b64encode(bytes.fromhex(TREE["nar_sha256_hex"])).decode()
+    code, out, _ = run(capsysbinary, "store", "--store", store, "cat", path + "/sub/deep/x.txt")
+    assert out == open(os.path.join(HERE, "files", "tree", "sub", "deep", "x.txt"), "rb").read()
+    code, out, err = run(capsysbinary, "store", "--store", store, "verify")
+    assert code == 0 and err == b""
+    code, out, _ = run(capsysbinary, "store", "--store", store, "add", "--flat",
+                       os.path.join(HERE, "files", "hello.txt"))
+    assert out.decode().strip() == "/nix/store/gy454w1cxaq731grqwylhzf4pp9r5izh-hello.txt"
+
+
+def test_instantiate_writes_closure(tmp_path, capsysbinary):
+    store = str(tmp_path / "s")
+    expr = ('let a = derivation { name = "a"; system = "x86_64-linux"; builder = "/bin/sh"; '
+            'outputs = [ "dev" "out" ]; }; in derivation { name = "b"; system = "x86_64-linux"; '
+            'builder = "/bin/sh"; inherit a; s = builtins.toFile "s" "x"; }')
+    code, out, _ = run(capsysbinary, "instantiate", "--store", store, "-E", expr)
+    drv = out.decode().strip()
+    assert code == 0 and drv.endswith("-b.drv")
+    code, out, _ = run(capsysbinary, "store", "--store", store, "requisites", drv)
+    closure = out.decode().split()
+    assert len(closure) == 3 and any(p.endswith("-a.drv") for p in closure)
+    code, out, _ = run(capsysbinary, "store", "--store", store, "show-derivation", drv)
+    shown = json.loads(out)[drv]
+    assert list(shown["inputDrvs"].values()) == [["dev"]]
+    assert shown["env"]["name"] == "b"
+
+
+def test_missing_paths_are_errors(tmp_path, capsysbinary):
+    store = str(tmp_path / "s")
+    code, _, err = run(capsysbinary, "store", "--store", store, "cat",
+                       "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x")
+    assert code == 1 and b"is not valid" in err
+    code, _, err = run(capsysbinary, "store", "--store", store, "add", str(tmp_path / "nope"))
+    assert code == 1 and b"No such file or directory" in err
+    code, _, err = run(capsysbinary, "instantiate", "--store", store, "-E", "1")
+    assert code == 1 and b"does not evaluate to a derivation" in err
