@@ -254,7 +254,7 @@ class Compiler:
                 if type(x) is Thunk:
                     if x.fn is None:
                         return x.val
-                    return x.force()
+                    return _force_attr(x, v, name, e)
                 return x
 
             return select1
@@ -273,7 +273,7 @@ class Compiler:
                     if default is not None:
                         return default(env)
                     raise _missing(n, v, e)
-                v = x.force() if type(x) is Thunk else x
+                v = _force_attr(x, v, n, e) if type(x) is Thunk else x
             return v
 
         return select
@@ -309,7 +309,7 @@ class Compiler:
             kind = d.kind
             if kind == A.INHERITED_FROM:
                 sel = d.value
-                out.append((name, kind, (sel.expr.index, sel.path[0])))
+                out.append((name, kind, (sel.expr.index, sel.path[0], sel)))
                 continue
             value = d.value
             if (inner_is_frame and kind == A.PLAIN and type(value) is A.Var
@@ -322,7 +322,16 @@ class Compiler:
         return out
 
     def _inherit_sources(self, node):
-        return [self.lazy(x) for x in node.inherit_from]
+        """``inherit (e)`` sources: built before the frame's slots are filled, so a
+        variable of that frame must be delayed (as Nix's maybeThunk does)."""
+        out = []
+        for x in node.inherit_from:
+            if type(x) is A.Var and x.level == 0:
+                code = self.compile(x)
+                out.append(lambda env, code=code: Thunk(code, env))
+            else:
+                out.append(self.lazy(x))
+        return out
 
     def _dynamic_bindings(self, node):
         return [(self.compile(d.name), self.lazy(d.value), d) for d in node.dynamic]
@@ -363,7 +372,7 @@ class Compiler:
                 elif kind == A.INHERITED:
                     v = code(env)
                 else:
-                    v = Thunk(_select_inherited, (srcs[code[0]], code[1]))
+                    v = Thunk(_select_inherited, (srcs[code[0]], code[1], code[2]))
                 if rec:
                     frame[i + 1] = v
                 result[name] = v
@@ -419,7 +428,7 @@ class Compiler:
                 elif kind == A.INHERITED:
                     frame[i + 1] = code(env)
                 else:
-                    frame[i + 1] = Thunk(_select_inherited, (srcs[code[0]], code[1]))
+                    frame[i + 1] = Thunk(_select_inherited, (srcs[code[0]], code[1], code[2]))
             return body(frame)
 
         return let_
@@ -787,15 +796,30 @@ def _interpolation_pos(node):
     return node.pos
 
 
-def _select_inherited(pair):
-    source, name = pair
-    s = force(source)
+def _select_inherited(triple):
+    source, name, node = triple
+    try:
+        s = force(source)
+    except EvalError as exc:
+        raise exc.at(node.pos)
     if type(s) is not Attrs:
-        raise type_error(s, "a set")
+        raise type_error(s, "a set").at(node.pos)
     v = s.get(name, _MISSING)
     if v is _MISSING:
-        raise EvalError(f"attribute '{name}' missing")
-    return force(v)
+        raise _missing(name, s, node)
+    return _force_attr(v, s, name, node)
+
+
+def _force_attr(x, attrs, name, node):
+    """Force a selected attribute; infinite recursion is reported where it was defined."""
+    if type(x) is not Thunk:
+        return x
+    try:
+        return x.force()
+    except InfiniteRecursion as exc:
+        if exc.pos is None:
+            exc.pos = attrs.attr_pos(name) or node.pos
+        raise
 
 
 def _missing(name: str, v: Attrs, node) -> EvalError:

@@ -28,11 +28,16 @@ def escape_string(s: str) -> str:
     return '"' + _NEEDS_ESCAPE.sub(lambda m: _ESCAPES.get(m.group(), "\\${"), s) + '"'
 
 
+_NAME_ESCAPE = re.compile(r'["\\\n\r\t$]')
+_NAME_ESCAPES = dict(_ESCAPES, **{"$": "\\$"})
+
+
 def attr_name(name: str) -> str:
-    """An attribute name as Nix prints it: bare when a valid identifier (``if`` excepted)."""
+    """An attribute name as Nix prints it: bare when a valid identifier (``if``
+    excepted), else quoted, escaping every ``$`` (unlike string values)."""
     if _IDENT.match(name) and name != "if":
         return name
-    return escape_string(name)
+    return '"' + _NAME_ESCAPE.sub(lambda m: _NAME_ESCAPES[m.group()], name) + '"'
 
 
 def format_float(f: float) -> str:

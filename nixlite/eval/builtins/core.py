@@ -62,12 +62,12 @@ def scoped_import(state, scope, path):
 
 @builtin("throw", 1)
 def throw(msg):
-    raise ThrownError(str(force_str(msg)))
+    raise ThrownError(str(ops.coerce_to_string(msg)))
 
 
 @builtin("abort", 1)
 def abort(msg):
-    raise AbortError(str(ops.coerce_to_string(msg, coerce_more=False, copy_to_store=False)))
+    raise AbortError(str(ops.coerce_to_string(msg)))
 
 
 @builtin("tryEval", 1)
