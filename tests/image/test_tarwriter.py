@@ -1,0 +1,190 @@
+"""Layer tars are byte-identical to the tools upstream runs: GNU tar 1.34 with the seed's
+flags, and Python's tarfile driven as upstream's stream script drives it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import os
+import pathlib
+import subprocess
+import tarfile
+
+import pytest
+
+from nixlite.errors import NixliteError
+from nixlite.image.tarwriter import PaxTarWriter, gnu_tree_chunks, store_layer_chunks
+
+SDE = 315532800
+
+
+def gnu_tar(root: str, *flags: str) -> bytes:
+    return subprocess.run(
+        ["tar", "-C", root, "--sort=name", f"--mtime=@{SDE}", "--hard-dereference", *flags,
+         "-cf", "-", "."], check=True, capture_output=True).stdout
+
+
+def ours(chunks) -> bytes:
+    return b"".join(chunks)
+
+
+def test_gnu_numeric_owner_matches_tar(tree):
+    # the customisation layer: --numeric-owner, owners from the files
+    assert ours(gnu_tree_chunks(tree, mtime=SDE, numeric_owner=True)) == gnu_tar(tree, "--numeric-owner")
+
+
+def test_gnu_owner_override_with_names_matches_tar(tree):
+    # buildImage's mkPureLayer: --owner=0 --group=0, names resolved (uid 0 -> root)
+    expected = gnu_tar(tree, "--owner=0", "--group=0")
+    assert ours(gnu_tree_chunks(tree, mtime=SDE, uid=0, gid=0)) == expected
+    assert ours(gnu_tree_chunks(tree, mtime=SDE, uid=0, gid=0, uname="root", gname="root")) == expected
+
+
+def test_gnu_other_owner_and_numeric(tree):
+    expected = gnu_tar(tree, "--owner=1234", "--group=5678", "--numeric-owner")
+    assert ours(gnu_tree_chunks(tree, mtime=SDE, uid=1234, gid=5678, numeric_owner=True)) == expected
+
+
+def test_gnu_owners_from_stat(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    root = tmp_path / "t"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "f").write_text("x")
+    os.chown(root / "sub" / "f", 1000, 100)
+    os.chown(root / "sub", 65534, 65534)
+    assert ours(gnu_tree_chunks(str(root), mtime=7, numeric_owner=True)) == subprocess.run(
+        ["tar", "-C", str(root), "--sort=name", "--mtime=@7", "--hard-dereference",
+         "--numeric-owner", "-cf", "-", "."], check=True, capture_output=True).stdout
+
+
+def test_gnu_devices_and_exclusions(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    root = tmp_path / "t"
+    (root / "dev").mkdir(parents=True)
+    (root / "etc").mkdir()
+    (root / "etc" / "passwd").write_text("root:x:0:0::/root:/bin/sh\n")
+    os.mknod(root / ".wh.gone", 0o600 | 0o020000, os.makedev(0, 0))
+    os.mknod(root / "etc" / "blk", 0o640 | 0o060000, os.makedev(8, 1))
+    expected = subprocess.run(
+        ["tar", "-C", str(root), "--sort=name", f"--mtime=@{SDE}", "--hard-dereference",
+         "--numeric-owner", "--exclude=./dev", "-cf", "-", "."],
+        check=True, capture_output=True).stdout
+    assert ours(gnu_tree_chunks(str(root), mtime=SDE, numeric_owner=True, exclude=["./dev"])) == expected
+
+
+def test_gnu_missing_root_is_an_error(tmp_path):
+    with pytest.raises(NixliteError, match="cannot archive"):
+        ours(gnu_tree_chunks(str(tmp_path / "nope"), mtime=0))
+
+
+# --- the stream script's dialect -------------------------------------------------------------
+
+def reference_store_layer(paths, mtime, *, uid=0, gid=0, uname="root", gname="root",
+                          nix_mode=0o555) -> bytes:
+    """Upstream's archive_paths_to, as spec §1.1/1.2 describe it: tarfile in streaming write
+    mode (pax), /nix and /nix/store directories first, each store path followed by its
+    rglob descendants sorted by path components, hard links turned into regular files."""
+    out = io.BytesIO()
+
+    def apply_filters(ti):
+        ti.mtime = mtime
+        ti.uid, ti.gid, ti.uname, ti.gname = uid, gid, uname, gname
+        return ti
+
+    def nix_dir(name):
+        ti = tarfile.TarInfo(name)
+        ti.type = tarfile.DIRTYPE
+        ti.mode = nix_mode
+        return ti
+
+    with tarfile.open(fileobj=out, mode="w|") as tar:
+        tar.addfile(apply_filters(nix_dir("/nix")))
+        tar.addfile(apply_filters(nix_dir("/nix/store")))
+        for path in paths:
+            path = pathlib.Path(path)
+            files = sorted(itertools.chain([path], path.rglob("*")), key=lambda p: p.parts)
+            for filename in files:
+                ti = tar.gettarinfo(filename)
+                ti.name = "/" + ti.name
+                if ti.islnk():
+                    ti.type = tarfile.REGTYPE
+                    ti.linkname = ""
+                    ti.size = filename.stat().st_size
+                ti = apply_filters(ti)
+                if ti.isfile():
+                    with open(filename, "rb") as f:
+                        tar.addfile(ti, f)
+                else:
+                    tar.addfile(ti)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def store(tree, tmp_path_factory):
+    store_dir = str(tmp_path_factory.mktemp("s") / "nix" / "store")
+    os.makedirs(store_dir)
+    hello = os.path.join(store_dir, "1b9p07z77phvv2hf6gm9f28syp39f1ag-hello-2.10")
+    subprocess.run(["cp", "-a", tree, hello], check=True)
+    # a second name for a file (store optimisation) and a store path that is a symlink
+    os.link(os.path.join(hello, "big"), os.path.join(hello, "bin", "big-again"))
+    linked = os.path.join(store_dir, "0c0z6g7ni7ib7mxqk8q3smscy8a5iw7r-link")
+    os.symlink(hello, linked)
+    single = os.path.join(store_dir, "7gx4kiv5m0i7d7qkixq2cwzbr10lvxwc-file")
+    with open(single, "w") as f:
+        f.write("a single-file store path\n")
+    os.chmod(single, 0o444)
+    yield store_dir, [hello, single, linked]
+    for dirpath, dirnames, _ in os.walk(store_dir):
+        for d in dirnames:
+            os.chmod(os.path.join(dirpath, d), 0o755)
+
+
+def test_store_layer_matches_tarfile_reference(store):
+    store_dir, paths = store
+    mtime = 1606215562
+    expected = reference_store_layer(paths, mtime)
+    got = ours(store_layer_chunks(paths, mtime=mtime, store_dir=store_dir))
+    assert hashlib.sha256(got).hexdigest() == hashlib.sha256(expected).hexdigest()
+    assert got == expected
+
+
+def test_store_layer_with_todays_options(store):
+    # today's upstream: /nix dirs 0755, owner from conf, big ids and non-ASCII names go to pax
+    store_dir, paths = store
+    kwargs = dict(uid=3000000, gid=2097152, uname="b" * 40, gname="gröup")
+    expected = reference_store_layer(paths[:2], 1, nix_mode=0o755, **kwargs)
+    got = ours(store_layer_chunks(paths[:2], mtime=1, nix_dir_mode=0o755, store_dir=store_dir,
+                                  **kwargs))
+    assert got == expected
+
+
+def test_store_layer_rejects_paths_outside_the_store(tmp_path):
+    with pytest.raises(NixliteError, match="not in the Nix store"):
+        ours(store_layer_chunks([str(tmp_path)], mtime=1))
+
+
+def test_pax_writer_matches_tarfile():
+    members = [("abc/layer.tar", os.urandom(3000)), ("cfg.json", b"{}"), ("manifest.json", b"[]"),
+               ("é" * 60 + ".json", b"x" * 512)]
+    ref = io.BytesIO()
+    with tarfile.open(fileobj=ref, mode="w|") as tar:
+        for name, data in members:
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mtime = 1606215562
+            tar.addfile(ti, io.BytesIO(data))
+    writer = PaxTarWriter()
+    chunks = []
+    for name, data in members:
+        chunks.extend(writer.add(name, len(data), [data[:100], data[100:]], mtime=1606215562))
+    chunks.append(writer.end())
+    assert b"".join(chunks) == ref.getvalue()
+
+
+def test_pax_writer_checks_declared_size():
+    writer = PaxTarWriter()
+    with pytest.raises(NixliteError, match="declared"):
+        list(writer.add("x", 5, [b"abc"]))
