@@ -111,9 +111,9 @@ def print_result(v, *, strict: bool, json: bool = False, xml: bool = False,
                  location: bool = True) -> str:
     """The text ``nix-instantiate --eval`` writes for a value (with trailing newline)."""
     if xml:
-        from nixlite.eval.builtins import xml as xml_mod
+        from nixlite.eval.builtins.xml import to_xml
 
-        return xml_mod.value_to_xml(v, strict=strict, location=location)
+        return to_xml(v, location, strict=strict)
     if json:
         from nixlite.eval.builtins.json import to_json
 
