@@ -30,7 +30,8 @@ def compress_chunks(chunks: Iterable[bytes], kind: str, level: int | None = None
 def _zstd_compress(chunks: Iterable[bytes], level: int) -> Iterator[bytes]:
     import zstandard
 
-    cobj = zstandard.ZstdCompressor(level=level).compressobj()
+    # with a content checksum, as the zstd command line (upstream's compressor) writes it
+    cobj = zstandard.ZstdCompressor(level=level, write_checksum=True).compressobj()
     for chunk in chunks:
         out = cobj.compress(chunk)
         if out:
