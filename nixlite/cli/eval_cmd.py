@@ -47,7 +47,7 @@ def run(args) -> int:
     except EvalError as exc:
         partial = getattr(exc, "partial_output", None)
         if partial:
-            sys.stdout.write(partial)
+            _write(sys.stdout, partial)
         sys.stdout.flush()
         sys.stderr.write(exc.render(show_trace=args.show_trace) + "\n")
         return 1
@@ -98,9 +98,20 @@ def _evaluate(args) -> int:
                 selected = auto_call(selected, auto_args)
             text = print_result(selected, strict=args.strict, json=args.json, xml=args.xml,
                                 location=not args.no_location)
-            out.write(text)
-            out.flush()
+            _write(out, text)
     return 0
+
+
+def _write(stream, text: str) -> None:
+    """Nix strings are bytes: invalid UTF-8 (kept as surrogate escapes) goes out as is."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None:
+        stream.flush()
+        buffer.write(text.encode("utf-8", "surrogateescape"))
+        buffer.flush()
+    else:
+        stream.write(text)
+        stream.flush()
 
 
 def _eval_arg(pair):

@@ -30,17 +30,22 @@ environment (``nixlite.resolve.globals``), handled by ``make_builtins``.
 from __future__ import annotations
 
 import importlib
-import pkgutil
-from dataclasses import dataclass
-from typing import Callable
+import os
 
 
-@dataclass(frozen=True, slots=True)
 class BuiltinSpec:
-    name: str
-    arity: int  # 0 for a constant
-    fn: Callable
-    wants_state: bool
+    """One registered builtin: ``arity`` 0 means a constant."""
+
+    __slots__ = ("name", "arity", "fn", "wants_state")
+
+    def __init__(self, name: str, arity: int, fn, wants_state: bool) -> None:
+        self.name = name
+        self.arity = arity
+        self.fn = fn
+        self.wants_state = wants_state
+
+    def __repr__(self) -> str:
+        return f"BuiltinSpec({self.name!r}, {self.arity})"
 
 
 REGISTRY: dict[str, BuiltinSpec] = {}
@@ -72,10 +77,18 @@ _loaded = False
 
 
 def load_all() -> dict[str, BuiltinSpec]:
-    """Import every module of this package once, so their decorators run."""
+    """Import every module of this package once, so their decorators run.
+
+    (A directory listing rather than pkgutil, which is slow to import: this
+    runs on every ``nixlite eval`` start.)"""
     global _loaded
     if not _loaded:
-        for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-            importlib.import_module(f"{__name__}.{info.name}")
+        names = set()
+        for directory in __path__:
+            for entry in os.listdir(directory):
+                if entry.endswith(".py") and entry != "__init__.py":
+                    names.add(entry[:-3])
+        for name in sorted(names):
+            importlib.import_module(f"{__name__}.{name}")
         _loaded = True
     return REGISTRY

@@ -4,7 +4,6 @@ system (through ``state.io``), search path, coercion and the operator primops.""
 from __future__ import annotations
 
 import os
-import platform
 
 from nixlite.eval import ops
 from nixlite.eval.builtins import builtin, constant
@@ -200,6 +199,8 @@ def get_env(state, name):
 
 
 def _host_system() -> str:
+    import platform
+
     machine = platform.machine().lower()
     machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
     if machine in ("i386", "i486", "i586", "i686"):

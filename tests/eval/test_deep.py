@@ -1,0 +1,35 @@
+"""Deep recursion: at least as deep as Nix 2.8 goes, then Nix's stack overflow error."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("depth", [100_000])
+def test_deep_non_tail_recursion(depth, nixlite_eval):
+    # Nix 2.8 itself overflows between 70k and 80k frames on this expression.
+    expr = f"let f = n: if n == 0 then 0 else 1 + f (n - 1); in f {depth}"
+    assert nixlite_eval(["-E", expr]) == (0, f"{depth}\n", "")
+
+
+def test_foldl_strict_over_a_million(nixlite_eval):
+    expr = "builtins.foldl' (a: b: a + b) 0 (builtins.genList (x: x) 1000000)"
+    assert nixlite_eval(["-E", expr]) == (0, "499999500000\n", "")
+
+
+def test_long_lazy_chain(nixlite_eval):
+    # each element's thunk forces the previous one: a 100k-deep chain of thunks
+    expr = ("let xs = builtins.genList (i: if i == 0 then 0 else builtins.elemAt xs (i - 1) + 1) 100000;"
+            " in builtins.elemAt xs 99999")
+    assert nixlite_eval(["-E", expr]) == (0, "99999\n", "")
+
+
+def test_deeply_nested_data_prints(nixlite_eval):
+    expr = "let go = n: if n == 0 then [ ] else [ (go (n - 1)) ]; in builtins.length (go 50000)"
+    assert nixlite_eval(["--strict", "-E", expr]) == (0, "1\n", "")
+
+
+def test_unbounded_recursion_is_a_stack_overflow_error(nixlite_eval):
+    rc, out, err = nixlite_eval(["-E", "let f = n: 1 + f (n + 1); in f 0"])
+    assert (rc, out) == (1, "")
+    assert err.startswith("error: stack overflow (possible infinite recursion)")
