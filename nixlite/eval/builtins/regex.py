@@ -71,7 +71,8 @@ _COLLATE_NAMES = {
     "right-curly-bracket": 125, "tilde": 126, "DEL": 127,
 }
 
-_SPECIAL = b"^$\\.*+?()[]{}|"
+# libstdc++'s escapable characters in extended mode (``\\]`` and ``\\}`` are errors).
+_SPECIAL = b"^$\\.*+?()[{|"
 
 
 class RegexError(Exception):
