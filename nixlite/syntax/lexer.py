@@ -20,7 +20,8 @@ _PC = r"[a-zA-Z0-9._\-+]"  # PATH_CHAR
 
 _DEFAULT = re.compile(
     r"(?P<ws>[ \t\r\n]+|#[^\r\n]*|/\*(?:[^*]|\*+[^*/])*\*+/)"
-    r"|(?P<ID>[a-zA-Z_][a-zA-Z0-9_'\-]*(?![a-zA-Z0-9._\-+/:]))"
+    # fast path: an identifier that cannot be the start of a longer URI or path token
+    r"|(?P<ID>[a-zA-Z_][a-zA-Z0-9_'\-]*+(?![a-zA-Z0-9._\-+/:]))"
     r"|(?P<URI>[a-zA-Z][a-zA-Z0-9+\-.]*:[a-zA-Z0-9%/?:@&=+$,\-_.!~*']+)"
     rf"|(?P<pseg>{_PC}*/(?=\$\{{))"
     r"|(?P<hseg>~/(?=\$\{))"
