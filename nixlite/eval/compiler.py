@@ -681,9 +681,9 @@ class Compiler:
         if op == "/":
             return wrap(ops.div)
         if op == "==":
-            return wrap(ops.eq)
+            return wrap(ops.eq_operands)
         if op == "!=":
-            return wrap(lambda a, b: not ops.eq(a, b))
+            return wrap(lambda a, b: not ops.eq_operands(a, b))
         if op == "<":
             def lt(env):
                 a = left(env)

@@ -124,7 +124,19 @@ def _forced(v):
 
 
 def eq(a, b) -> bool:
-    """Nix's ``==`` on values-or-thunks (forces as needed)."""
+    """Nix's ``eqValues`` on two stored values-or-thunks (``elem``, list items…).
+
+    The same stored value is equal to itself, even a function: Nix compares
+    value pointers first.  The ``==`` operator compares fresh copies instead
+    (``eq_operands``), so ``f == f`` is false for a function.
+    """
+    if a is b:
+        return True
+    return eq_operands(a, b)
+
+
+def eq_operands(a, b) -> bool:
+    """Nix's ``==`` operator on its two evaluated operands."""
     a = _forced(a)
     b = _forced(b)
     ta = type(a)

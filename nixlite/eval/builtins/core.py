@@ -175,7 +175,7 @@ def function_args(f):
         return a
     if type(f) is PrimOp:
         return Attrs()
-    raise type_error(f, "a function")
+    raise EvalError("'functionArgs' requires a function")
 
 
 @builtin("unsafeGetAttrPos", 2)
