@@ -133,12 +133,15 @@ def test_same_as_nix_instantiate(path, monkeypatch):
             first_line = reference.stderr.splitlines()[0].removeprefix("error: ")
             assert _normal_message(ours_error.message) == _normal_message(first_line)
         return
+    if reference.stdout == ours + "\n":
+        return
+    # Nix's printed form does not always read back (`(f assert c; x)`, `(dirOf /)`), so
+    # a normal form exists only for most outputs; for the rest the texts must be equal
+    # (or differ by 2.8's verbatim attribute names, `{ a b = 1; }`, `{ then = 1; }`).
     ours_normal = _normal_form(ours, path)
     try:
         reference_normal = _normal_form(reference.stdout, path)
     except NixliteError:
-        # 2.8 printed an attribute name verbatim that needs quotes (`{ a b = 1; }`,
-        # `{ then = 1; }`): compare on acceptance only, which is done above
         assert path.name in UNQUOTED_NAMES_IN_28 or re.search(r'[{;] "', ours)
         return
     assert reference_normal == ours_normal
