@@ -108,6 +108,15 @@ class Compiler:
         code = self.compile(e)
         return lambda env: Thunk(code, env)
 
+    def delayed(self, e):
+        """``(code, is_thunk)``: like ``lazy`` but lets hot callers build the thunk
+        inline (``Thunk(code, env)`` when ``is_thunk``, else ``code(env)``)."""
+        t = type(e)
+        if (t is A.Int or t is A.Float or t is A.Str or t is A.Path
+                or (t is A.Var and e.level != DYNAMIC)):
+            return self.lazy(e), False
+        return self.compile(e), True
+
     # ------------------------------------------------------------- literals
 
     def _const(self, e):
@@ -439,10 +448,16 @@ class Compiler:
         return lambda env: body([env, attrs(env)])
 
     def _list(self, e):
-        items = [self.lazy(x) for x in e.elems]
+        items = [self.delayed(x) for x in e.elems]
         if not items:
             return lambda env: []
-        return lambda env: [item(env) for item in items]
+        if all(is_thunk for _, is_thunk in items):
+            codes = [code for code, _ in items]
+            return lambda env: [Thunk(code, env) for code in codes]
+        if not any(is_thunk for _, is_thunk in items):
+            codes = [code for code, _ in items]
+            return lambda env: [code(env) for code in codes]
+        return lambda env: [Thunk(code, env) if is_thunk else code(env) for code, is_thunk in items]
 
     # ------------------------------------------------------------ functions
 
@@ -523,15 +538,26 @@ class Compiler:
                 exc.add_trace("from call site", e.pos)
             return exc
 
-        if len(args) == 1:
-            arg = args[0]
+        if len(e.args) == 1:
+            acode, is_thunk = self.delayed(e.args[0])
+            if is_thunk:
+                def call1_thunk(env):
+                    f = fn(env)
+                    try:
+                        if type(f) is Lambda:
+                            return f.fn(Thunk(acode, env))
+                        return call(f, Thunk(acode, env))
+                    except EvalError as exc:
+                        raise on_error(exc, f)
+
+                return call1_thunk
 
             def call1(env):
                 f = fn(env)
                 try:
                     if type(f) is Lambda:
-                        return f.fn(arg(env))
-                    return call(f, arg(env))
+                        return f.fn(acode(env))
+                    return call(f, acode(env))
                 except EvalError as exc:
                     raise on_error(exc, f)
 
