@@ -5,5 +5,7 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[${NIXLITE_EXTRAS:-}]"
+spec="."
+[ -n "${NIXLITE_EXTRAS:-}" ] && spec=".[${NIXLITE_EXTRAS}]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e "$spec"
 export PATH="$PWD/.venv/bin:$PATH"
