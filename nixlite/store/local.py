@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import sqlite3
@@ -63,6 +64,11 @@ CREATE TABLE IF NOT EXISTS Refs (
     PRIMARY KEY (referrer, reference)
 );
 CREATE INDEX IF NOT EXISTS IndexReference ON Refs(reference);
+CREATE TABLE IF NOT EXISTS FetchCache (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    time  INTEGER NOT NULL
+);
 """
 
 
@@ -377,6 +383,20 @@ class LocalStore:
         d = self._new_temp()
         os.mkdir(d)
         return d
+
+    # ------------------------------------------------------------ fetch cache
+
+    def cache_get(self, key: str, ttl: int | None = None):
+        """A fetcher's cached JSON value, if younger than ``ttl`` seconds (``None``: forever)."""
+        row = self._db.execute("SELECT value, time FROM FetchCache WHERE key = ?", (key,)).fetchone()
+        if row is None or (ttl is not None and time.time() - row[1] > ttl):
+            return None
+        return json.loads(row[0])
+
+    def cache_put(self, key: str, value) -> None:
+        with self.lock():
+            self._db.execute("INSERT OR REPLACE INTO FetchCache (key, value, time) VALUES (?, ?, ?)",
+                             (key, json.dumps(value, sort_keys=True), int(time.time())))
 
     # --------------------------------------------------------------- checking
 
