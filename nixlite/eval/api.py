@@ -117,12 +117,10 @@ def print_result(v, *, strict: bool, json: bool = False, xml: bool = False,
     if json:
         from nixlite.eval.builtins.json import to_json
 
-        if strict:
-            return to_json(v, set())
         out: list[str] = []
         closers: list[str] = []
         try:
-            _json_lazy(v, out, closers)
+            _json_walk(v, out, closers, strict)
         except EvalError as exc:
             exc.partial_output = "".join(out) + "".join(reversed(closers))
             raise
@@ -134,19 +132,23 @@ def print_result(v, *, strict: bool, json: bool = False, xml: bool = False,
     return print_ambiguous(v) + "\n"
 
 
-def _json_lazy(v, out: list[str], closers: list[str]) -> None:
-    """``--json`` without ``--strict``: nested unevaluated values are an error.
+def _json_walk(v, out: list[str], closers: list[str], strict: bool) -> None:
+    """``--json``: the structure is walked here, leaves go through ``toJSON``'s writer.
 
-    Like Nix, the text written before the failure is kept (with the open
-    brackets closed) so the caller can print it.
+    Without ``--strict`` nested unevaluated values are an error.  Like Nix, the
+    text written before a failure is kept (open brackets closed) so the caller
+    can print it, and a failing attribute is reported at its definition.
     """
     from nixlite.eval.builtins.json import to_json
     from nixlite.eval.values import InfiniteRecursion, Thunk
 
     if type(v) is Thunk:
-        if v.fn is not None:
+        if strict:
+            v = v.force()
+        elif v.fn is not None:
             raise EvalError("cannot convert a thunk to JSON")
-        v = v.val
+        else:
+            v = v.val
     t = type(v)
     if t is list:
         out.append("[")
@@ -154,7 +156,7 @@ def _json_lazy(v, out: list[str], closers: list[str]) -> None:
         for i, item in enumerate(v):
             if i:
                 out.append(",")
-            _json_lazy(item, out, closers)
+            _json_walk(item, out, closers, strict)
         closers.pop()
         out.append("]")
     elif t is Attrs and "__toString" not in v and "outPath" not in v:
@@ -166,7 +168,7 @@ def _json_lazy(v, out: list[str], closers: list[str]) -> None:
             out.append(to_json(name, set()))
             out.append(":")
             try:
-                _json_lazy(v[name], out, closers)
+                _json_walk(v[name], out, closers, strict)
             except EvalError as exc:
                 if exc.pos is None and not isinstance(exc, InfiniteRecursion):
                     exc.pos = v.attr_pos(name)

@@ -132,3 +132,25 @@ def test_lazy_printing_matches_nix(expr, nixlite_eval, nix_eval):
     got = nixlite_eval(argv)
     _skip_if_pending(got)
     assert (got[0], got[1]) == (expected[0], expected[1]), (expr, got[2], expected[2])
+
+
+OUTPUT_FORMATS = [
+    (["--json"], "[ 1 2 ]"),
+    (["--json"], "{ z = 1; a = [ 1 ]; b = 2; }"),
+    (["--json", "--strict"], "{ z = 1; a = [ 1 \"x\" null true ]; b = { c = { }; }; }"),
+    (["--json", "--strict"], "{ outPath = \"/p\"; a = 1; }"),
+    (["--json", "--strict"], "{ __toString = self: \"s\"; }"),
+    (["--json", "--strict"], "\"a\\nb\\u0001\\\"\""),
+    (["--json", "--strict"], "{ f = x: x; }"),
+    (["--xml", "--no-location"], "{ a = 1; b = [ \"x\" null true ]; }"),
+    (["--xml", "--strict", "--no-location"], "{ a = 1; b = [ \"x\" null true ]; c = { y ? 1, ... }: y; }"),
+]
+
+
+@pytest.mark.parametrize("flags,expr", OUTPUT_FORMATS, ids=[" ".join(f) + " " + e for f, e in OUTPUT_FORMATS])
+def test_output_formats_match_nix(flags, expr, nixlite_eval, nix_eval):
+    argv = [*flags, "-E", expr]
+    expected = nix_eval(argv)
+    got = nixlite_eval(argv)
+    _skip_if_pending(got)
+    assert (got[0], got[1]) == (expected[0], expected[1]), (expr, got[2], expected[2])

@@ -51,6 +51,9 @@ CASES = [
     ["--strict", "default.nix", "--arg", "b", "2", "-A", "sum.x"],
     ["--strict", "default.nix", "--arg", "b", "2", "-A", "inner.c.5"],
     ["--strict", "-E", "1", "-E", "2"],
+    ["--xml", "main.nix"],
+    ["--xml", "--strict", "default.nix", "--arg", "b", "2"],
+    ["--json", "--strict", "default.nix", "--arg", "b", "2", "-A", "inner.c"],
 ]
 
 
