@@ -38,9 +38,7 @@ from nixlite.store.paths import (
     make_fixed_output_path,
     make_text_path,
     name_of,
-    parse_store_path,
     store_dir,
-    to_store_path,
 )
 
 

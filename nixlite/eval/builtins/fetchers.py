@@ -18,7 +18,6 @@ from nixlite.eval.values import (
     EvalError,
     NixPath,
     force,
-    force_attrs,
     force_str_noctx,
     type_name,
 )

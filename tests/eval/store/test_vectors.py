@@ -44,7 +44,6 @@ def to_json(v):
 
 # Cases that need evaluator parts owned elsewhere; they turn into XPASS once those land.
 WAITING_ON = {
-    "ev-context-propagation": "builtins.match/split (pure builtins)",
     "err-context-in-attr-name": "the compiler must reject context in dynamic attribute names",
 }
 
