@@ -110,6 +110,13 @@ def python_json(value: Any) -> bytes:
     return json.dumps(value, indent=4).encode()
 
 
+def descriptor(media_type: str, digest: str, size: int, oci: bool) -> dict[str, Any]:
+    """A content descriptor with the field order of the flavour's Go struct."""
+    if oci:
+        return {"mediaType": media_type, "digest": digest, "size": size}
+    return {"mediaType": media_type, "size": size, "digest": digest}
+
+
 def file_source(path: str, offset: int = 0, length: int | None = None) -> Source:
     """A source reading ``length`` bytes of a file from ``offset`` (whole rest if None)."""
 
@@ -147,7 +154,7 @@ class Layer:
 
     __slots__ = (
         "_blob_source", "_tar_source", "compression", "compression_level", "media_type",
-        "_digest", "_size", "_diff_id", "_want_digest", "_want_size", "_want_diff_id",
+        "_digest", "_size", "_diff_id", "_tar_size", "_want_digest", "_want_size", "_want_diff_id",
         "urls", "annotations", "history",
     )
 
@@ -160,6 +167,7 @@ class Layer:
         self._digest: str | None = None
         self._size: int | None = None
         self._diff_id: str | None = None
+        self._tar_size: int | None = None
         self._want_digest: str | None = None
         self._want_size: int | None = None
         self._want_diff_id: str | None = None
@@ -241,6 +249,24 @@ class Layer:
                 pass
         return self._diff_id  # type: ignore[return-value]
 
+    @property
+    def tar_size(self) -> int:
+        """Byte length of the uncompressed tar (streams the tar if not yet known)."""
+        if self.compression == "none":
+            return self.size
+        if self._tar_size is None:
+            for _ in self.tar_chunks():
+                pass
+        return self._tar_size  # type: ignore[return-value]
+
+    def recompressed(self, compression: str, level: int | None = None) -> Layer:
+        """The same tar stored with another compression (e.g. gzip for a registry).
+        The diff_id, if known, carries over and is verified."""
+        if compression == self.compression and level is None:
+            return self
+        known = self._diff_id or self._want_diff_id
+        return Layer.from_tar(self.tar_chunks, compression=compression, level=level, diff_id=known)
+
     def media_type_for(self, oci: bool) -> str:
         """The media type to write in a manifest of the given flavour.  A layer read with a
         type of the wanted flavour keeps it (e.g. foreign or non-distributable types)."""
@@ -250,9 +276,9 @@ class Layer:
         return layer_media_type(self.compression, oci)
 
     def descriptor(self, oci: bool) -> dict[str, Any]:
-        """The manifest descriptor (Go field order: mediaType, size, digest, urls, annotations)."""
-        desc: dict[str, Any] = {"mediaType": self.media_type_for(oci), "size": self.size,
-                                "digest": self.digest}
+        """The manifest descriptor in the field order skopeo writes: OCI's Go struct has
+        mediaType, digest, size; docker schema2's has mediaType, size, digest."""
+        desc = descriptor(self.media_type_for(oci), self.digest, self.size, oci)
         if self.urls:
             desc["urls"] = list(self.urls)
         if self.annotations:
@@ -294,9 +320,12 @@ class Layer:
 
     def _hash_tar(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         h = hashlib.sha256()
+        n = 0
         for chunk in chunks:
             h.update(chunk)
+            n += len(chunk)
             yield chunk
+        self._tar_size = n
         self._record_diff_id("sha256:" + h.hexdigest())
 
     def _record_blob(self, digest: str, size: int) -> None:
@@ -310,6 +339,7 @@ class Layer:
                                f"earlier {self._digest}")
         self._digest, self._size = digest, size
         if self.compression == "none":
+            self._tar_size = size
             self._record_diff_id(digest)
 
     def _record_diff_id(self, diff_id: str) -> None:
@@ -428,8 +458,8 @@ class Image:
             manifest: dict[str, Any] = {
                 "schemaVersion": 2,
                 "mediaType": OCI_MANIFEST if oci else DOCKER_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG if oci else DOCKER_CONFIG,
-                           "size": len(self.config_bytes), "digest": self.config_digest},
+                "config": descriptor(OCI_CONFIG if oci else DOCKER_CONFIG, self.config_digest,
+                                     len(self.config_bytes), oci),
                 "layers": [layer.descriptor(oci) for layer in self.layers],
             }
             if oci and self.annotations:

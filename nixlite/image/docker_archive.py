@@ -1,0 +1,271 @@
+"""docker-archive (``docker save`` / ``docker load`` tarballs): writer and reader.
+
+The writer produces upstream streamLayeredImage's layout byte for byte (spec §1.4–1.6):
+``<diff_id hex>/layer.tar`` per layer, ``<config hex>.json``, ``manifest.json``, in the pax
+dialect of Python's tarfile, JSON as ``json.dumps(indent=4)``.  It streams: every layer's
+tar is generated on demand (once for its digest if unknown, once into the archive).
+
+The reader accepts any docker-archive skopeo or docker accepts (member names are free,
+layers may be gzip/zstd compressed inside, layer members may be symlinks as in skopeo's
+archives) and the whole archive may itself be compressed (``buildLayeredImage``'s
+``.tar.gz``).  Every layer is checked against the config's diff_ids while it is streamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any
+
+from nixlite.errors import NixliteError
+from nixlite.image.compression import compress_chunks, decompress_chunks
+from nixlite.image.model import (READ_SIZE, Image, Layer, check_digest_syntax, file_source,
+                                 python_json)
+from nixlite.image.tarreader import Member, index_tar_file, safe_relative
+from nixlite.image.tarwriter import PaxTarWriter
+
+MAX_JSON = 16 << 20
+
+
+def docker_archive_chunks(image: Image, *, mtime: int = 0, repo_tags: list[str] | None = None,
+                          layer_headers: dict[int, dict[str, Any]] | None = None,
+                          compression: str = "none") -> Iterator[bytes]:
+    """Stream the archive.  ``mtime`` is every member's mtime (upstream: ``created``'s epoch
+    in the seed, ``mtime`` today).  ``repo_tags`` overrides ``image.repo_tags``.
+    ``layer_headers`` maps a layer index to header fields overriding the defaults (mode
+    0644, root ids, empty names) — upstream's customisation layer carries the stat() of its
+    stored file (mode 0444 and the store owner).  ``compression='gzip'`` gives
+    buildLayeredImage's ``stream | pigz -nT`` bytes."""
+    chunks = _archive_chunks(image, mtime, image.repo_tags if repo_tags is None else repo_tags,
+                             layer_headers or {})
+    return compress_chunks(chunks, compression)
+
+
+def _archive_chunks(image: Image, mtime: int, repo_tags: list[str],
+                    layer_headers: dict[int, dict[str, Any]]) -> Iterator[bytes]:
+    writer = PaxTarWriter()
+    names = []
+    for index, layer in enumerate(image.layers):
+        name = check_digest_syntax(layer.diff_id, "layer diff_id") + "/layer.tar"
+        names.append(name)
+        attrs: dict[str, Any] = {"mode": 0o644, "mtime": mtime}
+        attrs.update(layer_headers.get(index, {}))
+        yield from writer.add(name, layer.tar_size, layer.tar_chunks(), **attrs)
+    config_name = image.config_digest.split(":", 1)[1] + ".json"
+    yield from writer.add(config_name, len(image.config_bytes), [image.config_bytes], mtime=mtime)
+    manifest = python_json([{"Config": config_name, "RepoTags": list(repo_tags), "Layers": names}])
+    yield from writer.add("manifest.json", len(manifest), [manifest], mtime=mtime)
+    yield writer.end()
+
+
+def write_docker_archive(image: Image, dest: str | IO[bytes], **options: Any) -> None:
+    """Write the archive to a path (atomically: temp file, then rename) or a binary stream.
+    Options as for ``docker_archive_chunks``."""
+    chunks = docker_archive_chunks(image, **options)
+    if not isinstance(dest, str):
+        for chunk in chunks:
+            dest.write(chunk)
+        return
+    directory = os.path.dirname(os.path.abspath(dest))
+    fd, tmp = tempfile.mkstemp(prefix=".nixlite-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+# Reading -----------------------------------------------------------------------------------
+
+class _Spool:
+    """A decompressed copy of a compressed or streamed archive, removed when unreferenced."""
+
+    def __init__(self, chunks) -> None:
+        self.dir = tempfile.mkdtemp(prefix="nixlite-archive-")
+        self.path = os.path.join(self.dir, "archive.tar")
+        try:
+            with open(self.path, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
+
+    def __del__(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _sniff_file(path: str, offset: int = 0) -> str:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        head = f.read(4)
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    return "none"
+
+
+def _stream_chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    while True:
+        block = stream.read(READ_SIZE)
+        if not block:
+            return
+        yield block
+
+
+class DockerArchive:
+    """An opened archive: ``entries`` is manifest.json; ``image(...)`` builds an ``Image``.
+
+    The archive file must stay in place while its images' layers are used; compressed or
+    streamed input is spooled to a private temporary file kept alive by the layers."""
+
+    def __init__(self, source: str | IO[bytes]) -> None:
+        self._spool: _Spool | None = None
+        if isinstance(source, str):
+            try:
+                kind = _sniff_file(source)
+            except OSError as e:
+                raise NixliteError(f"cannot open docker-archive '{source}': {e.strerror}") from None
+            if kind != "none":
+                with open(source, "rb") as f:
+                    self._spool = _Spool(decompress_chunks(_stream_chunks(f), kind))
+            self.path = self._spool.path if self._spool else source
+            self.label = source
+        else:
+            chunks = _stream_chunks(source)
+            first = next(chunks, b"")
+            kind = "gzip" if first[:2] == b"\x1f\x8b" else "zstd" if first[:4] == b"\x28\xb5\x2f\xfd" else "none"
+            rest = (c for part in ([first], chunks) for c in part)
+            self._spool = _Spool(decompress_chunks(rest, kind))
+            self.path = self._spool.path
+            self.label = "<stream>"
+        self.members: dict[str, Member] = {}
+        for member in index_tar_file(self.path):
+            self.members[safe_relative(member.name, "archive member")] = member
+        manifest = self._read_json("manifest.json")
+        if not isinstance(manifest, list) or not manifest or not all(
+                isinstance(e, dict) and isinstance(e.get("Config"), str)
+                and isinstance(e.get("Layers"), list)
+                and all(isinstance(x, str) for x in e["Layers"]) for e in manifest):
+            raise NixliteError(f"'{self.label}': manifest.json must be a non-empty list of "
+                               "{\"Config\": ..., \"Layers\": [...]} objects")
+        self.entries: list[dict[str, Any]] = manifest
+
+    def _member(self, name: str) -> Member:
+        """The regular-file member a manifest reference names, following links inside the
+        archive (skopeo writes ``<id>/layer.tar`` as a symlink)."""
+        current = safe_relative(name, "manifest reference")
+        for _ in range(16):
+            member = self.members.get(current)
+            if member is None:
+                raise NixliteError(f"'{self.label}' has no member '{name}' (named in manifest.json)")
+            if member.is_file:
+                return member
+            if member.type == b"2":
+                target = member.linkname
+                joined = target.lstrip("/") if target.startswith("/") else posixpath.join(
+                    posixpath.dirname(current), target)
+                normal = posixpath.normpath(joined)
+                if normal == ".." or normal.startswith("../"):
+                    raise NixliteError(f"'{self.label}': link '{current}' points outside the archive")
+                current = safe_relative(normal, "link target")
+            elif member.type == b"1":
+                current = safe_relative(member.linkname, "hard link target")
+            else:
+                raise NixliteError(f"'{self.label}': member '{current}' is not a file")
+        raise NixliteError(f"'{self.label}': too many levels of links at '{name}'")
+
+    def _read_json(self, name: str) -> Any:
+        member = self.members.get(name)
+        if member is None:
+            raise NixliteError(f"'{self.label}' is not a docker-archive: it has no {name}")
+        return _parse_json(self._read_member(self._member(name)), f"'{self.label}': {name}")
+
+    def _read_member(self, member: Member) -> bytes:
+        if member.size > MAX_JSON:
+            raise NixliteError(f"'{self.label}': '{member.name}' is too large for a JSON document")
+        with open(self.path, "rb") as f:
+            f.seek(member.offset)
+            return f.read(member.size)
+
+    def tags(self) -> list[str]:
+        return [t for e in self.entries for t in (e.get("RepoTags") or []) if isinstance(t, str)]
+
+    def image(self, tag: str | None = None, index: int | None = None) -> Image:
+        """The image named ``tag`` (matching RepoTags, also with docker.io/library/ spelled
+        out), or number ``index``, or the only one."""
+        if tag is not None:
+            wanted = {tag, _normalise_tag(tag)}
+            found = [e for e in self.entries
+                     if any(t in wanted or _normalise_tag(t) in wanted for t in (e.get("RepoTags") or [])
+                            if isinstance(t, str))]
+            if not found:
+                raise NixliteError(f"'{self.label}' has no image tagged '{tag}' "
+                                   f"(it has: {', '.join(self.tags()) or 'no tags'})")
+            entry = found[0]
+        elif index is not None:
+            if not 0 <= index < len(self.entries):
+                raise NixliteError(f"'{self.label}' has no image number {index}")
+            entry = self.entries[index]
+        elif len(self.entries) == 1:
+            entry = self.entries[0]
+        else:
+            raise NixliteError(f"'{self.label}' holds {len(self.entries)} images; name one by tag "
+                               f"({', '.join(self.tags())})")
+        config_bytes = self._read_member(self._member(entry["Config"]))
+        _parse_json(config_bytes, f"'{self.label}': config")
+        layers = []
+        for ref in entry["Layers"]:
+            member = self._member(ref)
+            layers.append(self._layer(member))
+        tags = [t for t in (entry.get("RepoTags") or []) if isinstance(t, str)]
+        image = Image(config_bytes, layers, tags)
+        image.check_layers_match_config()
+        for layer, diff_id in zip(layers, image.diff_ids):
+            if layer.compression == "none":
+                layer._want_digest = diff_id
+        return image
+
+    def _layer(self, member: Member) -> Layer:
+        source = file_source(self.path, member.offset, member.size)
+        if self._spool is not None:
+            spool = self._spool
+
+            def keep_alive_source(source=source, spool=spool):
+                return source()
+
+            source = keep_alive_source
+        kind = _sniff_file(self.path, member.offset) if member.size else "none"
+        return Layer.from_blob(source, compression=kind, size=member.size)
+
+
+def _normalise_tag(tag: str) -> str:
+    """docker.io/library/name:tag spelled out, as skopeo writes RepoTags."""
+    name, _, rest = tag.partition("/")
+    if "/" not in tag:
+        return "docker.io/library/" + tag
+    if "." not in name and ":" not in name and name != "localhost":
+        return "docker.io/" + tag
+    return tag
+
+
+def _parse_json(data: bytes, what: str) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise NixliteError(f"{what} is not valid JSON: {e}") from None
+
+
+def read_docker_archive(source: str | IO[bytes], *, tag: str | None = None,
+                        index: int | None = None) -> Image:
+    """Read one image from a docker-archive file (plain, .tar.gz or .tar.zst) or stream."""
+    return DockerArchive(source).image(tag=tag, index=index)

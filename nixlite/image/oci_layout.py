@@ -1,0 +1,229 @@
+"""OCI image layout directories (``oci:DIR:TAG`` in skopeo, ``DIR:TAG`` in umoci).
+
+Layout: ``oci-layout``, ``index.json`` (one manifest descriptor per tag, the tag in the
+``org.opencontainers.image.ref.name`` annotation) and content-addressed ``blobs/sha256/<hex>``.
+The writer adds an image to a new or existing layout (blobs written under temporary names
+and renamed once their digest is known; ``index.json`` replaced atomically; an existing
+entry with the same tag is replaced).  The reader verifies every blob it reads by digest
+and size and every layer against the config's diff_ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+from nixlite.errors import NixliteError
+from nixlite.image.model import (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
+                                 Image, Layer, check_digest_syntax, file_source, go_json,
+                                 sha256_digest)
+
+REF_NAME = "org.opencontainers.image.ref.name"
+LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
+MAX_JSON = 16 << 20
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=".nixlite-", dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def _blob_path(directory: str, digest: str) -> str:
+    return os.path.join(directory, "blobs", "sha256", check_digest_syntax(digest, "blob digest"))
+
+
+def _write_blob_bytes(directory: str, data: bytes) -> str:
+    digest = sha256_digest(data)
+    path = _blob_path(directory, digest)
+    if not (os.path.isfile(path) and os.path.getsize(path) == len(data)):
+        _atomic_write(path, data)
+    return digest
+
+
+def _write_layer_blob(directory: str, layer: Layer) -> None:
+    known = layer._digest or layer._want_digest
+    if known is not None:
+        path = _blob_path(directory, known)
+        if os.path.isfile(path) and os.path.getsize(path) == layer.size:
+            return
+    blobs = os.path.join(directory, "blobs", "sha256")
+    fd, tmp = tempfile.mkstemp(prefix=".nixlite-", dir=blobs)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            layer.write_blob(out)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, _blob_path(directory, layer.digest))
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def default_tag(image: Image) -> str:
+    """The tag part of the image's first repo tag, else ``latest``."""
+    for name in image.repo_tags:
+        last = name.rsplit("/", 1)[-1]
+        if ":" in last:
+            return last.rsplit(":", 1)[1]
+    return "latest"
+
+
+def write_oci_layout(image: Image, directory: str, tag: str | None = None) -> str:
+    """Add ``image`` to the layout at ``directory`` under ``tag``; returns the manifest digest."""
+    tag = default_tag(image) if tag is None else tag
+    if not tag:
+        raise NixliteError("an OCI layout tag must not be empty")
+    os.makedirs(os.path.join(directory, "blobs", "sha256"), exist_ok=True)
+    layout_path = os.path.join(directory, "oci-layout")
+    if os.path.exists(layout_path):
+        _check_layout_file(directory)
+    else:
+        _atomic_write(layout_path, LAYOUT_FILE)
+    for layer in image.layers:
+        _write_layer_blob(directory, layer)
+    _write_blob_bytes(directory, image.config_bytes)
+    manifest = image.manifest_bytes(oci=True)
+    digest = _write_blob_bytes(directory, manifest)
+    index_path = os.path.join(directory, "index.json")
+    if os.path.exists(index_path):
+        index = _read_index(directory)
+        manifests = [m for m in index.get("manifests", [])
+                     if (m.get("annotations") or {}).get(REF_NAME) != tag]
+    else:
+        index = {"schemaVersion": 2}
+        manifests = []
+    entry: dict[str, Any] = {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest),
+                             "annotations": {REF_NAME: tag}}
+    manifests.append(entry)
+    index["manifests"] = manifests
+    _atomic_write(index_path, go_json(index))
+    return digest
+
+
+def _check_layout_file(directory: str) -> None:
+    try:
+        with open(os.path.join(directory, "oci-layout"), "rb") as f:
+            layout = json.loads(f.read(4096))
+    except OSError as e:
+        raise NixliteError(f"'{directory}' is not an OCI layout: {e.strerror}") from None
+    except ValueError:
+        raise NixliteError(f"'{directory}/oci-layout' is not valid JSON") from None
+    if not isinstance(layout, dict) or layout.get("imageLayoutVersion") != "1.0.0":
+        raise NixliteError(f"'{directory}' has an unsupported imageLayoutVersion")
+
+
+def _read_index(directory: str) -> dict[str, Any]:
+    try:
+        with open(os.path.join(directory, "index.json"), "rb") as f:
+            data = f.read(MAX_JSON + 1)
+    except OSError as e:
+        raise NixliteError(f"'{directory}' is not an OCI layout: {e.strerror}") from None
+    index = _parse(data, f"'{directory}/index.json'")
+    if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
+        raise NixliteError(f"'{directory}/index.json' has no manifests list")
+    return index
+
+
+def _parse(data: bytes, what: str) -> Any:
+    if len(data) > MAX_JSON:
+        raise NixliteError(f"{what} is too large")
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise NixliteError(f"{what} is not valid JSON: {e}") from None
+
+
+def _read_blob(directory: str, desc: dict[str, Any]) -> bytes:
+    digest, size = desc.get("digest"), desc.get("size")
+    if not isinstance(digest, str) or not isinstance(size, int) or size < 0:
+        raise NixliteError(f"'{directory}': malformed descriptor {json.dumps(desc)}")
+    if size > MAX_JSON:
+        raise NixliteError(f"'{directory}': blob {digest} is too large for a JSON document")
+    path = _blob_path(directory, digest)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(size + 1)
+    except OSError as e:
+        raise NixliteError(f"'{directory}': cannot read blob {digest}: {e.strerror}") from None
+    if len(data) != size or sha256_digest(data) != digest:
+        raise NixliteError(f"'{directory}': blob {digest} does not match its digest or size")
+    return data
+
+
+def _platform_matches(desc: dict[str, Any], os_name: str, arch: str, variant: str | None) -> bool:
+    platform = desc.get("platform") or {}
+    if platform.get("os") != os_name or platform.get("architecture") != arch:
+        return False
+    return variant is None or platform.get("variant") == variant
+
+
+def list_tags(directory: str) -> list[str]:
+    return [t for m in _read_index(directory)["manifests"]
+            if isinstance(t := (m.get("annotations") or {}).get(REF_NAME), str)]
+
+
+def read_oci_layout(directory: str, tag: str | None = None, *, os_name: str = "linux",
+                    arch: str = "amd64", variant: str | None = None) -> Image:
+    """The image tagged ``tag`` (or the only one); an index entry picks os/arch/variant."""
+    _check_layout_file(directory)
+    manifests = [m for m in _read_index(directory)["manifests"] if isinstance(m, dict)]
+    if tag is not None:
+        found = [m for m in manifests if (m.get("annotations") or {}).get(REF_NAME) == tag]
+        if not found:
+            raise NixliteError(f"'{directory}' has no image tagged '{tag}' "
+                               f"(it has: {', '.join(list_tags(directory)) or 'no tags'})")
+        desc = found[-1]
+    elif len(manifests) == 1:
+        desc = manifests[0]
+    else:
+        raise NixliteError(f"'{directory}' holds {len(manifests)} images; name one by tag")
+    for _ in range(4):
+        if desc.get("mediaType") not in (OCI_INDEX, DOCKER_MANIFEST_LIST):
+            break
+        nested = _parse(_read_blob(directory, desc), f"'{directory}': index {desc.get('digest')}")
+        choices = [m for m in nested.get("manifests", []) if isinstance(m, dict)
+                   and _platform_matches(m, os_name, arch, variant)]
+        if not choices:
+            raise NixliteError(f"'{directory}': no image for {os_name}/{arch}"
+                               f"{'/' + variant if variant else ''} in index {desc.get('digest')}")
+        desc = choices[0]
+    media_type = desc.get("mediaType")
+    manifest_bytes = _read_blob(directory, desc)
+    manifest = _parse(manifest_bytes, f"'{directory}': manifest {desc.get('digest')}")
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict) \
+            or not isinstance(manifest.get("layers"), list):
+        raise NixliteError(f"'{directory}': manifest {desc.get('digest')} is not an image manifest")
+    media_type = manifest.get("mediaType", media_type)
+    if media_type not in (OCI_MANIFEST, DOCKER_MANIFEST):
+        raise NixliteError(f"'{directory}': unsupported manifest media type '{media_type}'")
+    config_bytes = _read_blob(directory, manifest["config"])
+    layers = []
+    for layer_desc in manifest["layers"]:
+        if not isinstance(layer_desc, dict):
+            raise NixliteError(f"'{directory}': malformed layer descriptor")
+        digest, size = layer_desc.get("digest"), layer_desc.get("size")
+        if not isinstance(digest, str) or not isinstance(size, int):
+            raise NixliteError(f"'{directory}': malformed layer descriptor {json.dumps(layer_desc)}")
+        path = _blob_path(directory, digest)
+        if not os.path.isfile(path):
+            raise NixliteError(f"'{directory}': layer blob {digest} is missing")
+        layer = Layer.from_blob(file_source(path), media_type=layer_desc.get("mediaType"),
+                                digest=digest, size=size)
+        layer.urls = layer_desc.get("urls")
+        layer.annotations = layer_desc.get("annotations")
+        layers.append(layer)
+    image = Image(config_bytes, layers)
+    image.config  # parse now: a broken config is an error at read time
+    image.check_layers_match_config()
+    image.set_manifest_bytes(manifest_bytes, oci=media_type == OCI_MANIFEST)
+    if isinstance(manifest.get("annotations"), dict):
+        image.annotations = manifest["annotations"]
+    return image
