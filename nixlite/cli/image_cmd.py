@@ -1,0 +1,461 @@
+"""``nixlite image``: pull, push, convert and inspect container images.
+
+Flag spellings follow skopeo and crane.  An image location (SRC/DEST) is one of:
+
+* ``docker://[HOST/]NAME[:TAG|@DIGEST]`` — a registry;
+* ``docker-archive:PATH[:NAME:TAG]`` or a plain file path — a docker-archive (``docker save``
+  / ``skopeo`` / dockerTools tarball, gzip-compressed or not);
+* ``oci:DIR[:TAG]`` or an existing directory — an OCI image layout;
+* ``-`` — a docker-archive on standard input / output.
+
+docker-archives are written exactly as skopeo 1.9.3 writes them, so ``nixlite image pull
+REF -o F --tag N:T`` produces the bytes a ``pullImage`` recipe's sha256 was computed over.
+Every output is written under a temporary name and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+
+from nixlite.errors import NixliteError
+
+
+def _bool_flag(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
+
+
+def _add_tls(p: argparse.ArgumentParser, *names: str) -> None:
+    p.add_argument(*names, dest="tls_verify", type=_bool_flag, nargs="?", const=True,
+                   default=True, metavar="BOOL",
+                   help="require HTTPS and verify certificates (default true; "
+                        "--tls-verify=false also allows plain-HTTP registries)")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--retry-times", type=int, default=4, metavar="N",
+                   help="retries of transient registry errors (default 4)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+
+
+def _add_platform(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--os", "--override-os", dest="os", metavar="OS",
+                   help="operating system to pick from a multi-platform image (default linux)")
+    p.add_argument("--arch", "--override-arch", dest="arch", metavar="ARCH",
+                   help="architecture to pick (default: this machine's)")
+    p.add_argument("--variant", "--override-variant", dest="variant", metavar="VARIANT",
+                   help="CPU variant to pick, e.g. v7 or v8")
+    p.add_argument("--platform", metavar="OS/ARCH[/VARIANT]",
+                   help="all three at once, as crane spells it")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("image", help="pull, push, convert and inspect container images",
+                              description=__doc__.split("\n\n")[0],
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="image_command", metavar="SUBCOMMAND")
+    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
+
+    pull = sub.add_parser("pull", help="copy an image from a registry to an archive or layout",
+                          description="Pull REF from a registry into DEST.  A docker-archive is "
+                          "byte-identical to `skopeo copy docker://REF docker-archive:DEST:NAME:TAG`.")
+    pull.add_argument("ref", metavar="REF")
+    pull.add_argument("-o", "--output", required=True, metavar="DEST",
+                      help="file (docker-archive), directory (OCI layout) or - (stdout)")
+    pull.add_argument("--format", choices=("docker-archive", "oci"), default=None,
+                      help="output format (default docker-archive; oci for a directory)")
+    pull.add_argument("--tag", metavar="NAME:TAG",
+                      help="name recorded in the archive's RepoTags (default: REF's name and tag)")
+    _add_platform(pull)
+    _add_tls(pull, "--tls-verify", "--src-tls-verify")
+    _add_common(pull)
+    pull.set_defaults(func=run_pull)
+
+    push = sub.add_parser("push", help="copy an image to a registry",
+                          description="Push SRC (archive, OCI layout, -, or docker://) to REF.")
+    push.add_argument("src", metavar="SRC")
+    push.add_argument("ref", metavar="REF")
+    push.add_argument("--format", choices=("v2s2", "oci"), default=None,
+                      help="manifest type to write (default: v2s2, or oci for an OCI source)")
+    push.add_argument("--chunk-size", type=int, default=None, metavar="BYTES",
+                      help="upload blobs in chunks of this size instead of one request")
+    _add_platform(push)
+    _add_tls(push, "--tls-verify", "--dest-tls-verify")
+    _add_common(push)
+    push.set_defaults(func=run_push)
+
+    convert = sub.add_parser("convert", help="convert between docker-archive and OCI layout",
+                             description="Copy SRC to DEST, converting the format "
+                             "(docker-archive <-> OCI layout).")
+    convert.add_argument("src", metavar="SRC")
+    convert.add_argument("dest", metavar="DEST")
+    convert.add_argument("--format", choices=("docker-archive", "oci"), default=None,
+                         help="output format (default: the other one)")
+    convert.add_argument("--tag", metavar="NAME:TAG", help="name to record in the output")
+    _add_platform(convert)
+    _add_tls(convert, "--tls-verify")
+    _add_common(convert)
+    convert.set_defaults(func=run_convert)
+
+    inspect = sub.add_parser("inspect", help="show an image's metadata (like skopeo inspect)")
+    inspect.add_argument("src", metavar="SRC")
+    inspect.add_argument("--json", action="store_true", help="print skopeo-style JSON")
+    inspect.add_argument("--raw", action="store_true", help="print the raw manifest")
+    inspect.add_argument("--config", action="store_true", help="print the image config")
+    _add_platform(inspect)
+    _add_tls(inspect, "--tls-verify")
+    _add_common(inspect)
+    inspect.set_defaults(func=run_inspect)
+
+
+# --- locations ---------------------------------------------------------------------------------
+@dataclass(slots=True)
+class Location:
+    kind: str  # 'registry', 'archive', 'oci', 'stream'
+    path: str = ""
+    ref: object = None  # Reference for registry; tag str for oci; (name, tag) for archive
+
+
+def parse_location(text: str, *, for_output: bool = False, fmt: str | None = None) -> Location:
+    from nixlite.image.registry.reference import parse_reference
+
+    if text == "-":
+        return Location("stream")
+    if text.startswith("docker://"):
+        return Location("registry", ref=parse_reference(text))
+    if text.startswith("docker-archive:"):
+        rest = text[len("docker-archive:"):]
+        path, _, name = rest.partition(":")
+        return Location("archive", path, _name_tag(name) if name else None)
+    if text.startswith("oci:"):
+        path, _, tag = text[len("oci:"):].partition(":")
+        return Location("oci", path, tag or None)
+    if fmt == "oci":
+        return Location("oci", text)
+    if fmt == "docker-archive":
+        return Location("archive", text)
+    if os.path.isdir(text) or (for_output and text.endswith("/")):
+        return Location("oci", text)
+    return Location("archive", text)
+
+
+def _name_tag(text: str) -> tuple[str, str]:
+    """``NAME[:TAG]`` → (full normalised name, tag) as skopeo records it."""
+    from nixlite.image.registry.reference import parse_reference
+
+    ref = parse_reference(text)
+    if ref.digest:
+        raise NixliteError(f"'{text}': a name for an archive needs a tag, not a digest")
+    return ref.name, ref.tag or "latest"
+
+
+def _platform(args):
+    from nixlite.image.registry.pull import Platform, host_platform
+
+    default = host_platform()
+    os_, arch, variant = args.os, args.arch, args.variant
+    if args.platform:
+        parts = args.platform.split("/")
+        if not 2 <= len(parts) <= 3 or not all(parts):
+            raise NixliteError(f"invalid --platform '{args.platform}' (expected OS/ARCH[/VARIANT])")
+        os_, arch = parts[0], parts[1]
+        variant = parts[2] if len(parts) == 3 else variant
+    if arch is None:
+        return Platform(os_ or default.os, default.architecture, variant or default.variant)
+    return Platform(os_ or "linux", arch, variant)
+
+
+def _client(ref, args):
+    from nixlite.image.registry import client_for
+
+    return client_for(ref, tls_verify=args.tls_verify, retries=max(0, args.retry_times))
+
+
+def _note(args, text: str) -> None:
+    if not args.quiet:
+        sys.stderr.write(text + "\n")
+
+
+# --- reading ---------------------------------------------------------------------------------
+class Opened:
+    """An image read from a location, plus what to clean up afterwards."""
+
+    def __init__(self, image, cleanup=None, source_repo=None, manifest_oci=False):
+        self.image = image
+        self._cleanup = cleanup or []
+        self.source_repo = source_repo  # (api host, repository) for cross-repository mounts
+        self.manifest_oci = manifest_oci
+
+    def close(self) -> None:
+        for fn in self._cleanup:
+            fn()
+
+
+def open_image(loc: Location, args, *, keep: str = "blob", workdir: str | None = None) -> Opened:
+    if loc.kind == "registry":
+        from nixlite.image import model
+        from nixlite.image.registry.pull import pull
+
+        ref = loc.ref
+        pulled = pull(_client(ref, args), ref, wanted=_platform(args), keep=keep,
+                      workdir_parent=workdir)
+        return Opened(pulled.image, [pulled.cleanup], (ref.api_host, ref.repository),
+                      pulled.manifest_media_type == model.OCI_MANIFEST)
+    if loc.kind == "stream":
+        fd, path = tempfile.mkstemp(prefix=".nixlite-stdin-", dir=workdir)
+        with os.fdopen(fd, "wb") as f:
+            shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
+        opened = open_image(Location("archive", path), args)
+        opened._cleanup.append(lambda: os.unlink(path))
+        return opened
+    if loc.kind == "oci":
+        from nixlite.image import oci_layout
+
+        if not os.path.isdir(loc.path):
+            raise NixliteError(f"'{loc.path}' is not a directory (an OCI image layout)")
+        image = oci_layout.read_oci_layout(loc.path, tag=loc.ref, platform=_platform_or_none(args))
+        return Opened(image, manifest_oci=True)
+    from nixlite.image import docker_archive
+
+    if not os.path.exists(loc.path):
+        raise NixliteError(f"'{loc.path}' does not exist")
+    if os.path.isdir(loc.path):
+        raise NixliteError(f"'{loc.path}' is a directory, not a docker-archive file")
+    return Opened(docker_archive.read_docker_archive(loc.path))
+
+
+def _platform_or_none(args):
+    if args.os or args.arch or args.variant or args.platform:
+        return _platform(args)
+    return None
+
+
+# --- writing ---------------------------------------------------------------------------------
+def _atomic_file(dest: str, write) -> None:
+    """Write a file through ``write(fileobj)`` under a temporary name, then rename."""
+    directory = os.path.dirname(os.path.abspath(dest))
+    if not os.path.isdir(directory):
+        raise NixliteError(f"cannot write '{dest}': directory '{directory}' does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def _atomic_dir(dest: str, write) -> None:
+    """Write a directory through ``write(path)`` under a temporary name, then rename; an
+    existing empty directory is replaced, a non-empty one is refused."""
+    parent = os.path.dirname(os.path.abspath(dest.rstrip("/"))) or "."
+    if os.path.exists(dest):
+        if not os.path.isdir(dest) or os.listdir(dest):
+            raise NixliteError(f"'{dest}' already exists and is not an empty directory")
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(dest.rstrip('/'))}.", dir=parent)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o755)
+        if os.path.isdir(dest):
+            os.rmdir(dest)
+        os.rename(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_image(image, loc: Location, *, tag: tuple[str, str] | None, oci_tag: str | None,
+                workdir: str | None) -> None:
+    if loc.kind in ("archive", "stream"):
+        from nixlite.image.skopeo_archive import skopeo_archive_chunks
+
+        tags = [tag] if tag else ([loc.ref] if loc.kind == "archive" and loc.ref else [])
+
+        def write(out):
+            for chunk in skopeo_archive_chunks(image, tags, spool_dir=workdir):
+                out.write(chunk)
+
+        if loc.kind == "stream":
+            write(sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            _atomic_file(loc.path, write)
+        return
+    if loc.kind == "oci":
+        from nixlite.image import oci_layout
+
+        _atomic_dir(loc.path, lambda path: oci_layout.write_oci_layout(
+            image, path, tag=loc.ref or oci_tag))
+        return
+    raise NixliteError("internal: registry destinations are written by push")
+
+
+# --- commands --------------------------------------------------------------------------------
+def run_pull(args) -> int:
+    from nixlite.image.registry.reference import parse_reference
+
+    ref = parse_reference(args.ref)
+    fmt = args.format
+    if fmt is None:
+        fmt = "oci" if (args.output != "-" and (os.path.isdir(args.output)
+                                                or args.output.endswith("/"))) else "docker-archive"
+    if fmt == "oci" and args.output == "-":
+        raise NixliteError("an OCI layout is a directory and cannot be written to standard output")
+    dest = Location("stream") if args.output == "-" else \
+        Location("oci" if fmt == "oci" else "archive", args.output)
+    tag = _name_tag(args.tag) if args.tag else ((ref.name, ref.tag) if ref.tag else None)
+    workdir = None if dest.kind == "stream" else \
+        os.path.dirname(os.path.abspath(args.output.rstrip("/")))
+    if workdir and not os.path.isdir(workdir):
+        raise NixliteError(f"cannot write '{args.output}': directory '{workdir}' does not exist")
+    opened = open_image(Location("registry", ref=ref), args,
+                        keep="tar" if fmt == "docker-archive" else "blob", workdir=workdir)
+    try:
+        write_image(opened.image, dest, tag=tag, oci_tag=(tag[1] if tag else None),
+                    workdir=workdir)
+    finally:
+        opened.close()
+    _note(args, f"pulled {ref} to {args.output} ({fmt})")
+    return 0
+
+
+def run_push(args) -> int:
+    from nixlite.image.registry.push import push
+    from nixlite.image.registry.reference import parse_reference
+
+    target = parse_reference(args.ref)
+    src = parse_location(args.src)
+    opened = open_image(src, args, keep="blob")
+    try:
+        client = _client(target, args)
+        mount_from = {}
+        if opened.source_repo and opened.source_repo[0] == target.api_host:
+            mount_from = {layer.digest: opened.source_repo[1] for layer in opened.image.layers}
+            mount_from[opened.image.config_digest] = opened.source_repo[1]
+        oci = (args.format == "oci") if args.format else opened.manifest_oci
+        result = push(client, opened.image, target, oci=oci, mount_from=mount_from,
+                      chunk_size=args.chunk_size)
+    finally:
+        opened.close()
+    _note(args, f"pushed {target} ({result.digest}): {result.uploaded} blobs uploaded, "
+                f"{result.mounted} mounted, {result.existing} already present")
+    if not args.quiet:
+        print(f"{target.name}@{result.digest}")
+    return 0
+
+
+def run_convert(args) -> int:
+    src = parse_location(args.src)
+    dest_fmt = args.format
+    if dest_fmt is None:
+        dest_fmt = "oci" if src.kind in ("archive", "stream") and not args.dest.startswith(
+            "docker-archive:") and args.dest != "-" else "docker-archive"
+    dest = parse_location(args.dest, for_output=True, fmt=None if ":" in args.dest.split("/")[0]
+                          else dest_fmt)
+    if dest.kind == "registry":
+        raise NixliteError("use 'nixlite image push' to write to a registry")
+    workdir = None if dest.kind == "stream" else \
+        os.path.dirname(os.path.abspath(dest.path.rstrip("/")))
+    opened = open_image(src, args, keep="blob", workdir=workdir)
+    try:
+        tag = _name_tag(args.tag) if args.tag else None
+        if tag is None and opened.image.repo_tags:
+            tag = _name_tag(opened.image.repo_tags[0])
+        write_image(opened.image, dest, tag=tag, oci_tag=tag[1] if tag else None, workdir=workdir)
+    finally:
+        opened.close()
+    _note(args, f"converted {args.src} to {args.dest}")
+    return 0
+
+
+def run_inspect(args) -> int:
+    src = parse_location(args.src)
+    if src.kind == "registry":
+        return _inspect_registry(args, src.ref)
+    opened = open_image(src, args)
+    try:
+        image = opened.image
+        image.check_layers_match_config()
+        if args.raw:
+            sys.stdout.buffer.write(image.manifest_bytes(opened.manifest_oci))
+            sys.stdout.buffer.flush()
+            return 0
+        if args.config:
+            sys.stdout.buffer.write(image.config_bytes)
+            sys.stdout.buffer.flush()
+            return 0
+        info = _inspect_info(image.config, image.manifest_digest(opened.manifest_oci),
+                             list(image.repo_tags), [layer.digest for layer in image.layers])
+    finally:
+        opened.close()
+    _print_info(args, info)
+    return 0
+
+
+def _inspect_registry(args, ref) -> int:
+    from nixlite.image.model import Image
+    from nixlite.image.registry.pull import resolve_manifest
+
+    client = _client(ref, args)
+    body, media_type, digest, index_digest = resolve_manifest(client, ref, _platform(args))
+    if args.raw:
+        sys.stdout.buffer.write(body)
+        sys.stdout.buffer.flush()
+        return 0
+    manifest = json.loads(body)
+    config_desc = manifest.get("config") or {}
+    config_bytes = client.download_blob(ref.repository, config_desc.get("digest", ""),
+                                        config_desc.get("size"), lambda c: b"".join(c))
+    if args.config:
+        sys.stdout.buffer.write(config_bytes)
+        sys.stdout.buffer.flush()
+        return 0
+    image = Image(config_bytes, [])
+    tags = client.list_tags(ref.repository)
+    info = {"Name": ref.name}
+    info.update(_inspect_info(image.config, index_digest or digest, tags,
+                              [d.get("digest") for d in manifest.get("layers") or []]))
+    _print_info(args, info)
+    return 0
+
+
+def _inspect_info(config, digest, tags, layers) -> dict:
+    """The fields ``skopeo inspect`` (1.9) prints, in its order."""
+    inner = config.get("config") or {}
+    return {"Digest": digest, "RepoTags": tags, "Created": config.get("created"),
+            "DockerVersion": config.get("docker_version") or "",
+            "Labels": inner.get("Labels"), "Architecture": config.get("architecture"),
+            "Os": config.get("os"), "Layers": layers, "Env": inner.get("Env")}
+
+
+def _print_info(args, info: dict) -> None:
+    if args.json:
+        print(json.dumps(info, indent=4))
+        return
+    width = max(len(k) for k in info)
+    for key, value in info.items():
+        if isinstance(value, list):
+            print(f"{key + ':':<{width + 1}}" + ("" if value else " (none)"))
+            for item in value:
+                print(f"  {item}")
+        elif isinstance(value, dict):
+            print(f"{key + ':':<{width + 1}}")
+            for k, v in value.items():
+                print(f"  {k}={v}")
+        else:
+            print(f"{key + ':':<{width + 1}} {value if value is not None else ''}".rstrip())

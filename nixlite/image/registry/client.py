@@ -1,0 +1,560 @@
+"""An HTTP client for one registry (distribution API v2), standard library only.
+
+Why our own: requests/urllib3 are not dependencies, and urllib lacks keep-alive.  Each thread
+keeps one ``http.client`` connection per origin, so parallel blob transfers reuse sockets.
+
+* TLS is verified by default; ``tls_verify=False`` allows an unverified https registry and
+  falls back to plain http when the server does not speak TLS (what skopeo does).
+* Authentication follows the server's ``WWW-Authenticate`` challenge: bearer tokens (fetched
+  from the realm per repository scope, with Basic credentials if the config files hold some)
+  or Basic.  Tokens are cached per scope; a later 401 renews them.
+* Transient failures — connection errors, 429 and 5xx — are retried with exponential backoff;
+  blob downloads restart from scratch, so nothing half-received is ever kept.
+* Redirects are followed for reads; the Authorization header is not sent to another host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, BinaryIO
+
+from nixlite.errors import NixliteError
+from nixlite.image.registry.auth import Challenge, Credentials, find_credentials, parse_challenges
+
+READ_SIZE = 1 << 20
+TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_TRANSIENT_ERRORS = (ConnectionError, http.client.HTTPException, socket.timeout, TimeoutError)
+
+
+class RegistryError(NixliteError):
+    """A registry answered with an error (``status`` holds the HTTP status)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TransientError(Exception):
+    """Internal: a failure worth retrying (carries the message for the final error)."""
+
+
+class Response:
+    """A response whose body may still be unread; read it fully (or ``close``) before the
+    connection is used again."""
+
+    __slots__ = ("status", "headers", "_raw", "_conn_drop", "url")
+
+    def __init__(self, raw: http.client.HTTPResponse, url: str, conn_drop: Callable[[], None]):
+        self.status = raw.status
+        self.headers = raw.headers
+        self._raw = raw
+        self._conn_drop = conn_drop
+        self.url = url
+
+    def read(self, limit: int = 64 << 20) -> bytes:
+        data = self._raw.read(limit + 1)
+        if len(data) > limit:
+            self.close()
+            raise NixliteError(f"response from {self.url} is larger than {limit} bytes")
+        return data
+
+    def chunks(self) -> Iterator[bytes]:
+        while True:
+            block = self._raw.read(READ_SIZE)
+            if not block:
+                return
+            yield block
+
+    def close(self) -> None:
+        self._raw.close()
+        self._conn_drop()
+
+
+def _error_text(status: int, body: bytes) -> str:
+    """The registry's ``{"errors":[{"code","message","detail"}]}`` as one line."""
+    try:
+        errors = json.loads(body)["errors"]
+        parts = []
+        for e in errors:
+            text = f"{e.get('code', '')}: {e.get('message', '')}".strip(": ")
+            parts.append(text)
+        if parts:
+            return "; ".join(parts)
+    except (ValueError, KeyError, TypeError):
+        pass
+    snippet = body[:200].decode("utf-8", "replace").strip()
+    return f"HTTP {status}" + (f" ({snippet})" if snippet else "")
+
+
+class RegistryClient:
+    """Talks to one registry host (``host[:port]``, the API host, not ``docker.io``)."""
+
+    def __init__(self, host: str, *, tls_verify: bool = True, retries: int = 4,
+                 retry_delay: float = 0.5, timeout: float = 60.0,
+                 credentials: Credentials | None | bool = True, name_for_credentials: str | None = None):
+        self.host = host
+        self.tls_verify = tls_verify
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.timeout = timeout
+        self._creds_arg = credentials
+        self._creds_host = name_for_credentials or host
+        self._creds_cache: dict[str, Credentials | None] = {}
+        self._scheme: str | None = None if not tls_verify else "https"
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._challenge: Challenge | None = None
+        self._tokens: dict[str, str] = {}
+        self.stats = {"requests": 0, "retries": 0}
+
+    # connections ----------------------------------------------------------------------
+    def _ssl_context(self) -> ssl.SSLContext:
+        if self.tls_verify:
+            return ssl.create_default_context()
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
+        conns = getattr(self._local, "conns", None)
+        if conns is None:
+            conns = self._local.conns = {}
+        conn = conns.get((scheme, netloc))
+        if conn is None:
+            if scheme == "https":
+                conn = http.client.HTTPSConnection(netloc, timeout=self.timeout,
+                                                   context=self._ssl_context())
+            else:
+                conn = http.client.HTTPConnection(netloc, timeout=self.timeout)
+            conns[(scheme, netloc)] = conn
+        return conn
+
+    def _drop(self, scheme: str, netloc: str) -> None:
+        conns = getattr(self._local, "conns", {})
+        conn = conns.pop((scheme, netloc), None)
+        if conn is not None:
+            conn.close()
+
+    def _base_scheme(self) -> str:
+        """https, or for ``tls_verify=False`` whichever of https/http the server speaks."""
+        if self._scheme is not None:
+            return self._scheme
+        with self._lock:
+            if self._scheme is None:
+                conn = http.client.HTTPSConnection(self.host, timeout=min(self.timeout, 10),
+                                                   context=self._ssl_context())
+                try:
+                    conn.request("GET", "/v2/")
+                    conn.getresponse().read()
+                    self._scheme = "https"
+                except ssl.SSLError:
+                    self._scheme = "http"
+                except OSError as e:
+                    raise RegistryError(f"cannot reach registry {self.host}: {e}") from None
+                finally:
+                    conn.close()
+        return self._scheme
+
+    # credentials and tokens -------------------------------------------------------------
+    def _credentials(self, repository: str) -> Credentials | None:
+        if isinstance(self._creds_arg, Credentials):
+            return self._creds_arg
+        if self._creds_arg is False:
+            return None
+        if repository not in self._creds_cache:
+            self._creds_cache[repository] = find_credentials(self._creds_host, repository)
+        return self._creds_cache[repository]
+
+    def _auth_header(self, scope: str, repository: str) -> str | None:
+        challenge = self._challenge
+        if challenge is None:
+            return None
+        if challenge.scheme == "basic":
+            creds = self._credentials(repository)
+            return creds.basic_header() if creds else None
+        token = self._tokens.get(scope)
+        return f"Bearer {token}" if token else None
+
+    def _authenticate(self, header: str, scope: str, repository: str) -> None:
+        challenges = parse_challenges(header)
+        chosen = next((c for c in challenges if c.scheme == "bearer"), None) or \
+            next((c for c in challenges if c.scheme == "basic"), None)
+        if chosen is None:
+            raise RegistryError(f"registry {self.host} asks for unsupported authentication "
+                                f"'{header}'", 401)
+        self._challenge = chosen
+        creds = self._credentials(repository)
+        if chosen.scheme == "basic":
+            if creds is None:
+                raise RegistryError(f"registry {self.host} requires a user name and password; "
+                                    "none found in the Docker or containers auth files", 401)
+            return
+        realm = chosen.params.get("realm")
+        if not realm:
+            raise RegistryError(f"registry {self.host} sent a bearer challenge without a realm", 401)
+        query = [("service", chosen.params["service"])] if "service" in chosen.params else []
+        query += [("scope", s) for s in scope.split(" ") if s]
+        url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
+        headers = {"Authorization": creds.basic_header()} if creds else {}
+        resp = self._send_with_retries("GET", url, headers, None, follow=True)
+        body = resp.read(1 << 20)
+        if resp.status == 401:
+            what = "credentials were rejected" if creds else "anonymous access was refused"
+            raise RegistryError(f"authentication to {self.host} failed: {what} by {realm}", 401)
+        if resp.status != 200:
+            raise RegistryError(f"token request to {realm} failed: {_error_text(resp.status, body)}",
+                                resp.status)
+        try:
+            data = json.loads(body)
+            token = data.get("token") or data.get("access_token")
+        except (ValueError, AttributeError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise RegistryError(f"token server {realm} answered without a token")
+        self._tokens[scope] = token
+
+    # requests ----------------------------------------------------------------------------
+    def _send_once(self, method: str, url: str, headers: dict[str, str],
+                   body: bytes | BinaryIO | None) -> Response:
+        parts = urllib.parse.urlsplit(url)
+        target = parts.path + (("?" + parts.query) if parts.query else "")
+        conn = self._connection(parts.scheme, parts.netloc)
+        self.stats["requests"] += 1
+        try:
+            if hasattr(body, "seek"):
+                body.seek(0)  # type: ignore[union-attr]
+            conn.request(method, target, body=body, headers=headers)
+            raw = conn.getresponse()
+        except ssl.SSLCertVerificationError as e:
+            self._drop(parts.scheme, parts.netloc)
+            raise RegistryError(f"TLS certificate of {parts.netloc} not trusted: {e.verify_message} "
+                                "(use --tls-verify=false for a registry without a trusted "
+                                "certificate)") from None
+        except (OSError, http.client.HTTPException) as e:
+            self._drop(parts.scheme, parts.netloc)
+            raise TransientError(f"{method} {url}: {e or type(e).__name__}") from None
+        except BaseException:
+            self._drop(parts.scheme, parts.netloc)  # e.g. a body source failing mid-request
+            raise
+        resp = Response(raw, url, lambda: self._drop(parts.scheme, parts.netloc))
+        if method == "HEAD":
+            raw.read()
+        return resp
+
+    def _send_with_retries(self, method: str, url: str, headers: dict[str, str],
+                           body: bytes | BinaryIO | None, *, follow: bool) -> Response:
+        attempt = 0
+        redirects = 0
+        while True:
+            try:
+                resp = self._send_once(method, url, headers, body)
+                if resp.status in TRANSIENT_STATUS:
+                    text = _error_text(resp.status, resp.read(1 << 20))
+                    raise TransientError(f"{method} {url}: {text}")
+            except TransientError as e:
+                if attempt >= self.retries:
+                    raise RegistryError(f"registry request failed after {attempt + 1} attempts: "
+                                        f"{e}") from None
+                self.stats["retries"] += 1
+                time.sleep(self.retry_delay * (2 ** attempt))
+                attempt += 1
+                continue
+            if follow and resp.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD"):
+                location = resp.headers.get("Location")
+                resp.read()
+                if not location or redirects >= 10:
+                    raise RegistryError(f"{method} {url}: bad or too many redirects", resp.status)
+                redirects += 1
+                new_url = urllib.parse.urljoin(url, location)
+                if urllib.parse.urlsplit(new_url).netloc != urllib.parse.urlsplit(url).netloc:
+                    headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+                url = new_url
+                continue
+            return resp
+
+    def request(self, method: str, path: str, *, repository: str, scope: str,
+                headers: dict[str, str] | None = None, body: bytes | BinaryIO | None = None,
+                follow: bool = True) -> Response:
+        """Send ``method path`` (``path`` starts with /v2/ or is an absolute URL from a
+        Location header) with authentication for ``scope``; returns any final status."""
+        url = path if "://" in path else f"{self._base_scheme()}://{self.host}{path}"
+        for _ in range(3):
+            all_headers = dict(headers or {})
+            auth = self._auth_header(scope, repository)
+            if auth:
+                all_headers["Authorization"] = auth
+            resp = self._send_with_retries(method, url, all_headers, body, follow=follow)
+            if resp.status != 401:
+                return resp
+            resp.read(1 << 20)
+            challenge = resp.headers.get("WWW-Authenticate")
+            if not challenge:
+                raise RegistryError(f"{method} {url}: 401 Unauthorized without a challenge", 401)
+            if auth and self._challenge and self._challenge.scheme == "basic":
+                raise RegistryError(f"authentication to {self.host} failed: user name or "
+                                    "password rejected", 401)
+            self._tokens.pop(scope, None)
+            self._authenticate(challenge, scope, repository)
+        raise RegistryError(f"{method} {url}: still unauthorized after authenticating "
+                            f"(scope {scope})", 401)
+
+    def check(self, resp: Response, what: str, ok: tuple[int, ...] = (200,)) -> Response:
+        """Raise a clear error unless ``resp.status`` is in ``ok``."""
+        if resp.status in ok:
+            return resp
+        body = resp.read(1 << 20)
+        text = _error_text(resp.status, body)
+        if resp.status == 404:
+            raise RegistryError(f"{what}: not found ({text})", 404)
+        if resp.status in (401, 403):
+            raise RegistryError(f"{what}: access denied ({text})", resp.status)
+        raise RegistryError(f"{what}: {text}", resp.status)
+
+    # API operations ----------------------------------------------------------------------
+    def ping(self) -> None:
+        resp = self._send_with_retries("GET", f"{self._base_scheme()}://{self.host}/v2/", {},
+                                       None, follow=True)
+        resp.read(1 << 20)
+        if resp.status == 401:
+            header = resp.headers.get("WWW-Authenticate", "")
+            challenges = parse_challenges(header)
+            if challenges:
+                self._challenge = next((c for c in challenges if c.scheme == "bearer"), challenges[0])
+        elif resp.status != 200:
+            raise RegistryError(f"{self.host} does not look like a registry (GET /v2/ gave "
+                                f"HTTP {resp.status})", resp.status)
+
+    def get_manifest(self, repository: str, ref: str, accept: tuple[str, ...]) -> tuple[bytes, str, str]:
+        """Return (body, media type, digest) of a manifest, verified against ``ref`` when
+        ``ref`` is a digest and against the Docker-Content-Digest header when present."""
+        resp = self.request("GET", f"/v2/{repository}/manifests/{ref}", repository=repository,
+                            scope=f"repository:{repository}:pull",
+                            headers={"Accept": ", ".join(accept)})
+        self.check(resp, f"manifest {self.host}/{repository}:{ref}" if not ref.startswith("sha256:")
+                   else f"manifest {self.host}/{repository}@{ref}")
+        body = resp.read(4 << 20)
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        if ref.startswith("sha256:") and digest != ref:
+            raise RegistryError(f"manifest {repository}@{ref} received with digest {digest}")
+        header = resp.headers.get("Docker-Content-Digest")
+        if header and header.startswith("sha256:") and header != digest:
+            raise RegistryError(f"manifest {repository}:{ref} has digest {digest} but the registry "
+                                f"says {header}")
+        media_type = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
+        return body, media_type, digest
+
+    def open_blob(self, repository: str, digest: str) -> Response:
+        resp = self.request("GET", f"/v2/{repository}/blobs/{digest}", repository=repository,
+                            scope=f"repository:{repository}:pull")
+        return self.check(resp, f"blob {digest} in {self.host}/{repository}")
+
+    def download_blob(self, repository: str, digest: str, size: int | None,
+                      consume: Callable[[Iterator[bytes]], Any]) -> Any:
+        """Stream a blob into ``consume`` (which must start afresh each call), verifying
+        size and digest; a connection failure mid-body restarts the download."""
+        attempt = 0
+        while True:
+            resp = self.open_blob(repository, digest)
+            try:
+                return consume(self._verified(resp, repository, digest, size))
+            except TransientError as e:
+                if attempt >= self.retries:
+                    raise RegistryError(f"downloading blob {digest} failed after {attempt + 1} "
+                                        f"attempts: {e}") from None
+                self.stats["retries"] += 1
+                time.sleep(self.retry_delay * (2 ** attempt))
+                attempt += 1
+
+    def _verified(self, resp: Response, repository: str, digest: str,
+                  size: int | None) -> Iterator[bytes]:
+        h = hashlib.sha256()
+        n = 0
+        try:
+            while True:
+                try:
+                    block = resp._raw.read(READ_SIZE)
+                except (OSError, http.client.HTTPException) as e:
+                    resp.close()
+                    raise TransientError(f"reading blob {digest}: {e or type(e).__name__}") from None
+                if not block:
+                    break
+                n += len(block)
+                if size is not None and n > size:
+                    resp.close()
+                    raise RegistryError(f"blob {digest} from {self.host}/{repository} is larger "
+                                        f"than the {size} bytes its descriptor declares")
+                h.update(block)
+                yield block
+        except GeneratorExit:
+            resp.close()
+            raise
+        if size is not None and n != size:
+            raise RegistryError(f"blob {digest} from {self.host}/{repository} has {n} bytes, "
+                                f"its descriptor declares {size}")
+        got = "sha256:" + h.hexdigest()
+        if got != digest:
+            raise RegistryError(f"blob {digest} from {self.host}/{repository} has digest {got}: "
+                                "the registry served corrupt or different content")
+
+    def blob_exists(self, repository: str, digest: str, scope: str | None = None) -> bool:
+        resp = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", repository=repository,
+                            scope=scope or f"repository:{repository}:pull,push")
+        if resp.status == 200:
+            return True
+        if resp.status == 404:
+            return False
+        self.check(resp, f"checking blob {digest} in {self.host}/{repository}")
+        return False
+
+    def mount_blob(self, repository: str, digest: str, source_repository: str) -> bool:
+        """Ask for a cross-repository mount; True if the registry mounted the blob."""
+        scope = f"repository:{repository}:pull,push repository:{source_repository}:pull"
+        query = urllib.parse.urlencode({"mount": digest, "from": source_repository})
+        resp = self.request("POST", f"/v2/{repository}/blobs/uploads/?{query}",
+                            repository=repository, scope=scope, follow=False,
+                            headers={"Content-Length": "0"})
+        resp.read(1 << 20)
+        if resp.status == 201:
+            self.stats["mounted"] = self.stats.get("mounted", 0) + 1
+            return True
+        if resp.status == 202:  # the registry started an ordinary upload instead: cancel it
+            location = resp.headers.get("Location")
+            if location:
+                url = self._absolute(location)
+                self.request("DELETE", url, repository=repository, scope=scope).read(1 << 20)
+            return False
+        self.check(resp, f"mounting blob {digest} into {self.host}/{repository}", (201, 202))
+        return False
+
+    def _absolute(self, location: str) -> str:
+        return urllib.parse.urljoin(f"{self._base_scheme()}://{self.host}/", location)
+
+    def upload_blob(self, repository: str, digest: str, size: int,
+                    source: Callable[[], Iterable[bytes]], chunk_size: int | None = None) -> None:
+        """Upload the blob ``source`` yields (fresh chunks per call): one PUT (monolithic), or
+        PATCH pieces of ``chunk_size`` then a closing PUT (chunked).  The registry checks
+        ``digest``; a transient failure restarts the upload session."""
+        scope = f"repository:{repository}:pull,push"
+        attempt = 0
+        while True:
+            try:
+                self._upload_once(repository, digest, size, source, chunk_size, scope)
+                self.stats["uploaded"] = self.stats.get("uploaded", 0) + 1
+                return
+            except TransientError as e:
+                if attempt >= self.retries:
+                    raise RegistryError(f"uploading blob {digest} failed: {e}") from None
+                self.stats["retries"] += 1
+                time.sleep(self.retry_delay * (2 ** attempt))
+                attempt += 1
+
+    def _upload_once(self, repository: str, digest: str, size: int,
+                     source: Callable[[], Iterable[bytes]], chunk_size: int | None,
+                     scope: str) -> None:
+        resp = self.request("POST", f"/v2/{repository}/blobs/uploads/", repository=repository,
+                            scope=scope, follow=False, headers={"Content-Length": "0"})
+        self.check(resp, f"starting an upload to {self.host}/{repository}", (202,))
+        resp.read(1 << 20)
+        location = resp.headers.get("Location")
+        if not location:
+            raise RegistryError(f"registry {self.host} started an upload without a Location")
+        url = self._absolute(location)
+        body: Any
+        if chunk_size:
+            offset = 0
+            for piece in _pieces(source(), chunk_size):
+                headers = {"Content-Type": "application/octet-stream",
+                           "Content-Range": f"{offset}-{offset + len(piece) - 1}",
+                           "Content-Length": str(len(piece))}
+                resp = self._upload_request("PATCH", url, headers, piece, repository, scope)
+                self.check(resp, f"uploading blob {digest}", (202,))
+                resp.read(1 << 20)
+                url = self._absolute(resp.headers.get("Location") or url)
+                offset += len(piece)
+            if offset != size:
+                raise RegistryError(f"blob {digest} produced {offset} bytes, expected {size}")
+            body, length = b"", 0
+        else:
+            body, length = _counted(source(), size, digest), size
+        sep = "&" if "?" in url else "?"
+        put_url = url + sep + urllib.parse.urlencode({"digest": digest})
+        resp = self._upload_request("PUT", put_url, {"Content-Type": "application/octet-stream",
+                                                     "Content-Length": str(length)},
+                                    body, repository, scope)
+        self.check(resp, f"uploading blob {digest} to {self.host}/{repository}", (201,))
+        resp.read(1 << 20)
+
+    def _upload_request(self, method: str, url: str, headers: dict[str, str], body: Any,
+                        repository: str, scope: str) -> Response:
+        """Upload requests are not safely repeatable on their own (the session has moved
+        on): a transient failure aborts the whole upload, which the caller restarts."""
+        all_headers = dict(headers)
+        auth = self._auth_header(scope, repository)
+        if auth:
+            all_headers["Authorization"] = auth
+        resp = self._send_once(method, url, all_headers, body)
+        if resp.status in TRANSIENT_STATUS:
+            raise TransientError(f"{method} {url}: {_error_text(resp.status, resp.read(1 << 20))}")
+        return resp
+
+    def list_tags(self, repository: str) -> list[str]:
+        """All tags of a repository, following ``Link`` pagination."""
+        tags: list[str] = []
+        path = f"/v2/{repository}/tags/list"
+        for _ in range(1000):
+            resp = self.request("GET", path, repository=repository,
+                                scope=f"repository:{repository}:pull")
+            self.check(resp, f"listing tags of {self.host}/{repository}")
+            try:
+                page = json.loads(resp.read(16 << 20)).get("tags") or []
+            except (ValueError, AttributeError):
+                raise RegistryError(f"tag list of {self.host}/{repository} is not valid JSON") from None
+            tags.extend(t for t in page if isinstance(t, str))
+            link = resp.headers.get("Link", "")
+            if not link.startswith("<"):
+                break
+            path = self._absolute(link[1:link.index(">")])
+        return tags
+
+    def put_manifest(self, repository: str, ref: str, body: bytes, media_type: str) -> str:
+        resp = self.request("PUT", f"/v2/{repository}/manifests/{ref}", repository=repository,
+                            scope=f"repository:{repository}:pull,push", follow=False,
+                            headers={"Content-Type": media_type, "Content-Length": str(len(body))},
+                            body=body)
+        self.check(resp, f"writing manifest {self.host}/{repository}:{ref}", (201, 200))
+        resp.read(1 << 20)
+        return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _pieces(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Regroup a chunk stream into pieces of exactly ``size`` bytes (the last may be shorter)."""
+    buf = bytearray()
+    for chunk in chunks:
+        buf += chunk
+        while len(buf) >= size:
+            yield bytes(buf[:size])
+            del buf[:size]
+    if buf:
+        yield bytes(buf)
+
+
+def _counted(chunks: Iterable[bytes], size: int, digest: str) -> Iterator[bytes]:
+    """Pass chunks through, refusing to send more or fewer bytes than the declared length
+    (http.client would otherwise desynchronise the connection)."""
+    n = 0
+    for chunk in chunks:
+        n += len(chunk)
+        if n > size:
+            raise NixliteError(f"blob {digest} is longer than its declared {size} bytes")
+        yield chunk
+    if n != size:
+        raise NixliteError(f"blob {digest} has {n} bytes, expected {size}")

@@ -1,0 +1,300 @@
+"""Pull an image from a registry into the ``Image`` model.
+
+Steps (spec §6): fetch the manifest with every modern media type accepted; if it is an index
+or manifest list pick the entry for the wanted platform and fetch that by digest; fetch the
+config; download the layers in parallel threads into a private temporary directory, each one
+verified by size and digest and — after decompression — by the config's diff_id.  Only then
+does the caller write anything to its destination, so a corrupt blob leaves nothing behind.
+
+Layers are kept either as the registry's blobs (``keep='blob'``, for OCI layouts and pushes:
+digests survive) or decompressed (``keep='tar'``, for docker-archive, which stores tars).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform as _platform
+import shutil
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from nixlite.errors import NixliteError
+from nixlite.image import model
+from nixlite.image.compression import decompress_chunks
+from nixlite.image.model import Image, Layer, check_digest_syntax, file_source
+from nixlite.image.registry.client import RegistryClient, RegistryError
+from nixlite.image.registry.reference import Reference
+
+MANIFEST_ACCEPT = (model.OCI_INDEX, model.DOCKER_MANIFEST_LIST, model.OCI_MANIFEST,
+                   model.DOCKER_MANIFEST)
+_INDEX_TYPES = (model.OCI_INDEX, model.DOCKER_MANIFEST_LIST)
+_IMAGE_TYPES = (model.OCI_MANIFEST, model.DOCKER_MANIFEST)
+_SCHEMA1 = ("application/vnd.docker.distribution.manifest.v1+prettyjws",
+            "application/vnd.docker.distribution.manifest.v1+json")
+
+_ARCH_OF_MACHINE = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64",
+                    "armv7l": "arm", "armv6l": "arm", "i386": "386", "i686": "386",
+                    "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    os: str
+    architecture: str
+    variant: str | None = None
+
+    def __str__(self) -> str:
+        return "/".join(p for p in (self.os, self.architecture, self.variant) if p)
+
+
+def host_platform() -> Platform:
+    machine = _platform.machine()
+    arch = _ARCH_OF_MACHINE.get(machine, machine)
+    variant = {"armv7l": "v7", "armv6l": "v6"}.get(machine)
+    return Platform("linux", arch, variant)
+
+
+def _normal_variant(arch: str, variant: str | None) -> str | None:
+    """arm64's variant defaults to v8 (containers/image treats them alike)."""
+    if arch == "arm64" and variant in (None, "", "v8"):
+        return "v8"
+    return variant or None
+
+
+@dataclass(slots=True)
+class PulledImage:
+    """A pulled image whose layers live in ``workdir`` (remove with ``cleanup``)."""
+
+    image: Image
+    reference: Reference
+    manifest_bytes: bytes
+    manifest_media_type: str
+    manifest_digest: str
+    index_digest: str | None
+    workdir: str
+    layer_descriptors: list[dict[str, Any]] = field(default_factory=list)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _json(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise NixliteError(f"{what} is not valid JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise NixliteError(f"{what} is not a JSON object")
+    return value
+
+
+def _media_type(body: dict[str, Any], header_type: str) -> str:
+    declared = body.get("mediaType")
+    if isinstance(declared, str) and declared:
+        return declared
+    if header_type in _INDEX_TYPES + _IMAGE_TYPES:
+        return header_type
+    if "manifests" in body:
+        return model.OCI_INDEX
+    if body.get("schemaVersion") == 1:
+        return _SCHEMA1[0]
+    return model.OCI_MANIFEST
+
+
+def select_platform(index: dict[str, Any], wanted: Platform, what: str) -> dict[str, Any]:
+    """The index entry for ``wanted``; attestation entries (unknown/unknown) never match."""
+    entries = index.get("manifests")
+    if not isinstance(entries, list):
+        raise NixliteError(f"{what} has no 'manifests' list")
+    want_variant = _normal_variant(wanted.architecture, wanted.variant)
+    candidates = []
+    seen = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        plat = entry.get("platform") or {}
+        if not isinstance(plat, dict):
+            continue
+        os_, arch = plat.get("os"), plat.get("architecture")
+        if os_ == "unknown" or arch == "unknown":
+            continue
+        variant = _normal_variant(arch or "", plat.get("variant"))
+        seen.append(str(Platform(str(os_), str(arch), plat.get("variant"))))
+        if os_ != wanted.os or arch != wanted.architecture:
+            continue
+        if wanted.variant is not None and variant != want_variant:
+            continue
+        candidates.append((variant != want_variant, entry))
+    if not candidates:
+        raise NixliteError(f"no image for platform {wanted} in {what} "
+                           f"(it has: {', '.join(seen) or 'no usable entries'}); "
+                           "choose one with --os/--arch/--variant")
+    candidates.sort(key=lambda c: c[0])  # stable: an exact variant match first, else list order
+    return candidates[0][1]
+
+
+def resolve_manifest(client: RegistryClient, ref: Reference, wanted: Platform
+                     ) -> tuple[bytes, str, str, str | None]:
+    """(manifest bytes, media type, digest, index digest or None) for an image manifest."""
+    body, header_type, digest = client.get_manifest(ref.repository, ref.ref, MANIFEST_ACCEPT)
+    parsed = _json(body, f"manifest of {ref}")
+    media_type = _media_type(parsed, header_type)
+    index_digest = None
+    if media_type in _INDEX_TYPES:
+        index_digest = digest
+        entry = select_platform(parsed, wanted, f"the manifest list of {ref}")
+        entry_digest = entry.get("digest")
+        if not isinstance(entry_digest, str):
+            raise NixliteError(f"the manifest list of {ref} has an entry without a digest")
+        check_digest_syntax(entry_digest, "manifest digest")
+        body, header_type, digest = client.get_manifest(ref.repository, entry_digest,
+                                                        MANIFEST_ACCEPT)
+        if isinstance(entry.get("size"), int) and entry["size"] != len(body):
+            raise RegistryError(f"manifest {entry_digest} has {len(body)} bytes, the list "
+                                f"declares {entry['size']}")
+        parsed = _json(body, f"manifest {entry_digest} of {ref}")
+        media_type = _media_type(parsed, header_type)
+    if media_type in _SCHEMA1:
+        raise NixliteError(f"{ref} has a schema 1 manifest, which is not supported "
+                           "(deprecated by every registry since 2019)")
+    if media_type not in _IMAGE_TYPES:
+        raise NixliteError(f"{ref}: unsupported manifest media type '{media_type}'")
+    return body, media_type, digest, index_digest
+
+
+def _descriptor(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict) or not isinstance(value.get("digest"), str) \
+            or not isinstance(value.get("size"), int) or value["size"] < 0:
+        raise NixliteError(f"{what} is not a valid descriptor (needs digest and size)")
+    check_digest_syntax(value["digest"], what + " digest")
+    return value
+
+
+def pull(client: RegistryClient, ref: Reference, *, wanted: Platform | None = None,
+         keep: str = "tar", workdir_parent: str | None = None, max_workers: int = 4) -> PulledImage:
+    """Resolve, fetch and verify ``ref``; see the module docstring for ``keep``."""
+    wanted = wanted or host_platform()
+    body, media_type, digest, index_digest = resolve_manifest(client, ref, wanted)
+    manifest = _json(body, f"manifest of {ref}")
+    config_desc = _descriptor(manifest.get("config"), f"config of {ref}")
+    layers = manifest.get("layers")
+    if not isinstance(layers, list):
+        raise NixliteError(f"manifest of {ref} has no 'layers' list")
+    layer_descs = [_descriptor(d, f"layer {i} of {ref}") for i, d in enumerate(layers)]
+    if config_desc["size"] > 64 << 20:
+        raise NixliteError(f"config of {ref} is implausibly large ({config_desc['size']} bytes)")
+    config_bytes = client.download_blob(ref.repository, config_desc["digest"], config_desc["size"],
+                                        lambda chunks: b"".join(chunks))
+    image = Image(config_bytes, [])
+    diff_ids = image.diff_ids
+    if len(diff_ids) != len(layer_descs):
+        raise NixliteError(f"{ref}: the config lists {len(diff_ids)} diff_ids but the manifest "
+                           f"has {len(layer_descs)} layers")
+    for d in diff_ids:
+        check_digest_syntax(d, "diff_id")
+
+    workdir = tempfile.mkdtemp(prefix=".nixlite-pull-", dir=workdir_parent)
+    try:
+        unique: dict[str, tuple[dict[str, Any], str]] = {}
+        for desc, diff_id in zip(layer_descs, diff_ids):
+            unique.setdefault(desc["digest"], (desc, diff_id))
+
+        def fetch(item: tuple[str, tuple[dict[str, Any], str]]) -> tuple[str, str, int]:
+            blob_digest, (desc, diff_id) = item
+            return blob_digest, *_fetch_layer(client, ref, desc, diff_id, workdir, keep)
+
+        results: dict[str, tuple[str, int]] = {}
+        workers = max(1, min(max_workers, len(unique)))
+        if workers == 1:
+            for item in unique.items():
+                d, path, size = fetch(item)
+                results[d] = (path, size)
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="nixlite-pull") as pool:
+                for d, path, size in pool.map(fetch, unique.items()):
+                    results[d] = (path, size)
+        for desc, diff_id in zip(layer_descs, diff_ids):
+            path, size = results[desc["digest"]]
+            if keep == "tar":
+                layer = Layer.from_blob(file_source(path), compression="none", digest=diff_id,
+                                        size=size, diff_id=diff_id)
+            else:
+                layer = Layer.from_blob(file_source(path), media_type=desc.get("mediaType"),
+                                        digest=desc["digest"], size=desc["size"], diff_id=diff_id)
+                layer.urls = desc.get("urls")
+                layer.annotations = desc.get("annotations")
+            image.layers.append(layer)
+        if keep == "blob":
+            image.set_manifest_bytes(body, oci=media_type == model.OCI_MANIFEST)
+        return PulledImage(image, ref, body, media_type, digest, index_digest, workdir, layer_descs)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+
+
+def _fetch_layer(client: RegistryClient, ref: Reference, desc: dict[str, Any], diff_id: str,
+                 workdir: str, keep: str) -> tuple[str, int]:
+    """Download one layer into ``workdir``; returns (path, bytes written)."""
+    media_type = desc.get("mediaType")
+    if isinstance(media_type, str):
+        compression = model.compression_of_media_type(media_type)
+    else:
+        compression = None
+    hexpart = desc["digest"].split(":", 1)[1]
+    path = os.path.join(workdir, hexpart + (".tar" if keep == "tar" else ".blob"))
+
+    def consume(chunks):
+        import hashlib
+
+        kind = compression
+        with open(path, "wb") as out:
+            first = next(chunks, b"")
+            if kind is None:
+                kind = "gzip" if first[:2] == b"\x1f\x8b" else \
+                    "zstd" if first[:4] == b"\x28\xb5\x2f\xfd" else "none"
+
+            def all_chunks():
+                if first:
+                    yield first
+                yield from chunks
+
+            h = hashlib.sha256()
+            written = 0
+            try:
+                written = _decompress_into(all_chunks(), kind, keep, out, h, desc["size"])
+            except RegistryError:
+                raise
+            except NixliteError as e:
+                for _ in chunks:  # a wrong digest explains a decompression failure best
+                    pass
+                raise NixliteError(f"layer {desc['digest']} of {ref}: {e.message}") from None
+        got = "sha256:" + h.hexdigest()
+        if got != diff_id:
+            raise NixliteError(f"layer {desc['digest']} of {ref} decompresses to {got}, but the "
+                               f"image config says its diff_id is {diff_id}")
+        return path, written
+
+    return client.download_blob(ref.repository, desc["digest"], desc["size"], consume)
+
+
+def _decompress_into(chunks, kind: str, keep: str, out, h, blob_size: int) -> int:
+    """Write the tar (``keep='tar'``) or the blob to ``out``; feed the tar to ``h``."""
+    written = 0
+    if keep == "tar":
+        for block in decompress_chunks(chunks, kind):
+            h.update(block)
+            out.write(block)
+            written += len(block)
+        return written
+
+    def tee():
+        for block in chunks:
+            out.write(block)
+            yield block
+
+    for block in decompress_chunks(tee(), kind):
+        h.update(block)
+    return blob_size

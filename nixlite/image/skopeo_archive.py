@@ -1,0 +1,287 @@
+"""docker-archive exactly as skopeo 1.9.3 writes it (``skopeo copy … docker-archive:DEST:NAME:TAG``).
+
+A recipe's ``pullImage`` sha256 covers these bytes, so every detail matters (spec §6):
+
+* Go ``archive/tar`` USTAR headers: mode 0444 (symlinks 0), uid/gid 0, empty user/group names,
+  mtime 0, device fields ``0000000\\0``; no directory entries; the archive ends with two zero
+  blocks and no further padding.
+* Members: each distinct layer as ``<diff_id hex>.tar`` (uncompressed), the config verbatim as
+  ``<config digest hex>.json``, then per layer the legacy directory ``<v1 id>/`` holding
+  ``layer.tar`` (symlink to ``../<diff_id hex>.tar``), ``VERSION`` (``1.0``) and ``json``, then
+  ``manifest.json`` and ``repositories`` in Go's compact JSON.
+* v1 ids follow containers/image's writer: a chain id over the diff_ids, then the sha256 of
+  the key-sorted layer config map with ``layer_id`` = chain id; the top layer's map also carries
+  seven fields copied raw (compacted) from the image config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+from nixlite.errors import NixliteError
+from nixlite.image.model import Image, Layer, check_digest_syntax
+
+BLOCK = 512
+_MAX_OCTAL_SIZE = 8 ** 11 - 1
+_TOP_LAYER_FIELDS = ("architecture", "config", "container", "container_config", "created",
+                     "docker_version", "os")
+
+
+# Go-compatible JSON pieces ------------------------------------------------------------------
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[ \t\n\r]+', re.S)
+_HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                 "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_HTML_CHARS = re.compile("[<>&\u2028\u2029]")
+
+
+def go_compact(raw: str) -> str:
+    """What Go's ``json.Marshal`` makes of a ``json.RawMessage``: insignificant whitespace
+    removed, ``<``, ``>``, ``&``, U+2028 and U+2029 escaped inside strings, nothing else
+    touched (number spellings and existing escapes stay as written)."""
+
+    def repl(m: re.Match[str]) -> str:
+        text = m.group(0)
+        if text[0] == '"':
+            return _HTML_CHARS.sub(lambda c: _HTML_ESCAPES[c.group(0)], text)
+        return ""
+
+    return _JSON_TOKEN.sub(repl, raw)
+
+
+def _top_level_raw_values(config_text: str) -> dict[str, str]:
+    """The raw JSON text of each top-level member of the config object (last duplicate wins,
+    as Go's decoder keeps the last)."""
+    import json
+
+    decoder = json.JSONDecoder()
+    values: dict[str, str] = {}
+    text = config_text
+    pos = _skip_ws(text, 0)
+    if pos >= len(text) or text[pos] != "{":
+        raise NixliteError("image config is not a JSON object")
+    pos = _skip_ws(text, pos + 1)
+    if text[pos:pos + 1] == "}":
+        return values
+    while True:
+        key, pos = decoder.raw_decode(text, pos)
+        pos = _skip_ws(text, pos)
+        if text[pos:pos + 1] != ":":
+            raise NixliteError("image config is not valid JSON")
+        start = _skip_ws(text, pos + 1)
+        _, end = decoder.raw_decode(text, start)
+        values[key] = text[start:end]
+        pos = _skip_ws(text, end)
+        if text[pos:pos + 1] == ",":
+            pos = _skip_ws(text, pos + 1)
+            continue
+        if text[pos:pos + 1] == "}":
+            return values
+        raise NixliteError("image config is not valid JSON")
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\n\r":
+        pos += 1
+    return pos
+
+
+def _go_string(s: str) -> str:
+    import json
+
+    return go_compact(json.dumps(s, ensure_ascii=False))
+
+
+def legacy_layer_configs(config_bytes: bytes, diff_ids: list[str]) -> list[tuple[str, bytes]]:
+    """(v1 id, json bytes) per layer, bottom first, as containers/image computes them."""
+    try:
+        config_text = config_bytes.decode("utf-8")
+        raw = _top_level_raw_values(config_text)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise NixliteError(f"image config is not valid JSON: {e}") from None
+    out: list[tuple[str, bytes]] = []
+    chain = ""
+    parent = ""
+    for i, diff_id in enumerate(diff_ids):
+        fields: dict[str, str] = {}
+        if parent:
+            fields["parent"] = _go_string(parent)
+        if i == len(diff_ids) - 1:
+            for name in _TOP_LAYER_FIELDS:
+                fields[name] = go_compact(raw[name]) if name in raw else "null"
+        chain = diff_id if not chain else \
+            "sha256:" + hashlib.sha256(f"{chain} {diff_id}".encode()).hexdigest()
+        fields["layer_id"] = _go_string(chain)
+        v1id = hashlib.sha256(_go_object(fields)).hexdigest()
+        del fields["layer_id"]
+        fields["id"] = _go_string(v1id)
+        out.append((v1id, _go_object(fields)))
+        parent = v1id
+    return out
+
+
+def _go_object(fields: dict[str, str]) -> bytes:
+    """A Go map[string]… marshalled: keys sorted (by bytes), compact."""
+    items = sorted(fields.items(), key=lambda kv: kv[0].encode())
+    return ("{" + ",".join(f"{_go_string(k)}:{v}" for k, v in items) + "}").encode()
+
+
+# Go archive/tar headers ---------------------------------------------------------------------
+def _octal(value: int, width: int) -> bytes:
+    """Go's formatOctal: zero-padded, leaving room for one NUL (0 if it does not fit)."""
+    digits = format(value, "o")
+    if len(digits) > width - 1:
+        digits = "0"
+    return digits.rjust(width - 1, "0").encode() + b"\0"
+
+
+def _header(name: str, size: int, typeflag: bytes, *, mode: int = 0o444, linkname: str = "",
+            size_field: int | None = None) -> bytes:
+    raw_name = name.encode()
+    if len(raw_name) > 100 or len(linkname.encode()) > 100:
+        raise NixliteError(f"archive member name too long for this writer: '{name}'")
+    h = bytearray(BLOCK)
+    h[0:len(raw_name)] = raw_name
+    h[100:108] = _octal(mode, 8)
+    h[108:116] = _octal(0, 8)
+    h[116:124] = _octal(0, 8)
+    h[124:136] = _octal(size if size_field is None else size_field, 12)
+    h[136:148] = _octal(0, 12)
+    h[156:157] = typeflag
+    link = linkname.encode()
+    h[157:157 + len(link)] = link
+    h[257:263] = b"ustar\0"
+    h[263:265] = b"00"
+    h[329:337] = _octal(0, 8)
+    h[337:345] = _octal(0, 8)
+    h[148:156] = b" " * 8
+    checksum = sum(h)
+    h[148:156] = _octal(checksum, 7) + b" "
+    return bytes(h)
+
+
+def _pax_record(key: str, value: str) -> bytes:
+    body = f" {key}={value}\n".encode()
+    n = len(body) + 1
+    while len(str(n)) + len(body) != n:
+        n = len(str(n)) + len(body)
+    return str(n).encode() + body
+
+
+def _file_headers(name: str, size: int) -> bytes:
+    """Header(s) of a regular file member.  Sizes beyond USTAR's 11 octal digits get a PAX
+    ``size`` record first, as Go prefers PAX over GNU (read from Go's writer; unverified
+    against skopeo, which would need an 8 GiB layer)."""
+    if size <= _MAX_OCTAL_SIZE:
+        return _header(name, size, b"0")
+    payload = _pax_record("size", str(size))
+    directory, _, base = name.rpartition("/")
+    pax_name = (directory + "/" if directory else "") + "PaxHeaders.0/" + base
+    pax = bytearray(_header(pax_name[:100].rstrip("/"), len(payload), b"x", mode=0))
+    pax[329:345] = b"\0" * 16  # Go's writeRawFile leaves the device fields empty
+    pax[148:156] = b" " * 8
+    pax[148:156] = _octal(sum(pax), 7) + b" "
+    return bytes(pax) + payload + _padding(len(payload)) + _header(name, size, b"0", size_field=0)
+
+
+def _padding(size: int) -> bytes:
+    return b"\0" * (-size % BLOCK)
+
+
+# the writer ---------------------------------------------------------------------------------
+class _LayerTar:
+    """A layer's uncompressed tar with a known size: the layer itself if it is stored
+    uncompressed, else a spooled temporary copy."""
+
+    def __init__(self, layer: Layer, spool_dir: str | None):
+        self.layer = layer
+        self.spool: str | None = None
+        if layer.compression == "none":
+            self.size = layer.size
+        else:
+            fd, self.spool = tempfile.mkstemp(prefix=".nixlite-layer-", dir=spool_dir)
+            with os.fdopen(fd, "wb") as f:
+                layer.write_tar(f)
+                self.size = f.tell()
+
+    def chunks(self) -> Iterator[bytes]:
+        if self.spool is None:
+            yield from self.layer.blob_chunks()
+            return
+        with open(self.spool, "rb") as f:
+            while block := f.read(1 << 20):
+                yield block
+
+    def close(self) -> None:
+        if self.spool is not None:
+            os.unlink(self.spool)
+            self.spool = None
+
+
+def skopeo_archive_chunks(image: Image, repo_tags: Iterable[tuple[str, str]] = (),
+                          spool_dir: str | None = None) -> Iterator[bytes]:
+    """Stream the archive.  ``repo_tags`` are (full name, tag) pairs such as
+    ``("docker.io/library/nix", "2.2.1")``; layers stored compressed are decompressed into
+    ``spool_dir`` first (a tar member's size precedes its data)."""
+    image.check_layers_match_config()
+    diff_ids = image.diff_ids
+    config_hex = check_digest_syntax(image.config_digest, "config digest")
+    tags = list(repo_tags)
+    written: set[str] = set()
+    for layer, diff_id in zip(image.layers, diff_ids):
+        hexpart = check_digest_syntax(diff_id, "diff_id")
+        if hexpart in written:
+            continue
+        written.add(hexpart)
+        tar = _LayerTar(layer, spool_dir)
+        try:
+            yield _file_headers(f"{hexpart}.tar", tar.size)
+            n = 0
+            for block in tar.chunks():
+                n += len(block)
+                yield block
+            if n != tar.size:
+                raise NixliteError(f"layer {diff_id} produced {n} bytes, expected {tar.size}")
+            yield _padding(n)
+        finally:
+            tar.close()
+    yield _header(f"{config_hex}.json", len(image.config_bytes), b"0")
+    yield image.config_bytes + _padding(len(image.config_bytes))
+    top = ""
+    seen_v1: set[str] = set()
+    for (v1id, layer_json), diff_id in zip(legacy_layer_configs(image.config_bytes, diff_ids),
+                                           diff_ids):
+        top = v1id
+        if v1id in seen_v1:
+            continue
+        seen_v1.add(v1id)
+        yield _header(f"{v1id}/layer.tar", 0, b"2", mode=0,
+                      linkname=f"../{diff_id.split(':', 1)[1]}.tar")
+        yield _header(f"{v1id}/VERSION", 3, b"0") + b"1.0" + _padding(3)
+        yield _header(f"{v1id}/json", len(layer_json), b"0") + layer_json + _padding(len(layer_json))
+    layers = ",".join(_go_string(f"{d.split(':', 1)[1]}.tar") for d in diff_ids)
+    tag_list = ",".join(_go_string(f"{name}:{tag}") for name, tag in tags)
+    manifest = (f'[{{"Config":{_go_string(config_hex + ".json")},"RepoTags":[{tag_list}],'
+                f'"Layers":[{layers}]}}]').encode()
+    yield _header("manifest.json", len(manifest), b"0") + manifest + _padding(len(manifest))
+    repositories: dict[str, dict[str, str]] = {}
+    if top:
+        for name, tag in tags:
+            repositories.setdefault(name, {})[tag] = top
+    repos = "{" + ",".join(
+        f"{_go_string(name)}:{{" + ",".join(f"{_go_string(t)}:{_go_string(v)}" for t, v in
+                                            sorted(by_tag.items(), key=lambda kv: kv[0].encode()))
+        + "}" for name, by_tag in sorted(repositories.items(), key=lambda kv: kv[0].encode())) + "}"
+    repos_bytes = repos.encode()
+    yield _header("repositories", len(repos_bytes), b"0") + repos_bytes + _padding(len(repos_bytes))
+    yield b"\0" * (2 * BLOCK)
+
+
+def write_skopeo_archive(image: Image, out: BinaryIO, repo_tags: Iterable[tuple[str, str]] = (),
+                         spool_dir: str | None = None) -> None:
+    for chunk in skopeo_archive_chunks(image, repo_tags, spool_dir):
+        out.write(chunk)

@@ -1,0 +1,178 @@
+"""``nixlite image pull`` against a real registry, compared byte for byte with skopeo."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tarfile
+
+import pytest
+
+from regkit import needs_tools, skopeo
+from nixlite.cli import main
+
+pytestmark = needs_tools
+
+
+def nixlite(*args: str) -> int:
+    return main(["image", *args])
+
+
+def skopeo_pull(registry, ref: str, dest, name_tag: str, *extra: str) -> bytes:
+    skopeo(*extra, "copy", "-q", "--src-tls-verify=false", f"docker://{registry.host}/{ref}",
+           f"docker-archive:{dest}:{name_tag}")
+    return dest.read_bytes()
+
+
+def test_pull_docker_archive_is_byte_identical_to_skopeo(images, tmp_path):
+    expected = skopeo_pull(images, "test/simple:v1", tmp_path / "skopeo.tar", "nix:2.2.1")
+    out = tmp_path / "nixlite.tar"
+    assert nixlite("pull", f"docker://{images.host}/test/simple:v1", "-o", str(out),
+                   "--tag", "nix:2.2.1", "--tls-verify=false", "-q") == 0
+    assert out.read_bytes() == expected
+    # the duplicated layer is stored once, listed twice, as skopeo does
+    with tarfile.open(out) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert manifest[0]["RepoTags"] == ["docker.io/library/nix:2.2.1"]
+    assert len(manifest[0]["Layers"]) == 3 and len(set(manifest[0]["Layers"])) == 2
+    assert sorted(os.listdir(tmp_path)) == ["nixlite.tar", "skopeo.tar"]  # no temporary left
+
+
+def test_pull_default_tag_is_the_reference(images, tmp_path):
+    ref = f"{images.host}/test/simple:v1"
+    expected = skopeo_pull(images, "test/simple:v1", tmp_path / "skopeo.tar", ref)
+    out = tmp_path / "nixlite.tar"
+    assert nixlite("pull", ref, "-o", str(out), "--tls-verify=false", "-q") == 0
+    assert out.read_bytes() == expected
+
+
+def test_pull_by_digest_is_byte_identical(images, tmp_path):
+    digest = json.loads(skopeo("inspect", "--tls-verify=false",
+                               f"docker://{images.host}/test/simple:v1").stdout)["Digest"]
+    ref = f"test/simple@{digest}"
+    expected = skopeo_pull(images, ref, tmp_path / "skopeo.tar", "example.com/x/y:z")
+    out = tmp_path / "nixlite.tar"
+    assert nixlite("pull", f"docker://{images.host}/{ref}", "-o", str(out), "--tag",
+                   "example.com/x/y:z", "--tls-verify=false", "-q") == 0
+    assert out.read_bytes() == expected
+
+
+@pytest.mark.parametrize("repo", ["test/multi", "test/multioci"])
+@pytest.mark.parametrize("arch,variant", [("arm64", "v8"), ("arm", "v7"), ("amd64", None)])
+def test_pull_from_index_selects_platform_like_skopeo(images, tmp_path, repo, arch, variant):
+    extra = ["--override-os", "linux", "--override-arch", arch]
+    args = ["--os", "linux", "--arch", arch]
+    if variant:
+        extra += ["--override-variant", variant]
+        args += ["--variant", variant]
+    expected = skopeo_pull(images, f"{repo}:latest", tmp_path / "skopeo.tar", "multi:1", *extra)
+    out = tmp_path / "nixlite.tar"
+    assert nixlite("pull", f"docker://{images.host}/{repo}:latest", "-o", str(out), "--tag",
+                   "multi:1", "--tls-verify=false", "-q", *args) == 0
+    assert out.read_bytes() == expected
+    with tarfile.open(out) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        config = json.load(tar.extractfile(manifest[0]["Config"]))
+        layer = tarfile.open(fileobj=tar.extractfile(manifest[0]["Layers"][0]))
+        assert layer.extractfile("arch").read() == f"{arch}{variant or ''}\n".encode()
+    assert config["architecture"] == arch
+
+
+def test_pull_platform_flag_and_unknown_platform(images, tmp_path, capsys):
+    out = tmp_path / "a.tar"
+    assert nixlite("pull", f"docker://{images.host}/test/multioci", "-o", str(out),
+                   "--platform", "linux/arm/v7", "--tls-verify=false", "-q") == 0
+    with tarfile.open(out) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        assert json.load(tar.extractfile(manifest[0]["Config"]))["variant"] == "v7"
+    missing = tmp_path / "b.tar"
+    assert nixlite("pull", f"docker://{images.host}/test/multioci", "-o", str(missing),
+                   "--arch", "s390x", "--tls-verify=false") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: no image for platform linux/s390x")
+    assert "linux/arm64/v8" in err and "unknown" not in err
+    assert not missing.exists()
+
+
+def test_pull_to_stdout(images, tmp_path, capfdbinary):
+    expected = skopeo_pull(images, "test/simple:v1", tmp_path / "skopeo.tar", "a/b:c")
+    assert nixlite("pull", f"docker://{images.host}/test/simple:v1", "-o", "-", "--tag", "a/b:c",
+                   "--tls-verify=false", "-q") == 0
+    assert capfdbinary.readouterr().out == expected
+
+
+def test_pull_needs_tls_by_default(images, tmp_path, capsys):
+    out = tmp_path / "x.tar"
+    assert nixlite("pull", f"docker://{images.host}/test/simple:v1", "-o", str(out)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_pull_unknown_tag_is_a_clear_error(images, tmp_path, capsys):
+    out = tmp_path / "x.tar"
+    assert nixlite("pull", f"docker://{images.host}/test/simple:nope", "-o", str(out),
+                   "--tls-verify=false") == 1
+    err = capsys.readouterr().err
+    assert "not found" in err and "MANIFEST_UNKNOWN" in err
+    assert not out.exists()
+
+
+def test_corrupt_blob_is_an_error_and_nothing_is_written(registry, tmp_path, capsys):
+    from regkit import docker_archive, image_config, layer_tar, load
+
+    layer = layer_tar([("victim", os.urandom(50_000))])
+    load(docker_archive(tmp_path / "v.tar", [layer], image_config([layer])), registry.host,
+         "test/victim:v1")
+    manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false",
+                                 f"docker://{registry.host}/test/victim:v1").stdout)
+    blob = registry.blob_path(manifest["layers"][0]["digest"])
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different bytes
+    blob.write_bytes(bytes(data))
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    for fmt in ("docker-archive", "oci"):
+        dest = outdir / ("x.tar" if fmt == "docker-archive" else "layout")
+        assert nixlite("pull", f"docker://{registry.host}/test/victim:v1", "-o", str(dest),
+                       "--format", fmt, "--tls-verify=false", "--retry-times", "0") == 1
+        err = capsys.readouterr().err
+        assert f"blob {manifest['layers'][0]['digest']}" in err
+        assert "corrupt" in err
+        assert os.listdir(outdir) == []
+
+
+def test_layer_not_matching_diff_id_is_an_error(registry, tmp_path, capsys):
+    from regkit import docker_archive, image_config, layer_tar, put_manifest
+
+    # A consistent blob whose content is not what the config's diff_id promises: push the real
+    # image, then a manifest whose config lists another diff_id.
+    layer = layer_tar([("f", b"content")])
+    other = layer_tar([("f", b"other")])
+    from regkit import load
+    load(docker_archive(tmp_path / "a.tar", [layer], image_config([layer])), registry.host,
+         "test/liar:base")
+    manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false",
+                                 f"docker://{registry.host}/test/liar:base").stdout)
+    lying_config = image_config([other])
+    import http.client
+    conn = http.client.HTTPConnection(registry.host)
+    conn.request("POST", "/v2/test/liar/blobs/uploads/")
+    resp = conn.getresponse()
+    resp.read()
+    location = resp.headers["Location"]
+    digest = "sha256:" + hashlib.sha256(lying_config).hexdigest()
+    conn.request("PUT", location + ("&" if "?" in location else "?") + f"digest={digest}",
+                 body=lying_config)
+    assert conn.getresponse().status == 201
+    conn.close()
+    manifest["config"] = {"mediaType": manifest["config"]["mediaType"],
+                          "size": len(lying_config), "digest": digest}
+    body = json.dumps(manifest).encode()
+    put_manifest(registry.host, "test/liar", "lie", body, manifest["mediaType"])
+    dest = tmp_path / "out.tar"
+    assert nixlite("pull", f"docker://{registry.host}/test/liar:lie", "-o", str(dest),
+                   "--tls-verify=false") == 1
+    err = capsys.readouterr().err
+    assert "diff_id" in err and not dest.exists()
