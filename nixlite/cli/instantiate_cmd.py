@@ -47,7 +47,10 @@ def run(args) -> int:
 
         set_default_store(args.store)
     try:
-        lines = run_deep(_instantiate, args)
+        try:
+            lines = run_deep(_instantiate, args)
+        finally:
+            _flush_store()
     except NixliteError as exc:
         sys.stdout.flush()
         try:
@@ -57,6 +60,13 @@ def run(args) -> int:
         sys.stderr.write(text + "\n")
         return 1
     return 0 if lines is not None else 1
+
+
+def _flush_store() -> None:
+    """Register the .drv files written during evaluation (one group commit)."""
+    from nixlite.store.local import flush_default_store
+
+    flush_default_store()
 
 
 def _instantiate(args):

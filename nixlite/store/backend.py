@@ -24,6 +24,8 @@ class StoreBackend:
 
     def __init__(self, local: LocalStore | None = None) -> None:
         self.local = local or default_store()
+        # an evaluation may write thousands of .drv files: register them by group commit
+        self.local.defer_registration()
         self.store_dir = self.local.store_dir
         self._sources: dict[tuple, tuple[str, Hash]] = {}
         self._drvs: dict[str, Derivation] = {}

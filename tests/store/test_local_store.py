@@ -156,3 +156,41 @@ def test_two_processes_add_same_path(tmp_path):
     assert os.listdir(store.real_dir) == [os.path.basename(outs[0])]
     assert os.listdir(store.tmp_dir) == []
     assert store.verify() == []
+
+
+DEFERRED = textwrap.dedent("""
+    import os, sys
+    from nixlite.store.local import LocalStore
+    store = LocalStore(sys.argv[1])
+    store.defer_registration()
+    paths = [store.add_text(f"t{i}", str(i).encode()) for i in range(50)]
+    print(paths[-1], flush=True)
+    if sys.argv[2] == "kill":
+        os.kill(os.getpid(), 9)
+""")
+
+
+@pytest.mark.parametrize("how", ["exit", "kill"])
+def test_deferred_registration(tmp_path, how):
+    root = str(tmp_path / "s")
+    r = subprocess.run([sys.executable, "-c", DEFERRED, root, how], capture_output=True, text=True)
+    last = r.stdout.strip()
+    store = LocalStore(root)
+    if how == "exit":  # registered at exit, in one transaction
+        assert r.returncode == 0 and len(store.all_valid_paths()) == 50 and store.is_valid(last)
+    else:  # killed before the group commit: nothing valid, files are harmless leftovers
+        assert r.returncode == -signal.SIGKILL and store.all_valid_paths() == []
+        assert os.path.exists(store.physical(last))
+        assert store.add_text("t49", b"49") == last and store.is_valid(last)
+    assert store.verify() == []
+
+
+def test_deferred_paths_visible_in_process(tmp_path):
+    store = LocalStore(str(tmp_path / "s"))
+    store.defer_registration()
+    a = store.add_text("a", b"a")
+    b = store.add_text("b", a.encode(), [a])
+    assert store.is_valid(b) and store.references(b) == {a}
+    other = LocalStore(str(tmp_path / "s"))
+    assert other.is_valid(a)  # references() flushed the group
+    store.close()
