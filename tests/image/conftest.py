@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 
 import pytest
+
+# the upstream reference drivers live beside the tests (importlib import mode needs this)
+sys.path.insert(0, os.path.dirname(__file__))
 
 
 def make_tree(root: str) -> str:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import os
-import pathlib
 import subprocess
 import tarfile
 
@@ -15,6 +13,8 @@ import pytest
 
 from nixlite.errors import NixliteError
 from nixlite.image.tarwriter import PaxTarWriter, gnu_tree_chunks, store_layer_chunks
+
+from image_upstream_reference import reference_store_layer
 
 SDE = 315532800
 
@@ -81,46 +81,6 @@ def test_gnu_missing_root_is_an_error(tmp_path):
 
 
 # --- the stream script's dialect -------------------------------------------------------------
-
-def reference_store_layer(paths, mtime, *, uid=0, gid=0, uname="root", gname="root",
-                          nix_mode=0o555) -> bytes:
-    """Upstream's archive_paths_to, as spec §1.1/1.2 describe it: tarfile in streaming write
-    mode (pax), /nix and /nix/store directories first, each store path followed by its
-    rglob descendants sorted by path components, hard links turned into regular files."""
-    out = io.BytesIO()
-
-    def apply_filters(ti):
-        ti.mtime = mtime
-        ti.uid, ti.gid, ti.uname, ti.gname = uid, gid, uname, gname
-        return ti
-
-    def nix_dir(name):
-        ti = tarfile.TarInfo(name)
-        ti.type = tarfile.DIRTYPE
-        ti.mode = nix_mode
-        return ti
-
-    with tarfile.open(fileobj=out, mode="w|") as tar:
-        tar.addfile(apply_filters(nix_dir("/nix")))
-        tar.addfile(apply_filters(nix_dir("/nix/store")))
-        for path in paths:
-            path = pathlib.Path(path)
-            files = sorted(itertools.chain([path], path.rglob("*")), key=lambda p: p.parts)
-            for filename in files:
-                ti = tar.gettarinfo(filename)
-                ti.name = "/" + ti.name
-                if ti.islnk():
-                    ti.type = tarfile.REGTYPE
-                    ti.linkname = ""
-                    ti.size = filename.stat().st_size
-                ti = apply_filters(ti)
-                if ti.isfile():
-                    with open(filename, "rb") as f:
-                        tar.addfile(ti, f)
-                else:
-                    tar.addfile(ti)
-    return out.getvalue()
-
 
 @pytest.fixture(scope="module")
 def store(tree, tmp_path_factory):
