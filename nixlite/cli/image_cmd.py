@@ -212,18 +212,15 @@ def open_image(loc: Location, args, *, keep: str = "blob", workdir: str | None =
         return Opened(pulled.image, [pulled.cleanup], (ref.api_host, ref.repository),
                       pulled.manifest_media_type == model.OCI_MANIFEST)
     if loc.kind == "stream":
-        fd, path = tempfile.mkstemp(prefix=".nixlite-stdin-", dir=workdir)
-        with os.fdopen(fd, "wb") as f:
-            shutil.copyfileobj(sys.stdin.buffer, f, 1 << 20)
-        opened = open_image(Location("archive", path), args)
-        opened._cleanup.append(lambda: os.unlink(path))
-        return opened
+        from nixlite.image import docker_archive
+
+        return Opened(docker_archive.read_docker_archive(sys.stdin.buffer))
     if loc.kind == "oci":
         from nixlite.image import oci_layout
 
         if not os.path.isdir(loc.path):
             raise NixliteError(f"'{loc.path}' is not a directory (an OCI image layout)")
-        image = oci_layout.read_oci_layout(loc.path, tag=loc.ref, platform=_platform_or_none(args))
+        image = oci_layout.read_oci_layout(loc.path, tag=loc.ref, **_layout_platform(args))
         return Opened(image, manifest_oci=True)
     from nixlite.image import docker_archive
 
@@ -231,13 +228,15 @@ def open_image(loc: Location, args, *, keep: str = "blob", workdir: str | None =
         raise NixliteError(f"'{loc.path}' does not exist")
     if os.path.isdir(loc.path):
         raise NixliteError(f"'{loc.path}' is a directory, not a docker-archive file")
-    return Opened(docker_archive.read_docker_archive(loc.path))
+    tag = f"{loc.ref[0]}:{loc.ref[1]}" if loc.ref else None
+    return Opened(docker_archive.read_docker_archive(loc.path, tag=tag))
 
 
-def _platform_or_none(args):
-    if args.os or args.arch or args.variant or args.platform:
-        return _platform(args)
-    return None
+def _layout_platform(args) -> dict:
+    if not (args.os or args.arch or args.variant or args.platform):
+        return {}
+    plat = _platform(args)
+    return {"os_name": plat.os, "arch": plat.architecture, "variant": plat.variant}
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -300,7 +299,7 @@ def write_image(image, loc: Location, *, tag: tuple[str, str] | None, oci_tag: s
         from nixlite.image import oci_layout
 
         _atomic_dir(loc.path, lambda path: oci_layout.write_oci_layout(
-            image, path, tag=loc.ref or oci_tag))
+            image, path, tag=loc.ref or oci_tag or "latest"))
         return
     raise NixliteError("internal: registry destinations are written by push")
 

@@ -397,6 +397,11 @@ class RegistryClient:
         except GeneratorExit:
             resp.close()
             raise
+        length = resp.headers.get("Content-Length")
+        if length and length.isdigit() and n < int(length):
+            resp.close()  # http.client reports a connection closed early as a short body
+            raise TransientError(f"reading blob {digest}: connection closed after {n} of "
+                                 f"{length} bytes")
         if size is not None and n != size:
             raise RegistryError(f"blob {digest} from {self.host}/{repository} has {n} bytes, "
                                 f"its descriptor declares {size}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -87,15 +88,19 @@ def push(client: RegistryClient, image: Image, ref: Reference, *, oci: bool = Fa
         shutil.rmtree(spool_dir, ignore_errors=True)
 
 
+_count_lock = threading.Lock()
+
+
 def _send_blob(client: RegistryClient, repository: str, digest: str, size: int,
                source: Callable, mount_source: str | None, chunk_size: int | None,
                counts: dict[str, int]) -> None:
     if client.blob_exists(repository, digest):
-        counts["existing"] += 1
-        return
-    if mount_source and mount_source != repository and client.mount_blob(repository, digest,
-                                                                         mount_source):
-        counts["mounted"] += 1
-        return
-    client.upload_blob(repository, digest, size, source, chunk_size)
-    counts["uploaded"] += 1
+        outcome = "existing"
+    elif mount_source and mount_source != repository and client.mount_blob(repository, digest,
+                                                                           mount_source):
+        outcome = "mounted"
+    else:
+        client.upload_blob(repository, digest, size, source, chunk_size)
+        outcome = "uploaded"
+    with _count_lock:
+        counts[outcome] += 1
