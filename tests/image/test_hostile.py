@@ -1,0 +1,230 @@
+"""Hostile images: every malformed or malicious input is a clear NixliteError, and nothing
+is ever written outside the destination."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+
+import pytest
+
+from nixlite.errors import NixliteError
+from nixlite.image.compression import compress_chunks
+from nixlite.image.docker_archive import read_docker_archive
+from nixlite.image.model import Image, Layer, bytes_source, go_json, sha256_digest
+from nixlite.image.oci_layout import read_oci_layout, write_oci_layout
+from nixlite.image.tarreader import TarStream
+from nixlite.image.unpack import unpack_image, unpack_layers
+
+
+def tar_of(*entries) -> bytes:
+    """entries: (name, kind, payload) with kind file/dir/symlink/hardlink."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, kind, payload in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+                continue
+            info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
+                         "hardlink": tarfile.LNKTYPE}[kind]
+            info.linkname = payload or ""
+            tar.addfile(info)
+    return out.getvalue()
+
+
+def layer_of(data: bytes) -> Layer:
+    return Layer.from_blob(bytes_source(data), compression="none")
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    """dest inside a sandbox; 'outside' is a sibling that must stay untouched."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_text("original")
+    return tmp_path / "dest", outside
+
+
+def untouched(outside) -> bool:
+    return sorted(os.listdir(outside)) == ["victim"] and (outside / "victim").read_text() == "original"
+
+
+@pytest.mark.parametrize("entries, message", [
+    ([("../outside/victim", "file", b"pwned")], "'..' component"),
+    ([("a/../../outside/victim", "file", b"pwned")], "'..' component"),
+    ([("link", "symlink", "../outside"), ("link/victim", "file", b"pwned")], "escapes the root"),
+    ([("link", "symlink", "/../outside"), ("link/victim", "file", b"pwned")], "escapes the root"),
+    ([("d", "dir", None), ("d/up", "symlink", "../.."), ("d/up/outside/victim", "file", b"x")],
+     "escapes the root"),
+    ([("hl", "hardlink", "../outside/victim")], "'..' component"),
+    ([("loop", "symlink", "loop"), ("loop/x", "file", b"x")], "too many levels"),
+    ([("f", "file", b"x"), ("f/child", "file", b"x")], "not a directory"),
+])
+def test_escapes_are_errors(sandbox, entries, message):
+    dest, outside = sandbox
+    with pytest.raises(NixliteError, match=message):
+        unpack_layers([layer_of(tar_of(*entries))], str(dest))
+    assert untouched(outside)
+    assert not dest.exists()  # the partial root was removed
+
+
+def test_absolute_names_and_absolute_symlinks_stay_inside(sandbox):
+    dest, outside = sandbox
+    data = tar_of(("/etc", "dir", None), ("/etc/hosts", "file", b"inside"),
+                  ("abs", "symlink", str(outside)), ("abs/victim", "file", b"redirected"))
+    unpack_layers([layer_of(data)], str(dest))
+    assert (dest / "etc" / "hosts").read_text() == "inside"
+    # the absolute symlink target is taken inside the root, as a container sees it
+    assert (dest / str(outside).lstrip("/") / "victim").read_text() == "redirected"
+    assert untouched(outside)
+
+
+def test_hard_link_inside_is_made(sandbox):
+    dest, _ = sandbox
+    unpack_layers([layer_of(tar_of(("a", "file", b"x"), ("b", "hardlink", "a")))], str(dest))
+    assert os.stat(dest / "a").st_ino == os.stat(dest / "b").st_ino
+
+
+def test_absurd_and_truncated_sizes():
+    header = bytearray(tar_of(("big", "file", b"")))[:512]
+    header[124:136] = b"77777777777\0"
+    header[148:156] = b"%06o\0 " % sum(header)
+    with pytest.raises(NixliteError, match="truncated"):
+        for _, data in TarStream([bytes(header)]):
+            for _ in data:
+                pass
+    plain = tar_of(("x", "file", b"abc"))
+    bomb = io.BytesIO()
+    with tarfile.open(fileobj=bomb, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("huge")
+        info.pax_headers = {"size": str(10**30)}
+        tar.addfile(info)
+    with pytest.raises(NixliteError, match="absurd size"):
+        list(TarStream([bomb.getvalue()]))
+    assert [m.name for m, _ in TarStream([plain])] == ["x"]
+
+
+def test_corrupt_header_checksum():
+    data = bytearray(tar_of(("x", "file", b"abc")))
+    data[0] = ord("y")
+    with pytest.raises(NixliteError, match="checksum"):
+        list(TarStream([bytes(data)]))
+
+
+def oci_image(tmp_path, data: bytes, compression="gzip"):
+    layer = Layer.from_tar(bytes_source(data), compression=compression)
+    config = {"architecture": "amd64", "os": "linux",
+              "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]}}
+    layout = str(tmp_path / "layout")
+    write_oci_layout(Image.from_config(config, [layer], style="go"), layout, "t")
+    blob = os.path.join(layout, "blobs", "sha256", layer.digest.split(":")[1])
+    return layout, blob
+
+
+def test_tampered_layer_blob_is_caught_before_extraction_finishes(tmp_path):
+    layout, blob = oci_image(tmp_path, tar_of(("f", "file", b"hello" * 100)), compression="none")
+    with open(blob, "r+b") as f:
+        f.seek(512)
+        f.write(b"J")
+    with pytest.raises(NixliteError, match="digest"):
+        unpack_image(read_oci_layout(layout, "t"), str(tmp_path / "root"))
+    assert not (tmp_path / "root").exists()
+
+
+def test_truncated_gzip_layer(tmp_path):
+    layout, blob = oci_image(tmp_path, tar_of(("f", "file", os.urandom(100000))))
+    with open(blob, "r+b") as f:
+        f.truncate(os.path.getsize(blob) // 2)
+    image = read_oci_layout(layout, "t")
+    with pytest.raises(NixliteError, match="truncated|size"):
+        unpack_image(image, str(tmp_path / "root"))
+    assert not (tmp_path / "root").exists()
+
+
+def test_wrong_diff_id_in_config(tmp_path):
+    good = tar_of(("f", "file", b"a"))
+    layer = Layer.from_tar(bytes_source(good), compression="gzip")
+    config = {"architecture": "amd64", "os": "linux",
+              "rootfs": {"type": "layers", "diff_ids": [sha256_digest(b"something else")]}}
+    layout = str(tmp_path / "layout")
+    write_oci_layout(Image.from_config(config, [layer], style="go"), layout, "t")
+    with pytest.raises(NixliteError, match="diff_id"):
+        unpack_image(read_oci_layout(layout, "t"), str(tmp_path / "root"))
+
+
+def test_oci_layout_rejects_bad_digests_and_missing_blobs(tmp_path):
+    layout, blob = oci_image(tmp_path, tar_of(("f", "file", b"x")))
+    index_path = os.path.join(layout, "index.json")
+    index = json.load(open(index_path))
+    index["manifests"][0]["digest"] = "sha256:../../../etc/passwd"
+    open(index_path, "wb").write(go_json(index))
+    with pytest.raises(NixliteError, match="invalid blob digest"):
+        read_oci_layout(layout, "t")
+    layout2, blob2 = oci_image(tmp_path / "b", tar_of(("f", "file", b"x")))
+    os.unlink(blob2)
+    with pytest.raises(NixliteError, match="missing"):
+        read_oci_layout(layout2, "t")
+    with pytest.raises(NixliteError, match="no image tagged"):
+        read_oci_layout(layout2, "other")
+
+
+def docker_archive_with(tmp_path, members: dict[str, bytes], links: dict[str, str] = {}) -> str:
+    path = str(tmp_path / "a.tar")
+    with tarfile.open(path, "w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for name, target in links.items():
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tar.addfile(info)
+    return path
+
+
+def test_docker_archive_bad_references(tmp_path):
+    layer = tar_of(("f", "file", b"x"))
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {
+        "type": "layers", "diff_ids": [sha256_digest(layer)]}}).encode()
+    for layers, links, message in [
+        (["../l.tar"], {}, "'..' component"),
+        (["missing.tar"], {}, "no member"),
+        (["link.tar"], {"link.tar": "../../etc/passwd"}, "outside the archive"),
+    ]:
+        manifest = json.dumps([{"Config": "c.json", "Layers": layers}]).encode()
+        path = docker_archive_with(tmp_path, {"manifest.json": manifest, "c.json": config,
+                                              "l.tar": layer}, links)
+        with pytest.raises(NixliteError, match=message):
+            read_docker_archive(path)
+    manifest = json.dumps([{"Config": "c.json", "Layers": ["l.tar", "l.tar"]}]).encode()
+    path = docker_archive_with(tmp_path, {"manifest.json": manifest, "c.json": config, "l.tar": layer})
+    with pytest.raises(NixliteError, match="1 diff_ids but the image has 2 layers"):
+        read_docker_archive(path)
+    path = docker_archive_with(tmp_path, {"manifest.json": b"{not json", "c.json": config})
+    with pytest.raises(NixliteError, match="not valid JSON"):
+        read_docker_archive(path)
+    path = docker_archive_with(tmp_path, {"c.json": config})
+    with pytest.raises(NixliteError, match="no manifest.json"):
+        read_docker_archive(path)
+
+
+def test_truncated_docker_archive(tmp_path):
+    layer = tar_of(("f", "file", os.urandom(5000)))
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {
+        "type": "layers", "diff_ids": [sha256_digest(layer)]}}).encode()
+    manifest = json.dumps([{"Config": "c.json", "Layers": ["l.tar"]}]).encode()
+    path = docker_archive_with(tmp_path, {"manifest.json": manifest, "c.json": config, "l.tar": layer})
+    data = open(path, "rb").read()
+    end = data.index(layer[:100]) + 3000
+    open(path, "wb").write(data[:end])
+    with pytest.raises(NixliteError, match="truncated"):
+        read_docker_archive(path)
+    gz = tmp_path / "b.tar.gz"
+    gz.write_bytes(b"".join(compress_chunks([data], "gzip"))[:-100])
+    with pytest.raises(NixliteError, match="truncated"):
+        read_docker_archive(str(gz))
