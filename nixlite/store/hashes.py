@@ -58,17 +58,23 @@ def base64_len(size: int) -> int:
     return ((4 * size // 3) + 3) & ~3
 
 
+_FROM_RFC4648 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", NIXBASE32_ALPHABET.encode())
+
+
 def nixbase32_encode(data: bytes) -> str:
-    """Nix base-32: the bytes as a little-endian integer, most significant digit first."""
-    n = int.from_bytes(data, "little")
-    length = base32_len(len(data)) if data else 0
-    out = []
-    alphabet = NIXBASE32_ALPHABET
-    for _ in range(length):
-        out.append(alphabet[n & 31])
-        n >>= 5
-    out.reverse()
-    return "".join(out)
+    """Nix base-32: the bytes as a little-endian integer, most significant digit first.
+
+    The digits are the integer's 5·L-bit big-endian form cut into 5-bit groups,
+    which is what RFC 4648 base32 produces from the same bits: so shift the
+    integer to a whole number of 40-bit blocks and let ``b32encode`` do the
+    work in C, then map the alphabet.
+    """
+    if not data:
+        return ""
+    length = base32_len(len(data))
+    blocks = (length + 7) // 8
+    n = int.from_bytes(data, "little") << (blocks * 40 - length * 5)
+    return base64.b32encode(n.to_bytes(blocks * 5, "big"))[:length].translate(_FROM_RFC4648).decode()
 
 
 def nixbase32_decode(s: str, size: int) -> bytes:
