@@ -93,3 +93,30 @@ def nix_batch():
 def nl_eval():
     """``nl_eval(expr)`` → (True, printed value) or (False, error message)."""
     return nixlite_eval
+
+
+@pytest.fixture(scope="session")
+def nix_one():
+    """``nix_one(expr)`` → NixResult of ``nix-instantiate --eval --strict`` 2.8."""
+    if not HAVE_NIX:
+        pytest.skip("nix-instantiate (Nix 2.8) not installed")
+
+    def run(expr: str) -> NixResult:
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d, "e.nix")
+            p.write_bytes(expr.encode("utf-8", "surrogateescape"))
+            rc, out, err = _nix([str(p)], d)
+        return NixResult(rc == 0, out.rstrip("\n"), err)
+
+    return run
+
+
+def nix_string(s: str) -> str:
+    """A Nix string literal for ``s``."""
+    out = s.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${")
+    return '"' + out.replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r") + '"'
+
+
+@pytest.fixture(scope="session")
+def nix_str():
+    return nix_string
