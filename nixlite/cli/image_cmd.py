@@ -446,15 +446,14 @@ def _print_info(args, info: dict) -> None:
     if args.json:
         print(json.dumps(info, indent=4))
         return
-    width = max(len(k) for k in info)
     for key, value in info.items():
         if isinstance(value, list):
-            print(f"{key + ':':<{width + 1}}" + ("" if value else " (none)"))
+            print(f"{key}:" + ("" if value else " (none)"))
             for item in value:
                 print(f"  {item}")
         elif isinstance(value, dict):
-            print(f"{key + ':':<{width + 1}}")
+            print(f"{key}:")
             for k, v in value.items():
                 print(f"  {k}={v}")
         else:
-            print(f"{key + ':':<{width + 1}} {value if value is not None else ''}".rstrip())
+            print(f"{key}: {value if value is not None else ''}".rstrip())

@@ -1,0 +1,183 @@
+"""``nixlite image convert`` and ``inspect``: skopeo as the reference, hostile inputs refused."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+
+import pytest
+
+from nixlite.cli import main
+from regkit import docker_archive, image_config, layer_tar, needs_tools, skopeo
+
+pytestmark = needs_tools
+
+
+def nixlite(*args: str) -> int:
+    return main(["image", *args])
+
+
+@pytest.fixture
+def archive(tmp_path):
+    layers = [layer_tar([("a/b", b"1" * 3000)], symlinks=[("a/c", "b")]),
+              layer_tar([("d", b"2")])]
+    config = image_config(layers)
+    return docker_archive(tmp_path / "in.tar", layers, config, repo_tags=["conv:7"])
+
+
+def test_convert_roundtrip_matches_skopeo(archive, tmp_path):
+    layout = tmp_path / "layout"
+    assert nixlite("convert", str(archive), str(layout), "-q") == 0
+    info = json.loads(skopeo("inspect", f"oci:{layout}:7").stdout)
+    assert len(info["Layers"]) == 2
+    back = tmp_path / "back.tar"
+    assert nixlite("convert", f"oci:{layout}:7", f"docker-archive:{back}:conv:7", "-q") == 0
+    expected = tmp_path / "skopeo.tar"
+    skopeo("copy", "-q", f"oci:{layout}:7", f"docker-archive:{expected}:conv:7")
+    assert back.read_bytes() == expected.read_bytes()
+
+
+def test_convert_from_gzip_archive_and_to_stdout(archive, tmp_path, capfdbinary):
+    gz = tmp_path / "in.tar.gz"
+    gz.write_bytes(gzip.compress(archive.read_bytes()))
+    assert nixlite("convert", str(gz), "-", "-q") == 0
+    out = capfdbinary.readouterr().out
+    expected = tmp_path / "skopeo.tar"
+    skopeo("copy", "-q", f"docker-archive:{archive}", f"docker-archive:{expected}:conv:7")
+    assert out == expected.read_bytes()
+
+
+def test_inspect_json_like_skopeo(archive, capsys):
+    assert nixlite("inspect", str(archive), "--json") == 0
+    ours = json.loads(capsys.readouterr().out)
+    theirs = json.loads(skopeo("inspect", f"docker-archive:{archive}").stdout)
+    for key in ("Created", "Architecture", "Os", "Env", "Labels", "Layers", "DockerVersion"):
+        assert ours[key] == theirs[key], key
+
+
+def test_inspect_registry_json_like_skopeo(images, capsys):
+    ref = f"docker://{images.host}/test/multi:latest"
+    assert nixlite("inspect", ref, "--json", "--tls-verify=false", "--arch", "arm64") == 0
+    ours = json.loads(capsys.readouterr().out)
+    theirs = json.loads(skopeo("--override-arch", "arm64", "inspect", "--tls-verify=false",
+                               ref).stdout)
+    assert ours == theirs
+
+
+def test_inspect_human_readable(archive, capsys):
+    assert nixlite("inspect", str(archive)) == 0
+    out = capsys.readouterr().out
+    assert "Architecture: amd64" in out and "PATH=/bin" in out
+
+
+def test_inspect_raw_and_config(archive, capsys):
+    assert nixlite("inspect", str(archive), "--config") == 0
+    assert json.loads(capsys.readouterr().out)["os"] == "linux"
+    assert nixlite("inspect", str(archive), "--raw") == 0
+    manifest = json.loads(capsys.readouterr().out)
+    assert len(manifest["layers"]) == 2
+
+
+def _tar(path, members: list[tuple[str, bytes]]):
+    with tarfile.open(path, "w") as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _hostile(tmp_path) -> dict[str, object]:
+    layer = layer_tar([("x", b"x")])
+    good_config = image_config([layer])
+    wrong_config = image_config([layer_tar([("x", b"y")])])
+    manifest = lambda layers, cfg="c.json": json.dumps(
+        [{"Config": cfg, "RepoTags": None, "Layers": layers}]).encode()
+    cases: dict[str, object] = {
+        "not-a-tar": b"\x00garbage" * 300,
+        "no-manifest": [("c.json", good_config), ("l.tar", layer)],
+        "bad-json": [("manifest.json", b"[{"), ("c.json", good_config)],
+        "escaping-member": [("manifest.json", manifest(["../../etc/passwd"])),
+                            ("c.json", good_config)],
+        "absolute-member": [("manifest.json", manifest(["/etc/passwd"])), ("c.json", good_config)],
+        "missing-layer": [("manifest.json", manifest(["nope.tar"])), ("c.json", good_config)],
+        "count-mismatch": [("manifest.json", manifest(["l.tar", "l.tar"])), ("c.json", good_config),
+                           ("l.tar", layer)],
+        "wrong-diff-id": [("manifest.json", manifest(["l.tar"])), ("c.json", wrong_config),
+                          ("l.tar", layer)],
+        "config-not-object": [("manifest.json", manifest(["l.tar"])), ("c.json", b"[1]"),
+                              ("l.tar", layer)],
+    }
+    paths = {}
+    for name, spec in cases.items():
+        path = tmp_path / f"{name}.tar"
+        if isinstance(spec, bytes):
+            path.write_bytes(spec)
+        else:
+            _tar(path, spec)
+        paths[name] = path
+    good = _tar(tmp_path / "good.tar", [("manifest.json", manifest(["l.tar"])),
+                                        ("c.json", good_config), ("l.tar", layer)])
+    truncated = tmp_path / "truncated.tar.gz"
+    truncated.write_bytes(gzip.compress(good.read_bytes())[:-40])
+    paths["truncated-gzip"] = truncated
+    return paths
+
+
+def test_hostile_archives_are_clear_errors(tmp_path, capsys):
+    for name, path in _hostile(tmp_path).items():
+        outdir = tmp_path / f"out-{name}"
+        outdir.mkdir()
+        code = nixlite("convert", str(path), str(outdir / "layout"), "-q")
+        err = capsys.readouterr().err
+        assert code == 1, name
+        assert err.startswith("error: ") and "internal error" not in err, (name, err)
+        assert os.listdir(outdir) == [], name
+        if name != "wrong-diff-id":  # like skopeo inspect, inspect does not hash layers
+            assert nixlite("inspect", str(path)) == 1, name
+            err = capsys.readouterr().err
+            assert err.startswith("error: ") and "internal error" not in err, (name, err)
+
+
+def test_hostile_oci_layouts(tmp_path, archive, capsys):
+    layout = tmp_path / "layout"
+    assert nixlite("convert", str(archive), str(layout), "-q") == 0
+    index = json.loads((layout / "index.json").read_bytes())
+    # a digest that tries to leave blobs/
+    evil = dict(index, manifests=[dict(index["manifests"][0],
+                                       digest="sha256:../../../../etc/passwd")])
+    (layout / "index.json").write_text(json.dumps(evil))
+    assert nixlite("inspect", str(layout)) == 1
+    assert capsys.readouterr().err.startswith("error: ")
+    # a layer blob whose bytes do not match its digest
+    (layout / "index.json").write_text(json.dumps(index))
+    manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"][7:]).read_bytes())
+    blob = layout / "blobs/sha256" / manifest["layers"][0]["digest"][7:]
+    data = bytearray(blob.read_bytes())
+    data[-20] ^= 1
+    blob.write_bytes(bytes(data))
+    dest = tmp_path / "out.tar"
+    assert nixlite("convert", f"oci:{layout}:7", str(dest)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "internal error" not in err
+    assert not dest.exists()
+    assert [p for p in os.listdir(tmp_path) if p.startswith(".")] == []
+
+
+def test_missing_source(tmp_path, capsys):
+    assert nixlite("inspect", str(tmp_path / "nope.tar")) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_config_digest_names_the_member(archive, tmp_path):
+    dest = tmp_path / "x.tar"
+    assert nixlite("convert", str(archive), f"docker-archive:{dest}", "-q") == 0
+    with tarfile.open(dest) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        config = tar.extractfile(manifest[0]["Config"]).read()
+    assert manifest[0]["Config"] == hashlib.sha256(config).hexdigest() + ".json"
+    assert manifest[0]["RepoTags"] == ["docker.io/library/conv:7"]
