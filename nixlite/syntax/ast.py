@@ -92,6 +92,13 @@ class Expr:
 
     __slots__ = ("src", "off")
 
+    # Constructor arguments in order, so a node pickles as ``cls(*args)``: the parse
+    # cache loads such nodes several times faster than pickle's default slot state.
+    _fields: tuple[str, ...] = ("src", "off")
+
+    def __reduce__(self):
+        return (type(self), tuple([getattr(self, name) for name in self._fields]))
+
     @property
     def pos(self) -> Pos:
         return self.src.pos(self.off)
@@ -117,6 +124,7 @@ class Int(Expr):
     """Integer literal. ``value``: int (fits in 64 bits)."""
 
     __slots__ = ("value",)
+    _fields = ("src", "off", "value")
 
     def __init__(self, src: Source, off: int, value: int) -> None:
         self.src = src
@@ -128,6 +136,7 @@ class Float(Expr):
     """Float literal. ``value``: float."""
 
     __slots__ = ("value",)
+    _fields = ("src", "off", "value")
 
     def __init__(self, src: Source, off: int, value: float) -> None:
         self.src = src
@@ -140,6 +149,7 @@ class Str(Expr):
     :class:`StrInterp`/:class:`PathInterp`. ``value``: str (escapes already decoded)."""
 
     __slots__ = ("value",)
+    _fields = ("src", "off", "value")
 
     def __init__(self, src: Source, off: int, value: str) -> None:
         self.src = src
@@ -152,6 +162,7 @@ class Path(Expr):
     (``./a`` against ``src.base_dir``, ``~/a`` against ``$HOME``, canonicalised)."""
 
     __slots__ = ("value",)
+    _fields = ("src", "off", "value")
 
     def __init__(self, src: Source, off: int, value: str) -> None:
         self.src = src
@@ -164,6 +175,7 @@ class StrInterp(Expr):
     forceString.  ``parts``: list of Expr; literal pieces are :class:`Str`."""
 
     __slots__ = ("parts",)
+    _fields = ("src", "off", "parts")
 
     def __init__(self, src: Source, off: int, parts: list) -> None:
         self.src = src
@@ -176,6 +188,7 @@ class PathInterp(Expr):
     are :class:`Str` pieces and interpolated Exprs; the result is a path."""
 
     __slots__ = ("parts",)
+    _fields = ("src", "off", "parts")
 
     def __init__(self, src: Source, off: int, parts: list) -> None:
         self.src = src
@@ -190,20 +203,23 @@ class Var(Expr):
     (lexical slot, global, or dynamic lookup through ``withs``)."""
 
     __slots__ = ("name", "level", "index", "withs")
+    _fields = ("src", "off", "name", "level", "index", "withs")
 
-    def __init__(self, src: Source, off: int, name: str) -> None:
+    def __init__(self, src: Source, off: int, name: str, level: int = -1, index: int = -1,
+                 withs: tuple | None = None) -> None:
         self.src = src
         self.off = off
         self.name = name
-        self.level = -1
-        self.index = -1
-        self.withs = None
+        self.level = level
+        self.index = index
+        self.withs = withs
 
 
 class CurPos(Expr):
     """``__curPos``: evaluates to ``{ file, line, column }`` of itself."""
 
     __slots__ = ()
+    _fields = ("src", "off")
 
     def __init__(self, src: Source, off: int) -> None:
         self.src = src
@@ -215,6 +231,7 @@ class Select(Expr):
     ``default``: Expr or None."""
 
     __slots__ = ("expr", "path", "default")
+    _fields = ("src", "off", "expr", "path", "default")
 
     def __init__(self, src: Source, off: int, expr: Expr, path: list, default: Expr | None) -> None:
         self.src = src
@@ -228,6 +245,7 @@ class HasAttr(Expr):
     """``expr ? a.b``. ``expr``: Expr; ``path``: list of ``str | Expr``. Position: ``?``."""
 
     __slots__ = ("expr", "path")
+    _fields = ("src", "off", "expr", "path")
 
     def __init__(self, src: Source, off: int, expr: Expr, path: list) -> None:
         self.src = src
@@ -248,6 +266,7 @@ class AttrDef:
     start of the attribute path, or the inherited name)."""
 
     __slots__ = ("name", "value", "kind", "src", "off")
+    _fields = ("src", "off", "name", "value", "kind")
 
     def __init__(self, src: Source, off: int, name: str, value: Expr, kind: int = PLAIN) -> None:
         self.src = src
@@ -259,6 +278,7 @@ class AttrDef:
     pos = Expr.pos
     line = Expr.line
     col = Expr.col
+    __reduce__ = Expr.__reduce__
 
     def __repr__(self) -> str:
         return f"AttrDef({self.name!r}, {self.value!r}, kind={self.kind})"
@@ -270,6 +290,7 @@ class DynAttr:
     start of the attribute path."""
 
     __slots__ = ("name", "value", "src", "off")
+    _fields = ("src", "off", "name", "value")
 
     def __init__(self, src: Source, off: int, name: Expr, value: Expr) -> None:
         self.src = src
@@ -280,6 +301,7 @@ class DynAttr:
     pos = Expr.pos
     line = Expr.line
     col = Expr.col
+    __reduce__ = Expr.__reduce__
 
     def __repr__(self) -> str:
         return f"DynAttr({self.name!r}, {self.value!r})"
@@ -291,6 +313,7 @@ class InheritFrom(Expr):
     contains it.  Evaluate each ``inherit_from`` expression once and share it."""
 
     __slots__ = ("index",)
+    _fields = ("src", "off", "index")
 
     def __init__(self, src: Source, off: int, index: int) -> None:
         self.src = src
@@ -309,21 +332,25 @@ class Attrs(Expr):
     ``rec``)."""
 
     __slots__ = ("rec", "attrs", "dynamic", "inherit_from", "slots")
+    _fields = ("src", "off", "rec", "attrs", "dynamic", "inherit_from", "slots")
 
-    def __init__(self, src: Source, off: int, rec: bool = False) -> None:
+    def __init__(self, src: Source, off: int, rec: bool = False, attrs: dict | None = None,
+                 dynamic: list | None = None, inherit_from: list | None = None,
+                 slots: tuple | None = None) -> None:
         self.src = src
         self.off = off
         self.rec = rec
-        self.attrs: dict[str, AttrDef] = {}
-        self.dynamic: list[DynAttr] = []
-        self.inherit_from: list[Expr] = []
-        self.slots = None
+        self.attrs: dict[str, AttrDef] = {} if attrs is None else attrs
+        self.dynamic: list[DynAttr] = [] if dynamic is None else dynamic
+        self.inherit_from: list[Expr] = [] if inherit_from is None else inherit_from
+        self.slots = slots
 
 
 class List(Expr):
     """List ``[ … ]``. ``elems``: list of Expr."""
 
     __slots__ = ("elems",)
+    _fields = ("src", "off", "elems")
 
     def __init__(self, src: Source, off: int, elems: list) -> None:
         self.src = src
@@ -336,6 +363,7 @@ class Formal:
     None); located at the name."""
 
     __slots__ = ("name", "default", "src", "off")
+    _fields = ("src", "off", "name", "default")
 
     def __init__(self, src: Source, off: int, name: str, default: Expr | None) -> None:
         self.src = src
@@ -346,6 +374,7 @@ class Formal:
     pos = Expr.pos
     line = Expr.line
     col = Expr.col
+    __reduce__ = Expr.__reduce__
 
     def __repr__(self) -> str:
         return f"Formal({self.name!r}, {self.default!r})"
@@ -359,23 +388,26 @@ class Lambda(Expr):
     resolver: ``slots`` — ``arg`` first (when present), then the formals' names."""
 
     __slots__ = ("arg", "formals", "ellipsis", "body", "name", "slots")
+    _fields = ("src", "off", "arg", "formals", "ellipsis", "body", "name", "slots")
 
     def __init__(self, src: Source, off: int, arg: str | None, formals: list | None,
-                 ellipsis: bool, body: Expr) -> None:
+                 ellipsis: bool, body: Expr, name: str | None = None,
+                 slots: tuple | None = None) -> None:
         self.src = src
         self.off = off
         self.arg = arg
         self.formals = formals
         self.ellipsis = ellipsis
         self.body = body
-        self.name = None
-        self.slots = None
+        self.name = name
+        self.slots = slots
 
 
 class Call(Expr):
     """Function application ``fn a b``: ``fn`` (Expr), ``args`` (list of Expr, ≥ 1)."""
 
     __slots__ = ("fn", "args")
+    _fields = ("src", "off", "fn", "args")
 
     def __init__(self, src: Source, off: int, fn: Expr, args: list) -> None:
         self.src = src
@@ -391,14 +423,16 @@ class Let(Expr):
     resolver: ``slots`` — tuple of the bound names (order of ``attrs``)."""
 
     __slots__ = ("attrs", "inherit_from", "body", "slots")
+    _fields = ("src", "off", "attrs", "inherit_from", "body", "slots")
 
-    def __init__(self, src: Source, off: int, attrs: dict, inherit_from: list, body: Expr) -> None:
+    def __init__(self, src: Source, off: int, attrs: dict, inherit_from: list, body: Expr,
+                 slots: tuple | None = None) -> None:
         self.src = src
         self.off = off
         self.attrs = attrs
         self.inherit_from = inherit_from
         self.body = body
-        self.slots = None
+        self.slots = slots
 
 
 class With(Expr):
@@ -407,19 +441,22 @@ class With(Expr):
     resolver: opens a frame of one slot (the set) — see ``nixlite.resolve``."""
 
     __slots__ = ("attrs", "body", "slots")
+    _fields = ("src", "off", "attrs", "body", "slots")
 
-    def __init__(self, src: Source, off: int, attrs: Expr, body: Expr) -> None:
+    def __init__(self, src: Source, off: int, attrs: Expr, body: Expr,
+                 slots: tuple | None = None) -> None:
         self.src = src
         self.off = off
         self.attrs = attrs
         self.body = body
-        self.slots = None
+        self.slots = slots
 
 
 class Assert(Expr):
     """``assert cond; body``."""
 
     __slots__ = ("cond", "body")
+    _fields = ("src", "off", "cond", "body")
 
     def __init__(self, src: Source, off: int, cond: Expr, body: Expr) -> None:
         self.src = src
@@ -432,6 +469,7 @@ class If(Expr):
     """``if cond then then_ else else_``."""
 
     __slots__ = ("cond", "then", "else_")
+    _fields = ("src", "off", "cond", "then", "else_")
 
     def __init__(self, src: Source, off: int, cond: Expr, then: Expr, else_: Expr) -> None:
         self.src = src
@@ -445,6 +483,7 @@ class Not(Expr):
     """``! expr``."""
 
     __slots__ = ("expr",)
+    _fields = ("src", "off", "expr")
 
     def __init__(self, src: Source, off: int, expr: Expr) -> None:
         self.src = src
@@ -456,6 +495,7 @@ class Neg(Expr):
     """Unary ``- expr``; Nix's ``__sub 0 expr``. ``fn``: the :class:`Var` ``__sub``."""
 
     __slots__ = ("expr", "fn")
+    _fields = ("src", "off", "expr", "fn")
 
     def __init__(self, src: Source, off: int, expr: Expr, fn: Var) -> None:
         self.src = src
@@ -481,6 +521,7 @@ class BinOp(Expr):
     Position: the operator token."""
 
     __slots__ = ("op", "left", "right", "fn")
+    _fields = ("src", "off", "op", "left", "right", "fn")
 
     def __init__(self, src: Source, off: int, op: str, left: Expr, right: Expr,
                  fn: Var | None = None) -> None:

@@ -11,6 +11,7 @@ Location: ``$NIXLITE_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/nixlite/parse``,
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import pickle
@@ -81,6 +82,8 @@ def parse_cached(text: str, name: str, base_dir: str):
     from nixlite.syntax.parser import parse
 
     entry = cache_dir() / _key(name, base_dir, text)[:2] / _key(name, base_dir, text)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # unpickling only allocates: spare the cyclic GC's rescans
     try:
         with open(entry, "rb") as f:
             tree = pickle.load(f)
@@ -88,6 +91,9 @@ def parse_cached(text: str, name: str, base_dir: str):
             return tree
     except Exception:
         pass  # missing, corrupt or stale: parse again and rewrite
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     tree = resolve(parse(text, name, base_dir))
     try:
         atomic_write(entry, pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL))

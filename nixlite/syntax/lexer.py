@@ -13,15 +13,17 @@ grammar/nix.lark), values and character offsets, ending with the ``$END`` token.
 from __future__ import annotations
 
 import re
+from sys import intern
 
 from nixlite.errors import NixliteError
 
 _PC = r"[a-zA-Z0-9._\-+]"  # PATH_CHAR
 
 _DEFAULT = re.compile(
-    r"(?P<ws>[ \t\r\n]+|#[^\r\n]*|/\*(?:[^*]|\*+[^*/])*\*+/)"
+    # whitespace and comments before the token are skipped by the same match
+    r"(?:[ \t\r\n]+|#[^\r\n]*|/\*(?:[^*]|\*+[^*/])*\*+/)*+(?:"
     # fast path: an identifier that cannot be the start of a longer URI or path token
-    r"|(?P<ID>[a-zA-Z_][a-zA-Z0-9_'\-]*+(?![a-zA-Z0-9._\-+/:]))"
+    r"(?P<ID>[a-zA-Z_][a-zA-Z0-9_'\-]*+(?![a-zA-Z0-9._\-+/:]))"
     r"|(?P<URI>[a-zA-Z][a-zA-Z0-9+\-.]*:[a-zA-Z0-9%/?:@&=+$,\-_.!~*']+)"
     rf"|(?P<pseg>{_PC}*/(?=\$\{{))"
     r"|(?P<hseg>~/(?=\$\{))"
@@ -34,6 +36,7 @@ _DEFAULT = re.compile(
     r"|(?P<indopen>''(?: *\n)?)"
     r"|(?P<op>\.\.\.|==|!=|<=|>=|&&|\|\||->|//|\+\+|<\||\|>|\$\{)"
     r"|(?P<char>[\s\S])"
+    r"|(?P<eof>\Z))"
 )
 
 _KEYWORDS = {
@@ -115,15 +118,13 @@ def tokenize(text: str) -> tuple[list, list, list]:
             m = default_match(text, pos)
             kind = m.lastgroup
             end = m.end()
-            if kind == "ws":
-                pos = end
-                continue
+            pos = m.start(kind)
             if kind == "ID" or kind == "ID2":
-                word = m.group()
+                word = m.group(kind)
                 add_t(keywords.get(word, "ID"))
-                add_v(word)
+                add_v(intern(word))  # one object per name: smaller, faster cache entries
             elif kind == "char":
-                c = m.group()
+                c = m.group(kind)
                 t = chars.get(c)
                 if t is None:
                     add_t("CHAR")  # any other character: the parser rejects it
@@ -141,13 +142,13 @@ def tokenize(text: str) -> tuple[list, list, list]:
                         stack.append(STRING)
                         mode = STRING
             elif kind == "op":
-                op = m.group()
+                op = m.group(kind)
                 add_t(_OPS[op])
                 add_v(op)
                 if op == "${":
                     stack.append(DEFAULT)
             elif kind == "INT":
-                digits = m.group()
+                digits = m.group(kind)
                 value = int(digits)
                 if value > INT64_MAX:
                     raise LexError(f"invalid integer '{digits}'", pos)
@@ -155,21 +156,23 @@ def tokenize(text: str) -> tuple[list, list, list]:
                 add_v(value)
             elif kind == "FLOAT":
                 add_t("FLOAT")
-                add_v(_float(m.group(), pos))
+                add_v(_float(m.group(kind), pos))
             elif kind == "PATH" or kind == "HPATH" or kind == "pseg" or kind == "hseg":
-                s = m.group()
+                s = m.group(kind)
                 add_t("HPATH" if kind[0] == "H" or kind[0] == "h" else "PATH")
                 add_v(s)
                 mode = INPATH_SLASH if s[-1] == "/" else INPATH
                 stack.append(mode)
             elif kind == "indopen":
                 add_t("IND_STRING_OPEN")
-                add_v(m.group())
+                add_v(m.group(kind))
                 stack.append(IND_STRING)
                 mode = IND_STRING
+            elif kind == "eof":
+                break
             else:  # URI, SPATH
                 add_t(kind)
-                add_v(m.group())
+                add_v(m.group(kind))
             add_o(pos)
             pos = end
         elif mode == STRING:

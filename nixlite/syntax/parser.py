@@ -10,6 +10,7 @@ reports them: after its default reductions, with the tokens the state accepts.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import pickle
@@ -94,6 +95,23 @@ def _build_tables() -> _Tables:
 
 
 _TABLES: _Tables | None = None
+_UNIT_MEMO: dict = {}
+
+
+def _unit_memo(t: _Tables) -> dict:
+    """(state below, state, lookahead) -> state after the pass-through reductions."""
+    return _UNIT_MEMO
+
+
+def _follow_units(t: _Tables, below: int, state: int, tok: str) -> int:
+    while True:
+        code = t.action[state].get(tok)
+        if code is None or code >= 0:
+            return state
+        lhs, n, name = t.rules[~code]
+        if name is not None or n != 1:
+            return state
+        state = t.goto[below][lhs]
 
 
 def tables() -> _Tables:
@@ -144,11 +162,18 @@ def parse(text: str, file: str = "«string»", base_dir: str | None = None) -> A
     src = A.Source(file, text, base_dir)
     if "\0" in text:
         raise NixliteError("input contains a NUL byte", src.pos(text.index("\0")))
+    # The parse allocates many objects and frees none: the cyclic GC would only rescan
+    # them over and over (it costs more than the parse itself on large files).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
     try:
         types, values, offs = tokenize(text)
+        return _Builder(src).run(types, values, offs)
     except LexError as exc:
         raise NixliteError(exc.message, src.pos(exc.off)) from None
-    return _Builder(src).run(types, values, offs)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
 
 
 def _canon_path(path: str) -> str:
@@ -181,8 +206,11 @@ class _Builder:
 
     def run(self, types: list, values: list, offs: list) -> A.Expr:
         t = tables()
-        action, goto, rules, end_state = t.action, t.goto, t.rules, t.end
-        handlers = [None if name is None else getattr(self, name) for _, _, name in rules]
+        action, goto, end_state = t.action, t.goto, t.end
+        lhs_of = [lhs for lhs, _, _ in t.rules]
+        size_of = [n for _, n, _ in t.rules]
+        handlers = [None if name is None else getattr(self, name) for _, _, name in t.rules]
+        unit_memo = _unit_memo(t)
         states = [t.start]
         vals: list = []
         starts: list[int] = []
@@ -202,22 +230,28 @@ class _Builder:
                 i += 1
                 tok = types[i]
                 continue
-            lhs, n, _ = rules[~code]
-            handler = handlers[~code]
+            rule = ~code
+            handler = handlers[rule]
+            if handler is None:
+                # a chain of pass-through reductions (expr_op -> op_impl -> ... ->
+                # expr_simple) only changes the top state: follow it in one step
+                key = (states[-2], state, tok)
+                target = unit_memo.get(key)
+                if target is None:
+                    target = unit_memo[key] = _follow_units(t, states[-2], state, tok)
+                states[-1] = target
+                continue
+            n = size_of[rule]
             if n:
-                if handler is None:
-                    value = vals[-1]
-                    start = starts[-1]
-                else:
-                    value = handler(vals[-n:], starts[-n:])
-                    start = starts[-n]
+                value = handler(vals[-n:], starts[-n:])
+                start = starts[-n]
                 del states[-n:], vals[-n:], starts[-n:]
             else:
                 start = offs[i]
                 value = handler(None, start)
             vals.append(value)
             starts.append(start)
-            states.append(goto[states[-1]][lhs])
+            states.append(goto[states[-1]][lhs_of[rule]])
 
     def _syntax_error(self, states, tok, value, off, types, offs, i) -> None:
         """Raise bison's message: perform the default reductions first (bison reduces
