@@ -89,9 +89,10 @@ def append_context(state, s, additions):
     store = state.io.store
     for name in sorted(adds):
         if not is_store_path(name, store.store_dir):
-            raise EvalError(f"Context key '{name}' is not a store path").at(adds.attr_pos(name))
-        if not store.is_valid(name):
-            raise EvalError(f"path '{name}' is not valid")
+            # Nix 2.8 prints the attribute name quoted inside the quotes
+            raise EvalError(f"Context key '\"{name}\"' is not a store path").at(adds.attr_pos(name))
+        if state.read_write and not store.is_valid(name):
+            raise EvalError(f"path '{name}' does not exist and cannot be created")
         spec = force_attrs(adds[name])
         if "path" in spec and force_bool(spec["path"]):
             ctx.add(name)

@@ -73,7 +73,7 @@ def to_file(state, name, contents):
         if elem[0] != "/":
             raise EvalError(
                 f"in 'toFile': the file named '{n}' must not contain a reference to a derivation "
-                f"but contains ({elem.lstrip('=').split('!')[-1]})")
+                f"but contains ({elem})")
         refs.add(elem)
     try:
         path = state.io.store.add_text(n, str.__str__(s).encode("utf-8", "surrogateescape"), refs)
@@ -165,8 +165,9 @@ def store_path(state, p):
         sp = to_store_path(path, store.store_dir)
     except BadStorePath as exc:
         raise EvalError(exc.message) from None
-    if not store.is_valid(sp):
-        raise EvalError(f"path '{sp}' is not valid")
+    # like Nix, only read-write evaluation (instantiate) insists the path exists
+    if state.read_write and not store.is_valid(sp):
+        raise EvalError(f"path '{sp}' does not exist and cannot be created")
     return CStr(path, frozenset((sp,)))
 
 
@@ -174,7 +175,7 @@ def store_path(state, p):
 def hash_file(state, algo, p):
     a = str(force_str_noctx(algo))
     if a not in ALGOS:
-        raise EvalError(f"unknown hash type '{a}'")
+        raise EvalError(f"unknown hash algorithm '{a}'")
     path, ctx = _coerce_to_path(p)
     _realise_context(state.io.store, ctx)
     return hash_bytes(a, state.io.read_file(path)).hex()

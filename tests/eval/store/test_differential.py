@@ -71,3 +71,33 @@ def test_errors_agree(expr, store):
     assert ref.returncode != 0 and ours.returncode == 1
     first = ref.stderr.splitlines()[0]
     assert ours.stderr.splitlines()[0] == first
+
+
+EVAL_ERRORS = [
+    'derivation { name = "has space"; system = "x"; builder = "/bin/sh"; }',
+    'derivation { name = "${builtins.toFile "a" "b"}"; system = "x"; builder = "/bin/sh"; }',
+    'builtins.toFile "bad" "${derivation { name = "a"; system = "x"; builder = "/bin/sh"; }}"',
+    'builtins.appendContext "x" { "/tmp/foo" = { path = true; }; }',
+    'builtins.storePath /tmp',
+    'builtins.path { path = /tmp; foo = 1; }',
+    'builtins.path { name = "x"; }',
+    'derivation { name = "x"; system = "x"; builder = "/bin/sh"; outputHash = "sha256-AAAA"; }',
+    'derivation { name = "x"; system = "x"; builder = "/bin/sh"; outputHashAlgo = "sha256"; '
+    'outputHash = "sha512-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; }',
+    'derivation { name = "x"; system = "x"; builder = "/bin/sh"; __structuredAttrs = true; f = x: x; }',
+    'builtins.hashFile "sha3" /dev/null',
+    '"${/tmp/x.drv}"',
+    'derivation { name = "x"; system = "x"; builder = "/bin/sh"; outputHash = "abc"; }',
+    'derivation { name = "x"; system = "x"; builder = "/bin/sh"; __contentAddressed = true; }',
+    'builtins.filterSource 1 /tmp',
+    'builtins.fetchurl { url = "http://127.0.0.1:1/x"; foo = 1; }',
+]
+
+
+@pytest.mark.parametrize("expr", EVAL_ERRORS)
+def test_eval_errors_agree(expr, store):
+    wrapped = f"let v = ({expr}); in if builtins.isAttrs v && v ? drvPath then v.drvPath else v"
+    ref = nix_instantiate("--eval", "--strict", "-E", wrapped)
+    ours = nixlite("eval", "--strict", "-E", wrapped, store=store.root)
+    assert ref.returncode != 0 and ours.returncode == 1
+    assert ours.stderr.splitlines()[0] == ref.stderr.splitlines()[0]
