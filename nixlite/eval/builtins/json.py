@@ -68,6 +68,15 @@ def json_float(f: float) -> str:
     decimal exponents in (-4, 15], scientific (``1e+20``, ``1.5e-07``) otherwise."""
     if not math.isfinite(f):
         return "null"
+    r = repr(f)
+    if -1e15 < f < 1e15 or "e" in r:
+        # Python's shortest repr uses the same layout below 1e15 and in exponent form.
+        return r
+    return json_float_layout(f)
+
+
+def json_float_layout(f: float) -> str:
+    """nlohmann's layout rules applied to Python's shortest digits (finite ``f``)."""
     if f == 0.0:
         return "-0.0" if math.copysign(1.0, f) < 0 else "0.0"
     sign, digits, exp = Decimal(repr(f)).as_tuple()
