@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 
 import pytest
@@ -16,7 +17,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from regkit import (  # noqa: E402
     LIST, OCI_INDEX, OCI_MANIFEST, PLATFORMS, REGISTRY_BIN, SCHEMA2, Proxy, Registry,
-    bcrypt_hash, docker_archive, get_manifest, image_config, layer_tar, load, put_manifest, skopeo,
+    bcrypt_hash, docker_archive, self_signed_cert, get_manifest, image_config, layer_tar, load, put_manifest, skopeo,
 )
 
 
@@ -101,3 +102,15 @@ def images(registry, tmp_path_factory):
                             "manifests": entries}).encode()
         put_manifest(registry.host, repo, "latest", index, index_type)
     return registry
+
+
+@pytest.fixture(scope="session")
+def tls_registry(tmp_path_factory):
+    """A registry serving HTTPS with a self-signed certificate (``registry.tls[0]``)."""
+    if not os.path.exists(REGISTRY_BIN) or not shutil.which("openssl"):
+        pytest.skip("docker-registry and openssl are needed")
+    root = tmp_path_factory.mktemp("tls-registry")
+    reg = Registry(root, tls=self_signed_cert(root))
+    reg.start()
+    yield reg
+    reg.stop()

@@ -35,7 +35,8 @@ def free_port() -> int:
 class Registry:
     """A running ``docker-registry serve`` with its own storage directory."""
 
-    def __init__(self, root: Path, htpasswd: Path | None = None):
+    def __init__(self, root: Path, htpasswd: Path | None = None, tls: tuple[Path, Path] | None = None):
+        self.tls = tls
         self.root = root
         self.storage = root / "storage"
         self.storage.mkdir(parents=True, exist_ok=True)
@@ -54,12 +55,15 @@ class Registry:
             if self.htpasswd:
                 auth = (f"auth:\n  htpasswd:\n    realm: nixlite-test\n"
                         f"    path: {self.htpasswd}\n")
+            tls = ""
+            if self.tls:
+                tls = (f"  tls:\n    certificate: {self.tls[0]}\n    key: {self.tls[1]}\n")
             config = (
                 "version: 0.1\n"
                 "log:\n  level: error\n  accesslog:\n    disabled: true\n"
                 f"storage:\n  filesystem:\n    rootdirectory: {self.storage}\n"
                 "  delete:\n    enabled: true\n"
-                f"http:\n  addr: 127.0.0.1:{self.port}\n" + auth)
+                f"http:\n  addr: 127.0.0.1:{self.port}\n" + tls + auth)
             cfg = self.root / "config.yml"
             cfg.write_text(config)
             log = open(self.root / "registry.log", "ab")
@@ -70,7 +74,12 @@ class Registry:
                 if self.proc.poll() is not None:
                     break
                 try:
-                    conn = http.client.HTTPConnection(self.host, timeout=2)
+                    if self.tls:
+                        import ssl
+                        conn = http.client.HTTPSConnection(
+                            self.host, timeout=2, context=ssl._create_unverified_context())
+                    else:
+                        conn = http.client.HTTPConnection(self.host, timeout=2)
                     conn.request("GET", "/v2/")
                     status = conn.getresponse().status
                     conn.close()
@@ -98,6 +107,16 @@ class Registry:
 
 
 
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 made with the openssl command."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
 
 
 def bcrypt_hash(password: str) -> str | None:

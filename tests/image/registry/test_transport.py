@@ -185,3 +185,26 @@ def test_unreachable_registry(tmp_path, capsys):
 def test_client_for_docker_hub_uses_the_api_host():
     client = client_for(parse_reference("nix"))
     assert client.host == "registry-1.docker.io" and client.tls_verify
+
+
+def test_tls_is_verified_by_default(tls_registry, tmp_path, monkeypatch, capsys):
+    from regkit import docker_archive, image_config, layer_tar
+
+    layer = layer_tar([("tls", b"secure\n")])
+    archive = docker_archive(tmp_path / "t.tar", [layer], image_config([layer]))
+    skopeo("copy", "-q", "--dest-tls-verify=false", f"docker-archive:{archive}",
+           f"docker://{tls_registry.host}/tls/app:1")
+    ref = f"docker://{tls_registry.host}/tls/app:1"
+    dest = tmp_path / "out.tar"
+    assert main(["image", "pull", ref, "-o", str(dest), "--retry-times", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "not trusted" in err and "--tls-verify=false" in err and not dest.exists()
+    # the opt-out speaks (unverified) HTTPS to an HTTPS registry
+    assert main(["image", "pull", ref, "-o", str(dest), "--tls-verify=false", "-q"]) == 0
+    dest.unlink()
+    # trusting the certificate makes the default work
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_registry.tls[0]))
+    assert main(["image", "pull", ref, "-o", str(dest), "-q"]) == 0
+    expected = tmp_path / "skopeo.tar"
+    skopeo("copy", "-q", "--src-tls-verify=false", ref, f"docker-archive:{expected}:{tls_registry.host}/tls/app:1")
+    assert dest.read_bytes() == expected.read_bytes()
