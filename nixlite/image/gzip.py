@@ -96,7 +96,7 @@ class _Deflater:
             rc = lib.deflate(self.ref, flush)
             if rc not in (Z_OK, Z_STREAM_END, Z_BUF_ERROR):
                 raise NixliteError(f"zlib deflate failed ({rc})")
-            parts.append(out.raw[: self.out_size - strm.avail_out])
+            parts.append(ctypes.string_at(out, self.out_size - strm.avail_out))
             if strm.avail_out != 0:
                 return
 
