@@ -283,13 +283,15 @@ def _git():
     return pygit2
 
 
-def _open_repo(store, url: str):
-    """The repository to read objects from: the local repo itself or a cached clone."""
+def _open_repo(store, url: str, want_rev: str | None = None, all_refs: bool = False):
+    """``(repo, is_local, location, remote_head)``: the local repository itself, or a
+    bare clone cached in the store root that is brought up to date from ``url``
+    (skipped when the wanted revision is already there)."""
     pygit2 = _git()
     local, path = _is_local(url)
     if local:
         try:
-            return pygit2.Repository(path), True, path
+            return pygit2.Repository(path), True, path, None
         except (pygit2.GitError, KeyError):
             raise FetchError(f"'{path}' is not a Git repository") from None
     cache = os.path.join(store.local.root, "git-cache", hashlib.sha256(url.encode()).hexdigest()[:32])
@@ -298,11 +300,24 @@ def _open_repo(store, url: str):
             repo = pygit2.Repository(cache)
         else:
             repo = pygit2.init_repository(cache, bare=True)
-            repo.remotes.create("origin", url, "+refs/*:refs/*")
-        repo.remotes["origin"].fetch(["+refs/*:refs/*"])
+            repo.remotes.create("origin", url)
+        if want_rev is not None and _has_commit(repo, want_rev):
+            return repo, False, url, None
+        remote = repo.remotes["origin"]
+        specs = ["+refs/*:refs/*"] if all_refs else ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
+        remote.fetch(specs)
+        head = next((h.oid for h in remote.list_heads() if h.name == "HEAD"), None)
     except pygit2.GitError as exc:
         raise FetchError(f"cannot fetch Git repository '{url}': {exc}") from None
-    return repo, False, url
+    return repo, False, url, head
+
+
+def _has_commit(repo, rev: str) -> bool:
+    try:
+        repo[rev].peel(_git().Commit)
+        return True
+    except (KeyError, ValueError):
+        return False
 
 
 def _default_ref(repo) -> str:
@@ -396,7 +411,7 @@ def _export_submodules(repo, root_tree, dest: str, repo_url: str, store, _prefix
             local, base = _is_local(repo_url)
             sub_url = os.path.normpath(os.path.join(base, sub_url)) if local else \
                 urllib.parse.urljoin(repo_url.rstrip("/") + "/", sub_url)
-        sub_repo, _, _ = _open_repo(store, sub_url)
+        sub_repo, _, _, _ = _open_repo(store, sub_url, str(entry.id))
         try:
             commit = sub_repo[entry.id].peel(pygit2.Commit)
         except KeyError:
@@ -414,7 +429,7 @@ def fetch_git(store, url: str, ref: str | None = None, rev: str | None = None,
               all_refs: bool = False, nar_hash_expected: Hash | None = None, warn=None) -> dict:
     """``builtins.fetchGit``: returns path, rev, revCount, lastModified, narHash (SRI)."""
     check_name(name)
-    repo, local, location = _open_repo(store, url)
+    repo, local, location, remote_head = _open_repo(store, url, rev, all_refs)
     if local and ref is None and rev is None and not repo.is_bare:
         has_commits = not repo.head_is_unborn
         if not has_commits or _is_dirty(repo):
@@ -422,8 +437,18 @@ def fetch_git(store, url: str, ref: str | None = None, rev: str | None = None,
                 warn(f"warning: Git tree '{location}' is dirty")
             return _fetch_dirty(store, repo, location, name, has_commits, nar_hash_expected)
     if ref is None:
+        # today's Nix follows the remote's HEAD; Nix 2.8 assumed "master" for remotes
         ref = _default_ref(repo) if local else "HEAD"
-    tip = None if all_refs and rev else _resolve(repo, _fetch_ref(ref), url)
+    if rev and (all_refs or not local):
+        tip = None  # a remote's cache holds only what was fetched: presence is the check
+    elif not local and ref == "HEAD":
+        if remote_head is None:
+            remote_head = _open_repo(store, url)[3]
+        if remote_head is None:
+            raise FetchError(f"cannot find the HEAD of Git repository '{url}'")
+        tip = repo[remote_head].peel(_git().Commit)
+    else:
+        tip = _resolve(repo, _fetch_ref(ref), url)
     if rev is not None:
         try:
             commit = repo[rev].peel(_git().Commit)
