@@ -1,6 +1,8 @@
 """Attribute-set builtins.  Values are never forced unless Nix forces them;
-results keep the definition positions of the attributes they reuse, so
-``unsafeGetAttrPos`` and error messages still point at the source."""
+results keep the definition positions of the attributes they reuse (as Nix
+does for ``removeAttrs``, ``intersectAttrs`` and ``listToAttrs``, not for the
+computed values of ``mapAttrs``/``zipAttrsWith``), so ``unsafeGetAttrPos``
+agrees with Nix."""
 
 from __future__ import annotations
 
@@ -135,7 +137,8 @@ def _map_attr(arg):
 @builtin("mapAttrs", 2)
 def map_attrs(f, a):
     a = attrs_arg(a, "while evaluating the second argument passed to builtins.mapAttrs")
-    return _with_pos(Attrs({k: Thunk(_map_attr, (f, k, v)) for k, v in a.items()}), a.pos)
+    # Nix gives the new attributes no position (unsafeGetAttrPos is null).
+    return Attrs({k: Thunk(_map_attr, (f, k, v)) for k, v in a.items()})
 
 
 @builtin("zipAttrsWith", 2)

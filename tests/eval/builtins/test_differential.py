@@ -93,6 +93,12 @@ SAME = [
     "builtins.zipAttrsWith (n: vs: n) [ { a = 1; b = 2; } ]",
     "builtins.zipAttrsWith (n: vs: vs) [ ]",
     "builtins.attrNames (builtins.zipAttrsWith (n: vs: throw \"lazy\") [ { a = 1; } ])",
+    # --- positions kept (or not) by the attribute builtins
+    "builtins.unsafeGetAttrPos \"a\" (builtins.mapAttrs (n: v: v) { a = 1; })",
+    "builtins.unsafeGetAttrPos \"a\" (builtins.zipAttrsWith (n: v: v) [ { a = 1; } ])",
+    "(builtins.unsafeGetAttrPos \"a\" (builtins.listToAttrs [ { name = \"a\"; value = 1; } ])).column",
+    "(builtins.unsafeGetAttrPos \"a\" (builtins.removeAttrs { a = 1; b = 2; } [ \"b\" ])).line",
+    "(builtins.unsafeGetAttrPos \"b\" (builtins.intersectAttrs { b = 1; } { a = 1; b = 2; })).column",
     # --- strings
     "[ (builtins.stringLength \"\") (builtins.stringLength \"abc\") (builtins.stringLength \"é\") ]",
     "builtins.stringLength { __toString = self: \"four\"; }",
