@@ -101,3 +101,44 @@ def test_eval_errors_agree(expr, store):
     ours = nixlite("eval", "--strict", "-E", wrapped, store=store.root)
     assert ref.returncode != 0 and ours.returncode == 1
     assert ours.stderr.splitlines()[0] == ref.stderr.splitlines()[0]
+
+
+def nix_string(s: str) -> str:
+    """A Nix string literal for s (control characters other than \\n \\r \\t stay raw)."""
+    out = []
+    for c in s:
+        out.append({"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(c, c))
+    return '"' + "".join(out) + '"'
+
+
+def test_random_env_strings_agree(store, tmp_path):
+    """ATerm escaping and env key order on random strings, in one nix-instantiate call."""
+    import random
+
+    rng = random.Random(20261127)
+    alphabet = ['"', "\\", "\n", "\r", "\t", "$", "{", "}", "\x01", "\x1f", "\x7f", " ", "é", "✓",
+                "😀", "a", "Z", "_", "0", "-", "."]
+    reserved = {"args", "builder", "system", "name", "outputs", "outputHash", "outputHashAlgo",
+                "outputHashMode", "__structuredAttrs", "__ignoreNulls", "__contentAddressed",
+                "__impure", "out"}
+    drvs = []
+    for i in range(40):
+        env = {}
+        for _ in range(rng.randint(0, 6)):
+            key = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 6)))
+            if key not in reserved:
+                env[key] = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
+        args = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 10))) for _ in range(3)]
+        attrs = " ".join(f"{nix_string(k)} = {nix_string(v)};" for k, v in env.items())
+        drvs.append(f'(derivation {{ name = "r{i}"; system = "x86_64-linux"; '
+                    f'builder = {nix_string("/bin/" + args[0])}; '
+                    f'args = [ {" ".join(nix_string(a) for a in args)} ]; {attrs} }})')
+    f = tmp_path / "random.nix"
+    f.write_text("[\n" + "\n".join(drvs) + "\n]\n", encoding="utf-8")
+    ref = nix_instantiate(str(f))
+    assert ref.returncode == 0, ref.stderr
+    ours = nixlite("instantiate", str(f), store=store.root)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == ref.stdout
+    for drv in ours.stdout.split():
+        assert open(store.physical(drv), "rb").read() == open(drv, "rb").read()
