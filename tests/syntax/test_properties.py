@@ -47,6 +47,7 @@ def _compound(inner):
                            "&&", "||", "->", "|>", "<|"])
     return st.one_of(
         st.tuples(paren, ops, paren).map(" ".join),
+        st.tuples(paren, ops, paren, ops, paren).map(lambda t: "{} {} !{} {} {}".format(*t)),
         paren.map(lambda e: f"!{e}"),
         paren.map(lambda e: f"-{e}"),
         st.lists(paren, min_size=2, max_size=4).map(" ".join),
