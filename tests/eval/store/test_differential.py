@@ -142,3 +142,42 @@ def test_random_env_strings_agree(store, tmp_path):
     assert ours.stdout == ref.stdout
     for drv in ours.stdout.split():
         assert open(store.physical(drv), "rb").read() == open(drv, "rb").read()
+
+
+def test_inputs_read_back_from_the_store(store, tmp_path):
+    """A later process depends on .drv files it did not create: they are parsed from the
+    store and hashed modulo (output and deep contexts added with appendContext)."""
+    first = ('let fod = derivation { name = "fod"; system = "x86_64-linux"; builder = "/bin/sh"; '
+             'outputHash = "sha256-WJG1tSLV3whtD/CxEPvZ0hu0/HFjrzTQgoai6Eb2vgM="; }; in '
+             'derivation { name = "base"; system = "x86_64-linux"; builder = "/bin/sh"; '
+             'outputs = [ "out" "dev" ]; inherit fod; }')
+    ref = nix_instantiate("-E", first)
+    ours = nixlite("instantiate", "-E", first, store=store.root)
+    assert ours.stdout == ref.stdout
+    base = ours.stdout.strip()
+    second = (f'derivation {{ name = "later"; system = "x86_64-linux"; builder = "/bin/sh"; '
+              f'dev = builtins.appendContext "dev" {{ "{base}" = {{ outputs = [ "dev" ]; }}; }}; '
+              f'all = builtins.appendContext "all" {{ "{base}" = {{ allOutputs = true; }}; }}; }}')
+    ref2 = nix_instantiate("-E", second)
+    ours2 = nixlite("instantiate", "-E", second, store=store.root)
+    assert ours2.returncode == 0, ours2.stderr
+    assert ours2.stdout == ref2.stdout
+    drv = ours2.stdout.strip()
+    assert open(store.physical(drv), "rb").read() == open(drv, "rb").read()
+
+
+def test_concurrent_instantiations(store):
+    """Two nixlite processes instantiating the same closure at once: both succeed, the
+    store stays valid and holds one copy of each .drv."""
+    path = os.path.join(CORPUS, "chain.nix")
+    env = dict(os.environ, NIXLITE_STORE=store.root)
+    procs = [subprocess.Popen([sys.executable, "-m", "nixlite", "instantiate", path],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    outs = [p.communicate() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert outs[0][0] == outs[1][0]
+    assert store.verify() == []
+    drvs = [p for p in store.all_valid_paths() if p.endswith(".drv")]
+    assert len(drvs) == len(set(drvs)) == 67  # 61 chain steps, 5 fixed-output leaves, top
+    assert sorted(os.listdir(store.real_dir)) == sorted(os.path.basename(p) for p in store.all_valid_paths())
