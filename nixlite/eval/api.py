@@ -124,7 +124,8 @@ def print_result(v, *, strict: bool, json: bool = False, xml: bool = False,
         except EvalError as exc:
             exc.partial_output = "".join(out) + "".join(reversed(closers))
             raise
-        return "".join(out)
+        # Today's nix-instantiate ends JSON output with a newline (2.8 did not).
+        return "".join(out) + "\n"
     from nixlite.eval.printer import print_ambiguous
 
     if strict:

@@ -151,6 +151,9 @@ OUTPUT_FORMATS = [
 def test_output_formats_match_nix(flags, expr, nixlite_eval, nix_eval):
     argv = [*flags, "-E", expr]
     expected = nix_eval(argv)
+    if "--json" in flags and expected[0] == 0:
+        # today's nix-instantiate ends JSON output with a newline; 2.8 did not
+        expected = (expected[0], expected[1] + "\n", expected[2])
     got = nixlite_eval(argv)
     _skip_if_pending(got)
     assert (got[0], got[1]) == (expected[0], expected[1]), (expr, got[2], expected[2])
