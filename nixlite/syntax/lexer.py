@@ -182,7 +182,7 @@ def tokenize(text: str) -> tuple[list, list, list]:
                 end += 1
             if end > pos:
                 add_t("STR")
-                add_v(unescape(text[pos:end]))
+                add_v(_no_nul(unescape(text[pos:end]), pos))
                 add_o(pos)
                 pos = end
                 continue
@@ -208,7 +208,7 @@ def tokenize(text: str) -> tuple[list, list, list]:
             s = m.group()
             if kind == "bulk":
                 add_t("IND_STR")
-                add_v((s, True))
+                add_v((_no_nul(s, pos), True))
             elif kind == "interp":
                 add_t("DOLLAR_CURLY")
                 add_v(s)
@@ -268,6 +268,15 @@ def tokenize(text: str) -> tuple[list, list, list]:
     add_v("")
     add_o(n)
     return types, values, offs
+
+
+def _no_nul(s: str, off: int) -> str:
+    if "\0" in s:  # Nix's forceNoNullByte
+        shown = s.replace("\0", "\u2400")
+        raise LexError(
+            f"input string '{shown}' cannot be represented as Nix string because it "
+            "contains null bytes", off)
+    return s
 
 
 def _float(s: str, off: int) -> float:

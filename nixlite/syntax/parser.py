@@ -160,8 +160,6 @@ def parse(text: str, file: str = "«string»", base_dir: str | None = None) -> A
         else:
             base_dir = os.path.dirname(os.path.abspath(file))
     src = A.Source(file, text, base_dir)
-    if "\0" in text:
-        raise NixliteError("input contains a NUL byte", src.pos(text.index("\0")))
     # The parse allocates many objects and frees none: the cyclic GC would only rescan
     # them over and over (it costs more than the parse itself on large files).
     gc_was_enabled = gc.isenabled()
