@@ -102,13 +102,34 @@ def parse_cached(text: str, name: str, base_dir: str):
     return tree
 
 
+def resolve_expr_path(path: str) -> str:
+    """Nix's resolveExprPath: absolute; a symlink is followed (so relative paths in the
+    file resolve next to its target); a directory means its ``default.nix``."""
+    path = os.path.normpath(os.path.abspath(path))
+    for _ in range(1024):
+        try:
+            if not os.path.islink(path):
+                break
+            target = os.readlink(path)
+        except OSError:
+            break
+        path = os.path.normpath(os.path.join(os.path.dirname(path), target))
+    else:
+        raise NixliteError(f"too many symbolic links encountered while traversing the path '{path}'")
+    try:
+        os.stat(path)
+    except OSError as exc:
+        raise NixliteError(f"getting status of '{path}': {exc.strerror}") from None
+    if os.path.isdir(path):
+        path = os.path.join(path, "default.nix")
+    return path
+
+
 def parse_file(path: str):
-    """Parse and resolve the file at ``path`` (a directory means its ``default.nix``)."""
-    abspath = os.path.abspath(path)
-    if os.path.isdir(abspath):
-        abspath = os.path.join(abspath, "default.nix")
-    text = read_source(abspath)
-    return parse_cached(text, abspath, os.path.dirname(abspath))
+    """Parse and resolve the file at ``path`` (see ``resolve_expr_path``)."""
+    path = resolve_expr_path(path)
+    text = read_source(path)
+    return parse_cached(text, path, os.path.dirname(path))
 
 
 __all__ = ["cache_dir", "atomic_write", "parse_cached", "parse_file", "read_source", "Pos"]

@@ -64,4 +64,18 @@ def test_parse_expression_and_stdin(capsys, monkeypatch):
 
 def test_missing_file_is_an_error(capsys, tmp_path):
     assert main(["parse", str(tmp_path / "nope.nix")]) == 1
-    assert capsys.readouterr().err.startswith("error: opening file ")
+    assert capsys.readouterr().err == (
+        f"error: getting status of '{tmp_path / 'nope.nix'}': No such file or directory\n")
+    assert main(["parse", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == (
+        f"error: opening file '{tmp_path / 'default.nix'}': No such file or directory\n")
+
+
+def test_symlinked_file_resolves_paths_next_to_its_target(capsys, tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "default.nix").write_text("./data")
+    (tmp_path / "link.nix").symlink_to(tmp_path / "real" / "default.nix")
+    assert main(["parse", str(tmp_path / "link.nix")]) == 0
+    assert capsys.readouterr().out == f"{tmp_path}/real/data\n"
+    assert main(["parse", str(tmp_path / "real")]) == 0
+    assert capsys.readouterr().out == f"{tmp_path}/real/data\n"
