@@ -174,15 +174,17 @@ def derivation_strict(state, arg):
         drv_name = str(force_str_noctx(attrs["name"]))
     except EvalError as e:
         raise e.add_trace("while evaluating the derivation attribute 'name'", attrs.attr_pos("name"))
+    # like Nix, errors about the derivation as a whole point at its `name`
+    name_pos = attrs.attr_pos("name")
     try:
-        return _derivation_strict(state, attrs, drv_name)
-    except EvalError:
-        raise
+        return _derivation_strict(state, attrs, drv_name, name_pos)
+    except EvalError as e:
+        raise e.at(name_pos)
     except NixliteError as exc:
-        raise store_error(exc) from None
+        raise store_error(exc).at(name_pos) from None
 
 
-def _derivation_strict(state, attrs: Attrs, drv_name: str) -> Attrs:
+def _derivation_strict(state, attrs: Attrs, drv_name: str, name_pos) -> Attrs:
     structured = "__structuredAttrs" in attrs and force_bool(attrs["__structuredAttrs"])
     ignore_nulls = "__ignoreNulls" in attrs and force_bool(attrs["__ignoreNulls"])
 
@@ -250,10 +252,8 @@ def _derivation_strict(state, attrs: Attrs, drv_name: str) -> Attrs:
                 elif key == "outputs":
                     outputs = _check_outputs(_tokenize(s))
         except EvalError as e:
-            raise e.add_trace(
-                f"while evaluating the attribute '{key}' of the derivation '{drv_name}'",
-                attrs.attr_pos(key),
-            )
+            raise e.at(attrs.attr_pos(key)).add_trace(
+                f"while evaluating the attribute '{key}' of the derivation '{drv_name}'", name_pos)
 
     if structured:
         drv.env["__json"] = "{" + ",".join(json_items) + "}"

@@ -181,3 +181,15 @@ def test_concurrent_instantiations(store):
     drvs = [p for p in store.all_valid_paths() if p.endswith(".drv")]
     assert len(drvs) == len(set(drvs)) == 67  # 61 chain steps, 5 fixed-output leaves, top
     assert sorted(os.listdir(store.real_dir)) == sorted(os.path.basename(p) for p in store.all_valid_paths())
+
+
+@pytest.mark.parametrize("expr", [
+    'let d = derivation { name = "x"; builder = "/bin/sh"; }; in d.outPath',
+    'let d = derivation {\n  name = "x";\n  system = "s";\n  builder = "/bin/sh";\n'
+    '  outputs = [ "out" "out" ];\n}; in d.outPath',
+])
+def test_derivation_error_positions_agree(expr, store):
+    """Errors about the derivation as a whole point at its `name`, as in Nix."""
+    ref = nix_instantiate("--eval", "--strict", "-E", expr)
+    ours = nixlite("eval", "--strict", "-E", expr, store=store.root)
+    assert ours.stderr == ref.stderr
