@@ -147,7 +147,10 @@ def _json_walk(v, out: list[str], closers: list[str], strict: bool) -> None:
         if strict:
             v = v.force()
         elif v.fn is not None:
-            raise EvalError("cannot convert a thunk to JSON")
+            from nixlite.eval.state import current_state
+
+            node = current_state().compiler.node_of_thunk(v)
+            raise EvalError("cannot convert a thunk to JSON", node.pos if node is not None else None)
         else:
             v = v.val
     t = type(v)
@@ -177,7 +180,12 @@ def _json_walk(v, out: list[str], closers: list[str], strict: bool) -> None:
         closers.pop()
         out.append("}")
     else:
-        out.append(to_json(v, set()))
+        try:
+            out.append(to_json(v, set()))
+        except EvalError as exc:
+            if exc.pos is None and type(v) is Lambda:
+                exc.pos = v.pos
+            raise
 
 
 def evaluate_string(text: str, *, strict: bool = False, **state_options):

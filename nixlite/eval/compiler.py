@@ -65,6 +65,8 @@ class Compiler:
 
     def __init__(self, globals_: list) -> None:
         self.globals = globals_
+        # compiled code of delayed expressions -> node, to locate unevaluated thunks
+        self.code_nodes: dict = {}
         self._dispatch = {
             A.Int: self._const,
             A.Float: self._const,
@@ -106,7 +108,12 @@ class Compiler:
         if t is A.Var and e.level != DYNAMIC:
             return self._var_lazy(e)
         code = self.compile(e)
+        self.code_nodes[code] = e
         return lambda env: Thunk(code, env)
+
+    def node_of_thunk(self, t: Thunk):
+        """The expression an unevaluated thunk will evaluate, if compiled here."""
+        return self.code_nodes.get(t.fn)
 
     def delayed(self, e):
         """``(code, is_thunk)``: like ``lazy`` but lets hot callers build the thunk
@@ -115,7 +122,9 @@ class Compiler:
         if (t is A.Int or t is A.Float or t is A.Str or t is A.Path
                 or (t is A.Var and e.level != DYNAMIC)):
             return self.lazy(e), False
-        return self.compile(e), True
+        code = self.compile(e)
+        self.code_nodes[code] = e
+        return code, True
 
     # ------------------------------------------------------------- literals
 

@@ -130,7 +130,10 @@ def eq(a, b) -> bool:
     value pointers first.  The ``==`` operator compares fresh copies instead
     (``eq_operands``), so ``f == f`` is false for a function.
     """
-    if a is b:
+    same = a is b
+    a = _forced(a)  # Nix forces both before comparing pointers
+    b = _forced(b)
+    if same:
         return True
     return eq_operands(a, b)
 
@@ -159,7 +162,7 @@ def eq_operands(a, b) -> bool:
         if a is b:
             return True
         for x, y in zip(a, b):
-            if x is not y and not eq(x, y):
+            if not eq(x, y):
                 return False
         return True
     if ta is Attrs:
@@ -176,9 +179,7 @@ def eq_operands(a, b) -> bool:
             if k not in b:
                 return False
         for k in sorted(a):
-            x = a[k]
-            y = b[k]
-            if x is not y and not eq(x, y):
+            if not eq(a[k], b[k]):
                 return False
         return True
     # functions never compare equal (except the same value in a list/set, above)

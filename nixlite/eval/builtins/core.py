@@ -345,8 +345,21 @@ def to_string(v):
 # ----------------------------------------------------------- genericClosure
 
 
-def _key_of(v):
-    """A hashable stand-in for keys Nix compares with ``==`` (numbers, strings, paths)."""
+def _key_kind(v) -> str:
+    """Which keys Nix's ordered key set can compare with each other."""
+    t = type(v)
+    if t is int or t is float:
+        return "number"
+    if t is str or t is CStr:
+        return "string"
+    if t is NixPath:
+        return "path"
+    if t is list:
+        return "list"
+    return "other"
+
+
+def _hashable_key(v):
     t = type(v)
     if t is int or t is float:
         return ("n", v)
@@ -366,25 +379,34 @@ def generic_closure(args):
         raise EvalError("attribute 'operator' missing")
     work = list(force_list(a["startSet"]))
     op = a["operator"]
+    # Nix keeps the keys in an ordered set compared with lessThan: keys of
+    # different kinds (or sets, functions…) fail to compare, as they do here.
     seen_hashable: set = set()
-    seen_other: list = []
+    seen_lists: list = []
+    first_key = None
     result = []
     i = 0
     while i < len(work):
         item = force_attrs(work[i])
         i += 1
         if "key" not in item:
-            raise EvalError("attribute 'key' required")
+            raise EvalError("attribute 'key' missing")
         key = force(item["key"])
-        hk = _key_of(key)
+        if first_key is None:
+            first_key = key
+        else:
+            kind = _key_kind(key)
+            if kind == "other" or kind != _key_kind(first_key):
+                ops.less_than(key, first_key)  # raises Nix's "cannot compare" error
+        hk = _hashable_key(key)
         if hk is not None:
             if hk in seen_hashable:
                 continue
             seen_hashable.add(hk)
         else:
-            if any(ops.eq(key, k) for k in seen_other):
+            if any(ops.eq(key, k) for k in seen_lists):
                 continue
-            seen_other.append(key)
+            seen_lists.append(key)
         result.append(item)
         work.extend(force_list(call(op, item)))
     return result
