@@ -144,16 +144,20 @@ def _tokenize(s: str) -> list[str]:
     return out
 
 
+class _AtName(EvalError):
+    """An error Nix reports at the derivation's ``name`` even while handling another attribute."""
+
+
 def _check_outputs(names) -> list[str]:
     seen: list[str] = []
     for j in names:
         if j in seen:
-            raise EvalError(f"duplicate derivation output '{j}'")
+            raise _AtName(f"duplicate derivation output '{j}'")
         if j == "drv":
-            raise EvalError("invalid derivation output name 'drv'")
+            raise _AtName("invalid derivation output name 'drv'")
         seen.append(j)
     if not seen:
-        raise EvalError("derivation cannot have an empty set of outputs")
+        raise _AtName("derivation cannot have an empty set of outputs")
     return seen
 
 
@@ -162,7 +166,7 @@ def _hash_mode(s: str) -> bool:
         return True
     if s == "flat":
         return False
-    raise EvalError(f"invalid value '{s}' for 'outputHashMode' attribute")
+    raise _AtName(f"invalid value '{s}' for 'outputHashMode' attribute")
 
 
 @builtin("derivationStrict", 1, state=True)
@@ -252,7 +256,7 @@ def _derivation_strict(state, attrs: Attrs, drv_name: str, name_pos) -> Attrs:
                 elif key == "outputs":
                     outputs = _check_outputs(_tokenize(s))
         except EvalError as e:
-            raise e.at(attrs.attr_pos(key)).add_trace(
+            raise e.at(name_pos if type(e) is _AtName else attrs.attr_pos(key)).add_trace(
                 f"while evaluating the attribute '{key}' of the derivation '{drv_name}'", name_pos)
 
     if structured:
