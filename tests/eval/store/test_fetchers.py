@@ -65,6 +65,8 @@ def ours_full(expr):
 
 # ---------------------------------------------------------------- HTTP server
 
+REQUESTS: list[str] = []  # paths the test server was asked for
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
@@ -110,6 +112,10 @@ def served(tmp_path_factory):
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
+
+        def do_GET(self):
+            REQUESTS.append(self.path)
+            super().do_GET()
 
     handler = functools.partial(Quiet, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -173,6 +179,30 @@ def test_fetch_tarball_matches_nix(served, store):
     h = store.query_path_info(theirs).nar_hash.base32()
     pinned = f'builtins.fetchTarball {{ url = "{served}/pkg.tar.xz"; sha256 = "{h}"; }}'
     assert ours(pinned) == nix_eval(pinned)
+
+
+def test_unpinned_fetches_are_cached(served, store):
+    before = REQUESTS.count("/pkg.tar.bz2")
+    first = ours(f'builtins.fetchTarball "{served}/pkg.tar.bz2"')
+    again = ours(f'builtins.fetchTarball "{served}/pkg.tar.bz2"')
+    assert first == again and REQUESTS.count("/pkg.tar.bz2") == before + 1
+
+
+def test_pinned_fetch_skips_download_when_valid(served, store):
+    expr = (f'builtins.fetchurl {{ url = "{served}/file.txt"; name = "pinned.txt"; '
+            'sha256 = "00xyyr3fi8l6hb839bv3f7yb86yjv7xi1cgh1xnhipym4asvb4aq"; }')
+    ours(expr)
+    before = len(REQUESTS)
+    ours(expr)
+    assert len(REQUESTS) == before
+
+
+@needs_nix
+def test_fetchurl_file_url_matches_nix(served, store, tmp_path):
+    f = tmp_path / "local.bin"
+    f.write_bytes(bytes(range(256)) * 100)
+    expr = f'builtins.fetchurl "file://{f}"'
+    assert ours(expr) == nix_eval(expr)
 
 
 def test_fetch_tarball_wrong_hash(served, store):
