@@ -306,6 +306,7 @@ def write_image(image, loc: Location, *, tag: tuple[str, str] | None, oci_tag: s
 
 # --- commands --------------------------------------------------------------------------------
 def run_pull(args) -> int:
+    from nixlite.image.registry.pull import pull
     from nixlite.image.registry.reference import parse_reference
 
     ref = parse_reference(args.ref)
@@ -315,20 +316,44 @@ def run_pull(args) -> int:
                                                 or args.output.endswith("/"))) else "docker-archive"
     if fmt == "oci" and args.output == "-":
         raise NixliteError("an OCI layout is a directory and cannot be written to standard output")
-    dest = Location("stream") if args.output == "-" else \
-        Location("oci" if fmt == "oci" else "archive", args.output)
     tag = _name_tag(args.tag) if args.tag else ((ref.name, ref.tag) if ref.tag else None)
-    workdir = None if dest.kind == "stream" else \
+    workdir = None if args.output == "-" else \
         os.path.dirname(os.path.abspath(args.output.rstrip("/")))
     if workdir and not os.path.isdir(workdir):
         raise NixliteError(f"cannot write '{args.output}': directory '{workdir}' does not exist")
-    opened = open_image(Location("registry", ref=ref), args,
-                        keep="tar" if fmt == "docker-archive" else "blob", workdir=workdir)
-    try:
-        write_image(opened.image, dest, tag=tag, oci_tag=(tag[1] if tag else None),
-                    workdir=workdir)
-    finally:
-        opened.close()
+    client = _client(ref, args)
+    if fmt == "oci":
+        from nixlite.image import oci_layout
+
+        def write_layout(path: str) -> None:
+            blobs = os.path.join(path, "blobs", "sha256")
+            os.makedirs(blobs)
+            pulled = pull(client, ref, wanted=_platform(args), keep="blob", workdir_parent=path,
+                          blob_dir=blobs)
+            try:
+                oci_layout.write_oci_layout(pulled.image, path,
+                                            tag=tag[1] if tag else (ref.tag or "latest"))
+            finally:
+                pulled.cleanup()
+
+        _atomic_dir(args.output, write_layout)
+    else:
+        from nixlite.image.skopeo_archive import write_skopeo_archive
+
+        pulled = pull(client, ref, wanted=_platform(args), keep="tar", workdir_parent=workdir)
+        tags = [tag] if tag else []
+        try:
+            def write(out) -> None:
+                write_skopeo_archive(pulled.image, out, tags, spool_dir=workdir,
+                                     layer_files=pulled.layer_files)
+
+            if args.output == "-":
+                write(sys.stdout.buffer)
+                sys.stdout.buffer.flush()
+            else:
+                _atomic_file(args.output, write)
+        finally:
+            pulled.cleanup()
     _note(args, f"pulled {ref} to {args.output} ({fmt})")
     return 0
 

@@ -222,11 +222,10 @@ class _LayerTar:
             self.spool = None
 
 
-def skopeo_archive_chunks(image: Image, repo_tags: Iterable[tuple[str, str]] = (),
-                          spool_dir: str | None = None) -> Iterator[bytes]:
-    """Stream the archive.  ``repo_tags`` are (full name, tag) pairs such as
-    ``("docker.io/library/nix", "2.2.1")``; layers stored compressed are decompressed into
-    ``spool_dir`` first (a tar member's size precedes its data)."""
+def _parts(image: Image, repo_tags: Iterable[tuple[str, str]], spool_dir: str | None,
+           layer_files: dict[str, str] | None) -> Iterator[bytes | tuple[str, int]]:
+    """The archive as bytes, and (path, size) for layer tars that are already verified files
+    (``layer_files``: diff_id → path), which writers may copy without reading them."""
     image.check_layers_match_config()
     diff_ids = image.diff_ids
     config_hex = check_digest_syntax(image.config_digest, "config digest")
@@ -237,6 +236,13 @@ def skopeo_archive_chunks(image: Image, repo_tags: Iterable[tuple[str, str]] = (
         if hexpart in written:
             continue
         written.add(hexpart)
+        known = (layer_files or {}).get(diff_id)
+        if known is not None:
+            size = os.path.getsize(known)
+            yield _file_headers(f"{hexpart}.tar", size)
+            yield (known, size)
+            yield _padding(size)
+            continue
         tar = _LayerTar(layer, spool_dir)
         try:
             yield _file_headers(f"{hexpart}.tar", tar.size)
@@ -281,7 +287,73 @@ def skopeo_archive_chunks(image: Image, repo_tags: Iterable[tuple[str, str]] = (
     yield b"\0" * (2 * BLOCK)
 
 
+def skopeo_archive_chunks(image: Image, repo_tags: Iterable[tuple[str, str]] = (),
+                          spool_dir: str | None = None,
+                          layer_files: dict[str, str] | None = None) -> Iterator[bytes]:
+    """Stream the archive.  ``repo_tags`` are (full name, tag) pairs such as
+    ``("docker.io/library/nix", "2.2.1")``; layers stored compressed are decompressed into
+    ``spool_dir`` first (a tar member's size precedes its data)."""
+    for part in _parts(image, repo_tags, spool_dir, layer_files):
+        if isinstance(part, bytes):
+            yield part
+        else:
+            with open(part[0], "rb") as f:
+                left = part[1]
+                while left:
+                    block = f.read(min(left, 1 << 20))
+                    if not block:
+                        raise NixliteError(f"'{part[0]}' is shorter than expected")
+                    left -= len(block)
+                    yield block
+
+
 def write_skopeo_archive(image: Image, out: BinaryIO, repo_tags: Iterable[tuple[str, str]] = (),
-                         spool_dir: str | None = None) -> None:
-    for chunk in skopeo_archive_chunks(image, repo_tags, spool_dir):
-        out.write(chunk)
+                         spool_dir: str | None = None,
+                         layer_files: dict[str, str] | None = None) -> None:
+    """Write the archive to a binary file object; verified layer files are copied by the
+    kernel (copy_file_range / sendfile) when ``out`` is a real file or pipe."""
+    for part in _parts(image, repo_tags, spool_dir, layer_files):
+        if isinstance(part, bytes):
+            out.write(part)
+        else:
+            _copy_file(part[0], part[1], out)
+
+
+def _copy_file(path: str, size: int, out: BinaryIO) -> None:
+    with open(path, "rb") as src:
+        left = size
+        try:
+            out_fd = out.fileno()
+        except (AttributeError, OSError, ValueError):
+            out_fd = None
+        if out_fd is not None:
+            out.flush()
+            left -= _kernel_copy(src.fileno(), out_fd, size)
+            if out.seekable():
+                out.seek(0, os.SEEK_END)  # resynchronise the buffered writer's position
+        while left:  # no kernel copy possible (or it stopped early): carry on from here
+            block = src.read(min(left, 1 << 20))
+            if not block:
+                raise NixliteError(f"'{path}' is shorter than expected")
+            out.write(block)
+            left -= len(block)
+
+
+def _kernel_copy(src: int, dst: int, size: int) -> int:
+    """Copy up to ``size`` bytes between file positions in the kernel; returns how many."""
+    done = 0
+    for method in ("copy_file_range", "sendfile"):
+        try:
+            while done < size:
+                if method == "copy_file_range":
+                    n = os.copy_file_range(src, dst, size - done)
+                else:
+                    n = os.sendfile(dst, src, None, size - done)
+                if n == 0:
+                    return done
+                done += n
+            return done
+        except (OSError, AttributeError):
+            if done:
+                return done
+    return done

@@ -76,6 +76,7 @@ class PulledImage:
     index_digest: str | None
     workdir: str
     layer_descriptors: list[dict[str, Any]] = field(default_factory=list)
+    layer_files: dict[str, str] = field(default_factory=dict)  # diff_id -> verified tar file
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -174,8 +175,11 @@ def _descriptor(value: Any, what: str) -> dict[str, Any]:
 
 
 def pull(client: RegistryClient, ref: Reference, *, wanted: Platform | None = None,
-         keep: str = "tar", workdir_parent: str | None = None, max_workers: int = 4) -> PulledImage:
-    """Resolve, fetch and verify ``ref``; see the module docstring for ``keep``."""
+         keep: str = "tar", workdir_parent: str | None = None, blob_dir: str | None = None,
+         max_workers: int = 4) -> PulledImage:
+    """Resolve, fetch and verify ``ref``; see the module docstring for ``keep``.  With
+    ``keep='blob'`` and ``blob_dir``, each verified blob is renamed to ``blob_dir/<hex>``
+    (an OCI layout's ``blobs/sha256``), so writing the layout copies nothing."""
     wanted = wanted or host_platform()
     body, media_type, digest, index_digest = resolve_manifest(client, ref, wanted)
     manifest = _json(body, f"manifest of {ref}")
@@ -204,7 +208,12 @@ def pull(client: RegistryClient, ref: Reference, *, wanted: Platform | None = No
 
         def fetch(item: tuple[str, tuple[dict[str, Any], str]]) -> tuple[str, str, int]:
             blob_digest, (desc, diff_id) = item
-            return blob_digest, *_fetch_layer(client, ref, desc, diff_id, workdir, keep)
+            path, size = _fetch_layer(client, ref, desc, diff_id, workdir, keep)
+            if blob_dir is not None and keep == "blob":
+                final = os.path.join(blob_dir, blob_digest.split(":", 1)[1])
+                os.replace(path, final)
+                path = final
+            return blob_digest, path, size
 
         results: dict[str, tuple[str, int]] = {}
         workers = max(1, min(max_workers, len(unique)))
@@ -216,9 +225,11 @@ def pull(client: RegistryClient, ref: Reference, *, wanted: Platform | None = No
             with ThreadPoolExecutor(workers, thread_name_prefix="nixlite-pull") as pool:
                 for d, path, size in pool.map(fetch, unique.items()):
                     results[d] = (path, size)
+        layer_files: dict[str, str] = {}
         for desc, diff_id in zip(layer_descs, diff_ids):
             path, size = results[desc["digest"]]
             if keep == "tar":
+                layer_files[diff_id] = path
                 layer = Layer.from_blob(file_source(path), compression="none", digest=diff_id,
                                         size=size, diff_id=diff_id)
             else:
@@ -229,7 +240,8 @@ def pull(client: RegistryClient, ref: Reference, *, wanted: Platform | None = No
             image.layers.append(layer)
         if keep == "blob":
             image.set_manifest_bytes(body, oci=media_type == model.OCI_MANIFEST)
-        return PulledImage(image, ref, body, media_type, digest, index_digest, workdir, layer_descs)
+        return PulledImage(image, ref, body, media_type, digest, index_digest, workdir, layer_descs,
+                           layer_files)
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
