@@ -14,7 +14,7 @@ import os
 
 from nixlite.store.derivation import Derivation, DrvHasher
 from nixlite.store.hashes import Hash
-from nixlite.store.local import LocalStore, PathInfo, StoreError, default_store
+from nixlite.store.local import LocalStore, PathInfo, default_store
 from nixlite.store.nar import PathFilter
 from nixlite.store.paths import BadStorePath, to_store_path
 
@@ -100,15 +100,8 @@ class StoreBackend:
     def is_valid(self, path: str) -> bool:
         return self.local.is_valid(path)
 
-    def ensure_valid(self, path: str) -> None:
-        if not self.local.is_valid(path):
-            raise StoreError(f"path '{path}' is not valid")
-
     def path_info(self, path: str) -> PathInfo | None:
         return self.local.query_path_info(path)
-
-    def references(self, path: str) -> set[str]:
-        return self.local.references(path)
 
     def closure(self, paths) -> set[str]:
         return self.local.closure(paths)

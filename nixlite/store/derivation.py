@@ -18,7 +18,6 @@ from nixlite.store.hashes import Hash
 from nixlite.store.paths import (
     make_fixed_output_path,
     make_output_path,
-    output_path_name,
     text_path_of,
 )
 
@@ -294,10 +293,6 @@ def finalize_fixed_output(drv: Derivation, recursive: bool, h: Hash) -> str:
     drv.outputs = {"out": DrvOutput(p, ("r:" if recursive else "") + h.algo, h.hex())}
     drv.env["out"] = p
     return p
-
-
-def output_name(drv_name: str, output: str) -> str:
-    return output_path_name(drv_name, output)
 
 
 # --------------------------------------------------------------------------

@@ -227,11 +227,3 @@ def parse_hash_allow_empty(s: str, algo: str | None) -> tuple[Hash, bool]:
             raise BadHash("empty hash requires explicit hash type")
         return zero_hash(algo), True
     return parse_hash(s, algo), False
-
-
-def parse_sri(s: str) -> Hash:
-    """A strict SRI string ``algo-base64`` (as ``narHash`` attributes are)."""
-    algo, sep, body = s.partition("-")
-    if not sep:
-        raise BadHash(f"hash '{s}' is not SRI")
-    return _decode_body(body, parse_algo(algo), True)

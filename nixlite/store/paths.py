@@ -126,11 +126,6 @@ def parse_store_path(path: str, sdir: str | None = None) -> str:
     return path
 
 
-def is_in_store(path: str, sdir: str | None = None) -> bool:
-    sdir = sdir or store_dir()
-    return path.startswith(sdir + "/")
-
-
 def to_store_path(path: str, sdir: str | None = None) -> str:
     """The store path that ``path`` (which may be below it) lives in."""
     sdir = sdir or store_dir()
@@ -138,10 +133,6 @@ def to_store_path(path: str, sdir: str | None = None) -> str:
         raise BadStorePath(f"path '{path}' is not in the Nix store")
     rest = path[len(sdir) + 1:]
     return parse_store_path(f"{sdir}/{rest.split('/', 1)[0]}", sdir)
-
-
-def hash_part(path: str) -> str:
-    return os.path.basename(path)[:HASH_PART_LEN]
 
 
 def name_of(path: str) -> str:
