@@ -154,40 +154,47 @@ def _lookup_group(gid: int) -> bytes:
         return b""
 
 
-def gnu_tree_chunks(root: str | bytes, *, mtime: int, uid: int | None = None, gid: int | None = None,
-                    uname: str | None = None, gname: str | None = None,
-                    numeric_owner: bool = False, exclude: Iterable[str] = ()) -> Iterator[bytes]:
-    """Stream what ``tar -C root --sort=name --mtime=@mtime --hard-dereference -cf - .`` writes.
+class _GnuWriter:
+    """GNU tar's per-entry output with fixed options (owner overrides, names, mtime)."""
 
-    ``uid``/``gid`` override the owner of every entry (``--owner``/``--group``; None keeps
-    the files' own).  Names: ``numeric_owner`` leaves them empty; otherwise ``uname``/``gname``
-    if given (as names resolved where the upstream build ran, e.g. ``root``), else looked up
-    here.  ``exclude`` lists ``./``-relative paths to leave out (enableFakechroot's
-    ``./dev`` etc.).  GNU tar's long-name entries carry the names of uid/gid 0."""
-    root_b = os.fsencode(root)
-    mtime_f = _gnu_number(mtime, 12)
-    excluded = {os.fsencode(e).rstrip(b"/") for e in exclude}
-    user_cache: dict[int, bytes] = {}
-    group_cache: dict[int, bytes] = {}
-    fixed_uname = None if uname is None else uname.encode()
-    fixed_gname = None if gname is None else gname.encode()
-    if numeric_owner:
-        fixed_uname = fixed_gname = b""
-        long_uname = long_gname = b""
-    else:
-        long_uname, long_gname = _lookup_user(0), _lookup_group(0)
-    uid_f = None if uid is None else _gnu_number(uid, 8)
-    gid_f = None if gid is None else _gnu_number(gid, 8)
-    out = _Output()
+    def __init__(self, *, mtime: int, uid: int | None, gid: int | None, uname: str | None,
+                 gname: str | None, numeric_owner: bool) -> None:
+        self.mtime_f = _gnu_number(mtime, 12)
+        self.uid, self.gid = uid, gid
+        self.uid_f = None if uid is None else _gnu_number(uid, 8)
+        self.gid_f = None if gid is None else _gnu_number(gid, 8)
+        self.fixed_uname = None if uname is None else uname.encode()
+        self.fixed_gname = None if gname is None else gname.encode()
+        if numeric_owner:
+            self.fixed_uname = self.fixed_gname = b""
+            self.long_uname = self.long_gname = b""
+        else:
+            self.long_uname, self.long_gname = _lookup_user(0), _lookup_group(0)
+        self.user_cache: dict[int, bytes] = {}
+        self.group_cache: dict[int, bytes] = {}
+        self.out = _Output()
 
-    def long_entry(kind: bytes, value: bytes) -> bytes:
+    def long_entry(self, kind: bytes, value: bytes) -> bytes:
         size = len(value) + 1
         head = _header(b"././@LongLink", b"0000644\0", b"0000000\0", b"0000000\0",
                        _gnu_number(size, 12), b"00000000000\0", kind, b"", GNU_MAGIC,
-                       long_uname, long_gname, NO_DEV, NO_DEV)
+                       self.long_uname, self.long_gname, NO_DEV, NO_DEV)
         return head + value + b"\0" + _padding(size)
 
-    def entry(arcname: bytes, full: bytes, st: os.stat_result) -> Iterator[bytes]:
+    def names(self, uid: int, gid: int) -> tuple[bytes, bytes]:
+        un = self.fixed_uname
+        if un is None:
+            un = self.user_cache.get(uid)
+            if un is None:
+                un = self.user_cache[uid] = _lookup_user(uid)
+        gn = self.fixed_gname
+        if gn is None:
+            gn = self.group_cache.get(gid)
+            if gn is None:
+                gn = self.group_cache[gid] = _lookup_group(gid)
+        return un, gn
+
+    def entry(self, arcname: bytes, full: bytes | str, st: os.stat_result) -> Iterator[bytes]:
         mode = st.st_mode
         linkname = b""
         size = 0
@@ -200,7 +207,7 @@ def gnu_tree_chunks(root: str | bytes, *, mtime: int, uid: int | None = None, gi
             arcname += b"/"
         elif stat.S_ISLNK(mode):
             typeflag = SYMTYPE
-            linkname = os.readlink(full)
+            linkname = os.readlink(os.fsencode(full))
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
             typeflag = CHRTYPE if stat.S_ISCHR(mode) else BLKTYPE
             devmajor = _gnu_number(os.major(st.st_rdev), 8)
@@ -211,32 +218,39 @@ def gnu_tree_chunks(root: str | bytes, *, mtime: int, uid: int | None = None, gi
             return  # sockets: GNU tar warns "socket ignored" and skips them
         pieces = []
         if len(linkname) > 100:
-            pieces.append(long_entry(GNU_LONGLINK, linkname))
+            pieces.append(self.long_entry(GNU_LONGLINK, linkname))
         if len(arcname) > 100:
-            pieces.append(long_entry(GNU_LONGNAME, arcname))
-        e_uid = st.st_uid if uid is None else uid
-        e_gid = st.st_gid if gid is None else gid
-        if fixed_uname is not None:
-            un = fixed_uname
-        else:
-            un = user_cache.get(e_uid)
-            if un is None:
-                un = user_cache[e_uid] = _lookup_user(e_uid)
-        if fixed_gname is not None:
-            gn = fixed_gname
-        else:
-            gn = group_cache.get(e_gid)
-            if gn is None:
-                gn = group_cache[e_gid] = _lookup_group(e_gid)
+            pieces.append(self.long_entry(GNU_LONGNAME, arcname))
+        e_uid = st.st_uid if self.uid is None else self.uid
+        e_gid = st.st_gid if self.gid is None else self.gid
+        un, gn = self.names(e_uid, e_gid)
         pieces.append(_header(
-            arcname, _octal(mode & 0o7777, 8), uid_f or _gnu_number(e_uid, 8),
-            gid_f or _gnu_number(e_gid, 8), _gnu_number(size, 12), mtime_f, typeflag, linkname,
-            GNU_MAGIC, un, gn, devmajor, devminor))
-        ready = out.add(b"".join(pieces))
+            arcname, _octal(mode & 0o7777, 8), self.uid_f or _gnu_number(e_uid, 8),
+            self.gid_f or _gnu_number(e_gid, 8), _gnu_number(size, 12), self.mtime_f, typeflag,
+            linkname, GNU_MAGIC, un, gn, devmajor, devminor))
+        ready = self.out.add(b"".join(pieces))
         if ready is not None:
             yield ready
         if size:
-            yield from _file_pieces(full, size, out)
+            yield from _file_pieces(full, size, self.out)
+
+
+def gnu_tree_chunks(root: str | bytes, *, mtime: int, uid: int | None = None, gid: int | None = None,
+                    uname: str | None = None, gname: str | None = None,
+                    numeric_owner: bool = False, exclude: Iterable[str] = (),
+                    strip_dot_slash: bool = False) -> Iterator[bytes]:
+    """Stream what ``tar -C root --sort=name --mtime=@mtime --hard-dereference -cf - .`` writes.
+
+    ``uid``/``gid`` override the owner of every entry (``--owner``/``--group``; None keeps
+    the files' own).  Names: ``numeric_owner`` leaves them empty; otherwise ``uname``/``gname``
+    if given (as names resolved where the upstream build ran, e.g. ``root``), else looked up
+    here.  ``exclude`` lists ``./``-relative paths to leave out (enableFakechroot's
+    ``./dev`` etc.).  ``strip_dot_slash`` is ``--xform 's:^./::'`` (the root stays ``./``).
+    GNU tar's long-name entries carry the names of uid/gid 0."""
+    root_b = os.fsencode(root)
+    excluded = {os.fsencode(e).rstrip(b"/") for e in exclude}
+    writer = _GnuWriter(mtime=mtime, uid=uid, gid=gid, uname=uname, gname=gname,
+                        numeric_owner=numeric_owner)
 
     def walk(directory: bytes, prefix: bytes) -> Iterator[bytes]:
         try:
@@ -249,7 +263,7 @@ def gnu_tree_chunks(root: str | bytes, *, mtime: int, uid: int | None = None, gi
                 continue
             full = directory + b"/" + name
             st = os.lstat(full)
-            yield from entry(arcname, full, st)
+            yield from writer.entry(arcname[2:] if strip_dot_slash else arcname, full, st)
             if stat.S_ISDIR(st.st_mode):
                 yield from walk(full, arcname + b"/")
 
@@ -259,9 +273,27 @@ def gnu_tree_chunks(root: str | bytes, *, mtime: int, uid: int | None = None, gi
         raise NixliteError(f"cannot archive '{os.fsdecode(root_b)}': {e.strerror}") from None
     if not stat.S_ISDIR(root_st.st_mode):
         raise NixliteError(f"cannot archive '{os.fsdecode(root_b)}': not a directory")
-    yield from entry(b".", root_b, root_st)
+    yield from writer.entry(b".", root_b, root_st)
     yield from walk(root_b, b"./")
-    yield out.end()
+    yield writer.out.end()
+
+
+def gnu_entries_chunks(entries: Iterable[tuple[bytes, str]], *, mtime: int,
+                       uid: int | None = None, gid: int | None = None, uname: str | None = None,
+                       gname: str | None = None, numeric_owner: bool = False) -> Iterator[bytes]:
+    """GNU tar entries for an explicit list of (archive name, host path), without recursion
+    and without the end-of-archive trailer (``tar --no-recursion --files-from``, e.g. for
+    ``tar -r``)."""
+    writer = _GnuWriter(mtime=mtime, uid=uid, gid=gid, uname=uname, gname=gname,
+                        numeric_owner=numeric_owner)
+    for arcname, path in entries:
+        try:
+            st = os.lstat(path)
+        except OSError as e:
+            raise NixliteError(f"cannot archive '{path}': {e.strerror}") from None
+        yield from writer.entry(arcname, path, st)
+    if writer.out.size:
+        yield writer.out.take()
 
 
 # Python tarfile's pax dialect ---------------------------------------------------------------
