@@ -14,7 +14,7 @@ is ``env[0][0]…[index + 1]`` with ``level`` hops.
 
 from __future__ import annotations
 
-from nixlite.eval import ops
+from nixlite.eval import fastops, ops
 from nixlite.eval.values import (
     INT_MAX,
     INT_MIN,
@@ -668,6 +668,11 @@ class Compiler:
             return lambda env: (not left(env)) or right(env)
         if e.fn is not None and e.fn.level != GLOBAL:
             return self._binop_user(e)
+        if op in fastops.OPERATORS:
+            a = self._operand(e.left)
+            b = self._operand(e.right)
+            if a[0] != fastops.CODE or b[0] != fastops.CODE:
+                return fastops.binop(op, a, b, e)
         left = self.compile(e.left)
         right = self.compile(e.right)
         pos_of = e
@@ -742,6 +747,22 @@ class Compiler:
         if op == "++":
             return wrap(_concat_lists)
         raise EvalError(f"unknown operator {op}", e.pos)
+
+    def _operand(self, x):
+        """How a fast binary operator reads an operand (see ``fastops.binop``)."""
+        t = type(x)
+        if t is A.Int or t is A.Float or t is A.Str:
+            return (fastops.CONST, x.value, None)
+        if t is A.Path:
+            return (fastops.CONST, NixPath(x.value), None)
+        if t is A.Var:
+            if x.level == 0:
+                return (fastops.VAR0, x.index + 1, x)
+            if x.level == 1:
+                return (fastops.VAR1, x.index + 1, x)
+            if x.level == GLOBAL and type(self.globals[x.index]) is not Thunk:
+                return (fastops.CONST, self.globals[x.index], None)
+        return (fastops.CODE, self.compile(x), None)
 
     def _binop_user(self, e):
         """``-``/``*``/``/``/``<``… when ``__sub``… is rebound lexically: call it, as Nix does."""
