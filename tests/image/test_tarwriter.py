@@ -148,3 +148,64 @@ def test_pax_writer_checks_declared_size():
     writer = PaxTarWriter()
     with pytest.raises(NixliteError, match="declared"):
         list(writer.add("x", 5, [b"abc"]))
+
+
+# --- fuzzing the pax header against tarfile's own -------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from nixlite.image.tarwriter import DIRTYPE, REGTYPE, SYMTYPE, pax_header  # noqa: E402
+
+names = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)),
+                min_size=1, max_size=130) | st.binary(min_size=1, max_size=120).filter(
+    lambda b: b"\0" not in b).map(lambda b: b.decode("utf-8", "surrogateescape"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=names, linkname=names, uname=st.text(max_size=40).filter(lambda s: "\0" not in s),
+       gname=st.text(max_size=40).filter(lambda s: "\0" not in s),
+       uid=st.integers(0, 2**40), gid=st.integers(0, 2**22), size=st.integers(0, 2**40),
+       mtime=st.integers(0, 2**40), mode=st.integers(0, 0o177777),
+       kind=st.sampled_from([REGTYPE, DIRTYPE, SYMTYPE]))
+def test_pax_header_equals_tarfile(name, linkname, uname, gname, uid, gid, size, mtime, mode, kind):
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.mode, info.uid, info.gid, info.mtime = mode, uid, gid, mtime
+    info.uname, info.gname = uname, gname
+    info.size = size if kind == REGTYPE else 0
+    if kind == SYMTYPE:
+        info.linkname = linkname
+    expected = info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    final_name = name + "/" if kind == DIRTYPE and not name.endswith("/") else name
+    ours = pax_header(final_name, mode=mode, uid=uid, gid=gid, size=info.size, mtime=mtime,
+                      typeflag=kind, linkname=info.linkname, uname=uname, gname=gname)
+    assert ours == expected
+
+
+segment = st.text(st.characters(blacklist_characters="/\0", blacklist_categories=("Cs",)),
+                  min_size=1, max_size=60).filter(lambda s: s not in (".", ".."))
+
+
+@settings(max_examples=15, deadline=None)
+@given(spec=st.lists(st.tuples(st.lists(segment, min_size=1, max_size=3),
+                               st.sampled_from(["file", "dir", "link"]),
+                               st.integers(0, 3000)), min_size=1, max_size=12))
+def test_random_trees_match_gnu_tar(tmp_path_factory, spec):
+    root = tmp_path_factory.mktemp("rand")
+    for parts, kind, size in spec:
+        path = root.joinpath(*parts)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists() or path.is_symlink():
+                continue
+            if kind == "file":
+                path.write_bytes(os.urandom(size))
+                path.chmod(0o600 | (size % 0o200))
+            elif kind == "dir":
+                path.mkdir()
+            else:
+                path.symlink_to("../" + "t" * (size % 150 + 1))
+        except (OSError, ValueError):
+            continue  # a name too long for the file system, or a file where a directory goes
+    assert ours(gnu_tree_chunks(str(root), mtime=SDE, numeric_owner=True)) == \
+        gnu_tar(str(root), "--numeric-owner")
