@@ -202,7 +202,11 @@ class RegistryClient:
         if not realm:
             raise RegistryError(f"registry {self.host} sent a bearer challenge without a realm", 401)
         query = [("service", chosen.params["service"])] if "service" in chosen.params else []
-        query += [("scope", s) for s in scope.split(" ") if s]
+        scopes = [s for s in scope.split(" ") if s]
+        for extra in chosen.params.get("scope", "").split(" "):
+            if extra and extra not in scopes:  # what the registry says it needs, too
+                scopes.append(extra)
+        query += [("scope", s) for s in scopes]
         url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
         headers = {"Authorization": creds.basic_header()} if creds else {}
         resp = self._send_with_retries("GET", url, headers, None, follow=True)
@@ -352,18 +356,32 @@ class RegistryClient:
         media_type = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
         return body, media_type, digest
 
-    def open_blob(self, repository: str, digest: str) -> Response:
+    def open_blob(self, repository: str, digest: str, urls: list[str] | None = None) -> Response:
+        """GET a blob; a foreign layer the registry does not hold is fetched from its
+        descriptor's ``urls`` (http/https, no credentials sent), as skopeo does."""
         resp = self.request("GET", f"/v2/{repository}/blobs/{digest}", repository=repository,
                             scope=f"repository:{repository}:pull")
+        if resp.status == 404 and urls:
+            resp.read(1 << 20)
+            for url in urls:
+                if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                    continue
+                alt = self._send_with_retries("GET", url, {}, None, follow=True)
+                if alt.status == 200:
+                    return alt
+                alt.read(1 << 20)
+            raise RegistryError(f"blob {digest} is neither in {self.host}/{repository} nor at "
+                                f"its URLs ({', '.join(map(str, urls))})", 404)
         return self.check(resp, f"blob {digest} in {self.host}/{repository}")
 
     def download_blob(self, repository: str, digest: str, size: int | None,
-                      consume: Callable[[Iterator[bytes]], Any]) -> Any:
+                      consume: Callable[[Iterator[bytes]], Any],
+                      urls: list[str] | None = None) -> Any:
         """Stream a blob into ``consume`` (which must start afresh each call), verifying
         size and digest; a connection failure mid-body restarts the download."""
         attempt = 0
         while True:
-            resp = self.open_blob(repository, digest)
+            resp = self.open_blob(repository, digest, urls)
             try:
                 return consume(self._verified(resp, repository, digest, size))
             except TransientError as e:

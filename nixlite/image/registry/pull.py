@@ -289,7 +289,8 @@ def _fetch_layer(client: RegistryClient, ref: Reference, desc: dict[str, Any], d
                                f"image config says its diff_id is {diff_id}")
         return path, written
 
-    return client.download_blob(ref.repository, desc["digest"], desc["size"], consume)
+    urls = desc.get("urls") if isinstance(desc.get("urls"), list) else None
+    return client.download_blob(ref.repository, desc["digest"], desc["size"], consume, urls)
 
 
 def _decompress_into(chunks, kind: str, keep: str, out, h, blob_size: int) -> int:

@@ -63,7 +63,10 @@ class Registry:
                 "log:\n  level: error\n  accesslog:\n    disabled: true\n"
                 f"storage:\n  filesystem:\n    rootdirectory: {self.storage}\n"
                 "  delete:\n    enabled: true\n"
-                f"http:\n  addr: 127.0.0.1:{self.port}\n" + tls + auth)
+                f"http:\n  addr: 127.0.0.1:{self.port}\n" + tls + auth +
+                # foreign layers (descriptors with urls) may point at local test servers
+                "validation:\n  manifests:\n    urls:\n      allow:\n"
+                "        - '^http://127\\.0\\.0\\.1:'\n")
             cfg = self.root / "config.yml"
             cfg.write_text(config)
             log = open(self.root / "registry.log", "ab")
@@ -151,6 +154,8 @@ class Proxy:
         self.fail_first = 0
         self.fail_match = ""
         self.cut_blob = 0
+        self.redirect_blobs = False
+        self.redirected_auth: list[bool] = []
         self.tokens: set[str] = set()
         self.lock = threading.Lock()
         proxy = self
@@ -177,6 +182,14 @@ class Proxy:
                 body = self.rfile.read(length) if length else b""
                 if self.path.startswith("/token"):
                     return self._token()
+                if self.path.startswith("/redirected/"):  # "another host" (same server)
+                    with proxy.lock:
+                        proxy.redirected_auth.append("Authorization" in self.headers)
+                    self.path = self.path[len("/redirected"):]
+                    return self._forward(body)
+                if proxy.redirect_blobs and self.command == "GET" and "/blobs/" in self.path:
+                    return self._send(307, [("Location", f"http://localhost:{proxy.port}"
+                                                         f"/redirected{self.path}")])
                 with proxy.lock:
                     fail = proxy.fail_first > 0 and proxy.fail_match in f"{self.command} {self.path}"
                     if fail:
@@ -197,6 +210,9 @@ class Proxy:
                         return self._send(401, [("WWW-Authenticate", challenge),
                                                 ("Content-Type", "application/json")],
                                           b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}')
+                return self._forward(body)
+
+            def _forward(self, body):
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "authorization"}
                 conn.request(self.command, self.path, body=body or None, headers=headers)

@@ -29,7 +29,7 @@ def write_docker_config(home, host: str, user: str, password: str) -> None:
 
 def pull_ok(host: str, dest) -> int:
     return main(["image", "pull", f"docker://{host}/test/simple:v1", "-o", str(dest),
-                 "--tls-verify=false", "-q"])
+                 "--tls-verify=false", "-q", "--tag", "simple:v1"])
 
 
 def test_bearer_token_with_credentials_from_docker_config(images, proxy, tmp_path,
@@ -54,7 +54,7 @@ def test_bearer_token_with_credentials_from_docker_config(images, proxy, tmp_pat
     # the image is the same as the one pulled directly
     direct = tmp_path / "direct.tar"
     assert pull_ok(images.host, direct) == 0
-    assert dest.read_bytes() != b"" and dest.stat().st_size == direct.stat().st_size
+    assert dest.read_bytes() == direct.read_bytes()
 
 
 def test_anonymous_bearer_token(images, proxy, tmp_path):
@@ -208,3 +208,15 @@ def test_tls_is_verified_by_default(tls_registry, tmp_path, monkeypatch, capsys)
     expected = tmp_path / "skopeo.tar"
     skopeo("copy", "-q", "--src-tls-verify=false", ref, f"docker-archive:{expected}:{tls_registry.host}/tls/app:1")
     assert dest.read_bytes() == expected.read_bytes()
+
+
+def test_blob_redirects_are_followed_without_credentials(images, proxy, tmp_path):
+    proxy.require_bearer = True
+    proxy.redirect_blobs = True
+    dest = tmp_path / "x.tar"
+    assert pull_ok(proxy.host, dest) == 0
+    # config + two distinct layers, each fetched from the other "host" without the token
+    assert proxy.redirected_auth == [False, False, False]
+    direct = tmp_path / "direct.tar"
+    assert pull_ok(images.host, direct) == 0
+    assert dest.read_bytes() == direct.read_bytes()
