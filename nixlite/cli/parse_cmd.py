@@ -20,8 +20,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from nixlite.errors import NixliteError
-    from nixlite.resolve import resolve
-    from nixlite.syntax.cache import parse_file
+    from nixlite.resolve import parse_file, resolve
     from nixlite.syntax.parser import parse
     from nixlite.syntax.printer import show
 

@@ -1,7 +1,8 @@
 """Stage 2: bind every variable statically, as Nix's ``bindVars`` does.
 
 ``resolve(expr)`` walks a tree from ``nixlite.syntax`` once, annotates it in place and
-returns it; it raises ``NixliteError("undefined variable 'y'", pos)`` for a variable
+returns it (``parse_file(path)`` / ``parse_cached(text, file, base_dir)`` give resolved
+trees through the on-disk parse cache); it raises ``NixliteError("undefined variable 'y'", pos)`` for a variable
 that is bound nowhere and has no enclosing ``with`` (Nix reports this before evaluating).
 
 Annotation contract (read by the compiler):
@@ -47,7 +48,8 @@ from nixlite.errors import NixliteError
 from nixlite.resolve.globals import GLOBAL_INDEX, GLOBAL_NAMES
 from nixlite.syntax import ast as A
 
-__all__ = ["resolve", "GLOBAL", "DYNAMIC", "WITH_SLOTS", "GLOBAL_NAMES"]
+__all__ = ["resolve", "parse_file", "parse_cached", "GLOBAL", "DYNAMIC", "WITH_SLOTS",
+           "GLOBAL_NAMES"]
 
 GLOBAL = -2
 DYNAMIC = -1
@@ -76,6 +78,20 @@ def resolve(expr: A.Expr) -> A.Expr:
     finally:
         sys.setrecursionlimit(limit)
     return expr
+
+
+def parse_file(path: str) -> A.Expr:
+    """The resolved tree of the file at ``path``, through the parse cache."""
+    from nixlite.syntax.cache import parse_file as _parse_file
+
+    return _parse_file(path, finish=resolve)
+
+
+def parse_cached(text: str, file: str, base_dir: str) -> A.Expr:
+    """The resolved tree of ``text`` read from ``file``, through the parse cache."""
+    from nixlite.syntax.cache import parse_cached as _parse_cached
+
+    return _parse_cached(text, file, base_dir, finish=resolve)
 
 
 def _bind_var(var: A.Var, scope: _Scope | None) -> None:

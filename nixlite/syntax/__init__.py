@@ -2,7 +2,8 @@
 
 ``parse(text, file)`` parses a string (``file`` is what errors print: a path, ``«string»``
 or ``«stdin»``); ``parse_file(path)`` reads a file through the on-disk parse cache.
-Both raise ``nixlite.errors.NixliteError`` on bad input and nothing else.
+Both raise ``nixlite.errors.NixliteError`` on bad input and nothing else.  For trees
+with variables resolved (what the evaluator needs), use ``nixlite.resolve.parse_file``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
-"""The on-disk parse cache: parsed (and resolved) files keyed by a hash of their content.
+"""The on-disk parse cache: parsed files keyed by a hash of their content.
 
 Like ``.pyc`` files, so evaluating a large file again does not parse it again.  An entry
-is a pickle of the resolved tree, named by SHA-256 of (format version, grammar, file
-name, base directory, text); anything unreadable or of the wrong shape is ignored and
-rewritten.  Writes go to a temporary name first and are renamed into place.
+is a pickle of the tree, named by SHA-256 of (format version, grammar, file name, base
+directory, $HOME, the ``finish`` step, text); anything unreadable or of the wrong shape
+is ignored and rewritten.  Writes go to a temporary name first and are renamed into
+place.  A later stage can have its own pure pass applied before the tree is stored
+(``finish``, e.g. ``nixlite.resolve.resolve``: see ``nixlite.resolve.parse_file``), so
+syntax never imports the stages to its right.
 
 Location: ``$NIXLITE_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/nixlite/parse``, else
 ``~/.cache/nixlite/parse``.
@@ -50,7 +53,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 _grammar_digest: bytes | None = None
 
 
-def _key(name: str, base_dir: str, text: str) -> str:
+def _key(name: str, base_dir: str, text: str, finish) -> str:
     global _grammar_digest
     if _grammar_digest is None:
         from nixlite.syntax.parser import GRAMMAR_PATH
@@ -61,6 +64,8 @@ def _key(name: str, base_dir: str, text: str) -> str:
     h.update(name.encode("utf-8", "surrogateescape") + b"\0")
     h.update(base_dir.encode("utf-8", "surrogateescape") + b"\0")
     h.update(os.environ.get("HOME", "").encode("utf-8", "surrogateescape") + b"\0")  # ~/ paths
+    if finish is not None:
+        h.update(f"{finish.__module__}.{finish.__qualname__}".encode() + b"\0")
     h.update(text.encode("utf-8", "surrogatepass"))
     return h.hexdigest()
 
@@ -75,13 +80,15 @@ def read_source(path: str) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
-def parse_cached(text: str, name: str, base_dir: str):
-    """Parse and resolve ``text``, through the cache."""
-    from nixlite.resolve import resolve
+def parse_cached(text: str, name: str, base_dir: str, finish=None):
+    """Parse ``text`` (``name`` and ``base_dir`` as for ``nixlite.syntax.parse``) through
+    the cache; ``finish``, if given, is applied to a freshly parsed tree before it is
+    stored (it must be pure and deterministic)."""
     from nixlite.syntax.ast import Expr
     from nixlite.syntax.parser import parse
 
-    entry = cache_dir() / _key(name, base_dir, text)[:2] / _key(name, base_dir, text)
+    key = _key(name, base_dir, text, finish)
+    entry = cache_dir() / key[:2] / key
     gc_was_enabled = gc.isenabled()
     gc.disable()  # unpickling only allocates: spare the cyclic GC's rescans
     try:
@@ -94,7 +101,9 @@ def parse_cached(text: str, name: str, base_dir: str):
     finally:
         if gc_was_enabled:
             gc.enable()
-    tree = resolve(parse(text, name, base_dir))
+    tree = parse(text, name, base_dir)
+    if finish is not None:
+        tree = finish(tree)
     try:
         atomic_write(entry, pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL))
     except (OSError, RecursionError, pickle.PicklingError):
@@ -125,11 +134,11 @@ def resolve_expr_path(path: str) -> str:
     return path
 
 
-def parse_file(path: str):
-    """Parse and resolve the file at ``path`` (see ``resolve_expr_path``)."""
+def parse_file(path: str, finish=None):
+    """Parse the file at ``path`` (see ``resolve_expr_path``) through the cache."""
     path = resolve_expr_path(path)
     text = read_source(path)
-    return parse_cached(text, path, os.path.dirname(path))
+    return parse_cached(text, path, os.path.dirname(path), finish)
 
 
 __all__ = ["cache_dir", "atomic_write", "parse_cached", "parse_file", "read_source", "Pos"]

@@ -13,16 +13,22 @@ def _entries(root):
 
 
 def test_cache_hit_returns_resolved_tree(tmp_path, monkeypatch):
+    from nixlite.resolve import parse_file
+
     monkeypatch.setenv("NIXLITE_CACHE_DIR", str(tmp_path / "c"))
     f = tmp_path / "a.nix"
     f.write_text("let a = 1; in a + builtins.length [ ]")
-    first = cache.parse_file(str(f))
+    first = parse_file(str(f))
     [entry] = _entries(tmp_path / "c")
-    second = cache.parse_file(str(f))
+    second = parse_file(str(f))
     assert show(second) == show(first)
     assert second is not first  # came from disk
     body = second.body.left
     assert isinstance(body, A.Var) and (body.level, body.index) == (0, 0)
+    # the plain parse is cached under its own key, unresolved
+    plain = cache.parse_file(str(f))
+    assert len(_entries(tmp_path / "c")) == 2
+    assert plain.body.left.level == -1
 
 
 def test_corrupt_entry_is_rewritten(tmp_path, monkeypatch):
