@@ -242,3 +242,35 @@ def test_multiple_images_need_a_tag(archive):
     with pytest.raises(NixliteError, match="no image tagged"):
         arch.image(tag="nope:1")
     assert arch.image(tag="hello:latest").repo_tags == ["hello:latest"]
+
+
+def test_oci_index_entries_are_chosen_by_platform(tmp_path):
+    from nixlite.image.model import OCI_INDEX, go_json, sha256_digest
+
+    layers = [Layer.from_tar(lambda: iter([b"\0" * 1024]), compression="gzip")]
+    images = {}
+    layout = str(tmp_path / "multi")
+    for arch in ("amd64", "arm64"):
+        config = {"architecture": arch, "os": "linux",
+                  "rootfs": {"type": "layers", "diff_ids": [layers[0].diff_id]}}
+        images[arch] = Image.from_config(config, layers, style="go")
+        write_oci_layout(images[arch], layout, arch)
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+         "digest": images[a].manifest_digest(oci=True),
+         "size": len(images[a].manifest_bytes(oci=True)),
+         "platform": {"architecture": a, "os": "linux", **({"variant": "v8"} if a == "arm64" else {})}}
+        for a in ("amd64", "arm64")]}
+    data = go_json(index)
+    with open(os.path.join(layout, "blobs", "sha256", sha256_digest(data).split(":")[1]), "wb") as f:
+        f.write(data)
+    with open(os.path.join(layout, "index.json"), "wb") as f:
+        f.write(go_json({"schemaVersion": 2, "manifests": [
+            {"mediaType": OCI_INDEX, "digest": sha256_digest(data), "size": len(data),
+             "annotations": {"org.opencontainers.image.ref.name": "multi"}}]}))
+    assert read_oci_layout(layout, "multi").config["architecture"] == "amd64"
+    assert read_oci_layout(layout, "multi", arch="arm64", variant="v8").config["architecture"] == "arm64"
+    with pytest.raises(NixliteError, match="no image for linux/s390x"):
+        read_oci_layout(layout, "multi", arch="s390x")
+    info = json.loads(run("skopeo", "inspect", "--override-arch", "arm64", f"oci:{layout}:multi"))
+    assert info["Architecture"] == "arm64"

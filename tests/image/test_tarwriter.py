@@ -209,3 +209,19 @@ def test_random_trees_match_gnu_tar(tmp_path_factory, spec):
             continue  # a name too long for the file system, or a file where a directory goes
     assert ours(gnu_tree_chunks(str(root), mtime=SDE, numeric_owner=True)) == \
         gnu_tar(str(root), "--numeric-owner")
+
+
+def test_todays_upstream_keeps_a_symlinked_store_path_as_a_link(store):
+    store_dir, paths = store
+    linked = paths[2]
+    data = ours(store_layer_chunks([linked], mtime=1, store_dir=store_dir, nix_dir_mode=0o755,
+                                   walk_symlinked_roots=False))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        members = tar.getmembers()
+    assert [(m.name, m.type, m.mode) for m in members] == [
+        ("/nix", tarfile.DIRTYPE, 0o755), ("/nix/store", tarfile.DIRTYPE, 0o755),
+        ("/" + linked.lstrip("/"), tarfile.SYMTYPE, 0o777)]
+    # the seed walks through it: the target's tree appears under the link's name
+    seed = ours(store_layer_chunks([linked], mtime=1, store_dir=store_dir))
+    with tarfile.open(fileobj=io.BytesIO(seed)) as tar:
+        assert any(m.name.startswith("/" + linked.lstrip("/") + "/bin/") for m in tar)
