@@ -61,8 +61,9 @@ def _add_platform(p: argparse.ArgumentParser) -> None:
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("image", help="pull, push, convert and inspect container images",
-                              description=__doc__.split("\n\n")[0],
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description="Pull, push, convert and inspect container images "
+                              "(docker://REF, docker-archive files, OCI layout directories, - "
+                              "for a stream).  Flags are spelled as in skopeo and crane.")
     sub = p.add_subparsers(dest="image_command", metavar="SUBCOMMAND")
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
 

@@ -243,6 +243,14 @@ class RegistryClient:
             raise RegistryError(f"TLS certificate of {parts.netloc} not trusted: {e.verify_message} "
                                 "(use --tls-verify=false for a registry without a trusted "
                                 "certificate)") from None
+        except ssl.SSLError as e:
+            self._drop(parts.scheme, parts.netloc)
+            if isinstance(e, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+                raise TransientError(f"{method} {url}: {e}") from None
+            hint = " (use --tls-verify=false for a plain-HTTP registry)" \
+                if "WRONG_VERSION_NUMBER" in str(e) else ""
+            raise RegistryError(f"TLS connection to {parts.netloc} failed: "
+                                f"{e.reason or e}{hint}") from None
         except (OSError, http.client.HTTPException) as e:
             self._drop(parts.scheme, parts.netloc)
             raise TransientError(f"{method} {url}: {e or type(e).__name__}") from None

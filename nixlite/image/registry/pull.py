@@ -12,6 +12,7 @@ digests survive) or decompressed (``keep='tar'``, for docker-archive, which stor
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform as _platform
@@ -259,8 +260,6 @@ def _fetch_layer(client: RegistryClient, ref: Reference, desc: dict[str, Any], d
     path = os.path.join(workdir, hexpart + (".tar" if keep == "tar" else ".blob"))
 
     def consume(chunks):
-        import hashlib
-
         kind = compression
         with open(path, "wb") as out:
             first = next(chunks, b"")
@@ -274,7 +273,6 @@ def _fetch_layer(client: RegistryClient, ref: Reference, desc: dict[str, Any], d
                 yield from chunks
 
             h = hashlib.sha256()
-            written = 0
             try:
                 written = _decompress_into(all_chunks(), kind, keep, out, h, desc["size"])
             except RegistryError:
