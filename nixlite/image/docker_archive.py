@@ -38,7 +38,8 @@ def docker_archive_chunks(image: Image, *, mtime: int = 0, repo_tags: list[str] 
     in the seed, ``mtime`` today).  ``repo_tags`` overrides ``image.repo_tags``.
     ``layer_headers`` maps a layer index to header fields overriding the defaults (mode
     0644, root ids, empty names) — upstream's customisation layer carries the stat() of its
-    stored file (mode 0444 and the store owner).  ``compression='gzip'`` gives
+    stored file (mode 0444 and the store owner); ``name`` overrides the member name and
+    ``verbatim`` copies the stored blob instead of the tar (fromImage's base layers).  ``compression='gzip'`` gives
     buildLayeredImage's ``stream | pigz -nT`` bytes."""
     chunks = _archive_chunks(image, mtime, image.repo_tags if repo_tags is None else repo_tags,
                              layer_headers or {})
@@ -50,11 +51,15 @@ def _archive_chunks(image: Image, mtime: int, repo_tags: list[str],
     writer = PaxTarWriter()
     names = []
     for index, layer in enumerate(image.layers):
-        name = check_digest_syntax(layer.diff_id, "layer diff_id") + "/layer.tar"
-        names.append(name)
         attrs: dict[str, Any] = {"mode": 0o644, "mtime": mtime}
         attrs.update(layer_headers.get(index, {}))
-        yield from writer.add(name, layer.tar_size, layer.tar_chunks(), **attrs)
+        name = attrs.pop("name", None) or (
+            check_digest_syntax(layer.diff_id, "layer diff_id") + "/layer.tar")
+        names.append(name)
+        if attrs.pop("verbatim", False):
+            yield from writer.add(name, layer.size, layer.blob_chunks(), **attrs)
+        else:
+            yield from writer.add(name, layer.tar_size, layer.tar_chunks(), **attrs)
     config_name = image.config_digest.split(":", 1)[1] + ".json"
     yield from writer.add(config_name, len(image.config_bytes), [image.config_bytes], mtime=mtime)
     manifest = python_json([{"Config": config_name, "RepoTags": list(repo_tags), "Layers": names}])
@@ -196,6 +201,20 @@ class DockerArchive:
         with open(self.path, "rb") as f:
             f.seek(member.offset)
             return f.read(member.size)
+
+    def member_named(self, name: str) -> Member:
+        """The member stored under ``name`` itself (links not followed)."""
+        member = self.members.get(safe_relative(name, "manifest reference"))
+        if member is None:
+            raise NixliteError(f"'{self.label}' has no member '{name}' (named in manifest.json)")
+        return member
+
+    def config_json(self, entry: dict[str, Any]) -> Any:
+        return _parse_json(self._read_member(self._member(entry["Config"])), f"'{self.label}': config")
+
+    def layer(self, member: Member) -> Layer:
+        """A layer reading a member's bytes from the archive."""
+        return self._layer(member)
 
     def tags(self) -> list[str]:
         return [t for e in self.entries for t in (e.get("RepoTags") or []) if isinstance(t, str)]

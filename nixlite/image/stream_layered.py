@@ -61,19 +61,64 @@ def _stat_header(path: str, mtime: int) -> dict[str, Any]:
             "gname": gname, "mtime": mtime}
 
 
+def _add_base_layers(from_image: str, layers: list[Layer], history: list[dict[str, str]],
+                     headers: dict[int, dict[str, Any]], created_text: str, config: Any,
+                     merge_env: bool) -> Any:
+    """Upstream's add_base_layers: each layer member of the base archive's first image,
+    copied as stored, named by the base config's diff_ids; returns the (merged) config."""
+    from nixlite.image.docker_archive import DockerArchive
+
+    archive = DockerArchive(from_image)
+    entry = archive.entries[0]
+    base_config = archive.config_json(entry)
+    rootfs = base_config.get("rootfs") if isinstance(base_config, dict) else None
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(diff_ids, list):
+        raise NixliteError(f"base image '{from_image}' has no rootfs.diff_ids in its config")
+    for name, diff_id in zip(entry["Layers"], diff_ids):
+        member = archive.member_named(name)
+        if not member.is_file:
+            raise NixliteError(f"base image '{from_image}': layer member '{name}' is a link")
+        diff_id = "sha256:" + str(diff_id).removeprefix("sha256:")
+        layer = archive.layer(member)
+        layer._want_diff_id = diff_id
+        headers[len(layers)] = {"name": member.name, "mode": member.mode, "uid": member.uid,
+                                "gid": member.gid, "uname": member.uname, "gname": member.gname,
+                                "mtime": member.mtime, "verbatim": True}
+        layers.append(layer)
+        history.append({"created": created_text, "comment": f"store paths: {[member.name]!r}"})
+    if merge_env and isinstance(config, dict):
+        base_env = (base_config.get("config") or {}).get("Env", []) or []
+        env = list(base_env) + list(config.get("Env", []))
+        if env:
+            resolved: dict[str, str] = {}
+            for item in env:
+                resolved[item.split("=", 1)[0]] = item
+            config = dict(config)
+            config["Env"] = list(resolved.values())
+    return config
+
+
 def stream_layered_image(*, store_layers: list[list[str]], customisation_layer: str | None,
                          architecture: str, config: Any, created: str, repo_tag: str,
                          mtime: int | None = None, store_dir: str = "/nix/store",
                          uid: int = 0, gid: int = 0, uname: str = "root", gname: str = "root",
-                         nix_dir_mode: int = 0o555, walk_symlinked_roots: bool = True) -> StreamedImage:
+                         nix_dir_mode: int = 0o555, walk_symlinked_roots: bool = True,
+                         from_image: str | None = None, merge_base_env: bool = False) -> StreamedImage:
     """The seed's stream script (defaults) or today's (``mtime``, owner, ``nix_dir_mode=0o755``,
-    ``walk_symlinked_roots=False``).  ``config`` is the base JSON's ``config`` value."""
+    ``walk_symlinked_roots=False``, ``merge_base_env=True``).  ``config`` is the base JSON's
+    ``config`` value.  ``from_image`` is a docker-archive whose layers come first, copied
+    with their member names and headers; ``merge_base_env`` prepends its ``Env`` to the
+    config's, each variable keeping its first position and its last value (today's rule)."""
     when = parse_created(created)
     created_text = when.isoformat()
     layer_mtime = int(when.timestamp()) if mtime is None else mtime
     layers: list[Layer] = []
     history: list[dict[str, str]] = []
     headers: dict[int, dict[str, Any]] = {}
+    if from_image is not None:
+        config = _add_base_layers(from_image, layers, history, headers, created_text, config,
+                                  merge_base_env)
     for paths in store_layers:
         def source(paths=tuple(paths)):
             return store_layer_chunks(paths, mtime=layer_mtime, uid=uid, gid=gid, uname=uname,

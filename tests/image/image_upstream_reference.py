@@ -54,7 +54,7 @@ def reference_store_layer(paths, mtime, *, uid=0, gid=0, uname="root", gname="ro
 
 
 def reference_stream_image(store_layers, customisation_dir, config_extra, *, created, mtime,
-                           repo_tag) -> tuple[bytes, bytes]:
+                           repo_tag, from_image=None, merge_env=False) -> tuple[bytes, bytes]:
     """The whole streamLayeredImage output (outer archive) and its config bytes.
 
     ``store_layers`` is a list of path lists; ``customisation_dir`` holds ``layer.tar`` and
@@ -66,7 +66,24 @@ def reference_stream_image(store_layers, customisation_dir, config_extra, *, cre
     def add_member(tar, info, data):
         tar.addfile(info, io.BytesIO(data))
 
+    config_value = config_extra["config"]
     with tarfile.open(fileobj=out, mode="w|") as tar:
+        if from_image is not None:
+            # upstream's load_from_image / add_base_layers / overlay_base_config
+            with tarfile.open(from_image) as base:
+                manifest = json.load(base.extractfile(base.getmember("manifest.json")))
+                base_json = json.load(base.extractfile(base.getmember(manifest[0]["Config"])))
+                for layer, checksum in zip(manifest[0]["Layers"], base_json["rootfs"]["diff_ids"]):
+                    info = base.getmember(layer)
+                    tar.addfile(info, base.extractfile(info))
+                    layer_names.append(info.path)
+                    diff_ids.append("sha256:" + checksum.removeprefix("sha256:"))
+                    histories.append({"created": created, "comment": f"store paths: {[info.path]}"})
+            if merge_env:
+                env = base_json["config"].get("Env", []) + config_value.get("Env", [])
+                if env:
+                    config_value = dict(config_value)
+                    config_value["Env"] = list({e.split("=", 1)[0]: e for e in env}.values())
         for paths in store_layers:
             data = reference_store_layer(paths, mtime)
             digest = hashlib.sha256(data).hexdigest()
@@ -93,7 +110,7 @@ def reference_stream_image(store_layers, customisation_dir, config_extra, *, cre
             "created": created,
             "architecture": config_extra["architecture"],
             "os": "linux",
-            "config": config_extra["config"],
+            "config": config_value,
             "rootfs": {"diff_ids": diff_ids, "type": "layers"},
             "history": histories,
         }

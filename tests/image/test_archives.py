@@ -274,3 +274,26 @@ def test_oci_index_entries_are_chosen_by_platform(tmp_path):
         read_oci_layout(layout, "multi", arch="s390x")
     info = json.loads(run("skopeo", "inspect", "--override-arch", "arm64", f"oci:{layout}:multi"))
     assert info["Architecture"] == "arm64"
+
+
+@pytest.mark.parametrize("merge_env", [False, True])
+def test_from_image_matches_upstream(built, archive, tmp_path, merge_env):
+    config = {"Env": ["PATH=/usr/bin", "EXTRA=1"], "User": "nobody"}
+    streamed = stream_layered_image(
+        store_layers=[[str(built["app"])]], customisation_layer=str(built["custom"]),
+        architecture="amd64", config=config, created="2021-03-04T05:06:07+00:00",
+        repo_tag="derived:1", store_dir=str(built["store"]), from_image=archive,
+        merge_base_env=merge_env)
+    expected, config_bytes = reference_stream_image(
+        [[str(built["app"])]], str(built["custom"]), {"architecture": "amd64", "config": config},
+        created="2021-03-04T05:06:07+00:00", mtime=1614834367, repo_tag="derived:1",
+        from_image=archive, merge_env=merge_env)
+    assert streamed.image.config_bytes == config_bytes
+    dest = tmp_path / "derived.tar"
+    streamed.write(str(dest))
+    assert dest.read_bytes() == expected
+    info = json.loads(run("skopeo", "inspect", f"docker-archive:{dest}"))
+    assert len(info["Layers"]) == 5
+    if merge_env:
+        assert json.loads(config_bytes)["config"]["Env"] == [
+            "GREETING=grüß dich", "PATH=/usr/bin", "EXTRA=1"]
