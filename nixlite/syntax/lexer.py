@@ -24,6 +24,8 @@ _DEFAULT = re.compile(
     r"(?:[ \t\r\n]+|#[^\r\n]*|/\*(?:[^*]|\*+[^*/])*\*+/)*+(?:"
     # fast path: an identifier that cannot be the start of a longer URI or path token
     r"(?P<ID>[a-zA-Z_][a-zA-Z0-9_'\-]*+(?![a-zA-Z0-9._\-+/:]))"
+    # fast path: a whole "…" string without interpolation (what STRING mode would give)
+    r'|"(?P<sstr>(?:[^$"\\]|\$[^{"\\]|\\[\s\S]|\$\\[\s\S])*+\$?)"'
     r"|(?P<URI>[a-zA-Z][a-zA-Z0-9+\-.]*:[a-zA-Z0-9%/?:@&=+$,\-_.!~*']+)"
     rf"|(?P<pseg>{_PC}*/(?=\$\{{))"
     r"|(?P<hseg>~/(?=\$\{))"
@@ -123,6 +125,20 @@ def tokenize(text: str) -> tuple[list, list, list]:
                 word = m.group(kind)
                 add_t(keywords.get(word, "ID"))
                 add_v(intern(word))  # one object per name: smaller, faster cache entries
+            elif kind == "sstr":
+                body = m.group(kind)
+                add_t("QUOTE")
+                add_v('"')
+                add_o(pos - 1)
+                if body:
+                    add_t("STR")
+                    add_v(_no_nul(unescape(body), pos))
+                    add_o(pos)
+                add_t("QUOTE")
+                add_v('"')
+                add_o(end - 1)
+                pos = end
+                continue
             elif kind == "char":
                 c = m.group(kind)
                 t = chars.get(c)

@@ -212,6 +212,7 @@ class _Builder:
         states = [t.start]
         vals: list = []
         starts: list[int] = []
+        push_state, push_val, push_start = states.append, vals.append, starts.append
         i = 0
         tok = types[0]
         while True:
@@ -222,9 +223,9 @@ class _Builder:
                     return vals[-1]
                 self._syntax_error(states, tok, values[i], offs[i], types, offs, i)
             if code >= 0:
-                states.append(code)
-                vals.append(values[i])
-                starts.append(offs[i])
+                push_state(code)
+                push_val(values[i])
+                push_start(offs[i])
                 i += 1
                 tok = types[i]
                 continue
@@ -247,9 +248,9 @@ class _Builder:
             else:
                 start = offs[i]
                 value = handler(None, start)
-            vals.append(value)
-            starts.append(start)
-            states.append(goto[states[-1]][lhs_of[rule]])
+            push_val(value)
+            push_start(start)
+            push_state(goto[states[-1]][lhs_of[rule]])
 
     def _syntax_error(self, states, tok, value, off, types, offs, i) -> None:
         """Raise bison's message: perform the default reductions first (bison reduces
