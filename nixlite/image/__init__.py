@@ -1,9 +1,15 @@
 """Container images: the ``Image``/``Layer`` model and its formats.
 
-``model`` holds the model; ``tarwriter`` writes layer tars byte-identical to upstream's;
-``gzip`` reproduces ``pigz -nT``; ``layering`` computes referencesByPopularity layers;
-``docker_archive`` and ``oci_layout`` read and write the two on-disk formats; ``unpack``
-extracts a root file system safely.
+- ``model``: ``Image`` and ``Layer`` (lazy, verified digests), media types, JSON styles.
+- ``tarwriter`` / ``tarreader``: layer tars byte-identical to GNU tar and to upstream's
+  stream script; a defensive reader for all three tar dialects.
+- ``gzip`` / ``compression``: ``pigz -nT`` bytes; zstd; defensive decompression.
+- ``layering``: referencesByPopularity and the maxLayers cut.
+- ``stream_layered``: streamLayeredImage's image (config, headers, fromImage).
+- ``legacy``: the seed's buildImage tarball (legacy layout, TarSum, jq/jshon JSON).
+- ``docker_archive`` / ``oci_layout``: read and write the two on-disk formats.
+- ``unpack``: extract a root file system safely (whiteouts, confined symlinks).
+- ``registry``, ``skopeo_archive``: registry client, pull and push; skopeo's archive bytes.
 """
 
 from nixlite.image.model import Image, Layer

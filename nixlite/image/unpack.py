@@ -95,8 +95,10 @@ def _remove(path: str) -> None:
 
 
 class _LayerApplier:
-    def __init__(self, root: _Root, preserve_owner: bool, limit: list[int] | None) -> None:
+    def __init__(self, root: _Root, preserve_owner: bool, limit: list[int] | None,
+                 allow_absolute: bool) -> None:
         self.root = root
+        self.allow_absolute = allow_absolute
         self.preserve_owner = preserve_owner
         self.limit = limit
         self.created: set[str] = set()
@@ -112,6 +114,8 @@ class _LayerApplier:
             os.utime(path, (mtime, mtime))
 
     def entry(self, member: Member, data) -> None:
+        if not self.allow_absolute and member.name.startswith("/"):
+            raise NixliteError(f"layer entry '{member.name}' has an absolute name")
         rel = safe_relative(member.name, "layer entry")
         if not rel:
             return  # the root itself ("./"): keep the destination's own attributes
@@ -187,11 +191,13 @@ class _LayerApplier:
 
 
 def unpack_layers(layers: list[Layer], dest: str, *, preserve_owner: bool | None = None,
-                  max_bytes: int | None = None) -> None:
+                  max_bytes: int | None = None, allow_absolute: bool = True) -> None:
     """Extract ``layers`` into ``dest`` (which must not exist or be empty).
 
     ``preserve_owner`` (default: when running as root) applies the entries' uid/gid.
-    ``max_bytes`` bounds the total file content written."""
+    ``max_bytes`` bounds the total file content written.  ``allow_absolute=False`` makes
+    absolute entry names an error instead of root-relative (upstream's own store layers
+    use them, so the default accepts them as skopeo, umoci and docker do)."""
     dest = os.path.abspath(dest)
     if os.path.exists(dest) and (not os.path.isdir(dest) or os.listdir(dest)):
         raise NixliteError(f"unpack destination '{dest}' exists and is not an empty directory")
@@ -204,7 +210,7 @@ def unpack_layers(layers: list[Layer], dest: str, *, preserve_owner: bool | None
         keep_owner = os.geteuid() == 0 if preserve_owner is None else preserve_owner
         limit = None if max_bytes is None else [max_bytes]
         for layer in layers:
-            _LayerApplier(root, keep_owner, limit).apply(layer)
+            _LayerApplier(root, keep_owner, limit, allow_absolute).apply(layer)
         if os.path.isdir(dest):
             os.rmdir(dest)
         os.rename(work, dest)

@@ -83,6 +83,21 @@ def test_absolute_names_and_absolute_symlinks_stay_inside(sandbox):
     assert untouched(outside)
 
 
+def test_absolute_names_can_be_refused(sandbox):
+    dest, outside = sandbox
+    with pytest.raises(NixliteError, match="absolute name"):
+        unpack_layers([layer_of(tar_of(("/etc/hosts", "file", b"x")))], str(dest),
+                      allow_absolute=False)
+    assert not dest.exists()
+
+
+def test_size_limit(sandbox):
+    dest, _ = sandbox
+    with pytest.raises(NixliteError, match="size limit"):
+        unpack_layers([layer_of(tar_of(("a", "file", b"x" * 5000)))], str(dest), max_bytes=4096)
+    assert not dest.exists()
+
+
 def test_hard_link_inside_is_made(sandbox):
     dest, _ = sandbox
     unpack_layers([layer_of(tar_of(("a", "file", b"x"), ("b", "hardlink", "a")))], str(dest))
