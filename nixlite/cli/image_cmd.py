@@ -365,7 +365,7 @@ def run_push(args) -> int:
 
     target = parse_reference(args.ref)
     src = parse_location(args.src)
-    opened = open_image(src, args, keep="blob")
+    opened = open_image(src, args, keep="lazy")  # from a registry: stream only what is needed
     try:
         client = _client(target, args)
         mount_from = {}

@@ -42,8 +42,9 @@ class RegistryError(NixliteError):
         self.status = status
 
 
-class TransientError(Exception):
-    """Internal: a failure worth retrying (carries the message for the final error)."""
+class TransientError(RegistryError):
+    """A failure worth retrying (connection lost, 5xx); retried where the request can be
+    repeated, shown as is where it cannot."""
 
 
 class Response:
@@ -391,7 +392,7 @@ class RegistryClient:
         while True:
             resp = self.open_blob(repository, digest, urls)
             try:
-                return consume(self._verified(resp, repository, digest, size))
+                return consume(self.verified_chunks(resp, repository, digest, size))
             except TransientError as e:
                 if attempt >= self.retries:
                     raise RegistryError(f"downloading blob {digest} failed after {attempt + 1} "
@@ -400,8 +401,9 @@ class RegistryClient:
                 time.sleep(self.retry_delay * (2 ** attempt))
                 attempt += 1
 
-    def _verified(self, resp: Response, repository: str, digest: str,
-                  size: int | None) -> Iterator[bytes]:
+    def verified_chunks(self, resp: Response, repository: str, digest: str,
+                        size: int | None) -> Iterator[bytes]:
+        """The body of a blob response, checked against ``size`` and ``digest``."""
         h = hashlib.sha256()
         n = 0
         try:

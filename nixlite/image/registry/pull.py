@@ -6,8 +6,11 @@ config; download the layers in parallel threads into a private temporary directo
 verified by size and digest and — after decompression — by the config's diff_id.  Only then
 does the caller write anything to its destination, so a corrupt blob leaves nothing behind.
 
-Layers are kept either as the registry's blobs (``keep='blob'``, for OCI layouts and pushes:
-digests survive) or decompressed (``keep='tar'``, for docker-archive, which stores tars).
+Layers are kept either as the registry's blobs (``keep='blob'``, for OCI layouts: digests
+survive) or decompressed (``keep='tar'``, for docker-archive, which stores tars), or not
+downloaded at all (``keep='lazy'``, for copies to a registry: each layer streams from the
+source registry when read — verified by size and digest — so blobs the destination already
+has or can mount are never transferred).
 """
 
 from __future__ import annotations
@@ -80,7 +83,8 @@ class PulledImage:
     layer_files: dict[str, str] = field(default_factory=dict)  # diff_id -> verified tar file
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def _json(data: bytes, what: str) -> dict[str, Any]:
@@ -201,6 +205,17 @@ def pull(client: RegistryClient, ref: Reference, *, wanted: Platform | None = No
     for d in diff_ids:
         check_digest_syntax(d, "diff_id")
 
+    if keep == "lazy":
+        for desc, diff_id in zip(layer_descs, diff_ids):
+            layer = Layer.from_blob(_remote_source(client, ref.repository, desc),
+                                    media_type=desc.get("mediaType"), digest=desc["digest"],
+                                    size=desc["size"], diff_id=diff_id)
+            layer.urls = desc.get("urls")
+            layer.annotations = desc.get("annotations")
+            image.layers.append(layer)
+        image.set_manifest_bytes(body, oci=media_type == model.OCI_MANIFEST)
+        return PulledImage(image, ref, body, media_type, digest, index_digest, "", layer_descs)
+
     workdir = tempfile.mkdtemp(prefix=".nixlite-pull-", dir=workdir_parent)
     try:
         unique: dict[str, tuple[dict[str, Any], str]] = {}
@@ -246,6 +261,17 @@ def pull(client: RegistryClient, ref: Reference, *, wanted: Platform | None = No
     except BaseException:
         shutil.rmtree(workdir, ignore_errors=True)
         raise
+
+
+def _remote_source(client: RegistryClient, repository: str, desc: dict[str, Any]):
+    """A Layer source streaming a blob from the registry (verified as it is read)."""
+    urls = desc.get("urls") if isinstance(desc.get("urls"), list) else None
+
+    def chunks():
+        resp = client.open_blob(repository, desc["digest"], urls)
+        yield from client.verified_chunks(resp, repository, desc["digest"], desc["size"])
+
+    return chunks
 
 
 def _fetch_layer(client: RegistryClient, ref: Reference, desc: dict[str, Any], diff_id: str,

@@ -72,6 +72,8 @@ def test_push_between_repositories_mounts_blobs(images, proxy, tmp_path):
     mounts = [(p, s) for m, p, s in proxy.log if m == "POST" and "mount=" in p]
     assert mounts and all(s == 201 for _, s in mounts)
     assert not [p for m, p, _ in proxy.log if m in ("PATCH", "PUT") and "/blobs/uploads/" in p]
+    # only the config is read (for its diff_ids); no layer is downloaded
+    assert len([p for m, p, _ in proxy.log if m == "GET" and "/blobs/" in p]) == 1
     original = skopeo("inspect", "--raw", "--tls-verify=false",
                       f"docker://{images.host}/test/simple:v1").stdout
     copied = skopeo("inspect", "--raw", "--tls-verify=false",
@@ -127,3 +129,17 @@ def test_push_from_stdin(registry, archive, tmp_path, monkeypatch):
     ref = f"docker://{registry.host}/pushed/stdin:1"
     assert nixlite("push", "-", ref, "--tls-verify=false", "-q") == 0
     assert json.loads(skopeo("inspect", "--tls-verify=false", ref).stdout)["Os"] == "linux"
+
+
+def test_copy_between_registries_streams_blobs(images, proxy, tmp_path):
+    # the proxy counts as another registry: no mount is possible, blobs stream through
+    src = f"docker://{proxy.host}/test/multi:latest"
+    dest = f"docker://{images.host}/copied/multi:arm"
+    assert nixlite("push", src, dest, "--arch", "arm", "--variant", "v7",
+                   "--tls-verify=false", "-q") == 0
+    gets = [p for m, p, s in proxy.log if m == "GET" and "/blobs/" in p]
+    assert len(gets) == 2  # config and the one layer, each read once
+    original = skopeo("inspect", "--raw", "--tls-verify=false",
+                      f"docker://{images.host}/test/multi:arm").stdout
+    copied = skopeo("inspect", "--raw", "--tls-verify=false", dest).stdout
+    assert copied == original
