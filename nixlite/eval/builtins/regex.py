@@ -15,10 +15,10 @@ What the translation reproduces:
 * bracket ranges compare ``char`` values (signed), C-locale character classes.
 
 Matching priorities are libstdc++'s depth-first order (alternatives left to
-right, greedy repeats), which is Python's backtracking order; whole-string
-``match`` agrees with it exactly.  Known difference: in ``split``'s searches
-libstdc++ prefers, among alternatives, the one giving the longest match at a
-position (POSIX rule), Python the first one.
+right, greedy repeats), which is Python's backtracking order, so whole-string
+``match`` uses Python's engine.  In ``split``'s searches libstdc++ prefers,
+among alternatives, the longest match at a position (POSIX rule); patterns
+with ``|`` are therefore searched by a re-implementation of its executor.
 """
 
 from __future__ import annotations
@@ -83,8 +83,12 @@ def _signed(b: int) -> int:
     return b - 256 if b >= 128 else b
 
 
-class _Translator:
-    """Recursive-descent parser of libstdc++'s ERE grammar emitting Python syntax."""
+class _Parser:
+    """Recursive-descent parser of libstdc++'s ERE grammar into a small AST:
+    ``("set", bytes)``, ``("group", n, node)``, ``("cat", [nodes])``, ``("empty",)``,
+    ``("alt", left, right)`` (left-associative, as libstdc++ builds it),
+    ``("bol",)``, ``("eol",)`` and ``("rep", node, kind, lo, hi)`` where
+    ``kind`` is ``*``, ``+``, ``?`` or ``{`` (``hi`` None: unbounded)."""
 
     def __init__(self, pattern: bytes) -> None:
         self.p = pattern
@@ -95,77 +99,80 @@ class _Translator:
     def peek(self) -> int | None:
         return self.p[self.i] if self.i < len(self.p) else None
 
-    def translate(self) -> str:
-        out = self.disjunction()
+    def parse(self):
+        node = self.disjunction()
         if self.i != len(self.p):
             raise RegexError("unmatched ')'")
-        return out
+        return node
 
-    def disjunction(self) -> str:
-        alts = [self.alternative()]
+    def disjunction(self):
+        node = self.alternative()
         while self.peek() == 0x7C:  # |
             self.i += 1
             self.alternation = True
-            alts.append(self.alternative())
-        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+            node = ("alt", node, self.alternative())
+        return node
 
-    def alternative(self) -> str:
+    def alternative(self):
         parts = []
         while True:
             c = self.peek()
             if c is None or c == 0x7C or c == 0x29:  # end, |, )
-                return "".join(parts)
+                if not parts:
+                    return ("empty",)
+                return parts[0] if len(parts) == 1 else ("cat", parts)
             if c == 0x5E:  # ^
                 self.i += 1
-                parts.append(r"\A")
+                parts.append(("bol",))
                 continue
             if c == 0x24:  # $
                 self.i += 1
-                parts.append(r"\Z")
+                parts.append(("eol",))
                 continue
             atom = self.atom()
             while True:
                 q = self.quantifier()
                 if q is None:
                     break
-                atom = f"(?:{atom}){q}"
+                atom = ("rep", atom, *q)
             parts.append(atom)
 
-    def atom(self) -> str:
+    def atom(self):
         c = self.p[self.i]
         self.i += 1
         if c == 0x2E:  # .
-            return r"[^\x00]"
+            return ("set", _ANY)
         if c == 0x28:  # (
             self.groups += 1
+            n = self.groups
             inner = self.disjunction()
             if self.peek() != 0x29:
                 raise RegexError("unmatched '('")
             self.i += 1
-            return f"({inner})"
+            return ("group", n, inner)
         if c == 0x5B:  # [
-            return self.bracket()
+            return ("set", self.bracket())
         if c == 0x5C:  # backslash
             e = self.peek()
             if e is None or e not in _SPECIAL:
                 raise RegexError("invalid escape")
             self.i += 1
-            return _lit(e)
+            return ("set", frozenset((e,)))
         if c in b"*+?{":
             raise RegexError("nothing to repeat")
-        return _lit(c)
+        return ("set", frozenset((c,)))
 
-    def quantifier(self) -> str | None:
+    def quantifier(self):
         c = self.peek()
         if c == 0x2A:
             self.i += 1
-            return "*"
+            return ("*", 0, None)
         if c == 0x2B:
             self.i += 1
-            return "+"
+            return ("+", 1, None)
         if c == 0x3F:
             self.i += 1
-            return "?"
+            return ("?", 0, 1)
         if c != 0x7B:
             return None
         self.i += 1
@@ -180,11 +187,9 @@ class _Translator:
         if self.peek() != 0x7D:
             raise RegexError("bad brace")
         self.i += 1
-        if hi is None:
-            return f"{{{lo},}}"
-        if hi < lo:
+        if hi is not None and hi < lo:
             raise RegexError("bad brace")
-        return f"{{{lo},{hi}}}"
+        return ("{", lo, hi)
 
     def number(self) -> int | None:
         start = self.i
@@ -252,7 +257,7 @@ class _Translator:
             members.add(last)
         if negate:
             members = set(range(256)) - members
-        return _set(members)
+        return frozenset(members)
 
     def bracket_item(self, first: bool):
         c = self.p[self.i]
@@ -307,15 +312,69 @@ def _set(members: set[int]) -> str:
     return "[" + "".join(parts) + "]"
 
 
-_CACHE: dict[str, re.Pattern] = {}
+_ANY = frozenset(range(1, 256))
 
 
-def compile_regex(pattern: str) -> re.Pattern:
-    """The Python byte pattern for a Nix regex (cached); EvalError if invalid."""
+def to_python(node) -> str:
+    """Python ``re`` syntax (bytes) for a parsed regex."""
+    kind = node[0]
+    if kind == "set":
+        members = node[1]
+        if len(members) == 1:
+            return _lit(next(iter(members)))
+        if members == _ANY:
+            return r"[^\x00]"
+        return _set(members)
+    if kind == "cat":
+        return "".join(map(to_python, node[1]))
+    if kind == "group":
+        return "(" + to_python(node[2]) + ")"
+    if kind == "alt":
+        return "(?:" + to_python(node[1]) + "|" + to_python(node[2]) + ")"
+    if kind == "rep":
+        body = to_python(node[1])
+        q = node[2]
+        if q == "{":
+            q = f"{{{node[3]},}}" if node[4] is None else f"{{{node[3]},{node[4]}}}"
+        return f"(?:{body}){q}"
+    if kind == "bol":
+        return r"\A"
+    if kind == "eol":
+        return r"\Z"
+    return ""
+
+
+class Regex:
+    """A compiled Nix regex: the Python pattern, and for searches with
+    alternation the libstdc++-style NFA (see ``_PosixSearch``)."""
+
+    __slots__ = ("py", "ast", "groups", "alternation", "_nfa")
+
+    def __init__(self, py, ast, groups: int, alternation: bool) -> None:
+        self.py = py
+        self.ast = ast
+        self.groups = groups
+        self.alternation = alternation
+        self._nfa = None
+
+    def nfa(self):
+        if self._nfa is None:
+            self._nfa = _Nfa(self.ast, self.groups)
+        return self._nfa
+
+
+_CACHE: dict[str, Regex] = {}
+
+
+def compile_regex(pattern: str) -> Regex:
+    """The compiled form of a Nix regex (cached); EvalError if invalid."""
     compiled = _CACHE.get(pattern)
     if compiled is None:
         try:
-            compiled = re.compile(_Translator(to_bytes(pattern)).translate().encode("latin-1"))
+            parser = _Parser(to_bytes(pattern))
+            ast = parser.parse()
+            py = re.compile(to_python(ast).encode("latin-1"))
+            compiled = Regex(py, ast, parser.groups, parser.alternation)
         except (RegexError, re.error, RecursionError, OverflowError):
             raise EvalError(f"invalid regular expression '{pattern}'") from None
         if len(_CACHE) > 1024:
@@ -328,11 +387,261 @@ def _groups(m) -> list:
     return [None if g is None else from_bytes(g) for g in m.groups()]
 
 
+# ---------------------------------------------------------------------------
+# libstdc++'s search rule, for patterns with alternation
+#
+# In a search (``split``) libstdc++'s depth-first executor, in POSIX mode,
+# explores both sides of every ``|`` and keeps the longest match found at a
+# start position, while a greedy repeat stops once its "more" branch found a
+# match.  Python's first-match backtracking differs exactly there, so patterns
+# with ``|`` are searched with this small re-implementation: the NFA is built
+# the way libstdc++'s compiler builds it and run with its frame discipline.
+
+_MATCH, _ALT, _REPEAT, _SUB_BEGIN, _SUB_END, _BOL, _EOL, _ACCEPT, _DUMMY = range(9)
+_F_NEXT, _F_FALLBACK_NEXT, _F_REP, _F_POSIX_ALT, _F_MERGE, _F_RESTORE_FIRST, \
+    _F_RESTORE_SECOND, _F_RESTORE_REP, _F_DEC_REP = range(9)
+
+
+class _Nfa:
+    __slots__ = ("op", "nxt", "alt", "arg", "start", "groups")
+
+    def __init__(self, ast, groups: int) -> None:
+        self.op: list[int] = []
+        self.nxt: list[int] = []
+        self.alt: list[int] = []
+        self.arg: list = []
+        self.groups = groups
+        begin = self.new(_SUB_BEGIN, arg=0)
+        body = self.build(ast)
+        end = self.new(_SUB_END, arg=0)
+        accept = self.new(_ACCEPT)
+        self.nxt[begin] = body[0]
+        self.nxt[body[1]] = end
+        self.nxt[end] = accept
+        self.start = begin
+
+    def new(self, op: int, nxt: int = -1, alt: int = -1, arg=None) -> int:
+        self.op.append(op)
+        self.nxt.append(nxt)
+        self.alt.append(alt)
+        self.arg.append(arg)
+        return len(self.op) - 1
+
+    def build(self, node) -> tuple[int, int]:
+        """States for ``node`` as (first, last); ``last``'s ``nxt`` is left open."""
+        kind = node[0]
+        if kind == "set":
+            i = self.new(_MATCH, arg=node[1])
+            return i, i
+        if kind == "empty":
+            i = self.new(_DUMMY)
+            return i, i
+        if kind == "bol" or kind == "eol":
+            i = self.new(_BOL if kind == "bol" else _EOL)
+            return i, i
+        if kind == "group":
+            b = self.new(_SUB_BEGIN, arg=node[1])
+            first, last = self.build(node[2])
+            e = self.new(_SUB_END, arg=node[1])
+            self.nxt[b] = first
+            self.nxt[last] = e
+            return b, e
+        if kind == "cat":
+            first, last = self.build(node[1][0])
+            for sub in node[1][1:]:
+                f2, l2 = self.build(sub)
+                self.nxt[last] = f2
+                last = l2
+            return first, last
+        if kind == "alt":
+            f1, l1 = self.build(node[1])
+            f2, l2 = self.build(node[2])
+            end = self.new(_DUMMY)
+            self.nxt[l1] = end
+            self.nxt[l2] = end
+            return self.new(_ALT, nxt=f2, alt=f1), end
+        # repetition
+        _, body, q, lo, hi = node
+        if q == "*":
+            f, l_ = self.build(body)
+            r = self.new(_REPEAT, alt=f)
+            self.nxt[l_] = r
+            return r, r
+        if q == "+":
+            f, l_ = self.build(body)
+            r = self.new(_REPEAT, alt=f)
+            self.nxt[l_] = r
+            return f, r
+        if q == "?":
+            f, l_ = self.build(body)
+            end = self.new(_DUMMY)
+            r = self.new(_REPEAT, alt=f, nxt=end)
+            self.nxt[l_] = end
+            return r, end
+        first = last = self.new(_DUMMY)
+        for _ in range(lo):
+            f, l_ = self.build(body)
+            self.nxt[last] = f
+            last = l_
+        if hi is None:
+            f, l_ = self.build(body)
+            r = self.new(_REPEAT, alt=f)
+            self.nxt[l_] = r
+            self.nxt[last] = r
+            return first, r
+        end = self.new(_DUMMY)
+        for _ in range(hi - lo):
+            f, l_ = self.build(body)
+            r = self.new(_REPEAT, alt=f, nxt=end)
+            self.nxt[last] = r
+            last = l_
+        self.nxt[last] = end
+        return first, end
+
+    def run(self, data: bytes, begin: int, not_null: bool, prev_avail: bool):
+        """libstdc++'s DFS executor in prefix mode from ``begin``: the chosen
+        match as a list of (start, end) per group (None: unmatched), or None."""
+        op, nxt, alt, arg = self.op, self.nxt, self.alt, self.arg
+        n = len(data)
+        ng = self.groups + 1
+        first = [-1] * ng
+        second = [-1] * ng
+        matched = [False] * ng
+        rep_pos: dict[int, int] = {}
+        rep_cnt: dict[int, int] = {}
+        results = None
+        sol_pos = -1
+        has_sol = False
+        cur = begin
+        frames: list[tuple] = [(_F_NEXT, self.start)]
+        pop = frames.pop
+        push = frames.append
+        while frames:
+            fr = pop()
+            f = fr[0]
+            if f == _F_FALLBACK_NEXT:
+                if has_sol:
+                    continue
+                cur = fr[2]
+                f = _F_NEXT
+            elif f == _F_REP:
+                i = fr[1]
+                if rep_cnt.get(i, 0) == 0 or rep_pos.get(i) != cur:
+                    push((_F_RESTORE_REP, i, rep_pos.get(i, -1), rep_cnt.get(i, 0)))
+                    rep_pos[i] = cur
+                    rep_cnt[i] = 1
+                    push((_F_NEXT, alt[i]))
+                elif rep_cnt[i] < 2:
+                    rep_cnt[i] += 1
+                    push((_F_DEC_REP, i))
+                    push((_F_NEXT, alt[i]))
+                continue
+            elif f == _F_POSIX_ALT:
+                push((_F_MERGE, has_sol))
+                push((_F_NEXT, fr[1]))
+                cur = fr[2]
+                has_sol = False
+                continue
+            elif f == _F_MERGE:
+                has_sol = has_sol or fr[1]
+                continue
+            elif f == _F_RESTORE_FIRST:
+                first[fr[1]] = fr[2]
+                continue
+            elif f == _F_RESTORE_SECOND:
+                second[fr[1]] = fr[2]
+                matched[fr[1]] = fr[3]
+                continue
+            elif f == _F_RESTORE_REP:
+                rep_pos[fr[1]] = fr[2]
+                rep_cnt[fr[1]] = fr[3]
+                continue
+            elif f == _F_DEC_REP:
+                rep_cnt[fr[1]] -= 1
+                continue
+            # _F_NEXT: visit a state
+            i = fr[1]
+            o = op[i]
+            if o == _MATCH:
+                if cur < n and data[cur] in arg[i]:
+                    cur += 1
+                    push((_F_NEXT, nxt[i]))
+            elif o == _ALT:
+                push((_F_POSIX_ALT, nxt[i], cur))
+                push((_F_NEXT, alt[i]))
+            elif o == _REPEAT:
+                push((_F_FALLBACK_NEXT, nxt[i], cur))
+                push((_F_REP, i))
+            elif o == _SUB_BEGIN:
+                k = arg[i]
+                push((_F_RESTORE_FIRST, k, first[k]))
+                first[k] = cur
+                push((_F_NEXT, nxt[i]))
+            elif o == _SUB_END:
+                k = arg[i]
+                push((_F_RESTORE_SECOND, k, second[k], matched[k]))
+                second[k] = cur
+                matched[k] = True
+                push((_F_NEXT, nxt[i]))
+            elif o == _DUMMY:
+                push((_F_NEXT, nxt[i]))
+            elif o == _BOL:
+                if cur == begin and not prev_avail:
+                    push((_F_NEXT, nxt[i]))
+            elif o == _EOL:
+                if cur == n:
+                    push((_F_NEXT, nxt[i]))
+            else:  # accept
+                has_sol = not (cur == begin and not_null)
+                if has_sol and (sol_pos < 0 or sol_pos < cur):
+                    sol_pos = cur
+                    results = [(first[k], second[k]) if matched[k] else None for k in range(ng)]
+        return results
+
+
+def _posix_finditer(regex: Regex, data: bytes):
+    """``std::sregex_iterator`` over ``data``: each match as group spans."""
+    nfa = regex.nfa()
+    py = regex.py
+    n = len(data)
+    prev_avail = False
+
+    def search(start: int, prev: bool):
+        # Python finds the leftmost start position with any match (same language);
+        # libstdc++ then picks the match at that position by its own rules.
+        while start <= n:
+            m = py.search(data, start)
+            if m is None:
+                return None
+            pos = m.start()
+            r = nfa.run(data, pos, False, prev or pos > start)
+            if r is not None:
+                return r
+            start = pos + 1
+            prev = True
+        return None
+
+    m = search(0, False)
+    while m is not None:
+        yield m
+        start = m[0][1]
+        if m[0][0] == start:
+            if start == n:
+                return
+            again = nfa.run(data, start, True, prev_avail)
+            if again is not None:
+                m = again
+                continue
+            start += 1
+        prev_avail = True
+        m = search(start, True)
+
+
 @builtin("match", 2)
 def match(regex, s):
     regex = str_arg(regex, "while evaluating the first argument passed to builtins.match")
     s = str_arg(s, "while evaluating the second argument passed to builtins.match")
-    m = compile_regex(str(regex)).fullmatch(to_bytes(s))
+    m = compile_regex(str(regex)).py.fullmatch(to_bytes(s))
     return None if m is None else _groups(m)
 
 
@@ -345,10 +654,17 @@ def split(regex, s):
     data = to_bytes(s)
     out: list = []
     prev = 0
-    for m in compiled.finditer(data):
-        out.append(from_bytes(data[prev:m.start()]))
-        out.append(_groups(m))
-        prev = m.end()
+    if compiled.alternation:
+        for spans in _posix_finditer(compiled, data):
+            start, end = spans[0]
+            out.append(from_bytes(data[prev:start]))
+            out.append([None if g is None else from_bytes(data[g[0]:g[1]]) for g in spans[1:]])
+            prev = end
+    else:
+        for m in compiled.py.finditer(data):
+            out.append(from_bytes(data[prev:m.start()]))
+            out.append(_groups(m))
+            prev = m.end()
     if not out:
         return [s]
     out.append(from_bytes(data[prev:]))
