@@ -386,12 +386,9 @@ def run_push(args) -> int:
 
 def run_convert(args) -> int:
     src = parse_location(args.src)
-    dest_fmt = args.format
-    if dest_fmt is None:
-        dest_fmt = "oci" if src.kind in ("archive", "stream") and not args.dest.startswith(
-            "docker-archive:") and args.dest != "-" else "docker-archive"
-    dest = parse_location(args.dest, for_output=True, fmt=None if ":" in args.dest.split("/")[0]
-                          else dest_fmt)
+    # a transport prefix or - in DEST decides; else --format; else the other format
+    dest_fmt = args.format or ("oci" if src.kind in ("archive", "stream") else "docker-archive")
+    dest = parse_location(args.dest, for_output=True, fmt=dest_fmt)
     if dest.kind == "registry":
         raise NixliteError("use 'nixlite image push' to write to a registry")
     workdir = None if dest.kind == "stream" else \
