@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tarfile
 import threading
+import zipfile
 
 import pygit2
 import pytest
@@ -89,6 +90,27 @@ def served(tmp_path_factory):
     (root / "pkg.tar.bz2").write_bytes(bz2.compress(raw))
     (root / "pkg.tar.xz").write_bytes(lzma.compress(raw))
     (root / "pkg.tar.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
+    with zipfile.ZipFile(root / "pkg.zip", "w") as zf:
+        for dirpath, dirnames, filenames in sorted(os.walk(tree)):
+            for fname in sorted(filenames):
+                full = os.path.join(dirpath, fname)
+                arc = os.path.join("pkg-1.0", os.path.relpath(full, tree))
+                info = zipfile.ZipInfo(arc)
+                st = os.lstat(full)
+                info.external_attr = st.st_mode << 16
+                data = os.readlink(full).encode() if os.path.islink(full) else open(full, "rb").read()
+                zf.writestr(info, data)
+    hb = io.BytesIO()
+    with tarfile.open(fileobj=hb, mode="w:gz") as tf:
+        info = tarfile.TarInfo("top/original")
+        info.size = 4
+        info.mode = 0o755
+        tf.addfile(info, io.BytesIO(b"data"))
+        link = tarfile.TarInfo("top/hardlink")
+        link.type = tarfile.LNKTYPE
+        link.linkname = "top/original"
+        tf.addfile(link)
+    (root / "hardlink.tar.gz").write_bytes(hb.getvalue())
 
     def evil(members):
         b = io.BytesIO()
@@ -169,6 +191,13 @@ def test_fetch_tarball_formats_agree(served, store, ext):
     assert os.stat(os.path.join(real, "bin", "run")).st_mode & 0o100
     gz = ours(f'builtins.fetchTarball "{served}/pkg.tar.gz"')
     assert p == gz
+
+
+@needs_nix
+@pytest.mark.parametrize("archive", ["pkg.zip", "hardlink.tar.gz", "pkg.tar.zst"])
+def test_fetch_tarball_other_archives_match_nix(served, store, archive):
+    expr = f'builtins.fetchTarball "{served}/{archive}"'
+    assert ours(expr) == nix_eval(expr)
 
 
 @needs_nix
