@@ -9,8 +9,8 @@ flat sha256 fixed output named after the URL's basename, ``fetchTarball`` and
 
 Tarballs (tar, gzip, bzip2, xz, zstd; zip) are unpacked safely: absolute
 names, ``..`` components and writes through symlinks are refused.  As in Nix
-2.8 a tarball with one top-level entry yields that entry; with several (2.8
-refuses those) the whole unpacked directory is used, as newer Nix does.
+(2.8 and still today, NixOS/nix#7083) a tarball must have exactly one
+top-level entry, and the result is that entry.
 """
 
 from __future__ import annotations
@@ -257,12 +257,11 @@ def _unpack_zip(archive: str, dest: str, url: str) -> None:
 
 
 def single_top(tree: str, url: str) -> str:
+    """The one top-level entry of an unpacked tarball (Nix refuses any other count)."""
     entries = os.listdir(tree)
-    if not entries:
+    if len(entries) != 1:
         raise FetchError(f"tarball '{url}' contains an unexpected number of top-level files")
-    if len(entries) == 1:
-        return os.path.join(tree, entries[0])
-    return tree
+    return os.path.join(tree, entries[0])
 
 
 # --------------------------------------------------------------------------

@@ -126,6 +126,7 @@ def served(tmp_path_factory):
                     tf.addfile(info, io.BytesIO(data))
         return b.getvalue()
 
+    (root / "two-tops.tar.gz").write_bytes(evil([("a/x", "file", b"x"), ("b", "file", b"y")]))
     (root / "dotdot.tar.gz").write_bytes(evil([("top/../../escape", "file", b"x")]))
     (root / "absolute.tar.gz").write_bytes(evil([("/tmp/abs-escape", "file", b"x")]))
     (root / "symlink-escape.tar.gz").write_bytes(
@@ -238,6 +239,17 @@ def test_fetch_tarball_wrong_hash(served, store):
     with pytest.raises(NixliteError, match="hash mismatch in file downloaded from"):
         ours(f'builtins.fetchTarball {{ url = "{served}/pkg.tar.gz"; sha256 = "{"1" * 52}"; }}')
     assert [p for p in store.all_valid_paths() if p.endswith("-source")] == []
+
+
+@needs_nix
+def test_tarball_with_two_top_level_entries_is_refused_like_nix(served, store):
+    url = f"{served}/two-tops.tar.gz"
+    with pytest.raises(NixliteError) as info:
+        ours(f'builtins.fetchTarball "{url}"')
+    assert info.value.message == f"tarball '{url}' contains an unexpected number of top-level files"
+    r = subprocess.run([NIX, "--eval", "--expr", f'builtins.fetchTarball "{url}"'],
+                       capture_output=True, text=True)
+    assert info.value.message in r.stderr
 
 
 @pytest.mark.parametrize("name, message", [
