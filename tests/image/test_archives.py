@@ -297,3 +297,16 @@ def test_from_image_matches_upstream(built, archive, tmp_path, merge_env):
     if merge_env:
         assert json.loads(config_bytes)["config"]["Env"] == [
             "GREETING=grüß dich", "PATH=/usr/bin", "EXTRA=1"]
+
+
+def test_repeated_layers_are_stored_once(tmp_path):
+    empty = b"\0" * 1024
+    layers = [Layer.from_tar(lambda: iter([empty])) for _ in range(2)]
+    config = {"architecture": "amd64", "os": "linux",
+              "rootfs": {"type": "layers", "diff_ids": [layer.diff_id for layer in layers]}}
+    path = str(tmp_path / "dup.tar")
+    write_docker_archive(Image.from_config(config, layers, repo_tags=["dup:1"]), path)
+    names = subprocess.run(["tar", "-tf", path], capture_output=True, text=True, check=True).stdout.split()
+    assert len(names) == 3  # one layer member, config, manifest
+    run("skopeo", "copy", f"docker-archive:{path}", f"oci:{tmp_path}/oci:dup")
+    assert len(read_oci_layout(str(tmp_path / "oci"), "dup").layers) == 2
