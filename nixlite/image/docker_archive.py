@@ -56,8 +56,6 @@ def _archive_chunks(image: Image, mtime: int, repo_tags: list[str],
         name = attrs.pop("name", None) or (
             check_digest_syntax(layer.diff_id, "layer diff_id") + "/layer.tar")
         names.append(name)
-        if name in names[:-1]:
-            continue  # the same layer twice (e.g. empty layers): one member serves both
         if attrs.pop("verbatim", False):
             yield from writer.add(name, layer.size, layer.blob_chunks(), **attrs)
         else:
