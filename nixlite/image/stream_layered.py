@@ -33,6 +33,39 @@ class StreamedImage:
                              compression=compression)
 
 
+def write_customisation_layer(tree: str, out_dir: str, *, exclude: tuple[str, ...] = (),
+                              mtime: int = 315532800) -> str:
+    """The customisation-layer derivation's output (spec §1.3): ``layer.tar`` as
+    ``tar --sort name --numeric-owner --mtime @SOURCE_DATE_EPOCH --hard-dereference -cf``
+    run inside ``tree`` (``exclude``: enableFakechroot's ``./dev`` etc.), and ``checksum``
+    (its sha256 hex and a newline).  Both written atomically; returns the hex digest."""
+    import hashlib
+    import tempfile
+
+    from nixlite.image.tarwriter import gnu_tree_chunks
+
+    os.makedirs(out_dir, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".layer.tar.", dir=out_dir)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in gnu_tree_chunks(tree, mtime=mtime, numeric_owner=True, exclude=exclude):
+                digest.update(chunk)
+                out.write(chunk)
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, os.path.join(out_dir, "layer.tar"))
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    hexdigest = digest.hexdigest()
+    fd, tmp = tempfile.mkstemp(prefix=".checksum.", dir=out_dir)
+    with os.fdopen(fd, "w") as out:
+        out.write(hexdigest + "\n")
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, os.path.join(out_dir, "checksum"))
+    return hexdigest
+
+
 def parse_created(created: str) -> datetime.datetime:
     """``now`` or an ISO 8601 time as the conf step leaves it (``date -Iseconds``)."""
     if created == "now":

@@ -20,7 +20,7 @@ from nixlite.image.docker_archive import read_docker_archive, write_docker_archi
 from nixlite.image.layering import store_layers
 from nixlite.image.model import Image, Layer
 from nixlite.image.oci_layout import read_oci_layout, write_oci_layout
-from nixlite.image.stream_layered import stream_layered_image
+from nixlite.image.stream_layered import stream_layered_image, write_customisation_layer
 from nixlite.image.tarwriter import gnu_tree_chunks
 from nixlite.image.unpack import unpack_image
 
@@ -74,11 +74,12 @@ def built(tmp_path_factory):
     (contents / "tmp").mkdir()
     os.chmod(contents / "tmp", 0o1777)
     custom = base / "custom"
-    custom.mkdir()
-    data = b"".join(gnu_tree_chunks(str(contents), mtime=SDE, numeric_owner=True))
-    (custom / "layer.tar").write_bytes(data)
-    (custom / "checksum").write_text(hashlib.sha256(data).hexdigest() + "\n")
-    os.chmod(custom / "layer.tar", 0o444)
+    write_customisation_layer(str(contents), str(custom))
+    data = subprocess.run(["tar", "-C", str(contents), "--sort=name", "--numeric-owner",
+                           f"--mtime=@{SDE}", "--hard-dereference", "-cf", "-", "."],
+                          capture_output=True, check=True).stdout
+    assert (custom / "layer.tar").read_bytes() == data
+    assert (custom / "checksum").read_text() == hashlib.sha256(data).hexdigest() + "\n"
     config = {"Cmd": ["/bin/hello"], "Env": ["GREETING=grüß dich", "PATH=/bin"]}
     streamed = stream_layered_image(
         store_layers=layers, customisation_layer=str(custom), architecture="amd64",
