@@ -517,8 +517,7 @@ def _copy_flat(src: str, dest: str) -> Hash:
                 break
             h.update(block)
             out.write(block)
-    if st.st_mode & stat.S_IXUSR:
-        os.chmod(dest, 0o755)
+    # a flat object is just the bytes: Nix stores it non-executable whatever the source
     return Hash("sha256", h.digest())
 
 

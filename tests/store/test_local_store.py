@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from nixlite.store.local import LocalStore, StoreError
+from nixlite.store.nar import nar_hash_bytes
 from nixlite.store.paths import text_path_of
 
 HERE = os.path.dirname(__file__)
@@ -41,6 +42,14 @@ def test_add_path_and_idempotence(tmp_path):
     assert flat == "/nix/store/gy454w1cxaq731grqwylhzf4pp9r5izh-hello.txt"
     assert store.verify() == []
     assert len(store.all_valid_paths()) == 2
+
+
+def test_flat_objects_are_never_executable(tmp_path):
+    store = LocalStore(str(tmp_path / "s"))
+    p, _ = store.add_path(os.path.join(FILES, "run.sh"), "run.sh", recursive=False)
+    assert os.stat(store.physical(p)).st_mode & 0o777 == 0o444
+    info = store.query_path_info(p)  # the NAR has no "executable" marker
+    assert (info.nar_hash, info.nar_size) == nar_hash_bytes(open(os.path.join(FILES, "run.sh"), "rb").read())
 
 
 def test_reference_must_be_valid(tmp_path):
