@@ -59,6 +59,12 @@ def test_input_pieces_do_not_change_the_bytes():
     assert b"".join(pigz_chunks(iter(pieces), threads=2)) == pigz(data)
 
 
+@pytest.mark.parametrize("name", ["one chunk plus one", "mixed several MB"])
+def test_matches_single_threaded_pigz(name):
+    # pigz -p 1 takes its single-thread path; the bytes are the same
+    assert pigz_bytes(INPUTS[name]) == pigz(INPUTS[name], "-p", "1")
+
+
 @pytest.mark.parametrize("level", [1, 9])
 def test_levels_match_pigz(level):
     data = INPUTS["one chunk plus one"] + INPUTS["short text"]
