@@ -517,7 +517,10 @@ def _copy_flat(src: str, dest: str) -> Hash:
                 break
             h.update(block)
             out.write(block)
-    # a flat object is just the bytes: Nix stores it non-executable whatever the source
+    # the store path hashes only the bytes, but Nix 2.8 keeps the executable bit
+    # of the source (nix-store --add-fixed), so the NAR hash includes it
+    if st.st_mode & stat.S_IXUSR:
+        os.chmod(dest, 0o755)
     return Hash("sha256", h.digest())
 
 

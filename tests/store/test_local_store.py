@@ -8,7 +8,6 @@ import textwrap
 import pytest
 
 from nixlite.store.local import LocalStore, StoreError
-from nixlite.store.nar import nar_hash_bytes
 from nixlite.store.paths import text_path_of
 
 HERE = os.path.dirname(__file__)
@@ -44,12 +43,14 @@ def test_add_path_and_idempotence(tmp_path):
     assert len(store.all_valid_paths()) == 2
 
 
-def test_flat_objects_are_never_executable(tmp_path):
+def test_flat_objects_keep_the_executable_bit(tmp_path):
+    """As `nix-store --add-fixed sha256 run.sh` in Nix 2.8: r-xr-xr-x, NAR with the marker."""
     store = LocalStore(str(tmp_path / "s"))
     p, _ = store.add_path(os.path.join(FILES, "run.sh"), "run.sh", recursive=False)
-    assert os.stat(store.physical(p)).st_mode & 0o777 == 0o444
-    info = store.query_path_info(p)  # the NAR has no "executable" marker
-    assert (info.nar_hash, info.nar_size) == nar_hash_bytes(open(os.path.join(FILES, "run.sh"), "rb").read())
+    assert p == "/nix/store/8ryqzj9wi83f5d9sijbmxhkffg8bbb7b-run.sh"
+    assert os.stat(store.physical(p)).st_mode & 0o777 == 0o555
+    info = store.query_path_info(p)
+    assert info.nar_hash.sri() == "sha256-XgrM8Czt7eXkEZ/6FeeeeaX7H7m8Q8PUNPMyJ6FEd6A=" and info.nar_size == 168
 
 
 def test_reference_must_be_valid(tmp_path):
