@@ -21,6 +21,7 @@ from nixlite.eval.values import (
     Attrs,
     CStr,
     EvalError,
+    Lambda,
     PrimOp,
     Thunk,
     call,
@@ -193,17 +194,16 @@ def group_by(f, xs):
 # ------------------------------------------------------------------------ sort
 
 
-class _SortKey:
-    """Orders elements with the Nix comparator; Python's sort only uses ``<``."""
+def _key_class(less):
+    """A sort key whose ``<`` is the Nix comparator (Python's sort only uses ``<``)."""
 
-    __slots__ = ("v",)
-    less = None  # set per sort on a subclass
-
-    def __init__(self, v) -> None:
+    def __init__(self, v):
         self.v = v
 
-    def __lt__(self, other: _SortKey) -> bool:
-        return self.less(self.v, other.v)
+    def __lt__(self, other, less=less):
+        return less(self.v, other.v)
+
+    return type("_SortKey", (), {"__slots__": ("v",), "__init__": __init__, "__lt__": __lt__})
 
 
 def _is_less_than_primop(f) -> bool:
@@ -238,17 +238,20 @@ def sort(f, xs):
     if _is_less_than_primop(f):
         if _natively_sortable(items):
             return sorted(items)
-        less_than = ops.less_than
+        return sorted(items, key=_key_class(ops.less_than))
+    what = "while evaluating the return value of the sorting function passed to builtins.sort"
+    if type(f) is Lambda:
+        fn = f.fn
 
         def less(a, b):
-            return less_than(a, b)
+            g = fn(a)
+            r = g.fn(b) if type(g) is Lambda else call(g, b)
+            return r if type(r) is bool else bool_result(r, what)
     else:
         apply2 = binary(f)
-        what = "while evaluating the return value of the sorting function passed to builtins.sort"
 
         def less(a, b):
             r = apply2(a, b)
             return r if type(r) is bool else bool_result(r, what)
 
-    key = type("_Key", (_SortKey,), {"__slots__": (), "less": staticmethod(less)})
-    return sorted(items, key=key)
+    return sorted(items, key=_key_class(less))
