@@ -112,18 +112,24 @@ class RegistryClient:
         self._scheme: str | None = None if not tls_verify else "https"
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._scheme_lock = threading.Lock()
+        self._ctx: ssl.SSLContext | None = None
         self._challenge: Challenge | None = None
         self._tokens: dict[str, str] = {}
         self.stats = {"requests": 0, "retries": 0}
 
     # connections ----------------------------------------------------------------------
     def _ssl_context(self) -> ssl.SSLContext:
-        if self.tls_verify:
-            return ssl.create_default_context()
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        return ctx
+        """One context per client (loading the CA store costs tens of milliseconds)."""
+        with self._lock:
+            if self._ctx is None:
+                if self.tls_verify:
+                    self._ctx = ssl.create_default_context()
+                else:
+                    self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                    self._ctx.check_hostname = False
+                    self._ctx.verify_mode = ssl.CERT_NONE
+            return self._ctx
 
     def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
         conns = getattr(self._local, "conns", None)
@@ -149,7 +155,7 @@ class RegistryClient:
         """https, or for ``tls_verify=False`` whichever of https/http the server speaks."""
         if self._scheme is not None:
             return self._scheme
-        with self._lock:
+        with self._scheme_lock:
             if self._scheme is None:
                 conn = http.client.HTTPSConnection(self.host, timeout=min(self.timeout, 10),
                                                    context=self._ssl_context())
