@@ -431,14 +431,15 @@ def run_inspect(args) -> int:
 
 def _inspect_registry(args, ref) -> int:
     from nixlite.image.model import Image
-    from nixlite.image.registry.pull import resolve_manifest
+    from nixlite.image.registry.pull import MANIFEST_ACCEPT, resolve_manifest
 
     client = _client(ref, args)
-    body, media_type, digest, index_digest = resolve_manifest(client, ref, _platform(args))
-    if args.raw:
+    if args.raw:  # as skopeo: the manifest REF names, an index included
+        body = client.get_manifest(ref.repository, ref.ref, MANIFEST_ACCEPT)[0]
         sys.stdout.buffer.write(body)
         sys.stdout.buffer.flush()
         return 0
+    body, media_type, digest, index_digest = resolve_manifest(client, ref, _platform(args))
     manifest = json.loads(body)
     config_desc = manifest.get("config") or {}
     config_bytes = client.download_blob(ref.repository, config_desc.get("digest", ""),

@@ -181,3 +181,12 @@ def test_config_digest_names_the_member(archive, tmp_path):
         config = tar.extractfile(manifest[0]["Config"]).read()
     assert manifest[0]["Config"] == hashlib.sha256(config).hexdigest() + ".json"
     assert manifest[0]["RepoTags"] == ["docker.io/library/conv:7"]
+
+
+def test_inspect_raw_registry_like_skopeo(images, capfdbinary):
+    for name in ("test/multi:latest", "test/multioci:arm64", "test/simple:v1"):
+        ref = f"docker://{images.host}/{name}"
+        assert nixlite("inspect", ref, "--raw", "--tls-verify=false") == 0
+        ours = capfdbinary.readouterr().out
+        theirs = skopeo("inspect", "--raw", "--tls-verify=false", ref).stdout.encode()
+        assert ours == theirs, name

@@ -251,3 +251,22 @@ def test_zstd_layers(registry, tmp_path):
         manifest = json.load(tar.extractfile("manifest.json"))
         inner = tarfile.open(fileobj=tar.extractfile(manifest[0]["Layers"][0]))
         assert inner.extractfile("z").read() == b"zstd " * 5000
+
+
+def test_blob_larger_than_its_descriptor_is_refused(registry, tmp_path, capsys):
+    from regkit import docker_archive, image_config, layer_tar, load, put_manifest
+
+    layer = layer_tar([("big", os.urandom(40_000))])
+    load(docker_archive(tmp_path / "a.tar", [layer], image_config([layer])), registry.host,
+         "test/sizes:real")
+    manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false",
+                                 f"docker://{registry.host}/test/sizes:real").stdout)
+    manifest["layers"][0]["size"] = 1000  # the registry serves the whole blob anyway
+    put_manifest(registry.host, "test/sizes", "small", json.dumps(manifest).encode(),
+                 manifest["mediaType"])
+    dest = tmp_path / "out.tar"
+    assert nixlite("pull", f"docker://{registry.host}/test/sizes:small", "-o", str(dest),
+                   "--tls-verify=false") == 1
+    err = capsys.readouterr().err
+    assert "larger than the 1000 bytes its descriptor declares" in err
+    assert not dest.exists()
