@@ -262,8 +262,12 @@ def _atomic_file(dest: str, write) -> None:
 
 def _atomic_dir(dest: str, write) -> None:
     """Write a directory through ``write(path)`` under a temporary name, then rename; an
-    existing empty directory is replaced, a non-empty one is refused."""
+    existing empty directory is replaced, an existing OCI layout is added to (as skopeo
+    does), any other non-empty directory is refused."""
     parent = os.path.dirname(os.path.abspath(dest.rstrip("/"))) or "."
+    if os.path.isfile(os.path.join(dest, "oci-layout")):
+        write(dest)  # add to an existing layout: blobs first, index.json replaced last
+        return
     if os.path.exists(dest):
         if not os.path.isdir(dest) or os.listdir(dest):
             raise NixliteError(f"'{dest}' already exists and is not an empty directory")
@@ -328,7 +332,7 @@ def run_pull(args) -> int:
 
         def write_layout(path: str) -> None:
             blobs = os.path.join(path, "blobs", "sha256")
-            os.makedirs(blobs)
+            os.makedirs(blobs, exist_ok=True)
             pulled = pull(client, ref, wanted=_platform(args), keep="blob", workdir_parent=path,
                           blob_dir=blobs)
             try:

@@ -143,3 +143,20 @@ def test_copy_between_registries_streams_blobs(images, proxy, tmp_path):
                       f"docker://{images.host}/test/multi:arm").stdout
     copied = skopeo("inspect", "--raw", "--tls-verify=false", dest).stdout
     assert copied == original
+
+
+def test_pull_adds_to_an_existing_layout(images, tmp_path, capsys):
+    layout = tmp_path / "layout"
+    for name in ("test/simple:v1", "test/multi:arm64"):
+        assert nixlite("pull", f"docker://{images.host}/{name}", "-o", str(layout), "--format",
+                       "oci", "--arch", "arm64" if "multi" in name else "amd64",
+                       "--tls-verify=false", "-q") == 0
+    assert json.loads(skopeo("inspect", f"oci:{layout}:v1").stdout)["Architecture"] == "amd64"
+    assert json.loads(skopeo("inspect", f"oci:{layout}:arm64").stdout)["Architecture"] == "arm64"
+    assert sorted(p.name for p in layout.iterdir()) == ["blobs", "index.json", "oci-layout"]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "file").write_text("x")
+    assert nixlite("pull", f"docker://{images.host}/test/simple:v1", "-o", str(other),
+                   "--format", "oci", "--tls-verify=false") == 1
+    assert "not an empty directory" in capsys.readouterr().err
