@@ -10,7 +10,6 @@ builtins turn them into evaluation errors.
 
 from __future__ import annotations
 
-import os
 
 from nixlite.store.derivation import Derivation, DrvHasher
 from nixlite.store.hashes import Hash
@@ -37,11 +36,14 @@ class StoreBackend:
         return path.startswith(self.store_dir + "/")
 
     def real_path(self, path: str) -> str:
-        """Where to read a logical path: inside the store, its physical location."""
+        """Where to read a logical path: inside the store, its physical location.
+
+        Never the real ``/nix/store`` of an installed Nix, even when it has the
+        path: evaluation sees nixlite's store only, so results do not depend on
+        what another tool happened to put there.
+        """
         if path.startswith(self.store_dir + "/"):
-            real = self.local.physical(path)
-            if os.path.lexists(real) or not os.path.lexists(path):
-                return real
+            return self.local.physical(path)
         return path
 
     def _logical_filter(self, path_filter: PathFilter | None, real_root: str, logical_root: str):

@@ -21,3 +21,19 @@ def test_store_dir_override(store, monkeypatch, tmp_path):
     s.flush()
     assert s.is_valid(drv) and s.physical(drv).startswith(s.root)
     local.reset_default_store()
+
+
+def test_installed_nix_store_is_never_read(store):
+    """A path present in a real /nix/store but not in nixlite's store does not exist for
+    evaluation (results must not depend on another tool's store)."""
+    import os
+
+    import pytest
+
+    real = sorted(os.listdir("/nix/store")) if os.path.isdir("/nix/store") else []
+    candidates = [f"/nix/store/{n}" for n in real if len(n) > 33 and n[32] == "-"]
+    if not candidates:
+        pytest.skip("no installed Nix store with paths on this machine")
+    p = candidates[0]
+    assert not store.is_valid(p)
+    assert evaluate_string(f"builtins.pathExists {p}") is False
