@@ -627,30 +627,39 @@ def force_path(v) -> NixPath:
 
 
 def deep_force(v):
-    """Force a value and, recursively, every list item and attribute (``deepSeq``)."""
+    """Force a value and, recursively, every list item and attribute (``deepSeq``,
+    ``--strict``), depth first in definition order as Nix does (so the same error
+    wins when several would fail).  Iterative, so deep data cannot overflow the
+    stack; a failing attribute adds Nix's ``while evaluating the attribute`` frame."""
     v = force(v)
     seen: set[int] = set()
-    stack = [v]
+    stack: list = []
+
+    def children(x):
+        if type(x) is Attrs:
+            return ((k, x, x[k]) for k in list(x))
+        return ((None, None, item) for item in x)
+
+    t = type(v)
+    if t is Attrs or t is list:
+        seen.add(id(v))
+        stack.append(children(v))
     while stack:
-        x = stack.pop()
-        t = type(x)
-        if t is Attrs:
-            if id(x) in seen:
-                continue
-            seen.add(id(x))
-            for k in x:
-                item = x[k]
-                if type(item) is Thunk:
+        for name, owner, item in stack[-1]:
+            if type(item) is Thunk:
+                try:
                     item = item.force()
-                stack.append(item)
-        elif t is list:
-            if id(x) in seen:
-                continue
-            seen.add(id(x))
-            for item in x:
-                if type(item) is Thunk:
-                    item = item.force()
-                stack.append(item)
+                except EvalError as exc:
+                    if name is not None:
+                        exc.add_trace(f"while evaluating the attribute '{name}'", owner.attr_pos(name))
+                    raise
+            t = type(item)
+            if (t is Attrs or t is list) and id(item) not in seen:
+                seen.add(id(item))
+                stack.append(children(item))
+                break
+        else:
+            stack.pop()
     return v
 
 
