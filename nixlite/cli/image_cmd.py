@@ -43,6 +43,10 @@ def _add_tls(p: argparse.ArgumentParser, *names: str) -> None:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--creds", metavar="USER[:PASSWORD]",
+                   help="registry credentials (default: from the Docker/containers auth files)")
+    p.add_argument("--authfile", metavar="PATH",
+                   help="read credentials from this auth file only")
     p.add_argument("--retry-times", type=int, default=4, metavar="N",
                    help="retries of transient registry errors (default 4)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
@@ -179,7 +183,11 @@ def _platform(args):
 def _client(ref, args):
     from nixlite.image.registry import client_for
 
-    return client_for(ref, tls_verify=args.tls_verify, retries=max(0, args.retry_times))
+    from nixlite.image.registry.auth import parse_creds
+
+    creds = parse_creds(args.creds) if args.creds else True
+    return client_for(ref, tls_verify=args.tls_verify, retries=max(0, args.retry_times),
+                      credentials=creds, auth_file=args.authfile)
 
 
 def _note(args, text: str) -> None:

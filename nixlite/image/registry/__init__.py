@@ -12,11 +12,13 @@ from nixlite.image.registry.reference import Reference, parse_reference
 
 
 def client_for(ref: Reference, *, tls_verify: bool = True, retries: int = 4,
-               retry_delay: float = 0.5) -> RegistryClient:
+               retry_delay: float = 0.5, credentials=True,
+               auth_file: str | None = None) -> RegistryClient:
     """A client for ``ref``'s registry; credentials are looked up under the host as named
     in the reference (``docker.io``, not registry-1.docker.io)."""
     return RegistryClient(ref.api_host, tls_verify=tls_verify, retries=retries,
-                          retry_delay=retry_delay, name_for_credentials=ref.host)
+                          retry_delay=retry_delay, name_for_credentials=ref.host,
+                          credentials=credentials, auth_file=auth_file)
 
 
 __all__ = ["Reference", "RegistryClient", "RegistryError", "client_for", "parse_reference"]

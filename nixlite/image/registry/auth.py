@@ -120,15 +120,18 @@ def _helper_credentials(helper: str, host: str) -> Credentials | None:
         raise NixliteError(f"credential helper '{program}' printed an unexpected answer") from None
 
 
-def find_credentials(host: str, repository: str) -> Credentials | None:
-    """Credentials for ``host`` (as in the reference, e.g. ``docker.io``) and repository."""
+def find_credentials(host: str, repository: str, auth_file: str | None = None) -> Credentials | None:
+    """Credentials for ``host`` (as in the reference, e.g. ``docker.io``) and repository,
+    from ``auth_file`` only if given (skopeo's ``--authfile``), else the usual files."""
     wanted = host if host not in _DOCKER_HUB_KEYS else "docker.io"
     full = f"{wanted}/{repository}"
-    for path in _auth_files():
+    for path in [auth_file] if auth_file else _auth_files():
         try:
             with open(path, "rb") as f:
                 config = json.load(f)
         except FileNotFoundError:
+            if auth_file:
+                raise NixliteError(f"auth file '{auth_file}' does not exist") from None
             continue
         except (OSError, ValueError) as e:
             raise NixliteError(f"cannot read registry credentials from '{path}': {e}") from None
@@ -167,3 +170,11 @@ def find_credentials(host: str, repository: str) -> Credentials | None:
             if creds is not None:
                 return creds
     return None
+
+
+def parse_creds(text: str) -> Credentials:
+    """``USER[:PASSWORD]`` as skopeo's ``--creds`` takes it."""
+    user, _, password = text.partition(":")
+    if not user:
+        raise NixliteError("--creds needs a user name (USER[:PASSWORD])")
+    return Credentials(user, password)

@@ -96,11 +96,14 @@ def _error_text(status: int, body: bytes) -> str:
 
 
 class RegistryClient:
-    """Talks to one registry host (``host[:port]``, the API host, not ``docker.io``)."""
+    """Talks to one registry host (``host[:port]``, the API host, not ``docker.io``).
+    ``credentials``: explicit ``Credentials``, False for none, True (default) to look them
+    up in the auth files (or only ``auth_file``) under ``name_for_credentials``."""
 
     def __init__(self, host: str, *, tls_verify: bool = True, retries: int = 4,
                  retry_delay: float = 0.5, timeout: float = 60.0,
-                 credentials: Credentials | None | bool = True, name_for_credentials: str | None = None):
+                 credentials: Credentials | None | bool = True, name_for_credentials: str | None = None,
+                 auth_file: str | None = None):
         self.host = host
         self.tls_verify = tls_verify
         self.retries = retries
@@ -108,6 +111,7 @@ class RegistryClient:
         self.timeout = timeout
         self._creds_arg = credentials
         self._creds_host = name_for_credentials or host
+        self._auth_file = auth_file
         self._creds_cache: dict[str, Credentials | None] = {}
         self._scheme: str | None = None if not tls_verify else "https"
         self._local = threading.local()
@@ -178,7 +182,8 @@ class RegistryClient:
         if self._creds_arg is False:
             return None
         if repository not in self._creds_cache:
-            self._creds_cache[repository] = find_credentials(self._creds_host, repository)
+            self._creds_cache[repository] = find_credentials(self._creds_host, repository,
+                                                             self._auth_file)
         return self._creds_cache[repository]
 
     def _auth_header(self, scope: str, repository: str) -> str | None:

@@ -116,6 +116,16 @@ def test_basic_auth_with_htpasswd_registry(basic_registry, tmp_path, monkeypatch
     skopeo("copy", "-q", "--src-tls-verify=false", "--src-creds", "alice:s3cret", ref,
            f"docker-archive:{expected}:{basic_registry.host}/priv/app:1")
     assert dest.read_bytes() == expected.read_bytes()
+    monkeypatch.delenv("REGISTRY_AUTH_FILE")
+    dest.unlink()
+    assert main(["image", "pull", ref, "-o", str(dest), "--tls-verify=false", "-q",
+                 "--authfile", str(auth_file)]) == 0
+    assert main(["image", "pull", ref, "-o", str(dest), "--tls-verify=false", "-q",
+                 "--creds", "alice:wrong"]) == 1
+    assert "password rejected" in capsys.readouterr().err
+    assert main(["image", "pull", ref, "-o", str(dest), "--tls-verify=false", "-q",
+                 "--creds", "alice:s3cret"]) == 0
+    monkeypatch.setenv("REGISTRY_AUTH_FILE", str(auth_file))
     # push with the same credentials, then read it back with skopeo
     copy = f"docker://{basic_registry.host}/priv/copy:2"
     assert main(["image", "push", str(archive), copy, "--tls-verify=false", "-q"]) == 0
