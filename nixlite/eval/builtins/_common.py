@@ -113,7 +113,9 @@ def str_noctx_arg(v, what: str) -> str:
     """Nix's ``forceStringNoCtx``: a string that must not refer to store paths."""
     s = str_arg(v, what)
     if type(s) is CStr:
-        some = sorted(s.ctx)[0]
+        # Nix names the first element of its ordered context: plain paths, then
+        # whole derivations (=…), then derivation outputs (!out!…).
+        some = min(s.ctx, key=lambda c: ("/=!".index(c[0]), c))
         shown = some.rsplit("!", 1)[-1] if some.startswith("!") else some.lstrip("=")
         raise EvalError(
             f"the string '{s}' is not allowed to refer to a store path (such as '{shown}')"

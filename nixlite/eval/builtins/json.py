@@ -240,15 +240,24 @@ def from_json(text: str):
     return v
 
 
+def no_null_byte(s: str) -> str:
+    """Today's Nix refuses strings with NUL bytes (2.8 silently cut them short)."""
+    if "\0" in s:
+        shown = s.replace("\0", "\u2400")
+        raise EvalError(f"input string '{shown}' cannot be represented as Nix string "
+                        "because it contains null bytes")
+    return s
+
+
 def _fix_strings(v):
-    """Apply nlohmann/Nix string rules Python's decoder does not: NUL ends a C
-    string, a lone surrogate escape is an error."""
+    """Apply nlohmann/Nix string rules Python's decoder does not: no NUL bytes,
+    a lone surrogate escape is an error."""
     t = type(v)
     if t is str:
         for ch in v:
             if "\ud800" <= ch <= "\udfff":
                 raise EvalError(_NlohmannParser("").surrogate_message(ch))
-        return v.split("\0", 1)[0]
+        return no_null_byte(v)
     if t is list:
         return [_fix_strings(x) for x in v]
     if t is Attrs:

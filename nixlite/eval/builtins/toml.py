@@ -12,6 +12,7 @@ import tomllib
 
 from nixlite.eval.builtins import builtin
 from nixlite.eval.builtins._common import str_noctx_arg
+from nixlite.eval.builtins.json import no_null_byte
 from nixlite.eval.values import INT_MAX, INT_MIN, Attrs, EvalError
 
 
@@ -22,14 +23,16 @@ class _Unsupported(Exception):
 def _convert(v):
     t = type(v)
     if t is dict:
-        return Attrs({k: _convert(x) for k, x in v.items()})
+        return Attrs({no_null_byte(k): _convert(x) for k, x in v.items()})
     if t is list:
         return [_convert(x) for x in v]
     if t is int:
         if not INT_MIN <= v <= INT_MAX:
             raise _Unsupported(f"integer {v} is out of the range of a 64-bit integer")
         return v
-    if t is str or t is bool or t is float:
+    if t is str:
+        return no_null_byte(v)
+    if t is bool or t is float:
         return v
     if isinstance(v, (datetime.date, datetime.time)):
         raise _Unsupported("Dates and times are not supported")
@@ -38,8 +41,12 @@ def _convert(v):
 
 def from_toml(text: str):
     try:
-        return _convert(tomllib.loads(text))
-    except (tomllib.TOMLDecodeError, _Unsupported) as e:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise EvalError(f"while parsing TOML: {e}") from None
+    try:
+        return _convert(doc)
+    except _Unsupported as e:
         raise EvalError(f"while parsing TOML: {e}") from None
 
 

@@ -216,7 +216,6 @@ SAME = [
     "builtins.fromJSON \"18446744073709551616\"",
     "builtins.fromJSON \"-9223372036854775808\"",
     "builtins.fromJSON \"\\\"\\\\ud83d\\\\ude00\\\"\"",
-    "builtins.fromJSON \"\\\"a\\\\u0000b\\\"\"",
     "builtins.fromJSON (builtins.toJSON { x = [ 1 \"two\" { y = null; } ]; })",
     # --- TOML
     "builtins.fromTOML \"a = 1\\nb = \\\"x\\\"\\n[t]\\nc = [1, 2]\\nd.e = true\"",
@@ -381,6 +380,9 @@ ERRORS = [
     ("builtins.fromJSON \"NaN\"",
      "[json.exception.parse_error.101] parse error at line 1, column 1: syntax error while "
      "parsing value - invalid literal; last read: 'N'"),
+    # 2.8 cut the string at the NUL ("a"); today's Nix refuses it.
+    ("builtins.fromJSON \"\\\"a\\\\u0000b\\\"\"",
+     "input string 'a\u2400b' cannot be represented as Nix string because it contains null bytes"),
     # In 2.8 this wrapped to -1; today's Nix refuses it.
     ("builtins.fromJSON \"18446744073709551615\"",
      "unsigned json number 18446744073709551615 outside of Nix integer range"),
@@ -418,6 +420,6 @@ def test_todays_errors(expr, message, nl_eval):
 
 
 @pytest.mark.nix
-@pytest.mark.parametrize("expr,message", [c for c in ERRORS if "unsigned json" not in c[1]])
+@pytest.mark.parametrize("expr,message", [c for c in ERRORS if "unsigned json" not in c[1] and "null bytes" not in c[1]])
 def test_nix_fails_too(expr, message, nix_error_results):
     assert not nix_error_results[expr].ok, nix_error_results[expr].out
