@@ -31,6 +31,8 @@ def register(subparsers) -> None:
                    help="pass a string to the top-level function")
     p.add_argument("-I", dest="include", action="append", default=[], metavar="PATH",
                    help="add a search path entry (PREFIX=PATH or PATH)")
+    p.add_argument("--add-root", metavar="PATH",
+                   help="make PATH a symlink to the .drv file (PATH-2, PATH-3… for more) and print it")
     p.add_argument("--store", metavar="DIR", help="the nixlite store to use (default: $NIXLITE_STORE "
                    "or ~/.local/share/nixlite/store)")
     p.add_argument("--show-trace", action="store_true", help="show the evaluation trace on errors")
@@ -98,18 +100,34 @@ def _instantiate(args):
         for attr_path in args.attr or [""]:
             selected = find_along_attr_path(v, attr_path, auto_args)
             selected = auto_call(selected, auto_args)
-            for line in derivation_lines(selected, auto_args):
+            for drv_path, output in derivation_lines(selected, auto_args):
+                shown = drv_path
+                if args.add_root:
+                    shown = _add_root(args.add_root, len(printed) + 1, drv_path)
+                line = shown if output == "out" else f"{shown}!{output}"
                 sys.stdout.write(line + "\n")
                 sys.stdout.flush()
                 printed.append(line)
     return printed
 
 
-def derivation_lines(v, auto_args) -> list[str]:
-    """``drvPath[!output]`` of every derivation ``getDerivations`` finds in ``v``."""
+def _add_root(root: str, n: int, drv_path: str) -> str:
+    """Nix's --add-root naming (``root``, ``root-2``…), as an atomically replaced symlink
+    to where the .drv file really is (nixlite has no garbage collector to register with)."""
+    from nixlite.store.local import default_store
+
+    name = os.path.abspath(root) + ("" if n == 1 else f"-{n}")
+    tmp = f"{name}.tmp-{os.getpid()}"
+    os.symlink(default_store().physical(drv_path), tmp)
+    os.replace(tmp, name)
+    return name
+
+
+def derivation_lines(v, auto_args) -> list[tuple[str, str]]:
+    """``(drvPath, outputName)`` of every derivation ``getDerivations`` finds in ``v``."""
     from nixlite.eval.values import EvalError, force
 
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
     for drv in get_derivations(v, auto_args):
         drv_path = str(force(drv["drvPath"])) if "drvPath" in drv else None
         if drv_path is None:
@@ -117,7 +135,7 @@ def derivation_lines(v, auto_args) -> list[str]:
         output = str(force(drv["outputName"])) if "outputName" in drv else ""
         if output == "":
             raise EvalError(f"derivation '{drv_path}' lacks an 'outputName' attribute")
-        out.append(drv_path if output == "out" else f"{drv_path}!{output}")
+        out.append((drv_path, output))
     return out
 
 

@@ -62,3 +62,14 @@ def test_missing_paths_are_errors(tmp_path, capsysbinary):
     assert code == 1 and b"No such file or directory" in err
     code, _, err = run(capsysbinary, "instantiate", "--store", store, "-E", "1")
     assert code == 1 and b"does not evaluate to a derivation" in err
+
+
+def test_instantiate_add_root(tmp_path, capsysbinary):
+    store = str(tmp_path / "s")
+    expr = ('[ (derivation { name = "a"; system = "x"; builder = "/bin/sh"; }) '
+            '(derivation { name = "b"; system = "x"; builder = "/bin/sh"; outputs = [ "dev" "out" ]; }) ]')
+    root = str(tmp_path / "result")
+    code, out, _ = run(capsysbinary, "instantiate", "--store", store, "--add-root", root, "-E", expr)
+    assert code == 0 and out.decode().split() == [root, root + "-2!dev"]
+    assert open(root, "rb").read().startswith(b"Derive(")
+    assert os.readlink(root + "-2").endswith("-b.drv")

@@ -3,6 +3,7 @@
 For every corpus file: the lines `nixlite instantiate` prints equal nix-instantiate's,
 and every .drv in the closure has byte-identical text in both stores.
 """
+import json
 import os
 import shutil
 import subprocess
@@ -194,3 +195,16 @@ def test_derivation_error_positions_agree(expr, store):
     ours = nixlite("eval", "--strict", "-E", expr, store=store.root)
     hint = "(use '--show-trace' to show detailed location information)\n"  # printing is eval_cmd's
     assert ours.stderr == ref.stderr.replace(hint, "")
+
+
+def test_show_derivation_agrees(store):
+    """`nixlite store show-derivation` gives the JSON of `nix show-derivation` (2.8)."""
+    path = os.path.join(CORPUS, "fixed-outputs.nix")
+    ours = nixlite("instantiate", path, store=store.root)
+    drvs = ours.stdout.split()
+    ref = subprocess.run(["nix", "--extra-experimental-features", "nix-command", "show-derivation", *drvs],
+                         capture_output=True, text=True)
+    if ref.returncode != 0:
+        pytest.skip(f"nix show-derivation failed: {ref.stderr[:200]}")
+    mine = nixlite("store", "--store", store.root, "show-derivation", *drvs, store=store.root)
+    assert json.loads(mine.stdout) == json.loads(ref.stdout)
