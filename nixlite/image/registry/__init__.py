@@ -2,10 +2,13 @@
 
 ``client_for(ref)`` gives a ``RegistryClient`` for the reference's API host; ``pull`` and
 ``push`` (modules of the same names) move whole images between a registry and the ``Image``
-model, verifying every byte.
+model, verifying every byte.  ``pull_image`` is what dockerTools' ``pullImage`` builder does.
 """
 
 from __future__ import annotations
+
+import os
+import tempfile
 
 from nixlite.image.registry.client import RegistryClient, RegistryError
 from nixlite.image.registry.reference import Reference, parse_reference
@@ -21,4 +24,34 @@ def client_for(ref: Reference, *, tls_verify: bool = True, retries: int = 4,
                           credentials=credentials, auth_file=auth_file)
 
 
-__all__ = ["Reference", "RegistryClient", "RegistryError", "client_for", "parse_reference"]
+def pull_image(image_name: str, image_digest: str | None, dest: str, *, final_name: str,
+               final_tag: str, os_name: str = "linux", arch: str = "amd64",
+               variant: str | None = None, tls_verify: bool = True) -> None:
+    """Write ``dest`` (atomically) with the bytes of ``skopeo --override-os OS
+    --override-arch ARCH copy docker://IMAGE[@DIGEST] docker-archive:DEST:NAME:TAG`` — the
+    content a ``pullImage`` recipe's sha256 covers."""
+    from nixlite.image.registry.pull import Platform, pull
+    from nixlite.image.skopeo_archive import write_skopeo_archive
+
+    ref = parse_reference(image_name if not image_digest else
+                          f"{image_name.split('@')[0]}@{image_digest}")
+    tag = parse_reference(f"{final_name}:{final_tag}")
+    directory = os.path.dirname(os.path.abspath(dest))
+    pulled = pull(client_for(ref, tls_verify=tls_verify), ref,
+                  wanted=Platform(os_name, arch, variant), keep="tar", workdir_parent=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".nixlite-pull-", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                write_skopeo_archive(pulled.image, out, [(tag.name, tag.tag)],
+                                     spool_dir=directory, layer_files=pulled.layer_files)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, dest)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    finally:
+        pulled.cleanup()
+
+
+__all__ = ["pull_image", "Reference", "RegistryClient", "RegistryError", "client_for", "parse_reference"]

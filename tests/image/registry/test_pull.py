@@ -270,3 +270,19 @@ def test_blob_larger_than_its_descriptor_is_refused(registry, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "larger than the 1000 bytes its descriptor declares" in err
     assert not dest.exists()
+
+
+def test_pull_image_api_for_the_pullimage_builder(images, tmp_path):
+    from nixlite.image.registry import pull_image
+
+    digest = json.loads(skopeo("inspect", "--tls-verify=false",
+                               f"docker://{images.host}/test/multi:latest").stdout)["Digest"]
+    expected = tmp_path / "skopeo.tar"
+    skopeo("--override-os", "linux", "--override-arch", "arm", "copy", "-q",
+           "--src-tls-verify=false", f"docker://{images.host}/test/multi@{digest}",
+           f"docker-archive://{expected}:final/name:final-tag")
+    out = tmp_path / "docker-image-final-name-final-tag.tar"
+    pull_image(f"{images.host}/test/multi", digest, str(out), final_name="final/name",
+               final_tag="final-tag", arch="arm", tls_verify=False)
+    assert out.read_bytes() == expected.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name, "skopeo.tar"]
