@@ -296,7 +296,9 @@ def write_image(image, loc: Location, *, tag: tuple[str, str] | None, oci_tag: s
     if loc.kind in ("archive", "stream"):
         from nixlite.image.skopeo_archive import skopeo_archive_chunks
 
-        tags = [tag] if tag else ([loc.ref] if loc.kind == "archive" and loc.ref else [])
+        if loc.kind == "archive" and loc.ref:  # docker-archive:PATH:NAME:TAG names it
+            tag = loc.ref
+        tags = [tag] if tag else []
 
         def write(out):
             for chunk in skopeo_archive_chunks(image, tags, spool_dir=workdir):
