@@ -210,15 +210,24 @@ def _is_less_than_primop(f) -> bool:
     return type(f) is PrimOp and f.name == "lessThan" and not f.args
 
 
+_EXACT = 1 << 53
+
+
 def _natively_sortable(items: list) -> bool:
     """All ints/floats (no NaN) or all strings: Python's ``<`` equals Nix's."""
     t0 = type(items[0])
     if t0 is int or t0 is float:
+        seen = set()
         for v in items:
             t = type(v)
-            if t is not int and t is not float or (t is float and math.isnan(v)):
+            if t is float:
+                if math.isnan(v):
+                    return False
+            elif t is not int:
                 return False
-        return True
+            seen.add(t)
+        # Nix compares an int with a float as doubles; Python compares exactly.
+        return len(seen) == 1 or all(type(v) is float or -_EXACT <= v <= _EXACT for v in items)
     if t0 is str or t0 is CStr:
         for v in items:
             t = type(v)
