@@ -1,5 +1,8 @@
 """Layer (de)compression over chunk streams: gzip (pigz -nT bytes), zstd, none.
 
+``gzip-rsyncable`` (pigz -nTR bytes, today's buildLayeredImage ``compressor = "gz"``) is
+accepted for compressing whole archives; it decompresses as plain gzip.
+
 Decompression is defensive: truncated or corrupt input and trailing garbage are
 ``NixliteError``s, and output is produced in bounded pieces so a compression bomb cannot
 exhaust memory (callers that write to disk impose their own size limits).
@@ -18,10 +21,11 @@ OUT_PIECE = 1 << 20
 def compress_chunks(chunks: Iterable[bytes], kind: str, level: int | None = None) -> Iterator[bytes]:
     if kind == "none":
         return iter(chunks)
-    if kind == "gzip":
+    if kind in ("gzip", "gzip-rsyncable"):
         from nixlite.image.gzip import pigz_chunks
 
-        return pigz_chunks(chunks, 6 if level is None else level)
+        return pigz_chunks(chunks, 6 if level is None else level,
+                           rsyncable=kind == "gzip-rsyncable")
     if kind == "zstd":
         return _zstd_compress(chunks, 3 if level is None else level)
     raise NixliteError(f"unknown compression '{kind}'")
@@ -40,6 +44,8 @@ def _zstd_compress(chunks: Iterable[bytes], level: int) -> Iterator[bytes]:
 
 
 def decompress_chunks(chunks: Iterable[bytes], kind: str) -> Iterator[bytes]:
+    if kind == "gzip-rsyncable":
+        kind = "gzip"
     if kind == "none":
         return iter(chunks)
     if kind == "gzip":

@@ -39,8 +39,9 @@ def docker_archive_chunks(image: Image, *, mtime: int = 0, repo_tags: list[str] 
     ``layer_headers`` maps a layer index to header fields overriding the defaults (mode
     0644, root ids, empty names) — upstream's customisation layer carries the stat() of its
     stored file (mode 0444 and the store owner); ``name`` overrides the member name and
-    ``verbatim`` copies the stored blob instead of the tar (fromImage's base layers).  ``compression='gzip'`` gives
-    buildLayeredImage's ``stream | pigz -nT`` bytes."""
+    ``verbatim`` copies the stored blob instead of the tar (fromImage's base layers).
+    ``compression='gzip'`` gives the seed buildLayeredImage's ``stream | pigz -nT`` bytes,
+    ``'gzip-rsyncable'`` today's ``pigz -nTR``, ``'zstd'`` a zstd frame."""
     chunks = _archive_chunks(image, mtime, image.repo_tags if repo_tags is None else repo_tags,
                              layer_headers or {})
     return compress_chunks(chunks, compression)

@@ -1,4 +1,5 @@
-"""gzip byte-identical to ``pigz -nT`` (what the seed's buildLayeredImage pipes its stream into).
+"""gzip byte-identical to ``pigz -nT`` (what the seed's buildLayeredImage pipes its stream into)
+and to ``pigz -nTR`` (--rsyncable, today's default).
 
 pigz cuts the input into 128 KiB chunks and deflates each independently (raw deflate, level 6,
 window 15, memLevel 8), presetting the dictionary with the last 32 KiB of the previous chunk;
@@ -7,12 +8,17 @@ pending bit count is odd or empty static blocks primed until aligned).  Because 
 depends only on input bytes, the output does not depend on pigz's thread count — and we can
 compress chunks in parallel threads too (ctypes releases the GIL during the zlib calls).
 
+With --rsyncable, pigz also cuts blocks where a 12-bit rolling hash of the input hits a
+fixed value, and fills each job only up to its last hit; ``_rsync_jobs`` replays its buffer
+handling exactly (the cut points are computed for whole buffers at once).
+
 Python's ``zlib`` module lacks ``deflatePending`` and ``deflatePrime``, so this drives the
 system ``libz.so.1`` (the zlib pigz links against) through ctypes.
 """
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import ctypes.util
 import os
@@ -100,30 +106,36 @@ class _Deflater:
             if strm.avail_out != 0:
                 return
 
-    def chunk(self, data: bytes, dictionary: bytes | None, last: bool) -> bytes:
-        """Deflate one pigz chunk exactly as pigz's compress thread does."""
+    def job(self, data: bytes, dictionary: bytes | None, blocks: list[int] | None,
+            more: bool) -> bytes:
+        """Deflate one pigz job exactly as pigz's compress thread does: each block ends on
+        a byte boundary (Z_BLOCK, then a sync marker or primed empty static blocks), except
+        the very last block of the stream, which finishes it."""
         lib, ref, strm = self.lib, self.ref, self.strm
         lib.deflateReset(ref)
         if dictionary:
             lib.deflateSetDictionary(ref, dictionary, len(dictionary))
         buf = ctypes.c_char_p(data)  # keeps the bytes alive while zlib reads them
-        strm.next_in = ctypes.cast(buf, ctypes.c_void_p)
-        strm.avail_in = len(data)
+        base = ctypes.cast(buf, ctypes.c_void_p).value or 0
         parts: list[bytes] = []
-        self._run(Z_NO_FLUSH, parts)
-        if last:
-            self._run(Z_FINISH, parts)
-        else:
-            self._run(Z_BLOCK, parts)
-            bits = ctypes.c_int()
-            lib.deflatePending(ref, None, ctypes.byref(bits))
-            if bits.value & 1:
-                self._run(Z_SYNC_FLUSH, parts)
-            elif bits.value & 7:
-                while bits.value & 7:
-                    lib.deflatePrime(ref, 10, 2)
-                    lib.deflatePending(ref, None, ctypes.byref(bits))
+        bits = ctypes.c_int()
+        left = len(data)
+        for size in blocks or (left,):
+            strm.next_in = base + len(data) - left
+            strm.avail_in = size
+            left -= size
+            if left or more:
                 self._run(Z_BLOCK, parts)
+                lib.deflatePending(ref, None, ctypes.byref(bits))
+                if bits.value & 1:
+                    self._run(Z_SYNC_FLUSH, parts)
+                elif bits.value & 7:
+                    while bits.value & 7:
+                        lib.deflatePrime(ref, 10, 2)
+                        lib.deflatePending(ref, None, ctypes.byref(bits))
+                    self._run(Z_BLOCK, parts)
+            else:
+                self._run(Z_FINISH, parts)
         del buf
         return b"".join(parts)
 
@@ -147,38 +159,171 @@ def _rechunk(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield bytes(pending)
 
 
-def pigz_chunks(chunks: Iterable[bytes], level: int = 6, threads: int | None = None) -> Iterator[bytes]:
-    """Compress a stream of byte pieces into the exact bytes of ``pigz -nT -<level>``.
+Job = tuple  # (data, dictionary or None, block lengths or None, more)
 
-    ``threads`` > 1 deflates several chunks at once (the result is the same bytes)."""
+
+def _plain_jobs(chunks: Iterable[bytes]) -> Iterator[Job]:
+    """pigz's jobs without --rsyncable: 128 KiB each, dictionary from the previous one."""
+    pieces = _rechunk(chunks)
+    current = next(pieces, b"")
+    previous: bytes | None = None
+    while True:
+        following = next(pieces, None)
+        yield current, previous[-DICT:] if previous else None, None, following is not None
+        if following is None:
+            return
+        previous, current = current, following
+
+
+RSYNC_MASK = 0xFFF  # RSYNCBITS = 12
+RSYNC_HIT = RSYNC_MASK >> 1
+_PLANES = [bytes((b >> m) & 1 for b in range(256)) for m in range(8)]
+
+
+def _rsync_cuts(ext: bytes, start: int) -> Iterator[int]:
+    """Indices i >= start (start >= 11) where pigz's rolling hash, after byte ext[i], equals
+    RSYNC_HIT.  The hash is h = ((h << 1) ^ byte) & 0xFFF, so bit j+1 at i is bit j at i-1
+    xor bit j+1 of byte i: computed for all positions at once on big integers with one
+    8-bit lane per byte (12-byte window, so valid from index 11)."""
+    n = len(ext)
+    planes = [int.from_bytes(ext.translate(_PLANES[m]), "little") for m in range(8)]
+    h = planes[0]
+    acc = h
+    for j in range(1, 12):
+        h = (h << 8) ^ (planes[j] if j < 8 else 0)
+        if j < 11:
+            acc &= h
+        else:
+            acc &= ~h
+    raw = (acc & ((1 << (8 * n)) - 1)).to_bytes(n, "little")
+    pos = raw.find(1, start)
+    while pos >= 0:
+        yield pos
+        pos = raw.find(1, pos + 1)
+
+
+class _RsyncReader:
+    """pigz's readn() over a chunk stream, recording the stream offsets just after every
+    rolling-hash hit (the rsyncable cut points)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.it = iter(chunks)
+        self.pending = bytearray()
+        self.offset = 0  # stream offset of the next byte read
+        self.tail = b""  # the last (up to) 11 bytes read
+        self.hash = RSYNC_HIT
+        self.cuts: collections.deque[int] = collections.deque()
+
+    def readn(self, n: int) -> tuple[int, bytes]:
+        while len(self.pending) < n:
+            piece = next(self.it, None)
+            if piece is None:
+                break
+            self.pending += piece
+        data = bytes(self.pending[:n])
+        del self.pending[:n]
+        start = self.offset
+        i = 0
+        while start + i < 11 and i < len(data):  # the first bytes also see the initial hash
+            self.hash = ((self.hash << 1) ^ data[i]) & RSYNC_MASK
+            if self.hash == RSYNC_HIT:
+                self.cuts.append(start + i + 1)
+            i += 1
+        if i < len(data):
+            ext = self.tail + data
+            shift = start - len(self.tail)
+            for index in _rsync_cuts(ext, max(11, len(self.tail) + i)):
+                self.cuts.append(shift + index + 1)
+        self.tail = (self.tail + data)[-11:]
+        self.offset += len(data)
+        return start, data
+
+    def cuts_through(self, end: int) -> list[int]:
+        """Consume the cut points up to ``end`` (scanning only moves forward)."""
+        out = []
+        while self.cuts and self.cuts[0] <= end:
+            out.append(self.cuts.popleft())
+        return out
+
+
+def _rsync_jobs(chunks: Iterable[bytes]) -> Iterator[Job]:
+    """pigz's jobs with --rsyncable, simulating parallel_compress's buffers: each job is
+    filled towards 128 KiB and cut at the last hash hit, its blocks split at every hit."""
+    reader = _RsyncReader(chunks)
+    nxt_start, nxt = reader.readn(CHUNK)
+    hold: tuple[int, bytes] | None = None
+    scan = 0
+    left = 0
+    history = b""  # the last 32 KiB before the current job
+    while True:
+        curr_start, curr = nxt_start, nxt
+        if hold is not None:
+            (nxt_start, nxt), hold = hold, None
+        else:
+            nxt_start, nxt = reader.readn(CHUNK)
+        lens: list[int] | None = None
+        if curr:
+            lens = []
+            if left == 0:
+                last = curr_start
+                for cut in reader.cuts_through(curr_start + len(curr)):
+                    lens.append(cut - last)
+                    last = cut
+                left = curr_start + len(curr) - last
+                scan = curr_start + len(curr)
+            last = nxt_start
+            end = nxt_start + min(CHUNK - len(curr), len(nxt))
+            for cut in reader.cuts_through(end):
+                lens.append(cut - last + left)
+                left = 0
+                last = cut
+            scan = max(scan, end)
+            take = (last if lens else scan) - nxt_start
+            if take:
+                curr += nxt[:take]
+                nxt, nxt_start = nxt[take:], nxt_start + take
+                left = 0
+            elif lens and left and nxt:
+                hold = (nxt_start, nxt)
+                nxt_start, nxt = curr_start + len(curr) - left, curr[len(curr) - left:]
+                curr = curr[:len(curr) - left]
+            else:
+                left = 0
+            blocks = lens + ([len(curr) - sum(lens)] if len(curr) > sum(lens) else [])
+            lens = blocks
+        more = bool(nxt)
+        yield curr, history or None, lens, more
+        if not more:
+            return
+        history = (history + curr)[-DICT:]
+
+
+def pigz_chunks(chunks: Iterable[bytes], level: int = 6, threads: int | None = None,
+                rsyncable: bool = False) -> Iterator[bytes]:
+    """Compress a stream of byte pieces into the exact bytes of ``pigz -nT -<level>``
+    (``rsyncable``: ``pigz -nTR``, today's buildLayeredImage default).
+
+    ``threads`` > 1 deflates several jobs at once (the result is the same bytes)."""
     if threads is None:
         threads = min(4, os.cpu_count() or 1)
     if not 1 <= level <= 9:
         raise NixliteError(f"gzip level {level} is out of range 1-9")
     xfl = b"\x02" if level == 9 else b"\x04" if level == 1 else b"\x00"  # pigz's XFL choice
     yield HEADER[:8] + xfl + HEADER[9:]
-    crc = 0
-    length = 0
-    previous: bytes | None = None
-    pieces = _rechunk(chunks)
-    current = next(pieces, b"")
+    jobs = _rsync_jobs(chunks) if rsyncable else _plain_jobs(chunks)
+    totals = _Totals()
     if threads <= 1:
         deflater = _Deflater(level)
         try:
-            while True:
-                following = next(pieces, None)
-                crc = zlib.crc32(current, crc)
-                length += len(current)
-                yield deflater.chunk(current, previous[-DICT:] if previous else None, following is None)
-                if following is None:
-                    break
-                previous, current = current, following
+            for data, dictionary, blocks, more in jobs:
+                totals.crc = zlib.crc32(data, totals.crc)
+                totals.length += len(data)
+                yield deflater.job(data, dictionary, blocks, more)
         finally:
             deflater.close()
     else:
-        yield from _parallel(pieces, current, level, threads, _Totals())
-        return
-    yield struct.pack("<II", crc & 0xFFFFFFFF, length & 0xFFFFFFFF)
+        yield from _parallel(jobs, level, threads, totals)
+    yield struct.pack("<II", totals.crc & 0xFFFFFFFF, totals.length & 0xFFFFFFFF)
 
 
 class _Totals:
@@ -189,8 +334,7 @@ class _Totals:
         self.length = 0
 
 
-def _parallel(pieces: Iterator[bytes], first: bytes, level: int, threads: int,
-              totals: _Totals) -> Iterator[bytes]:
+def _parallel(jobs: Iterator[Job], level: int, threads: int, totals: _Totals) -> Iterator[bytes]:
     import queue
     import threading
 
@@ -198,33 +342,26 @@ def _parallel(pieces: Iterator[bytes], first: bytes, level: int, threads: int,
     deflaters: list[_Deflater] = []
     lock = threading.Lock()
 
-    def work(data: bytes, dictionary: bytes | None, last: bool) -> bytes:
+    def work(data: bytes, dictionary: bytes | None, blocks, more: bool) -> bytes:
         d = getattr(local, "deflater", None)
         if d is None:
             d = local.deflater = _Deflater(level)
             with lock:
                 deflaters.append(d)
-        return d.chunk(data, dictionary, last)
+        return d.job(data, dictionary, blocks, more)
 
     pool = ThreadPoolExecutor(max_workers=threads)
     inflight: queue.SimpleQueue = queue.SimpleQueue()
     count = 0
     try:
-        current: bytes = first
-        previous: bytes | None = None
-        while True:
-            following = next(pieces, None)
-            totals.crc = zlib.crc32(current, totals.crc)
-            totals.length += len(current)
-            inflight.put(pool.submit(work, current, previous[-DICT:] if previous else None,
-                                     following is None))
+        for data, dictionary, blocks, more in jobs:
+            totals.crc = zlib.crc32(data, totals.crc)
+            totals.length += len(data)
+            inflight.put(pool.submit(work, data, dictionary, blocks, more))
             count += 1
             if count > threads * 2:
                 yield inflight.get().result()
                 count -= 1
-            if following is None:
-                break
-            previous, current = current, following
         while count:
             yield inflight.get().result()
             count -= 1
@@ -232,8 +369,8 @@ def _parallel(pieces: Iterator[bytes], first: bytes, level: int, threads: int,
         pool.shutdown(wait=True, cancel_futures=True)
         for d in deflaters:
             d.close()
-    yield struct.pack("<II", totals.crc & 0xFFFFFFFF, totals.length & 0xFFFFFFFF)
 
 
-def pigz_bytes(data: bytes, level: int = 6, threads: int | None = None) -> bytes:
-    return b"".join(pigz_chunks((data,), level, threads))
+def pigz_bytes(data: bytes, level: int = 6, threads: int | None = None,
+               rsyncable: bool = False) -> bytes:
+    return b"".join(pigz_chunks((data,), level, threads, rsyncable))

@@ -65,6 +65,28 @@ def test_matches_single_threaded_pigz(name):
     assert pigz_bytes(INPUTS[name]) == pigz(INPUTS[name], "-p", "1")
 
 
+RSYNC_INPUTS = {
+    **INPUTS,
+    # a hit early in a job, then none for more than a job: pigz carries the tail over
+    "hits then a long run": os.urandom(5000) + b"\0" * 300_000 + os.urandom(200_000),
+    "run across a boundary": os.urandom(CHUNK - 100) + b"\0" * 140_000 + os.urandom(1000)
+    + b"\0" * 200_000,
+    "repeated pattern": bytes(range(256)) * 3000,
+    "short runs": b"".join(bytes([i % 251]) * (i * 997 % 20_000) + os.urandom(i % 40)
+                           for i in range(60)),
+}
+
+
+@pytest.mark.parametrize("name", list(RSYNC_INPUTS))
+def test_rsyncable_matches_pigz_R(name):
+    # today's buildLayeredImage: pigz -nTR; pigz's single-thread path gives the same bytes
+    data = RSYNC_INPUTS[name]
+    pieces = [data[i:i + 7777] for i in range(0, len(data), 7777)]
+    ours = b"".join(pigz_chunks(pieces, threads=2, rsyncable=True))
+    assert ours == pigz(data, "-R")
+    assert ours == pigz(data, "-R", "-p", "1")
+
+
 @pytest.mark.parametrize("level", [1, 9])
 def test_levels_match_pigz(level):
     data = INPUTS["one chunk plus one"] + INPUTS["short text"]
