@@ -320,23 +320,34 @@ class Compiler:
     # ------------------------------------------------------- sets and lets
 
     def _binding_lazies(self, node, attrs: dict, inner_is_frame: bool):
-        """Per static attribute: ``(name, kind, code)`` where PLAIN/INHERITED codes take
-        the (inner / outer) env, INHERITED_FROM codes are ``(source_index, name)``."""
+        """Per static attribute, in Nix's fill order (symbol order, see
+        ``nixlite.eval.symbols``): ``(slot, name, kind, code)`` where PLAIN/INHERITED
+        codes take the (inner / outer) env and INHERITED_FROM codes are
+        ``(source_index, name, node)``."""
+        from nixlite.eval.symbols import symbol_rank
+
+        items = list(attrs.items())
+        order = sorted(range(len(items)),
+                       key=lambda i: symbol_rank(items[i][0], node.src, items[i][1].off))
+        filled_before = {}
+        for position, i in enumerate(order):
+            filled_before[i] = position
         out = []
-        for i, (name, d) in enumerate(attrs.items()):
+        for i in order:
+            name, d = items[i]
             kind = d.kind
             if kind == A.INHERITED_FROM:
                 sel = d.value
-                out.append((name, kind, (sel.expr.index, sel.path[0], sel)))
+                out.append((i + 1, name, kind, (sel.expr.index, sel.path[0], sel)))
                 continue
             value = d.value
             if (inner_is_frame and kind == A.PLAIN and type(value) is A.Var
-                    and value.level == 0 and value.index >= i):
+                    and value.level == 0 and filled_before[value.index] >= filled_before[i]):
                 # refers to a slot of this frame not filled yet: delay, as Nix does
                 code = self.compile(value)
-                out.append((name, kind, lambda env, code=code: Thunk(code, env)))
+                out.append((i + 1, name, kind, lambda env, code=code: Thunk(code, env)))
             else:
-                out.append((name, kind, self.lazy(value)))
+                out.append((i + 1, name, kind, self.lazy(value)))
         return out
 
     def _inherit_sources(self, node):
@@ -363,9 +374,9 @@ class Compiler:
         n = len(bindings)
 
         if not rec and not sources and not dynamic:
-            if all(kind == A.PLAIN or kind == A.INHERITED for _, kind, _ in bindings):
-                names = [b[0] for b in bindings]
-                codes = [b[2] for b in bindings]
+            if all(kind == A.PLAIN or kind == A.INHERITED for _, _, kind, _ in bindings):
+                names = [b[1] for b in bindings]
+                codes = [b[3] for b in bindings]
                 pairs = list(zip(names, codes))
 
                 def plain_set(env):
@@ -384,7 +395,7 @@ class Compiler:
                 inner = env
             srcs = [s(inner) for s in sources]
             result = Attrs()
-            for i, (name, kind, code) in enumerate(bindings):
+            for slot, name, kind, code in bindings:
                 if kind == A.PLAIN:
                     v = code(inner)
                 elif kind == A.INHERITED:
@@ -392,7 +403,7 @@ class Compiler:
                 else:
                     v = Thunk(_select_inherited, (srcs[code[0]], code[1], code[2]))
                 if rec:
-                    frame[i + 1] = v
+                    frame[slot] = v
                 result[name] = v
             pos = positions
             if dynamic:
@@ -423,9 +434,9 @@ class Compiler:
         sources = self._inherit_sources(e)
         body = self.compile(e.body)
         n = len(bindings)
-        simple = not sources and all(kind != A.INHERITED_FROM for _, kind, _ in bindings)
+        simple = not sources and all(kind != A.INHERITED_FROM for _, _, kind, _ in bindings)
         if simple:
-            plain = [(i + 1, kind == A.PLAIN, code) for i, (_, kind, code) in enumerate(bindings)]
+            plain = [(slot, kind == A.PLAIN, code) for slot, _, kind, code in bindings]
 
             def let_simple(env):
                 frame = [env]
@@ -440,13 +451,13 @@ class Compiler:
             frame = [env]
             frame.extend([None] * n)
             srcs = [s(frame) for s in sources]
-            for i, (name, kind, code) in enumerate(bindings):
+            for slot, name, kind, code in bindings:
                 if kind == A.PLAIN:
-                    frame[i + 1] = code(frame)
+                    frame[slot] = code(frame)
                 elif kind == A.INHERITED:
-                    frame[i + 1] = code(env)
+                    frame[slot] = code(env)
                 else:
-                    frame[i + 1] = Thunk(_select_inherited, (srcs[code[0]], code[1], code[2]))
+                    frame[slot] = Thunk(_select_inherited, (srcs[code[0]], code[1], code[2]))
             return body(frame)
 
         return let_
