@@ -190,7 +190,7 @@ class LocalStore:
         # newest registrations may be rolled back, which only makes paths invalid again.
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._valid_cache: set[str] = set()
-        self._pending: list[PathInfo] = []
+        self._pending: dict[str, PathInfo] = {}  # added in deferred mode, not yet registered
         self._deferred = False
         self._drv_cache: dict[str, Derivation] = {}
 
@@ -237,7 +237,7 @@ class LocalStore:
         return PathInfo(path, Hash(algo, bytes.fromhex(hexdigest)), size, refs, deriver, reg, ca)
 
     def references(self, path: str) -> set[str]:
-        info = self.query_path_info(path)
+        info = self._pending.get(path) or self.query_path_info(path)
         if info is None:
             raise StoreError(f"path '{path}' is not valid")
         return info.references
@@ -307,7 +307,7 @@ class LocalStore:
         """Register the paths added in deferred mode (no-op when there are none)."""
         if not self._pending:
             return
-        pending, self._pending = self._pending, []
+        pending, self._pending = list(self._pending.values()), {}
         _flush_to_disk(self.real_dir, [self.physical(i.path) for i in pending])
         with self.lock():
             self._register(pending)
@@ -327,7 +327,7 @@ class LocalStore:
                 remove_tree(final)  # left by a writer that died before registering
             os.rename(temp, final)
             if self._deferred:
-                self._pending.append(info)
+                self._pending[info.path] = info
             else:
                 self._register([info])
         self._valid_cache.add(info.path)
