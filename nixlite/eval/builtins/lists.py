@@ -192,18 +192,105 @@ def group_by(f, xs):
 
 
 # ------------------------------------------------------------------------ sort
+#
+# Today's Nix sorts with its own stable PeekSort (Nix >= 2.28; 2.8 used
+# std::stable_sort).  For a strict weak ordering every stable sort gives the
+# same result, so plain numbers and strings use Python's sort.  Any other
+# comparator runs through the same algorithm as Nix, so that comparators that
+# are not strict weak orderings (``a <= b``, ``_: _: true``) give Nix's order
+# and are called on the same pairs in the same sequence.
+
+_INSERTION_SORT_MAX = 16
 
 
-def _key_class(less):
-    """A sort key whose ``<`` is the Nix comparator (Python's sort only uses ``<``)."""
+def peeksort(a: list, less) -> None:
+    """Sort ``a`` in place exactly as Nix's ``peeksort`` does."""
+    n = len(a)
+    if n < 2:
+        return
+    if n == 2:
+        if less(a[1], a[0]):
+            a[0], a[1] = a[1], a[0]
+        return
 
-    def __init__(self, v):
-        self.v = v
+    def merge(b: int, m: int, e: int) -> None:
+        left = a[b:m]
+        right = a[m:e]
+        nl = len(left)
+        nr = len(right)
+        i = j = 0
+        k = b
+        while i < nl and j < nr:
+            if not less(right[j], left[i]):
+                a[k] = left[i]
+                i += 1
+            else:
+                a[k] = right[j]
+                j += 1
+            k += 1
+        if i < nl:
+            a[k:e] = left[i:]
+        else:
+            a[k:e] = right[j:]
 
-    def __lt__(self, other, less=less):
-        return less(self.v, other.v)
+    def insertion(b: int, e: int) -> None:
+        for cur in range(b + 1, e):
+            ip = cur
+            while ip != b and less(a[ip], a[ip - 1]):
+                a[ip], a[ip - 1] = a[ip - 1], a[ip]
+                ip -= 1
 
-    return type("_SortKey", (), {"__slots__": ("v",), "__init__": __init__, "__lt__": __lt__})
+    def run_end(b: int, e: int, decreasing: bool) -> int:
+        """End of the longest strictly decreasing / weakly increasing prefix of [b, e)."""
+        if b == e:
+            return b
+        while b + 1 != e and bool(less(a[b + 1], a[b])) is decreasing:
+            b += 1
+        return b + 1
+
+    def run_start(b: int, e: int, decreasing: bool) -> int:
+        """Start of the longest strictly decreasing / weakly increasing suffix of [b, e)."""
+        if b == e:
+            return e
+        while e - 1 > b and bool(less(a[e - 1], a[e - 2])) is decreasing:
+            e -= 1
+        return e - 1
+
+    def impl(b: int, e: int, left_run_end: int, right_run_begin: int) -> None:
+        if left_run_end == e or right_run_begin == b:
+            return
+        length = e - b
+        if length <= _INSERTION_SORT_MAX:
+            insertion(b, e)
+            return
+        m = b + length // 2
+        if m <= left_run_end:
+            impl(left_run_end, e, left_run_end + 1, right_run_begin)
+            merge(b, left_run_end, e)
+            return
+        if m >= right_run_begin:
+            impl(b, right_run_begin, left_run_end, right_run_begin - 1)
+            merge(b, right_run_begin, e)
+            return
+        if not less(a[m], a[m - 1]):
+            i = run_start(left_run_end, m, False)
+            j = run_end(m - 1, right_run_begin, False)
+        else:
+            i = run_start(left_run_end, m, True)
+            j = run_end(m - 1, right_run_begin, True)
+            a[i:j] = a[i:j][::-1]
+        if i == b and j == e:
+            return
+        if m - i < j - m:
+            impl(b, i, left_run_end, i - 1)
+            impl(i, e, j, right_run_begin)
+            merge(b, i, e)
+        else:
+            impl(b, j, left_run_end, i)
+            impl(j, e, j + 1, right_run_begin)
+            merge(b, j, e)
+
+    impl(0, n, 0, n)
 
 
 def _is_less_than_primop(f) -> bool:
@@ -247,20 +334,22 @@ def sort(f, xs):
     if _is_less_than_primop(f):
         if _natively_sortable(items):
             return sorted(items)
-        return sorted(items, key=_key_class(ops.less_than))
-    what = "while evaluating the return value of the sorting function passed to builtins.sort"
-    if type(f) is Lambda:
-        fn = f.fn
-
-        def less(a, b):
-            g = fn(a)
-            r = g.fn(b) if type(g) is Lambda else call(g, b)
-            return r if type(r) is bool else bool_result(r, what)
+        less = ops.less_than
     else:
-        apply2 = binary(f)
+        what = "while evaluating the return value of the sorting function passed to builtins.sort"
+        if type(f) is Lambda:
+            fn = f.fn
 
-        def less(a, b):
-            r = apply2(a, b)
-            return r if type(r) is bool else bool_result(r, what)
+            def less(a, b):
+                g = fn(a)
+                r = g.fn(b) if type(g) is Lambda else call(g, b)
+                return r if type(r) is bool else bool_result(r, what)
+        else:
+            apply2 = binary(f)
 
-    return sorted(items, key=_key_class(less))
+            def less(a, b):
+                r = apply2(a, b)
+                return r if type(r) is bool else bool_result(r, what)
+
+    peeksort(items, less)
+    return items

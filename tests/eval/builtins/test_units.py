@@ -106,13 +106,36 @@ def test_xml_non_strict_prints_unevaluated_thunks():
     assert '<int value="1" />' in to_xml(v, False, strict=True)
 
 
-def test_sort_is_stable_and_calls_comparator_with_forced_values():
+def test_sort_calls_the_comparator_as_nix_peeksort_does():
+    # Nix >= 2.28 sorts with its PeekSort: below 17 items an insertion sort that
+    # compares each item with its left neighbour, swapping while it is less.
     seen = []
 
     def less(a):
-        return Lambda(lambda b: (seen.append((a, b)), a[0] < b[0])[1])
+        return Lambda(lambda b: (seen.append((a, b)), a < b)[1])
 
-    items = [(2, "a"), (1, "b"), (2, "c"), (1, "d")]
-    out = call("sort", Lambda(less), items)
-    assert out == [(1, "b"), (1, "d"), (2, "a"), (2, "c")]
-    assert seen
+    assert call("sort", Lambda(less), [3, 1, 2]) == [1, 2, 3]
+    assert seen == [(1, 3), (2, 3), (2, 1)]
+
+
+def test_sort_with_an_inconsistent_comparator_follows_nix():
+    always = Lambda(lambda a: Lambda(lambda b: True))
+    assert call("sort", always, [1, 2, 3]) == [3, 2, 1]
+    assert call("sort", always, [1, 2]) == [2, 1]
+
+
+@given(st.lists(st.integers(0, 20), max_size=300))
+def test_peeksort_is_a_stable_sort_for_strict_weak_orders(keys):
+    from nixlite.eval.builtins.lists import peeksort
+
+    items = [(k, i) for i, k in enumerate(keys)]
+    out = list(items)
+    peeksort(out, lambda a, b: a[0] < b[0])
+    assert out == sorted(items, key=lambda x: x[0])
+
+
+def test_sort_is_stable_with_nix_comparators():
+    items = [Attrs(k=2, v="a"), Attrs(k=1, v="b"), Attrs(k=2, v="c"), Attrs(k=1, v="d")] * 10
+    by_k = Lambda(lambda a: Lambda(lambda b: a["k"] < b["k"]))
+    out = call("sort", by_k, items)
+    assert [x["v"] for x in out] == ["b", "d"] * 10 + ["a", "c"] * 10
