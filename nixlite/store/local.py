@@ -224,7 +224,9 @@ class LocalStore:
         return False
 
     def query_path_info(self, path: str) -> PathInfo | None:
-        self.flush()
+        pending = self._pending.get(path)
+        if pending is not None:
+            return pending
         row = self._db.execute(
             "SELECT id, hash, registrationTime, deriver, narSize, ca FROM ValidPaths WHERE path = ?",
             (path,),
@@ -237,7 +239,7 @@ class LocalStore:
         return PathInfo(path, Hash(algo, bytes.fromhex(hexdigest)), size, refs, deriver, reg, ca)
 
     def references(self, path: str) -> set[str]:
-        info = self._pending.get(path) or self.query_path_info(path)
+        info = self.query_path_info(path)
         if info is None:
             raise StoreError(f"path '{path}' is not valid")
         return info.references
