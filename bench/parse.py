@@ -39,7 +39,8 @@ def _package(rng: random.Random, i: int) -> str:
     )
     return f"""
   # {name}: generated package {i}
-  {name.replace('-', '_')} = callPackage ({{ lib, stdenv, fetchurl, {deps.replace(' ', ', ')}, enableFoo ? false, ... }}:
+  {name.replace('-', '_')} = callPackage
+    ({{ lib, stdenv, fetchurl, {deps.replace(' ', ', ')}, enableFoo ? false, ... }}:
     stdenv.mkDerivation rec {{
       pname = "{name}";
       version = "{version}";

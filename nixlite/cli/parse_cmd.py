@@ -33,5 +33,8 @@ def run(args) -> int:
         tree = resolve(parse(data, "«stdin»"))
     else:
         tree = parse_file(args.file)
-    sys.stdout.write(show(tree) + "\n")
+    # bytes that are not UTF-8 were read as surrogates: write them back unchanged
+    sys.stdout.flush()
+    sys.stdout.buffer.write((show(tree) + "\n").encode("utf-8", "surrogateescape"))
+    sys.stdout.buffer.flush()
     return 0

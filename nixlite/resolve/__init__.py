@@ -2,8 +2,9 @@
 
 ``resolve(expr)`` walks a tree from ``nixlite.syntax`` once, annotates it in place and
 returns it (``parse_file(path)`` / ``parse_cached(text, file, base_dir)`` give resolved
-trees through the on-disk parse cache); it raises ``NixliteError("undefined variable 'y'", pos)`` for a variable
-that is bound nowhere and has no enclosing ``with`` (Nix reports this before evaluating).
+trees through the on-disk parse cache).  It raises
+``NixliteError("undefined variable 'y'", pos)`` for a variable that is bound nowhere and
+has no enclosing ``with`` (Nix reports this before evaluating).
 
 Annotation contract (read by the compiler):
 

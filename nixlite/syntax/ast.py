@@ -76,8 +76,9 @@ class Source:
         line = bisect_right(starts, off)
         start = starts[line - 1]
         prefix = self.text[start:off]
-        col = len(prefix.encode("utf-8", "surrogatepass")) + 1 if not prefix.isascii() else off - start + 1
-        return line, col
+        if prefix.isascii():
+            return line, off - start + 1
+        return line, len(prefix.encode("utf-8", "surrogateescape")) + 1
 
     def pos(self, off: int) -> Pos:
         line, col = self.line_col(off)

@@ -124,7 +124,8 @@ def resolve_expr_path(path: str) -> str:
             break
         path = os.path.normpath(os.path.join(os.path.dirname(path), target))
     else:
-        raise NixliteError(f"too many symbolic links encountered while traversing the path '{path}'")
+        raise NixliteError(
+            f"too many symbolic links encountered while traversing the path '{path}'")
     try:
         os.stat(path)
     except OSError as exc:

@@ -56,6 +56,12 @@ class _Tables:
 
     __slots__ = ("action", "goto", "rules", "start", "end")
 
+    def __getstate__(self):
+        return (self.action, self.goto, self.rules, self.start, self.end)
+
+    def __setstate__(self, state):
+        self.action, self.goto, self.rules, self.start, self.end = state
+
 
 def _build_tables() -> _Tables:
     from lark import Lark
@@ -95,12 +101,8 @@ def _build_tables() -> _Tables:
 
 
 _TABLES: _Tables | None = None
+# (state below, state, lookahead) -> the state after the pass-through reductions
 _UNIT_MEMO: dict = {}
-
-
-def _unit_memo(t: _Tables) -> dict:
-    """(state below, state, lookahead) -> state after the pass-through reductions."""
-    return _UNIT_MEMO
 
 
 def _follow_units(t: _Tables, below: int, state: int, tok: str) -> int:
@@ -136,18 +138,6 @@ def tables() -> _Tables:
                 pass
         _TABLES = t
     return _TABLES
-
-
-def _tables_getstate(self):
-    return (self.action, self.goto, self.rules, self.start, self.end)
-
-
-def _tables_setstate(self, state):
-    self.action, self.goto, self.rules, self.start, self.end = state
-
-
-_Tables.__getstate__ = _tables_getstate
-_Tables.__setstate__ = _tables_setstate
 
 
 def parse(text: str, file: str = "«string»", base_dir: str | None = None) -> A.Expr:
@@ -208,7 +198,7 @@ class _Builder:
         lhs_of = [lhs for lhs, _, _ in t.rules]
         size_of = [n for _, n, _ in t.rules]
         handlers = [None if name is None else getattr(self, name) for _, _, name in t.rules]
-        unit_memo = _unit_memo(t)
+        unit_memo = _UNIT_MEMO
         states = [t.start]
         vals: list = []
         starts: list[int] = []
@@ -221,7 +211,7 @@ class _Builder:
             if code is None:
                 if tok == "$END" and state == end_state:
                     return vals[-1]
-                self._syntax_error(states, tok, values[i], offs[i], types, offs, i)
+                self._syntax_error(states, tok, offs[i])
             if code >= 0:
                 push_state(code)
                 push_val(values[i])
@@ -252,13 +242,13 @@ class _Builder:
             push_start(start)
             push_state(goto[states[-1]][lhs_of[rule]])
 
-    def _syntax_error(self, states, tok, value, off, types, offs, i) -> None:
+    def _syntax_error(self, states: list, tok: str, off: int) -> None:
         """Raise bison's message: perform the default reductions first (bison reduces
         by a state's most common reduction without consulting the lookahead), then list
         what the state accepts — at most four tokens, as bison does."""
         t = tables()
         states = list(states)
-        while True:
+        for _ in range(100000):  # a bound, though the automaton always stops sooner
             acts = t.action[states[-1]]
             reduces: dict[int, int] = {}
             for code in acts.values():
@@ -277,8 +267,6 @@ class _Builder:
             if n:
                 del states[-n:]
             states.append(t.goto[states[-1]][lhs])
-            if states[-1] == t.end and tok == "$END":  # pragma: no cover - defensive
-                break
         if states is None:
             expected = []
         elif states[-1] == t.end:

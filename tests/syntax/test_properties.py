@@ -127,7 +127,9 @@ def test_token_soup_only_raises_nixlite_errors(tokens, spaced):
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "dockertools-default.nix"
 CORPUS = sorted((Path(__file__).resolve().parents[2] / "fixtures" / "parse" / "ok").glob("*.nix"))
-SAMPLES = [p.read_text() for p in CORPUS] + ([SEED.read_text()] if SEED.is_file() else [])
+SAMPLES = [p.read_bytes().decode("utf-8", "surrogateescape") for p in CORPUS]
+if SEED.is_file():
+    SAMPLES.append(SEED.read_text())
 
 
 @SETTINGS
