@@ -5,7 +5,8 @@
 1. Layer creation: nixlite's GNU-tar writer + sha256 (what building a layer costs: the
    bytes and their digest) against ``tar -cf - DIR | sha256sum`` on the same generated tree
    (target: ≥ 0.7× tar's throughput); also the stream script's pax dialect.
-2. gzip: nixlite's pigz-identical compressor against ``pigz -nT`` on the same layer bytes.
+2. gzip: nixlite's pigz-identical compressor against ``pigz -nT`` and ``pigz -nTR`` on the
+   same layer bytes.
 
 The tree (about 10,000 files: 1% of 1-8 MiB, the rest 100 B-10 KB, symlinks and directories, partly
 compressible) is created under /tmp and deleted afterwards.  Each measurement runs after
@@ -124,14 +125,17 @@ def main() -> None:
         ref = subprocess.run(["pigz", "-nT"], input=sample, check=True, capture_output=True).stdout
         assert b"".join(pigz_chunks([sample])) == ref, "gzip bytes differ from pigz -nT"
 
-        def run_pigz(threads: int) -> None:
+        ref_r = subprocess.run(["pigz", "-nTR"], input=sample, check=True, capture_output=True).stdout
+        assert b"".join(pigz_chunks([sample], rsyncable=True)) == ref_r, "differs from pigz -nTR"
+
+        def run_pigz(threads: int, *flags: str) -> None:
             with open(sample_path, "rb") as f:
-                subprocess.run(["pigz", "-nT", "-p", str(threads)], stdin=f,
+                subprocess.run(["pigz", "-nT", *flags, "-p", str(threads)], stdin=f,
                                stdout=subprocess.DEVNULL, check=True)
 
-        def run_ours(threads: int) -> None:
+        def run_ours(threads: int, rsyncable: bool = False) -> None:
             for _ in pigz_chunks((sample[i:i + (1 << 20)] for i in range(0, len(sample), 1 << 20)),
-                                 threads=threads):
+                                 threads=threads, rsyncable=rsyncable):
                 pass
 
         cores = os.cpu_count() or 1
@@ -140,6 +144,12 @@ def main() -> None:
         for threads in sorted({1, cores}):
             t_ref = best_of(3, lambda: run_pigz(threads))
             t_us = best_of(3, lambda: run_ours(threads))
+            print(f"  {threads} thread(s): pigz {smib / t_ref:6.0f} MiB/s, nixlite "
+                  f"{smib / t_us:6.0f} MiB/s, ratio {t_ref / t_us:.2f}x")
+        print("gzip --rsyncable (pigz -nTR, today's buildLayeredImage)")
+        for threads in sorted({1, cores}):
+            t_ref = best_of(3, lambda: run_pigz(threads, "-R"))
+            t_us = best_of(3, lambda: run_ours(threads, True))
             print(f"  {threads} thread(s): pigz {smib / t_ref:6.0f} MiB/s, nixlite "
                   f"{smib / t_us:6.0f} MiB/s, ratio {t_ref / t_us:.2f}x")
     finally:

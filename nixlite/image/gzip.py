@@ -177,7 +177,17 @@ def _plain_jobs(chunks: Iterable[bytes]) -> Iterator[Job]:
 
 RSYNC_MASK = 0xFFF  # RSYNCBITS = 12
 RSYNC_HIT = RSYNC_MASK >> 1
-_PLANES = [bytes((b >> m) & 1 for b in range(256)) for m in range(8)]
+_LANE_MASKS: dict[int, tuple[int, int]] = {}
+
+
+def _lane_masks(n: int) -> tuple[int, int]:
+    """(a 1 in the low bit of each of n byte lanes, all n lanes full) for a length n."""
+    masks = _LANE_MASKS.get(n)
+    if masks is None:
+        masks = (int.from_bytes(b"\x01" * n, "little"), (1 << (8 * n)) - 1)
+        if len(_LANE_MASKS) < 8:
+            _LANE_MASKS[n] = masks
+    return masks
 
 
 def _rsync_cuts(ext: bytes, start: int) -> Iterator[int]:
@@ -186,16 +196,19 @@ def _rsync_cuts(ext: bytes, start: int) -> Iterator[int]:
     xor bit j+1 of byte i: computed for all positions at once on big integers with one
     8-bit lane per byte (12-byte window, so valid from index 11)."""
     n = len(ext)
-    planes = [int.from_bytes(ext.translate(_PLANES[m]), "little") for m in range(8)]
-    h = planes[0]
+    ones, full = _lane_masks(n)
+    whole = int.from_bytes(ext, "little")
+    h = whole & ones  # bit 0 of the hash at every position
     acc = h
     for j in range(1, 12):
-        h = (h << 8) ^ (planes[j] if j < 8 else 0)
+        h <<= 8
+        if j < 8:
+            h ^= (whole >> j) & ones
         if j < 11:
             acc &= h
         else:
             acc &= ~h
-    raw = (acc & ((1 << (8 * n)) - 1)).to_bytes(n, "little")
+    raw = (acc & full).to_bytes(n, "little")
     pos = raw.find(1, start)
     while pos >= 0:
         yield pos
