@@ -261,6 +261,26 @@ class Compiler:
         default = self.compile(e.default) if e.default is not None else None
         if len(names) == 1 and isinstance(names[0], str) and default is None:
             name = names[0]
+            var = e.expr
+            if type(var) is A.Var and var.level == 0:
+                idx = var.index + 1
+
+                def select_var0(env):
+                    v = env[idx]
+                    if type(v) is Thunk:
+                        v = v.val if v.fn is None else fastops._force_var(v, var)
+                    if type(v) is not Attrs:
+                        raise type_error(v, "a set").at(e.pos)
+                    x = v.get(name, _MISSING)
+                    if x is _MISSING:
+                        raise _missing(name, v, e)
+                    if type(x) is Thunk:
+                        if x.fn is None:
+                            return x.val
+                        return _force_attr(x, v, name, e)
+                    return x
+
+                return select_var0
 
             def select1(env):
                 v = expr(env)
