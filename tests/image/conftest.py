@@ -54,6 +54,9 @@ def make_tree(root: str) -> str:
         f.write("s")
     os.chmod(j(root, "setuid"), 0o4711)
     os.mkfifo(j(root, "fifo"))
+    os.makedirs(j(root, ".config", "app"))
+    with open(j(root, ".config", "app", ".rc"), "w") as f:
+        f.write("dotfiles are archived too")
     os.makedirs(j(root, "ro"))
     with open(j(root, "ro", "file"), "w") as f:
         f.write("ro")
