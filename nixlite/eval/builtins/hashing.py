@@ -54,5 +54,7 @@ def convert_hash(args):
             name = msg.split("'")[1]
             msg = (f"unknown hash algorithm '{name}', expect 'blake3', 'md5', 'sha1', "
                    "'sha256', or 'sha512'")
+        # Today's Nix says "hash algorithm" where 2.8 said "hash type".
+        msg = msg.replace("for hash type '", "for hash algorithm '")
         raise EvalError(msg) from None
     return h.to_string(fmt, prefix=fmt == "sri")

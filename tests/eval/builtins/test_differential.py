@@ -345,6 +345,18 @@ ERRORS = [
     ("builtins.hashString \"foo\" \"content\"",
      "unknown hash algorithm 'foo', expect 'blake3', 'md5', 'sha1', 'sha256', or 'sha512'"),
     ("builtins.toJSON (x: x)", "cannot convert a function to JSON"),
+    ("builtins.toJSON [ builtins.map ]", "cannot convert a built-in function to JSON"),
+    ("builtins.convertHash { hash = \"abc\"; hashAlgo = \"sha256\"; toHashFormat = \"sri\"; }",
+     "hash 'abc' has wrong length for hash algorithm 'sha256'"),
+    ("builtins.convertHash { hash = \"abc\"; toHashFormat = \"sri\"; }",
+     "hash 'abc' does not include a type, nor is the type otherwise known from context"),
+    ("builtins.convertHash { hash = \"sha1-qvTGHdzF6KLavt4PO0gs2a6pQ00=\"; hashAlgo = \"sha256\"; toHashFormat = \"sri\"; }",
+     "hash 'sha1-qvTGHdzF6KLavt4PO0gs2a6pQ00=' should have type 'sha256'"),
+    ("builtins.convertHash { hash = \"md5:5d41402abc4b2a76b9719d911017c592\"; toHashFormat = \"hex\"; }",
+     "unknown hash format 'hex', expect 'base16', 'base32', 'base64', or 'sri'"),
+    ("builtins.convertHash { hash = \"foo:abc\"; toHashFormat = \"sri\"; }",
+     "unknown hash algorithm 'foo', expect 'blake3', 'md5', 'sha1', 'sha256', or 'sha512'"),
+    ("builtins.convertHash { toHashFormat = \"sri\"; }", "attribute 'hash' missing"),
     ("builtins.fromJSON \"[1,2\"",
      "[json.exception.parse_error.101] parse error at line 1, column 5: syntax error while "
      "parsing array - unexpected end of input; expected ']'"),
@@ -420,6 +432,7 @@ def test_todays_errors(expr, message, nl_eval):
 
 
 @pytest.mark.nix
-@pytest.mark.parametrize("expr,message", [c for c in ERRORS if "unsigned json" not in c[1] and "null bytes" not in c[1]])
+@pytest.mark.parametrize("expr,message", [c for c in ERRORS if "unsigned json" not in c[1] and "null bytes" not in c[1]
+                          and "convertHash" not in c[0]])
 def test_nix_fails_too(expr, message, nix_error_results):
     assert not nix_error_results[expr].ok, nix_error_results[expr].out
