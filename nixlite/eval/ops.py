@@ -211,7 +211,11 @@ def less_than(a, b) -> bool:
             if not eq(x, y):
                 return less_than(x, y)
         return len(a) < len(b)
-    raise EvalError(f"cannot compare {type_name(a)} with {type_name(b)}")
+    if ta is tb or ((ta is str or ta is CStr) and (tb is str or tb is CStr)):
+        detail = "values of that type are incomparable"
+    else:
+        detail = f"values are {short_show(a)} and {short_show(b)}"
+    raise EvalError(f"cannot compare {type_name(a)} with {type_name(b)}; {detail}")
 
 
 # --------------------------------------------------------------------------

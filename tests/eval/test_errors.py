@@ -30,7 +30,8 @@ TODAY = {
     "(-9223372036854775807) - 2": "error: integer overflow in subtracting -9223372036854775807 - 2",
     "4611686018427387904 * 2": "error: integer overflow in multiplying 4611686018427387904 * 2",
     "1 / 0": "error: division by zero",
-    "{ } < { }": "error: cannot compare a set with a set",
+    "{ } < { }": "error: cannot compare a set with a set; values of that type are incomparable",
+    "1 < \"a\"": "error: cannot compare an integer with a string; values are 1 and \"a\"",
     "with 1; x": "error: expected a set but found an integer: 1",
 }
 
