@@ -52,6 +52,9 @@ from nixlite.syntax import ast as A
 __all__ = ["resolve", "parse_file", "parse_cached", "GLOBAL", "DYNAMIC", "WITH_SLOTS",
            "GLOBAL_NAMES"]
 
+# Nesting depth the tree walks allow (Nix parses 400 000 nested lists).
+MAX_DEPTH = 250_000
+
 GLOBAL = -2
 DYNAMIC = -1
 WITH_SLOTS = ("<with>",)
@@ -69,13 +72,15 @@ class _Scope:
 
 def resolve(expr: A.Expr) -> A.Expr:
     """Annotate ``expr`` in place (see the module docstring) and return it."""
+    # The walk recurses once per nesting level, in Python frames only (no C stack on
+    # 3.11), so deep but real expressions (`a + b + … ` with thousands of terms) fit.
     limit = sys.getrecursionlimit()
-    if limit < 20000:
-        sys.setrecursionlimit(20000)
+    if limit < MAX_DEPTH:
+        sys.setrecursionlimit(MAX_DEPTH)
     try:
         _resolve(expr, None)
     except RecursionError:
-        raise NixliteError("expression is nested too deeply", expr.pos) from None
+        raise NixliteError("stack overflow (possible infinite recursion)") from None
     finally:
         sys.setrecursionlimit(limit)
     return expr

@@ -13,6 +13,7 @@ import sys
 from nixlite.errors import NixliteError
 from nixlite.syntax import ast as A
 
+MAX_DEPTH = 250_000
 _KEYWORDS = frozenset(("if", "then", "else", "assert", "with", "let", "in", "rec", "inherit"))
 _IDENT = re.compile(r"[a-zA-Z_][a-zA-Z0-9_'\-]*\Z")
 _STRING_SPECIAL = re.compile(r'["\\\n\r\t]|\$(?=\{)')
@@ -58,12 +59,12 @@ def show(e: A.Expr) -> str:
     """The text ``nix-instantiate --parse`` prints for ``e`` (without the final newline)."""
     out: list[str] = []
     limit = sys.getrecursionlimit()
-    if limit < 20000:
-        sys.setrecursionlimit(20000)
+    if limit < MAX_DEPTH:  # Python frames only: see nixlite.resolve.MAX_DEPTH
+        sys.setrecursionlimit(MAX_DEPTH)
     try:
         _show(e, out)
     except RecursionError:
-        raise NixliteError("expression is nested too deeply to print", e.pos) from None
+        raise NixliteError("stack overflow (possible infinite recursion)") from None
     finally:
         sys.setrecursionlimit(limit)
     return "".join(out)

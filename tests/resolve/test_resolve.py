@@ -130,8 +130,14 @@ def test_first_undefined_variable_in_nix_order():
     assert info.value.message == "undefined variable 'b'"
 
 
+def test_too_deep_is_nix_stack_overflow_error():
+    with pytest.raises(NixliteError) as info:
+        r("[ " * 300_000 + "1" + " ]" * 300_000)
+    assert info.value.render() == "error: stack overflow (possible infinite recursion)"
+
+
 def test_deep_nesting_does_not_crash():
-    depth = 3000
+    depth = 30000
     tree = r("x: " + "[ " * depth + "x" + " ]" * depth)
     node = tree.body
     for _ in range(depth):
