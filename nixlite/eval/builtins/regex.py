@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 
 from nixlite.eval.builtins import builtin
-from nixlite.eval.builtins._common import from_bytes, str_arg, to_bytes
+from nixlite.eval.builtins._common import from_bytes, str_arg, str_noctx_arg, to_bytes
 from nixlite.eval.values import EvalError, Thunk
 
 _CLASSES: dict[str, frozenset[int]] = {}
@@ -639,18 +639,18 @@ def _posix_finditer(regex: Regex, data: bytes):
 
 @builtin("match", 2)
 def match(regex, s):
-    regex = str_arg(regex, "while evaluating the first argument passed to builtins.match")
+    regex = str_noctx_arg(regex, "while evaluating the first argument passed to builtins.match")
     s = str_arg(s, "while evaluating the second argument passed to builtins.match")
-    m = compile_regex(str(regex)).py.fullmatch(to_bytes(s))
+    m = compile_regex(regex).py.fullmatch(to_bytes(s))
     return None if m is None else _groups(m)
 
 
 @builtin("split", 2)
 def split(regex, s):
-    regex = str_arg(regex, "while evaluating the first argument passed to builtins.split")
+    regex = str_noctx_arg(regex, "while evaluating the first argument passed to builtins.split")
     orig = s.force() if type(s) is Thunk else s
     s = str_arg(orig, "while evaluating the second argument passed to builtins.split")
-    compiled = compile_regex(str(regex))
+    compiled = compile_regex(regex)
     data = to_bytes(s)
     out: list = []
     prev = 0

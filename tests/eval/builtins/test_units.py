@@ -60,7 +60,9 @@ def test_hash_string_drops_context():
 
 def test_attribute_names_and_json_reject_context():
     for name, args in [("getAttr", (c("a", OUT), Attrs(a=1))), ("fromJSON", (c("1", OUT),)),
-                       ("hasAttr", (c("a", OUT), Attrs()))]:
+                       ("hasAttr", (c("a", OUT), Attrs())), ("match", (c("a", OUT), "a")),
+                       ("split", (c("a", OUT), "a")), ("fromTOML", (c("a = 1", OUT),)),
+                       ("listToAttrs", ([Attrs(name=c("a", OUT), value=1)],))]:
         try:
             call(name, *args)
         except EvalError as e:
