@@ -400,8 +400,10 @@ class Compiler:
                 pairs = list(zip(names, codes))
 
                 def plain_set(env):
-                    a = Attrs({name: code(env) for name, code in pairs})
-                    a.pos = positions
+                    a = Attrs()
+                    for name, code in pairs:
+                        a[name] = code(env)
+                    a._pos = positions
                     return a
 
                 return plain_set

@@ -215,13 +215,25 @@ def canon_path(path: str) -> str:
 
 
 class Attrs(dict):
-    """An attribute set: name → value-or-thunk, plus optional per-name positions."""
+    """An attribute set: name → value-or-thunk, plus optional per-name positions.
 
-    __slots__ = ("pos",)
+    ``pos`` is None, a dict or a ``PosChain`` (name → ``Pos`` or located AST
+    node).  It is a property over an optional slot so that building a set runs
+    no Python ``__init__`` (sets are created by the million).
+    """
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.pos = None  # None, a dict or a PosChain: name -> Pos or located AST node
+    __slots__ = ("_pos",)
+
+    @property
+    def pos(self):
+        try:
+            return self._pos
+        except AttributeError:
+            return None
+
+    @pos.setter
+    def pos(self, value) -> None:
+        self._pos = value
 
     def attr_pos(self, name: str) -> Pos | None:
         """Where ``name`` was defined; ``pos`` values may be ``Pos`` or located AST nodes."""
