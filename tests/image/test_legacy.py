@@ -18,7 +18,10 @@ from nixlite.image.legacy import (append_entries, build_image_chunks, jq_dumps, 
 from nixlite.image.tarwriter import gnu_tree_chunks
 
 SDE = 315532800
-needs_jshon = pytest.mark.skipif(shutil.which("jshon") is None, reason="jshon is not installed")
+# jq and jshon are the programs the seed runs (Debian packages jq, jshon)
+needs_jq = pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+needs_jshon = pytest.mark.skipif(shutil.which("jshon") is None or shutil.which("jq") is None,
+                                 reason="jshon or jq is not installed")
 
 SAMPLES = [
     {"architecture": "amd64", "config": {"Cmd": ["/bin/sh", "-c", "echo \"hi\"\t\\"],
@@ -30,6 +33,7 @@ SAMPLES = [
 ]
 
 
+@needs_jq
 @pytest.mark.parametrize("value", SAMPLES)
 def test_jq_printer_matches_jq(value):
     text = json.dumps(value)
