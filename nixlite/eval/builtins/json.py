@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json as _pyjson
 import math
+import re
 from decimal import Decimal
 
 from nixlite.eval.builtins import builtin
@@ -226,6 +227,9 @@ _DECODER = _pyjson.JSONDecoder(
 )
 
 
+_RAW_BYTE = re.compile("[\udc80-\udcff]")
+
+
 def from_json(text: str):
     """Parse JSON text into Nix values, with nlohmann's rules and messages."""
     body = text[1:] if text.startswith("\ufeff") else text
@@ -235,6 +239,10 @@ def from_json(text: str):
         if isinstance(exc, EvalError):
             raise
         raise EvalError(_NlohmannParser(text).error_message()) from None
+    if not body.isascii() and _RAW_BYTE.search(body):
+        # Bytes that are not UTF-8 (kept as surrogate escapes) inside a string:
+        # nlohmann rejects them, Python's decoder does not.
+        raise EvalError(_NlohmannParser(text).error_message())
     if "\\u" in body and ("\\u0000" in body or "\\ud" in body.lower()):
         v = _fix_strings(v)
     return v

@@ -388,6 +388,9 @@ ERRORS = [
     ("builtins.fromJSON \"[\\n1,\\n-]\"",
      "[json.exception.parse_error.101] parse error at line 3, column 2: syntax error while "
      "parsing value - invalid number; expected digit after '-'; last read: '-]'"),
+    ("builtins.fromJSON (\"\\\"\" + builtins.substring 0 1 \"é\" + \"\\\"\")",
+     "[json.exception.parse_error.101] parse error at line 1, column 3: syntax error while "
+     "parsing value - invalid string: ill-formed UTF-8 byte; last read: '\"\udcc3\"'"),
     ("builtins.fromJSON \"[1e400]\"", "[json.exception.out_of_range.406] number overflow parsing '1e400'"),
     ("builtins.fromJSON \"NaN\"",
      "[json.exception.parse_error.101] parse error at line 1, column 1: syntax error while "
@@ -436,3 +439,10 @@ def test_todays_errors(expr, message, nl_eval):
                           and "convertHash" not in c[0]])
 def test_nix_fails_too(expr, message, nix_error_results):
     assert not nix_error_results[expr].ok, nix_error_results[expr].out
+
+
+# nlohmann's messages are the same in 2.8 and today's Nix: compare them with 2.8's text.
+@pytest.mark.nix
+@pytest.mark.parametrize("expr,message", [c for c in ERRORS if c[1].startswith("[json.exception")])
+def test_json_errors_word_for_word(expr, message, nix_error_results):
+    assert nix_error_results[expr].message == message
