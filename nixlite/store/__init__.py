@@ -1,17 +1,15 @@
 """The store stage: hashes, NAR, store paths, derivations, the local store, fetchers.
 
-``hashes``, ``nar``, ``paths`` and ``derivation`` are pure and may be imported
-by the evaluator; everything that touches the store goes through
-``nixlite.eval.io``, which calls the helpers below.
+Pure modules (the evaluator may import them):
+
+* ``hashes``     — md5/sha1/sha256/sha512, base16/nix32/base64/SRI, Nix's hash parsing
+* ``nar``        — NAR serialisation and hashing (streaming, filter, mirroring copy)
+* ``paths``      — store dir (``NIX_STORE_DIR``), fingerprints, text/fixed/output paths, names
+* ``derivation`` — the .drv model, ATerm writer/parser, hashDerivationModulo, 2.8 JSON
+
+Stateful modules (reached from evaluation only through ``nixlite.eval.io``):
+
+* ``local``   — ``LocalStore``: physical store, SQLite validity DB, atomic and group commits
+* ``backend`` — ``StoreBackend``: what ``state.io.store`` offers the store builtins
+* ``fetch``   — fetchurl / fetchTarball / fetchGit machinery
 """
-
-from __future__ import annotations
-
-import os
-
-
-def add_path_to_store(path: str, name: str | None = None) -> str:
-    """Copy a file-system path into the default store as ``"${./p}"`` does."""
-    from nixlite.store.local import default_store
-
-    return default_store().add_path(path, name if name is not None else os.path.basename(path))[0]
