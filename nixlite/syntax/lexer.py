@@ -77,6 +77,8 @@ _ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
 DEFAULT, STRING, IND_STRING, INPATH, INPATH_SLASH = range(5)
 
 INT64_MAX = 2**63 - 1
+_INF = float("inf")
+_FLOAT_MIN = 2.2250738585072014e-308  # the smallest normal double
 
 
 def _unescape_sub(m: re.Match) -> str:
@@ -296,7 +298,10 @@ def _no_nul(s: str, off: int) -> str:
 
 
 def _float(s: str, off: int) -> float:
+    """The literal's value; like Nix (strtod's ERANGE), overflow and underflow to a
+    subnormal or zero are errors, while a zero mantissa is just zero."""
     value = float(s)
-    if value == float("inf") or (value == 0.0 and s.strip("0.eE+-") != ""):
+    mantissa = s.split("e")[0].split("E")[0]
+    if value == _INF or (value < _FLOAT_MIN and mantissa.strip("0.") != ""):
         raise LexError(f"invalid float '{s}'", off)
     return value
