@@ -1,13 +1,11 @@
 import pytest
 
 
-@pytest.fixture
-def tmp_store(tmp_path, monkeypatch):
-    """A fresh local store under tmp_path, used by everything in the test."""
-    root = tmp_path / "nixlite-store"
-    monkeypatch.setenv("NIXLITE_STORE", str(root))
+@pytest.fixture(autouse=True)
+def _fresh_default_store():
+    """Commands run in-process (main([...])) may switch the process-wide store: never
+    let that leak into the next test."""
     from nixlite.store import local
 
-    local.reset_default_store()
-    yield local.default_store()
+    yield
     local.reset_default_store()
