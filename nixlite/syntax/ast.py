@@ -25,6 +25,9 @@ Design choices (why the tree looks the way it does):
   ``"a${b}"`` name, evaluated to a string).
 * Fields filled by the resolver (``nixlite.resolve``) are listed in each docstring under
   "resolver"; they are ``None``/``-1`` until it runs.
+* Every node's constructor takes all of its fields, in the order of ``_fields`` (resolver
+  fields last, optional), and a node pickles as ``cls(*fields)``: that is what makes
+  loading from the parse cache fast.  Keep the two in step when adding a field.
 """
 
 from __future__ import annotations

@@ -71,3 +71,45 @@ def test_unwritable_cache_still_parses(tmp_path, monkeypatch):
     f.write_text("[ 1 ]")
     assert show(cache.parse_file(str(f))) == "[ (1) ]"
     assert not os.path.exists(blocker / "sub")
+
+
+def test_every_node_pickles_through_its_constructor():
+    """``_fields`` must list every slot, in constructor order, or cached trees lose data."""
+    import inspect
+
+    for name in A.__all__:
+        cls = getattr(A, name)
+        if not isinstance(cls, type) or cls in (A.Expr, A.Source) or not hasattr(cls, "_fields"):
+            continue
+        params = list(inspect.signature(cls.__init__).parameters)[1:]
+        slots = {s for klass in cls.__mro__ for s in getattr(klass, "__slots__", ())}
+        assert params == list(cls._fields), name
+        assert set(params) == slots, name
+
+
+def test_resolved_tree_round_trips_through_pickle():
+    from nixlite.resolve import resolve
+    from nixlite.syntax.parser import parse
+
+    text = "x: with x; let a = rec { b = a; inherit (x) c; }; in [ a.b or y (a - 1) ]"
+    tree = resolve(parse(text, "«string»", "/"))
+    again = pickle.loads(pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL))
+    assert show(again) == show(tree)
+    original, loaded = [], []
+    for t, out in ((tree, original), (again, loaded)):
+        stack = [t]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, (A.Expr, A.AttrDef, A.DynAttr, A.Formal)):
+                out.append(tuple(
+                    getattr(node, f) for f in node._fields
+                    if f != "src" and not isinstance(getattr(node, f), (A.Expr, list, dict))))
+                for f in node._fields:
+                    v = getattr(node, f)
+                    if isinstance(v, dict):
+                        stack.extend(v.values())
+                    elif isinstance(v, list):
+                        stack.extend(v)
+                    elif isinstance(v, (A.Expr, A.AttrDef, A.DynAttr, A.Formal)):
+                        stack.append(v)
+    assert original == loaded and len(original) > 15
