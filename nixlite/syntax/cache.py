@@ -21,7 +21,7 @@ import pickle
 import tempfile
 from pathlib import Path
 
-from nixlite.errors import NixliteError, Pos
+from nixlite.errors import NixliteError
 
 FORMAT = b"nixlite-parse-v1"
 
@@ -142,4 +142,5 @@ def parse_file(path: str, finish=None):
     return parse_cached(text, path, os.path.dirname(path), finish)
 
 
-__all__ = ["cache_dir", "atomic_write", "parse_cached", "parse_file", "read_source", "Pos"]
+__all__ = ["cache_dir", "atomic_write", "parse_cached", "parse_file", "read_source",
+           "resolve_expr_path"]
