@@ -87,3 +87,48 @@ def test_split_version_drops_only_separators(v):
     parts = split_version(v)
     assert all(parts)
     assert "".join(parts) == v.replace(".", "").replace("-", "")
+
+
+# ------------------------------------------------------- toJSON / toXML values
+
+_text = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\b\f\x00"), max_size=6)
+
+
+def _nix_values(draw_text):
+    leaf = st.one_of(
+        st.integers(-(2**63) + 1, 2**63 - 1).map(lambda i: f"({i})"),
+        draw_text,
+        st.sampled_from(["true", "false", "null", "(x: x)", "({ a, b ? 1 }: a)"]),
+    )
+    return st.recursive(
+        leaf,
+        lambda kids: st.one_of(
+            st.lists(kids, max_size=4).map(lambda xs: "[ " + " ".join(xs) + " ]"),
+            st.dictionaries(_text.filter(bool), kids, max_size=4).map(
+                lambda d: "{ " + "".join(f"{_q(k)} = {v}; " for k, v in d.items()) + "}"),
+        ),
+        max_leaves=12,
+    )
+
+
+def _q(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${").replace(
+        "\n", "\\n").replace("\r", "\\r").replace("\t", "\\t") + '"'
+
+
+values = _nix_values(_text.map(_q))
+
+
+@SETTINGS
+@given(st.lists(values, min_size=15, max_size=15))
+def test_to_xml_like_nix(nl_eval, nix_one, values):
+    expr = "[ " + " ".join(f"(builtins.toXML {v})" for v in values) + " ]"
+    _compare(expr, nl_eval, nix_one)
+
+
+@SETTINGS
+@given(st.lists(values.filter(lambda v: "x: x" not in v and ": a" not in v), min_size=15, max_size=15))
+def test_to_json_like_nix(nl_eval, nix_one, values):
+    # (no floats: their printing is one of the documented differences from 2.8)
+    expr = "[ " + " ".join(f"(builtins.toJSON {v})" for v in values) + " ]"
+    _compare(expr, nl_eval, nix_one)
