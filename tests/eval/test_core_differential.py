@@ -107,6 +107,11 @@ NON_STRICT = [
     "x: x", "builtins.map", "builtins.map (x: x)", "{ a = builtins.map; b = builtins.map (x: x); }",
     "let f = { a }: a; in { f = f; }",
     "builtins.tryEval 1",
+    # slots are filled in symbol order (start-up names such as `name` first)
+    "rec { z = 1; name = z; }",
+    "let z = 1; name = z; in { inherit name; }",
+    "rec { b = name; name = 1; }",
+    "rec { a = b; b = 1; }",
 ]
 
 

@@ -69,6 +69,21 @@ def test_command_matches_nix(argv, tmp_path, nixlite_eval, nix_eval):
     assert got[:2] == expected[:2], (got[2], expected[2])
 
 
+LIB_STYLE = Path(__file__).parent / "data" / "lib-style.nix"
+
+
+@pytest.mark.nix
+@pytest.mark.parametrize("flags", [["--strict"], [], ["--strict", "--json"]])
+def test_lib_style_program_matches_nix(flags, nixlite_eval, nix_eval):
+    argv = [*flags, str(LIB_STYLE)]
+    expected = nix_eval(argv)
+    if "--json" in flags:
+        expected = (expected[0], expected[1] + "\n", expected[2])
+    got = nixlite_eval(argv)
+    assert got[0] == 0, got[2]
+    assert got[:2] == expected[:2]
+
+
 @pytest.mark.nix
 def test_stdin(tmp_path, nix_eval, nixlite_eval, monkeypatch):
     import io
