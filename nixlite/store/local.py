@@ -400,6 +400,8 @@ class LocalStore:
         path that is already valid writes nothing.
         """
         refs = set(refs)
+        if path_filter is not None:
+            path_filter = _once_per_path(path_filter)  # the copy pass must not call it again
         path, h = self.compute_path(src, name, recursive, path_filter, refs)
         if self.is_valid(path):
             return path, h
@@ -481,6 +483,19 @@ class LocalStore:
                 if h != info.nar_hash or size != info.nar_size:
                     problems.append(f"path '{p}' was modified: expected {info.nar_hash.sri()}, got {h.sri()}")
         return problems
+
+
+def _once_per_path(path_filter: PathFilter) -> PathFilter:
+    """A filter that asks the wrapped one (a Nix function with possible traces) once per path."""
+    seen: dict[str, bool] = {}
+
+    def filt(p: str, kind: str) -> bool:
+        r = seen.get(p)
+        if r is None:
+            r = seen[p] = path_filter(p, kind)
+        return r
+
+    return filt
 
 
 def _pid_alive(pid: int) -> bool:
