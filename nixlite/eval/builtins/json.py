@@ -24,10 +24,8 @@ from nixlite.eval.values import (
     Attrs,
     CStr,
     EvalError,
-    Lambda,
     NixPath,
     NixTypeError,
-    PrimOp,
     Thunk,
     call,
     mkstr,
@@ -174,9 +172,7 @@ def _emit(v, out: list[str], ctx: set[str], copy_to_store: bool) -> None:
             out.append(json_string(s))
         else:
             out.append(json_string(v.path))
-    elif t is Lambda or t is PrimOp:
-        raise NixTypeError(f"cannot convert {type_name(v)} to JSON")
-    else:
+    else:  # functions
         raise NixTypeError(f"cannot convert {type_name(v)} to JSON")
 
 
