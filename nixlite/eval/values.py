@@ -105,13 +105,18 @@ def render_pos(pos: Pos) -> str:
     lines = text.split("\n")
     if not 1 <= pos.line <= len(lines):
         return out
+
+    def line(n: int) -> str:
+        src = lines[n - 1]
+        return f"\n       {n:6d}|" + (" " + src if src else "")
+
     out += "\n"
     if pos.line > 1:
-        out += f"\n       {pos.line - 1:6d}| {lines[pos.line - 2]}"
-    out += f"\n       {pos.line:6d}| {lines[pos.line - 1]}"
+        out += line(pos.line - 1)
+    out += line(pos.line)
     out += "\n             | " + " " * (pos.col - 1) + "^"
     if pos.line < len(lines) and (pos.line < len(lines) - 1 or lines[pos.line]):
-        out += f"\n       {pos.line + 1:6d}| {lines[pos.line]}"
+        out += line(pos.line + 1)
     return out
 
 
