@@ -178,17 +178,21 @@ class LocalStore:
         except OSError as exc:
             raise StoreError(f"cannot create the store at '{self.root}': {exc.strerror}") from None
         self._lock_path = os.path.join(self.root, "lock")
-        self._db = sqlite3.connect(os.path.join(self.root, "db.sqlite"), timeout=60,
-                                   check_same_thread=False,  # evaluation runs on a big-stack thread
-                                   isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout = 60000")
-        with self.lock():
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.executescript(_SCHEMA)
-        self._db.execute("PRAGMA foreign_keys = ON")
-        # WAL + NORMAL: a commit survives any process crash; after a power loss the
-        # newest registrations may be rolled back, which only makes paths invalid again.
-        self._db.execute("PRAGMA synchronous = NORMAL")
+        db_path = os.path.join(self.root, "db.sqlite")
+        try:
+            self._db = sqlite3.connect(db_path, timeout=60,
+                                       check_same_thread=False,  # evaluation runs on a big-stack thread
+                                       isolation_level=None)
+            self._db.execute("PRAGMA busy_timeout = 60000")
+            with self.lock():
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.executescript(_SCHEMA)
+            self._db.execute("PRAGMA foreign_keys = ON")
+            # WAL + NORMAL: a commit survives any process crash; after a power loss the
+            # newest registrations may be rolled back, which only makes paths invalid again.
+            self._db.execute("PRAGMA synchronous = NORMAL")
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the store database '{db_path}': {exc}") from None
         self._valid_cache: set[str] = set()
         self._pending: dict[str, PathInfo] = {}  # added in deferred mode, not yet registered
         self._deferred = False

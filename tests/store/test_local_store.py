@@ -65,6 +65,14 @@ def test_refuses_nix_own_store():
         LocalStore("/nix")
 
 
+def test_unusable_database_is_a_store_error(tmp_path):
+    root = tmp_path / "s"
+    root.mkdir()
+    (root / "db.sqlite").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open the store database"):
+        LocalStore(str(root))
+
+
 def test_verify_detects_tampering(tmp_path):
     store = LocalStore(str(tmp_path / "s"))
     p = store.add_text("t", b"abc")
