@@ -60,6 +60,9 @@ DYNAMIC = -1
 WITH_SLOTS = ("<with>",)
 
 
+_WITHS: dict[tuple, tuple] = {}
+
+
 class _Scope:
     """One static frame: ``names`` maps a name to its slot (None for a with frame)."""
 
@@ -128,7 +131,8 @@ def _bind_var(var: A.Var, scope: _Scope | None) -> None:
         raise NixliteError(f"undefined variable '{name}'", var.pos)
     var.level = DYNAMIC
     var.index = -1
-    var.withs = tuple(withs)
+    key = tuple(withs)
+    var.withs = _WITHS.setdefault(key, key)  # shared: smaller, faster cache entries
 
 
 def _resolve_path(path: list, scope: _Scope | None) -> None:
