@@ -68,6 +68,11 @@ def map_(f, xs):
     if not xs:
         return xs
     f = function_arg(f, "while evaluating the first argument passed to builtins.map")
+    t = type(f)
+    if t is Lambda or t is PrimOp:
+        # The thunk runs the function directly: no argument tuple, no dispatch.
+        fn = f.fn if t is Lambda else f.apply
+        return [Thunk(fn, x) for x in xs]
     return [Thunk(_apply_pair, (f, x)) for x in xs]
 
 
@@ -154,6 +159,10 @@ def gen_list(f, n):
     if n < 0:
         raise EvalError(f"cannot create list of size {n}")
     f = function_arg(f, "while evaluating the first argument passed to builtins.genList")
+    t = type(f)
+    if t is Lambda or t is PrimOp:
+        fn = f.fn if t is Lambda else f.apply
+        return [Thunk(fn, i) for i in range(n)]
     return [Thunk(_apply_pair, (f, i)) for i in range(n)]
 
 
