@@ -15,6 +15,7 @@ from nixlite.eval.builtins._common import (
     int_arg,
     list_arg,
     str_noctx_arg,
+    to_bytes,
     unary,
 )
 from nixlite.eval.values import (
@@ -342,6 +343,10 @@ def sort(f, xs):
     items = [x.force() if type(x) is Thunk else x for x in xs]
     if _is_less_than_primop(f):
         if _natively_sortable(items):
+            if type(items[0]) is str or type(items[0]) is CStr:
+                if not all(map(str.isascii, items)):
+                    # Nix compares bytes; stray bytes kept as surrogates must sort as bytes.
+                    return sorted(items, key=to_bytes)
             return sorted(items)
         less = ops.less_than
     else:

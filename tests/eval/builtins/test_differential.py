@@ -67,6 +67,7 @@ SAME = [
     "builtins.sort (a: b: a.k < b.k) [ { k = 2; v = \"a\"; } { k = 1; v = \"b\"; } { k = 2; v = \"c\"; } { k = 1; v = \"d\"; } ]",
     "builtins.sort (a: b: false) [ 3 1 2 ]",
     "builtins.sort builtins.lessThan [ ]",
+    "builtins.sort builtins.lessThan [ \"é\" (builtins.substring 0 1 \"é\") \"e\" \"\" \"z\" ]",
     "builtins.sort builtins.lessThan [ [ 2 1 ] [ 1 2 ] [ 1 ] ]",
     "builtins.sort builtins.lessThan [ /b /a ]",
     "builtins.sort (a: b: a < b) (builtins.genList (i: (i * 7919) - (i / 13) * 100003) 200)",
