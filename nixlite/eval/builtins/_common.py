@@ -35,6 +35,14 @@ def byte_len(s: str) -> int:
     return len(s) if s.isascii() else len(to_bytes(s))
 
 
+def sorted_names(a) -> list[str]:
+    """Attribute names in Nix's (byte-wise) lexicographic order."""
+    names = sorted(a)
+    if not all(map(str.isascii, names)):
+        names.sort(key=to_bytes)
+    return names
+
+
 # ----------------------------------------------------------- forcing with context
 
 
@@ -196,7 +204,7 @@ def bool_result(v, what: str) -> bool:
 
 
 __all__ = [
-    "to_bytes", "from_bytes", "byte_len", "list_arg", "attrs_arg", "int_arg", "float_arg",
+    "to_bytes", "from_bytes", "byte_len", "sorted_names", "list_arg", "attrs_arg", "int_arg", "float_arg",
     "bool_arg", "str_arg", "str_noctx_arg", "function_arg", "coerce_arg", "unary", "binary",
     "bool_result", "type_name", "short_show", "NixTypeError",
 ]

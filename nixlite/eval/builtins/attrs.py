@@ -11,6 +11,7 @@ from nixlite.eval.builtins._common import (
     attrs_arg,
     function_arg,
     list_arg,
+    sorted_names,
     str_noctx_arg,
 )
 from nixlite.eval.values import Attrs, EvalError, Thunk, call
@@ -28,13 +29,13 @@ def _with_pos(out: Attrs, pos) -> Attrs:
 @builtin("attrNames", 1)
 def attr_names(a):
     a = attrs_arg(a, "while evaluating the argument passed to builtins.attrNames")
-    return sorted(a)
+    return sorted_names(a)
 
 
 @builtin("attrValues", 1)
 def attr_values(a):
     a = attrs_arg(a, "while evaluating the argument passed to builtins.attrValues")
-    return [a[k] for k in sorted(a)]
+    return [a[k] for k in sorted_names(a)]
 
 
 @builtin("getAttr", 2)

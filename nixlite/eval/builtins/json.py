@@ -17,7 +17,7 @@ import re
 from decimal import Decimal
 
 from nixlite.eval.builtins import builtin
-from nixlite.eval.builtins._common import str_noctx_arg
+from nixlite.eval.builtins._common import sorted_names, str_noctx_arg
 from nixlite.eval.values import (
     INT_MAX,
     INT_MIN,
@@ -150,7 +150,7 @@ def _emit(v, out: list[str], ctx: set[str], copy_to_store: bool) -> None:
             return
         out.append("{")
         first = True
-        for name in sorted(v):
+        for name in sorted_names(v):
             if first:
                 first = False
             else:

@@ -10,6 +10,7 @@ only for positions in files (not for ``-E`` text or stdin), then ``line`` and
 from __future__ import annotations
 
 from nixlite.eval.builtins import builtin
+from nixlite.eval.builtins._common import sorted_names
 from nixlite.eval.printer import format_float
 from nixlite.eval.values import (
     Attrs,
@@ -130,7 +131,7 @@ class _Writer:
         self.close("attrs")
 
     def show_attrs(self, v: Attrs) -> None:
-        for name in sorted(v):
+        for name in sorted_names(v):
             attrs = {"name": name}
             if self.location:
                 self.pos_attrs(v.attr_pos(name), attrs)

@@ -75,6 +75,7 @@ SAME = [
     "builtins.attrNames { b = 1; a = 2; \"c d\" = 3; }",
     "builtins.attrValues { b = 1; a = 2; }",
     "builtins.attrNames { }",
+    "builtins.attrNames (builtins.listToAttrs (map (n: { name = n; value = 1; }) [ \"é\" (builtins.substring 0 1 \"é\") \"z\" \"ü\" ]))",
     "builtins.length (builtins.attrValues { a = throw \"lazy\"; })",
     "[ (builtins.getAttr \"a\" { a = 1; }) (builtins.hasAttr \"a\" { a = 1; }) (builtins.hasAttr \"b\" { a = 1; }) ]",
     "builtins.catAttrs \"a\" [ { a = 1; } { b = 2; } { a = 3; } ]",
