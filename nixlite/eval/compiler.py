@@ -569,8 +569,9 @@ class Compiler:
         return make
 
     def _call(self, e):
-        fn = self.compile(e.fn)
-        args = [self.lazy(a) for a in e.args]
+        if len(e.args) > 1:
+            fn = self.compile(e.fn)
+            args = [self.lazy(a) for a in e.args]
 
         def on_error(exc, f):
             if exc.pos is None and not isinstance(exc, _UNPOSITIONED):
@@ -582,28 +583,7 @@ class Compiler:
 
         if len(e.args) == 1:
             acode, is_thunk = self.delayed(e.args[0])
-            if is_thunk:
-                def call1_thunk(env):
-                    f = fn(env)
-                    try:
-                        if type(f) is Lambda:
-                            return f.fn(Thunk(acode, env))
-                        return call(f, Thunk(acode, env))
-                    except EvalError as exc:
-                        raise on_error(exc, f)
-
-                return call1_thunk
-
-            def call1(env):
-                f = fn(env)
-                try:
-                    if type(f) is Lambda:
-                        return f.fn(acode(env))
-                    return call(f, acode(env))
-                except EvalError as exc:
-                    raise on_error(exc, f)
-
-            return call1
+            return fastops.call1(self._operand(e.fn), acode, is_thunk, on_error)
 
         def calln(env):
             f = fn(env)

@@ -128,3 +128,45 @@ def binop(op: str, a: tuple, b: tuple, node):
     make = _factory(op, ka, kb)
     return make(pa if ka in (CONST, CODE) else None, pa if ka in (VAR0, VAR1) else None, va,
                 pb if kb in (CONST, CODE) else None, pb if kb in (VAR0, VAR1) else None, vb, node)
+
+
+# ---------------------------------------------------------------- calls
+
+_CALL_BODY = (
+    "    try:\n"
+    "        if type(f) is Lambda:\n"
+    "            return f.fn({arg})\n"
+    "        return call(f, {arg})\n"
+    "    except EvalError as exc:\n"
+    "        raise on_error(exc, f)\n"
+)
+_ARG = {"thunk": "Thunk(Cx, env)", "lazy": "Cx(env)"}
+_call_factories: dict[tuple[str, str], object] = {}
+
+
+def _call_factory(kf: str, ka: str):
+    key = (kf, ka)
+    f = _call_factories.get(key)
+    if f is None:
+        src = ("def make(Cf, If, Vf, Cx, on_error):\n"
+               " def call1(env):\n"
+               + "".join(" " + line + "\n" for line in _FETCH[kf].format(n="f").splitlines())
+               + "".join(" " + line + "\n" for line in _CALL_BODY.format(arg=_ARG[ka]).splitlines())
+               + " return call1\n")
+        from nixlite.eval.values import Lambda, call
+
+        namespace: dict = {}
+        g = dict(_GLOBALS, Lambda=Lambda, call=call)
+        exec(compile(src, f"<nixlite call {kf} {ka}>", "exec"), g, namespace)
+        f = namespace["make"]
+        _call_factories[key] = f
+    return f
+
+
+def call1(fn: tuple, arg_code, arg_is_thunk: bool, on_error):
+    """A closure for ``f x``: ``fn`` is ``(kind, payload, var_node)`` as for ``binop``;
+    the argument is ``Thunk(arg_code, env)`` or ``arg_code(env)``."""
+    kf, pf, vf = fn
+    make = _call_factory(kf, "thunk" if arg_is_thunk else "lazy")
+    return make(pf if kf in (CONST, CODE) else None, pf if kf in (VAR0, VAR1) else None, vf,
+                arg_code, on_error)
