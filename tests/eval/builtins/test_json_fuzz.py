@@ -1,5 +1,6 @@
-"""fromJSON on seeded random fragments of (mostly broken) JSON, against Nix 2.8:
-the same value, or the same nlohmann error text (line, column, last read)."""
+"""Seeded random inputs against Nix 2.8: fragments of (mostly broken) JSON for
+fromJSON (same value, or the same nlohmann error text with line, column and
+last read), and valid TOML documents for fromTOML (same value)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,35 @@ def test_from_json_fragments_like_nix(nix_batch, nl_eval, nix_str):
         if got != expected:
             mismatches.append((e, expected, got))
     assert mismatches == []
+
+
+TOML_KEYS = ['a', 'b', '"q k"', "'lit'", 'a.b', 'x-y', '1', 'true']
+TOML_VALUES = ['1', '-2', '+3', '0x1f', '0o7', '0b11', '1_000', '1.5', '-0.0', '1e2', '6.02e+23',
+               'true', 'false', '"s"', "'l'", '"""m\nl"""', "'''r\\n'''", '[]', '[1, 2]',
+               '[ "a", [1] ]', '{}', '{ x = 1 }', '"\\u00e9\\t"', 'inf', '-inf']
+
+
+def _toml_documents(n: int = 100) -> list[str]:
+    rnd = random.Random(5)
+    docs = []
+    for _ in range(n):
+        lines: list[str] = []
+        used: set[str] = set()
+        for _ in range(rnd.randint(1, 4)):
+            k = rnd.choice(TOML_KEYS)
+            if k in used or any(k.startswith(u + ".") or u.startswith(k + ".") for u in used):
+                continue
+            used.add(k)
+            lines.append(f"{k} = {rnd.choice(TOML_VALUES)}")
+        if rnd.random() < 0.3:
+            lines.append("[tbl]\nz = 1")
+        docs.append("\n".join(lines))
+    return docs
+
+
+@pytest.mark.nix
+def test_from_toml_documents_like_nix(nix_batch, nl_eval, nix_str):
+    exprs = [f"builtins.fromTOML {nix_str(d)}" for d in _toml_documents()]
+    results = nix_batch(exprs)
+    assert [nl_eval(e) for e in exprs] == [(r.ok, r.out if r.ok else r.message) for r in
+                                           (results[e] for e in exprs)]
