@@ -1,8 +1,8 @@
 """The on-disk parse cache: parsed files keyed by a hash of their content.
 
 Like ``.pyc`` files, so evaluating a large file again does not parse it again.  An entry
-is a pickle of the tree, named by SHA-256 of (format version, grammar, file name, base
-directory, $HOME, the ``finish`` step, text); anything unreadable or of the wrong shape
+is a pickle of the tree, named by SHA-256 of (format version, the parser's sources and
+grammar, file name, base directory, $HOME, the ``finish`` step and its source, text); anything unreadable or of the wrong shape
 is ignored and rewritten.  Writes go to a temporary name first and are renamed into
 place.  A later stage can have its own pure pass applied before the tree is stored
 (``finish``, e.g. ``nixlite.resolve.resolve``: see ``nixlite.resolve.parse_file``), so
@@ -50,22 +50,41 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-_grammar_digest: bytes | None = None
+_digests: dict[str, bytes] = {}
+
+
+def code_digest(*paths) -> bytes:
+    """SHA-256 of source files (memoised): cached results made by other code are stale,
+    as ``.pyc`` files are when their source changes."""
+    key = "\0".join(str(p) for p in paths)
+    digest = _digests.get(key)
+    if digest is None:
+        h = hashlib.sha256()
+        for p in paths:
+            with open(p, "rb") as f:
+                h.update(f.read())
+        digest = _digests[key] = h.digest()
+    return digest
+
+
+def _parser_sources() -> tuple:
+    from nixlite.syntax.parser import GRAMMAR_PATH
+
+    here = Path(__file__).resolve().parent
+    return (GRAMMAR_PATH, here / "ast.py", here / "lexer.py", here / "parser.py")
 
 
 def _key(name: str, base_dir: str, text: str, finish) -> str:
-    global _grammar_digest
-    if _grammar_digest is None:
-        from nixlite.syntax.parser import GRAMMAR_PATH
-
-        _grammar_digest = hashlib.sha256(GRAMMAR_PATH.read_bytes()).digest()
     h = hashlib.sha256(FORMAT)
-    h.update(_grammar_digest)
+    h.update(code_digest(*_parser_sources()))
     h.update(name.encode("utf-8", "surrogateescape") + b"\0")
     h.update(base_dir.encode("utf-8", "surrogateescape") + b"\0")
     h.update(os.environ.get("HOME", "").encode("utf-8", "surrogateescape") + b"\0")  # ~/ paths
     if finish is not None:
+        import inspect
+
         h.update(f"{finish.__module__}.{finish.__qualname__}".encode() + b"\0")
+        h.update(code_digest(inspect.getsourcefile(finish)))
     h.update(text.encode("utf-8", "surrogatepass"))
     return h.hexdigest()
 

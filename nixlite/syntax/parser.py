@@ -11,7 +11,6 @@ reports them: after its default reductions, with the tokens the state accepts.
 from __future__ import annotations
 
 import gc
-import hashlib
 import os
 import pickle
 from pathlib import Path as _FsPath
@@ -120,10 +119,9 @@ def tables() -> _Tables:
     """The automaton, from a pickle keyed by the grammar's hash (built by Lark if absent)."""
     global _TABLES
     if _TABLES is None:
-        from nixlite.syntax.cache import cache_dir, atomic_write
+        from nixlite.syntax.cache import atomic_write, cache_dir, code_digest
 
-        grammar = GRAMMAR_PATH.read_bytes()
-        key = hashlib.sha256(grammar + b"tables-v2").hexdigest()[:32]
+        key = code_digest(GRAMMAR_PATH, __file__).hex()[:32]
         path = cache_dir() / f"tables-{key}.pickle"
         try:
             with open(path, "rb") as f:

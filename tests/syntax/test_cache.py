@@ -113,3 +113,14 @@ def test_resolved_tree_round_trips_through_pickle():
                     elif isinstance(v, (A.Expr, A.AttrDef, A.DynAttr, A.Formal)):
                         stack.append(v)
     assert original == loaded and len(original) > 15
+
+
+def test_entries_depend_on_the_parser_sources(tmp_path, monkeypatch):
+    """A changed lexer/parser/grammar must not reuse trees it did not make."""
+    monkeypatch.setenv("NIXLITE_CACHE_DIR", str(tmp_path / "c"))
+    f = tmp_path / "a.nix"
+    f.write_text("1")
+    cache.parse_file(str(f))
+    monkeypatch.setitem(cache._digests, "\0".join(map(str, cache._parser_sources())), b"other")
+    cache.parse_file(str(f))
+    assert len(_entries(tmp_path / "c")) == 2
