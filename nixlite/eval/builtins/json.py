@@ -39,27 +39,33 @@ for _c in range(0x20):
     _ESC.setdefault(chr(_c), f"\\u{_c:04x}")
 _ESC_TABLE = str.maketrans(_ESC)
 _NEEDS_ESC = frozenset(_ESC)
+_RAW_BYTE = re.compile("[\udc80-\udcff]")
 
 
 def json_string(s: str) -> str:
     """A JSON string literal as nlohmann dumps it (UTF-8 kept, control chars escaped)."""
+    if not s.isascii():
+        _check_utf8(s)
     if _NEEDS_ESC.isdisjoint(s):
-        out = s
-    else:
-        out = s.translate(_ESC_TABLE)
-    if not out.isascii():
-        _check_utf8(out)
-    return '"' + out + '"'
+        return '"' + s + '"'
+    return '"' + s.translate(_ESC_TABLE) + '"'
 
 
 def _check_utf8(s: str) -> None:
-    for i, ch in enumerate(s):
-        if "\udc80" <= ch <= "\udcff":
-            index = len(s[:i].encode("utf-8", "surrogateescape"))
-            raise EvalError(
-                f"[json.exception.type_error.316] invalid UTF-8 byte at index {index}: "
-                f"0x{ord(ch) - 0xDC00:02X}"
-            )
+    """nlohmann refuses to dump bytes that are not UTF-8 (kept as surrogates here)."""
+    if not _RAW_BYTE.search(s):
+        return
+    data = s.encode("utf-8", "surrogateescape")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.reason == "unexpected end of data":
+            raise EvalError("[json.exception.type_error.316] incomplete UTF-8 string; "
+                            f"last byte: 0x{data[-1]:02X}") from None
+        # nlohmann's decoder rejects at the first byte that cannot continue the sequence.
+        index = e.start if e.reason == "invalid start byte" else e.end
+        raise EvalError(f"[json.exception.type_error.316] invalid UTF-8 byte at index {index}: "
+                        f"0x{data[index]:02X}") from None
 
 
 def json_float(f: float) -> str:
@@ -221,9 +227,6 @@ _DECODER = _pyjson.JSONDecoder(
     object_pairs_hook=_object, parse_int=_parse_int, parse_float=_parse_float,
     parse_constant=_reject_constant,
 )
-
-
-_RAW_BYTE = re.compile("[\udc80-\udcff]")
 
 
 def from_json(text: str):
