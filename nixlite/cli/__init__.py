@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except NixliteError as exc:
         sys.stdout.flush()
-        sys.stderr.write(exc.render() + "\n")
+        _write_stderr_bytes(exc.render() + "\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted by the user\n")
@@ -75,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
 
             traceback.print_exc()
         return 1
+
+
+def _write_stderr_bytes(text: str) -> None:
+    """Source excerpts may hold bytes that are not UTF-8 (decoded with
+    surrogateescape); write them back unchanged, as Nix would."""
+    sys.stderr.flush()
+    sys.stderr.buffer.write(text.encode("utf-8", "surrogateescape"))
+    sys.stderr.buffer.flush()
 
 
 def _want_traceback() -> bool:

@@ -19,7 +19,8 @@ from nixlite.errors import NixliteError
 from nixlite.syntax import ast as A
 from nixlite.syntax.lexer import LexError, tokenize
 
-GRAMMAR_PATH = _FsPath(__file__).resolve().parent.parent.parent / "grammar" / "nix.lark"
+# In a checkout this is a symlink to grammar/nix.lark; wheels carry a copy.
+GRAMMAR_PATH = _FsPath(__file__).parent / "nix.lark"
 
 # How bison names each terminal in "syntax error, unexpected X, expecting Y" (today's Nix
 # declares these aliases in parser.y).  Order = bison's symbol numbers, which is the
