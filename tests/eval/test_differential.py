@@ -125,13 +125,14 @@ def error_signature(stderr: str) -> tuple[str | None, str | None]:
     return message, position
 
 
-def run_nixlite_case(case, mode: str, capsysbinary, monkeypatch) -> tuple[int, str, str]:
+def run_nixlite_case(case, mode: str, capsysbinary, monkeypatch, store_root) -> tuple[int, str, str]:
     """Run ``nixlite eval`` in-process on a case; return (status, stdout, stderr) normalised."""
     from nixlite.cli import main
 
     for name, value in case.env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("NIX_PATH", "")
+    monkeypatch.setenv("NIXLITE_STORE", str(store_root))
     monkeypatch.chdir(case.path.parent)
     capsysbinary.readouterr()
     try:
@@ -151,10 +152,20 @@ def check_error(expected: str, status: int, stdout: str, stderr: str) -> None:
         assert got_pos == want_pos, f"stderr was:\n{stderr}"
 
 
+@pytest.fixture(scope="module")
+def store_root(tmp_path_factory):
+    """A private nixlite store: cases that import paths must not touch the user's."""
+    from nixlite.store import local
+
+    local.reset_default_store()
+    yield tmp_path_factory.mktemp("eval-store") / "store"
+    local.reset_default_store()
+
+
 @pytest.mark.skipif(not _eval_command_available(), reason="nixlite eval not available yet")
 @pytest.mark.parametrize(("case", "mode"), _params())
-def test_eval_matches_golden(case, mode, capsysbinary, monkeypatch):
-    status, stdout, stderr = run_nixlite_case(case, mode, capsysbinary, monkeypatch)
+def test_eval_matches_golden(case, mode, capsysbinary, monkeypatch, store_root):
+    status, stdout, stderr = run_nixlite_case(case, mode, capsysbinary, monkeypatch, store_root)
     err = expected_error(case)
     if err is not None:
         if "loose-error" in case.flags:  # message text comes from a third-party parser
