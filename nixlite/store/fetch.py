@@ -370,15 +370,20 @@ def _parse_gitmodules(text: str) -> dict[str, str]:
     return out
 
 
-def _export_tree(repo, tree, dest: str, submodules: bool, repo_url: str, store) -> None:
-    """Write ``tree`` into ``dest`` (which exists) as ``git archive``/checkout would."""
+def _export_tree(repo, tree, dest: str, submodules: bool, repo_url: str, store,
+                 ignored=None, rel: str = "") -> None:
+    """Write ``tree`` into ``dest`` (which exists) as Nix 2.8 does: ``git archive``
+    (``export-ignore`` honoured), or a checkout with submodules when they are wanted."""
     pygit2 = _git()
     for entry in tree:
+        path = rel + entry.name
+        if ignored is not None and ignored(path):
+            continue
         target = os.path.join(dest, entry.name)
         mode = entry.filemode
         if mode == pygit2.GIT_FILEMODE_TREE:
             os.mkdir(target)
-            _export_tree(repo, repo[entry.id], target, submodules, repo_url, store)
+            _export_tree(repo, repo[entry.id], target, submodules, repo_url, store, ignored, path + "/")
         elif mode == pygit2.GIT_FILEMODE_LINK:
             os.symlink(repo[entry.id].data.decode("utf-8", "surrogateescape"), target)
         elif mode == pygit2.GIT_FILEMODE_COMMIT:
@@ -388,11 +393,30 @@ def _export_tree(repo, tree, dest: str, submodules: bool, repo_url: str, store) 
                 f.write(repo[entry.id].data)
             if mode == pygit2.GIT_FILEMODE_BLOB_EXECUTABLE:
                 os.chmod(target, 0o755)
-    if submodules:
-        _export_submodules(repo, tree, dest, repo_url, store, "")
+    if submodules and rel == "":
+        _export_submodules(repo, tree, dest, repo_url, store)
 
 
-def _export_submodules(repo, root_tree, dest: str, repo_url: str, store, _prefix: str) -> None:
+def _has_gitattributes(repo, tree) -> bool:
+    pygit2 = _git()
+    for entry in tree:
+        if entry.name == ".gitattributes":
+            return True
+        if entry.filemode == pygit2.GIT_FILEMODE_TREE and _has_gitattributes(repo, repo[entry.id]):
+            return True
+    return False
+
+
+def _export_ignore(repo, commit):
+    """``path -> bool`` for git archive's ``export-ignore`` attribute at ``commit``."""
+    pygit2 = _git()
+    if not _has_gitattributes(repo, commit.tree):
+        return None
+    flags = pygit2.enums.AttrCheck.INDEX_ONLY | pygit2.enums.AttrCheck.INCLUDE_COMMIT
+    return lambda path: repo.get_attr(path, "export-ignore", flags, commit.id) is True
+
+
+def _export_submodules(repo, root_tree, dest: str, repo_url: str, store) -> None:
     pygit2 = _git()
     try:
         gm = root_tree[".gitmodules"]
@@ -472,7 +496,10 @@ def fetch_git(store, url: str, ref: str | None = None, rev: str | None = None,
         try:
             tree_dir = os.path.join(work, "tree")
             os.mkdir(tree_dir)
-            _export_tree(repo, commit.tree, tree_dir, submodules, location if local else url, store)
+            # with submodules Nix 2.8 checks out (attributes unused); otherwise git archive
+            ignored = None if submodules else _export_ignore(repo, commit)
+            _export_tree(repo, commit.tree, tree_dir, submodules, location if local else url, store,
+                         ignored)
             h, _ = nar_hash(tree_dir)
             _check_nar_hash(url, nar_hash_expected, h)
             path = make_fixed_output_path(True, h, name, sdir=store.store_dir)

@@ -376,6 +376,36 @@ def test_fetch_git_errors(repos, store):
         ours(f'builtins.fetchGit {repos["sub"]}/nonexistent')
 
 
+@pytest.fixture(scope="module")
+def attr_repo(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("attrs") / "repo")
+    repo = pygit2.init_repository(path, initial_head="main")
+    blob = pygit2.GIT_FILEMODE_BLOB
+    _commit(repo, {".gitattributes": (b"secret.txt export-ignore\ndocs export-ignore\n*.tmp export-ignore\n", blob),
+                   "secret.txt": (b"s\n", blob), "keep.txt": (b"k\n", blob),
+                   "docs/a.md": (b"a\n", blob), "sub/x.tmp": (b"x\n", blob), "sub/y.txt": (b"y\n", blob),
+                   "sub/.gitattributes": (b"y.txt export-ignore\n", blob)}, "attrs", 1610000000)
+    repo.checkout_head(strategy=pygit2.GIT_CHECKOUT_FORCE)
+    return path
+
+
+def test_fetch_git_honours_export_ignore(attr_repo, store):
+    r = ours_full(f"builtins.fetchGit {attr_repo}")
+    real = store.physical(r["path"])
+    assert sorted(os.listdir(real)) == [".gitattributes", "keep.txt", "sub"]
+    assert os.listdir(os.path.join(real, "sub")) == [".gitattributes"]
+    with_subs = ours_full(f"builtins.fetchGit {{ url = {attr_repo}; submodules = true; }}")
+    assert "secret.txt" in os.listdir(store.physical(with_subs["path"]))  # a checkout, not an archive
+
+
+@needs_nix
+@pytest.mark.nix
+@pytest.mark.parametrize("submodules", ["false", "true"])
+def test_fetch_git_export_ignore_matches_nix(attr_repo, store, submodules):
+    expr = f"builtins.fetchGit {{ url = {attr_repo}; submodules = {submodules}; }}"
+    assert ours_full(expr) == nix_eval(expr, **GIT_ENV)
+
+
 @needs_nix
 @pytest.mark.nix
 def test_fetch_git_dirty_tree_matches_nix(repos, store, tmp_path):
