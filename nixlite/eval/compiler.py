@@ -437,9 +437,12 @@ class Compiler:
                         raise exc.at(d.pos)
                     if name is None:
                         continue
-                    if type(name) is not str and type(name) is not CStr:
+                    if type(name) is CStr:
+                        raise EvalError(
+                            f"the string '{name}' is not allowed to refer to a store path "
+                            f"(such as '{sorted(name.ctx)[0]}')", d.pos)
+                    if type(name) is not str:
                         raise type_error(name, "a string").at(d.pos)
-                    name = str(name)
                     if name in result:
                         prev = pos.get(name)
                         where = f" at {prev.pos}" if prev is not None else ""

@@ -15,19 +15,19 @@ import time
 from nixlite.eval.io import EvalIO, LocalIO
 from nixlite.eval.values import (
     Attrs,
+    active_state,
     EvalError,
     PrimOp,
     Thunk,
     canon_path,
 )
 
-_current: EvalState | None = None
-
-
 def current_state() -> EvalState:
-    if _current is None:
-        return EvalState()
-    return _current
+    """The state of the evaluation in progress (a fresh default one if none)."""
+    state = active_state[0]
+    if state is None:
+        state = EvalState()
+    return state
 
 
 def parse_search_path(entries) -> list[tuple[str, str]]:
@@ -49,7 +49,6 @@ class EvalState:
     def __init__(self, *, io: EvalIO | None = None, search_path: list[str] | None = None,
                  use_nix_path_env: bool = True, pure: bool = False, show_trace: bool = False,
                  read_write: bool = False, trace_sink=None) -> None:
-        global _current
         self.io = io or LocalIO()
         entries = list(search_path or [])
         if use_nix_path_env:
@@ -66,11 +65,10 @@ class EvalState:
         from nixlite.eval.compiler import Compiler
 
         self.compiler = Compiler(self.globals)
-        _current = self
+        active_state[0] = self
 
     def activate(self) -> None:
-        global _current
-        _current = self
+        active_state[0] = self
 
     # --------------------------------------------------------------- builtins
 

@@ -422,6 +422,11 @@ class Lambda:
         return f"Lambda({self.name or '<anon>'} @ {self.pos})"
 
 
+# The evaluation state in use (set by ``EvalState.activate``); a one-item list so
+# this module need not import ``nixlite.eval.state``.
+active_state: list = [None]
+
+
 class PrimOp:
     """A builtin function of ``arity`` arguments, with the ones applied so far.
 
@@ -443,15 +448,15 @@ class PrimOp:
         args = self.args + (arg,)
         if len(args) < self.arity:
             return PrimOp(self.name, self.arity, self.fn, args, self.wants_state)
-        try:
-            if self.wants_state:
+        if self.wants_state:
+            state = active_state[0]
+            if state is None:
                 from nixlite.eval.state import current_state
 
-                r = self.fn(current_state(), *args)
-            else:
-                r = self.fn(*args)
-        except RecursionError:
-            raise
+                state = current_state()
+            r = self.fn(state, *args)
+        else:
+            r = self.fn(*args)
         if type(r) is Thunk:
             r = r.force()
         return r
@@ -611,7 +616,8 @@ def force_str_noctx(v, what: str = "") -> str:
     """A string that must not have context (e.g. attribute names, regexes)."""
     s = force_str(v)
     if type(s) is CStr:
-        raise EvalError(f"the string '{s}' is not allowed to refer to a store path (such as '{next(iter(sorted(s.ctx))).lstrip('=')}')")
+        raise EvalError(f"the string '{s}' is not allowed to refer to a store path "
+                        f"(such as '{sorted(s.ctx)[0]}')")
     return s
 
 
