@@ -24,6 +24,7 @@ import tempfile
 from dataclasses import dataclass
 
 from nixlite.errors import NixliteError
+from nixlite.image.files import atomic_file
 
 
 def _bool_flag(text: str) -> bool:
@@ -249,25 +250,6 @@ def _layout_platform(args) -> dict:
 
 
 # --- writing ---------------------------------------------------------------------------------
-def _atomic_file(dest: str, write) -> None:
-    """Write a file through ``write(fileobj)`` under a temporary name, then rename."""
-    directory = os.path.dirname(os.path.abspath(dest))
-    if not os.path.isdir(directory):
-        raise NixliteError(f"cannot write '{dest}': directory '{directory}' does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def _atomic_dir(dest: str, write) -> None:
     """Write a directory through ``write(path)`` under a temporary name, then rename; an
     existing empty directory is replaced, an existing OCI layout is added to (as skopeo
@@ -308,7 +290,7 @@ def write_image(image, loc: Location, *, tag: tuple[str, str] | None, oci_tag: s
             write(sys.stdout.buffer)
             sys.stdout.buffer.flush()
         else:
-            _atomic_file(loc.path, write)
+            atomic_file(loc.path, write)
         return
     if loc.kind == "oci":
         from nixlite.image import oci_layout
@@ -366,7 +348,7 @@ def run_pull(args) -> int:
                 write(sys.stdout.buffer)
                 sys.stdout.buffer.flush()
             else:
-                _atomic_file(args.output, write)
+                atomic_file(args.output, write)
         finally:
             pulled.cleanup()
     _note(args, f"pulled {ref} to {args.output} ({fmt})")

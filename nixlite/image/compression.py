@@ -18,6 +18,19 @@ from nixlite.errors import NixliteError
 OUT_PIECE = 1 << 20
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def sniff_compression(head: bytes) -> str:
+    """'gzip', 'zstd' or 'none' from the first bytes of a blob or archive."""
+    if head[:2] == GZIP_MAGIC:
+        return "gzip"
+    if head[:4] == ZSTD_MAGIC:
+        return "zstd"
+    return "none"
+
+
 def compress_chunks(chunks: Iterable[bytes], kind: str, level: int | None = None) -> Iterator[bytes]:
     if kind == "none":
         return iter(chunks)

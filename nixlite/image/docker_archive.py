@@ -13,7 +13,6 @@ archives) and the whole archive may itself be compressed (``buildLayeredImage``'
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import shutil
@@ -22,13 +21,12 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from nixlite.errors import NixliteError
-from nixlite.image.compression import compress_chunks, decompress_chunks
-from nixlite.image.model import (READ_SIZE, Image, Layer, check_digest_syntax, file_source,
-                                 python_json)
+from nixlite.image.compression import compress_chunks, decompress_chunks, sniff_compression
+from nixlite.image.files import atomic_file, read_chunks
+from nixlite.image.jsonstyle import MAX_JSON, parse_json, python_json
+from nixlite.image.model import Image, Layer, check_digest_syntax, file_source
 from nixlite.image.tarreader import Member, index_tar_file, safe_relative
 from nixlite.image.tarwriter import PaxTarWriter
-
-MAX_JSON = 16 << 20
 
 
 def docker_archive_chunks(image: Image, *, mtime: int = 0, repo_tags: list[str] | None = None,
@@ -72,21 +70,15 @@ def write_docker_archive(image: Image, dest: str | IO[bytes], **options: Any) ->
     """Write the archive to a path (atomically: temp file, then rename) or a binary stream.
     Options as for ``docker_archive_chunks``."""
     chunks = docker_archive_chunks(image, **options)
-    if not isinstance(dest, str):
-        for chunk in chunks:
-            dest.write(chunk)
-        return
-    directory = os.path.dirname(os.path.abspath(dest))
-    fd, tmp = tempfile.mkstemp(prefix=".nixlite-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                out.write(chunk)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    if isinstance(dest, str):
+        atomic_file(dest, lambda out: _write_all(chunks, out))
+    else:
+        _write_all(chunks, dest)
+
+
+def _write_all(chunks: Iterator[bytes], out: IO[bytes]) -> None:
+    for chunk in chunks:
+        out.write(chunk)
 
 
 # Reading -----------------------------------------------------------------------------------
@@ -112,20 +104,7 @@ class _Spool:
 def _sniff_file(path: str, offset: int = 0) -> str:
     with open(path, "rb") as f:
         f.seek(offset)
-        head = f.read(4)
-    if head[:2] == b"\x1f\x8b":
-        return "gzip"
-    if head == b"\x28\xb5\x2f\xfd":
-        return "zstd"
-    return "none"
-
-
-def _stream_chunks(stream: IO[bytes]) -> Iterator[bytes]:
-    while True:
-        block = stream.read(READ_SIZE)
-        if not block:
-            return
-        yield block
+        return sniff_compression(f.read(4))
 
 
 class DockerArchive:
@@ -143,13 +122,13 @@ class DockerArchive:
                 raise NixliteError(f"cannot open docker-archive '{source}': {e.strerror}") from None
             if kind != "none":
                 with open(source, "rb") as f:
-                    self._spool = _Spool(decompress_chunks(_stream_chunks(f), kind))
+                    self._spool = _Spool(decompress_chunks(read_chunks(f), kind))
             self.path = self._spool.path if self._spool else source
             self.label = source
         else:
-            chunks = _stream_chunks(source)
+            chunks = read_chunks(source)
             first = next(chunks, b"")
-            kind = "gzip" if first[:2] == b"\x1f\x8b" else "zstd" if first[:4] == b"\x28\xb5\x2f\xfd" else "none"
+            kind = sniff_compression(first)
             rest = (c for part in ([first], chunks) for c in part)
             self._spool = _Spool(decompress_chunks(rest, kind))
             self.path = self._spool.path
@@ -194,7 +173,7 @@ class DockerArchive:
         member = self.members.get(name)
         if member is None:
             raise NixliteError(f"'{self.label}' is not a docker-archive: it has no {name}")
-        return _parse_json(self._read_member(self._member(name)), f"'{self.label}': {name}")
+        return parse_json(self._read_member(self._member(name)), f"'{self.label}': {name}")
 
     def _read_member(self, member: Member) -> bytes:
         if member.size > MAX_JSON:
@@ -211,7 +190,7 @@ class DockerArchive:
         return member
 
     def config_json(self, entry: dict[str, Any]) -> Any:
-        return _parse_json(self._read_member(self._member(entry["Config"])), f"'{self.label}': config")
+        return parse_json(self._read_member(self._member(entry["Config"])), f"'{self.label}': config")
 
     def layer(self, member: Member) -> Layer:
         """A layer reading a member's bytes from the archive."""
@@ -242,7 +221,7 @@ class DockerArchive:
             raise NixliteError(f"'{self.label}' holds {len(self.entries)} images; name one by tag "
                                f"({', '.join(self.tags())})")
         config_bytes = self._read_member(self._member(entry["Config"]))
-        _parse_json(config_bytes, f"'{self.label}': config")
+        parse_json(config_bytes, f"'{self.label}': config")
         layers = []
         for ref in entry["Layers"]:
             member = self._member(ref)
@@ -276,13 +255,6 @@ def _normalise_tag(tag: str) -> str:
     if "." not in name and ":" not in name and name != "localhost":
         return "docker.io/" + tag
     return tag
-
-
-def _parse_json(data: bytes, what: str) -> Any:
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise NixliteError(f"{what} is not valid JSON: {e}") from None
 
 
 def read_docker_archive(source: str | IO[bytes], *, tag: str | None = None,

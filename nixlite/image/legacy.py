@@ -14,12 +14,12 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from nixlite.errors import NixliteError
+from nixlite.image.files import remove_tree
 from nixlite.image.tarreader import TarStream
 from nixlite.image.tarwriter import RECORD, gnu_entries_chunks, gnu_tree_chunks
 
@@ -313,10 +313,4 @@ def build_image_chunks(*, layer_dir: str, base_json: bytes, name: str, tag: str,
             chunks = pigz_chunks(chunks)
         yield from chunks
     finally:
-        for dirpath, dirnames, _ in os.walk(work):
-            for d in dirnames:
-                full = os.path.join(dirpath, d)
-                if not os.path.islink(full):
-                    os.chmod(full, 0o755)
-        os.chmod(work, 0o755)
-        shutil.rmtree(work, ignore_errors=True)
+        remove_tree(work)

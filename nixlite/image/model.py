@@ -29,11 +29,11 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from nixlite.errors import NixliteError
+from nixlite.image.files import read_chunks
+from nixlite.image.jsonstyle import go_json, parse_json, python_json
 
 Chunks = Iterable[bytes]
 Source = Callable[[], Chunks]
-
-READ_SIZE = 1 << 20
 
 # Media types -------------------------------------------------------------------------------
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -95,21 +95,6 @@ def check_digest_syntax(digest: str, what: str = "digest") -> str:
     return hexpart
 
 
-def go_json(value: Any) -> bytes:
-    """Compact JSON as Go's encoding/json writes it (skopeo, registries): no spaces, and
-    ``<``, ``>``, ``&`` escaped as ``\\u003c`` etc.; key order as given."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return (
-        text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
-    )
-
-
-def python_json(value: Any) -> bytes:
-    """JSON as upstream's stream script writes it: ``json.dumps(value, indent=4)``."""
-    return json.dumps(value, indent=4).encode()
-
-
 def descriptor(media_type: str, digest: str, size: int, oci: bool) -> dict[str, Any]:
     """A content descriptor with the field order of the flavour's Go struct."""
     if oci:
@@ -124,16 +109,7 @@ def file_source(path: str, offset: int = 0, length: int | None = None) -> Source
         with open(path, "rb") as f:
             if offset:
                 f.seek(offset)
-            left = length
-            while left is None or left > 0:
-                block = f.read(READ_SIZE if left is None else min(READ_SIZE, left))
-                if not block:
-                    if left:
-                        raise NixliteError(f"'{path}' is truncated: {left} bytes missing")
-                    return
-                if left is not None:
-                    left -= len(block)
-                yield block
+            yield from read_chunks(f, length, path)
 
     return chunks
 
@@ -364,13 +340,11 @@ class Layer:
 
 
 def _sniff(source: Source) -> str:
+    from nixlite.image.compression import sniff_compression
+
     for chunk in source():
         if chunk:
-            if chunk[:2] == b"\x1f\x8b":
-                return "gzip"
-            if chunk[:4] == b"\x28\xb5\x2f\xfd":
-                return "zstd"
-            return "none"
+            return sniff_compression(chunk)
     return "none"
 
 
@@ -408,13 +382,7 @@ class Image:
     @property
     def config(self) -> dict[str, Any]:
         if self._config is None:
-            try:
-                value = json.loads(self.config_bytes)
-            except (ValueError, UnicodeDecodeError) as e:
-                raise NixliteError(f"image config is not valid JSON: {e}") from None
-            if not isinstance(value, dict):
-                raise NixliteError("image config is not a JSON object")
-            self._config = value
+            self._config = parse_json(self.config_bytes, "image config", want=dict)
         return self._config
 
     @property

@@ -12,29 +12,16 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any
 
 from nixlite.errors import NixliteError
+from nixlite.image.files import atomic_file, write_bytes_atomically
+from nixlite.image.jsonstyle import MAX_JSON, go_json, parse_json
 from nixlite.image.model import (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
-                                 Image, Layer, check_digest_syntax, file_source, go_json,
-                                 sha256_digest)
+                                 Image, Layer, check_digest_syntax, file_source, sha256_digest)
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
-MAX_JSON = 16 << 20
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".nixlite-", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def _blob_path(directory: str, digest: str) -> str:
@@ -45,7 +32,7 @@ def _write_blob_bytes(directory: str, data: bytes) -> str:
     digest = sha256_digest(data)
     path = _blob_path(directory, digest)
     if not (os.path.isfile(path) and os.path.getsize(path) == len(data)):
-        _atomic_write(path, data)
+        write_bytes_atomically(path, data)
     return digest
 
 
@@ -55,16 +42,9 @@ def _write_layer_blob(directory: str, layer: Layer) -> None:
         path = _blob_path(directory, known)
         if os.path.isfile(path) and os.path.getsize(path) == layer.size:
             return
-    blobs = os.path.join(directory, "blobs", "sha256")
-    fd, tmp = tempfile.mkstemp(prefix=".nixlite-", dir=blobs)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            layer.write_blob(out)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, _blob_path(directory, layer.digest))
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    # the digest may be unknown until the blob is streamed: named once written
+    atomic_file(os.path.join(directory, "blobs", "sha256", "layer"), layer.write_blob,
+                final_name=lambda: _blob_path(directory, layer.digest))
 
 
 def default_tag(image: Image) -> str:
@@ -86,7 +66,7 @@ def write_oci_layout(image: Image, directory: str, tag: str | None = None) -> st
     if os.path.exists(layout_path):
         _check_layout_file(directory)
     else:
-        _atomic_write(layout_path, LAYOUT_FILE)
+        write_bytes_atomically(layout_path, LAYOUT_FILE)
     for layer in image.layers:
         _write_layer_blob(directory, layer)
     _write_blob_bytes(directory, image.config_bytes)
@@ -104,7 +84,7 @@ def write_oci_layout(image: Image, directory: str, tag: str | None = None) -> st
                              "annotations": {REF_NAME: tag}}
     manifests.append(entry)
     index["manifests"] = manifests
-    _atomic_write(index_path, go_json(index))
+    write_bytes_atomically(index_path, go_json(index))
     return digest
 
 
@@ -126,19 +106,10 @@ def _read_index(directory: str) -> dict[str, Any]:
             data = f.read(MAX_JSON + 1)
     except OSError as e:
         raise NixliteError(f"'{directory}' is not an OCI layout: {e.strerror}") from None
-    index = _parse(data, f"'{directory}/index.json'")
+    index = parse_json(data, f"'{directory}/index.json'")
     if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
         raise NixliteError(f"'{directory}/index.json' has no manifests list")
     return index
-
-
-def _parse(data: bytes, what: str) -> Any:
-    if len(data) > MAX_JSON:
-        raise NixliteError(f"{what} is too large")
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise NixliteError(f"{what} is not valid JSON: {e}") from None
 
 
 def _read_blob(directory: str, desc: dict[str, Any]) -> bytes:
@@ -188,7 +159,7 @@ def read_oci_layout(directory: str, tag: str | None = None, *, os_name: str = "l
     for _ in range(4):
         if desc.get("mediaType") not in (OCI_INDEX, DOCKER_MANIFEST_LIST):
             break
-        nested = _parse(_read_blob(directory, desc), f"'{directory}': index {desc.get('digest')}")
+        nested = parse_json(_read_blob(directory, desc), f"'{directory}': index {desc.get('digest')}")
         choices = [m for m in nested.get("manifests", []) if isinstance(m, dict)
                    and _platform_matches(m, os_name, arch, variant)]
         if not choices:
@@ -197,7 +168,7 @@ def read_oci_layout(directory: str, tag: str | None = None, *, os_name: str = "l
         desc = choices[0]
     media_type = desc.get("mediaType")
     manifest_bytes = _read_blob(directory, desc)
-    manifest = _parse(manifest_bytes, f"'{directory}': manifest {desc.get('digest')}")
+    manifest = parse_json(manifest_bytes, f"'{directory}': manifest {desc.get('digest')}")
     if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict) \
             or not isinstance(manifest.get("layers"), list):
         raise NixliteError(f"'{directory}': manifest {desc.get('digest')} is not an image manifest")

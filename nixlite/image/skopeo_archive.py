@@ -18,39 +18,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from nixlite.errors import NixliteError
+from nixlite.image.files import read_chunks
+from nixlite.image.jsonstyle import go_compact, go_object, go_string
 from nixlite.image.model import Image, Layer, check_digest_syntax
+from nixlite.image.tarwriter import (BLOCK, NO_DEV, POSIX_MAGIC, header_block, octal_field,
+                                     padding, pax_record)
 
-BLOCK = 512
 _MAX_OCTAL_SIZE = 8 ** 11 - 1
 _TOP_LAYER_FIELDS = ("architecture", "config", "container", "container_config", "created",
                      "docker_version", "os")
-
-
-# Go-compatible JSON pieces ------------------------------------------------------------------
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[ \t\n\r]+', re.S)
-_HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
-                 "\u2028": "\\u2028", "\u2029": "\\u2029"}
-_HTML_CHARS = re.compile("[<>&\u2028\u2029]")
-
-
-def go_compact(raw: str) -> str:
-    """What Go's ``json.Marshal`` makes of a ``json.RawMessage``: insignificant whitespace
-    removed, ``<``, ``>``, ``&``, U+2028 and U+2029 escaped inside strings, nothing else
-    touched (number spellings and existing escapes stay as written)."""
-
-    def repl(m: re.Match[str]) -> str:
-        text = m.group(0)
-        if text[0] == '"':
-            return _HTML_CHARS.sub(lambda c: _HTML_ESCAPES[c.group(0)], text)
-        return ""
-
-    return _JSON_TOKEN.sub(repl, raw)
 
 
 def _top_level_raw_values(config_text: str) -> dict[str, str]:
@@ -90,12 +71,6 @@ def _skip_ws(text: str, pos: int) -> int:
     return pos
 
 
-def _go_string(s: str) -> str:
-    import json
-
-    return go_compact(json.dumps(s, ensure_ascii=False))
-
-
 def legacy_layer_configs(config_bytes: bytes, diff_ids: list[str]) -> list[tuple[str, bytes]]:
     """(v1 id, json bytes) per layer, bottom first, as containers/image computes them."""
     try:
@@ -109,67 +84,32 @@ def legacy_layer_configs(config_bytes: bytes, diff_ids: list[str]) -> list[tuple
     for i, diff_id in enumerate(diff_ids):
         fields: dict[str, str] = {}
         if parent:
-            fields["parent"] = _go_string(parent)
+            fields["parent"] = go_string(parent)
         if i == len(diff_ids) - 1:
             for name in _TOP_LAYER_FIELDS:
                 fields[name] = go_compact(raw[name]) if name in raw else "null"
         chain = diff_id if not chain else \
             "sha256:" + hashlib.sha256(f"{chain} {diff_id}".encode()).hexdigest()
-        fields["layer_id"] = _go_string(chain)
-        v1id = hashlib.sha256(_go_object(fields)).hexdigest()
+        fields["layer_id"] = go_string(chain)
+        v1id = hashlib.sha256(go_object(fields)).hexdigest()
         del fields["layer_id"]
-        fields["id"] = _go_string(v1id)
-        out.append((v1id, _go_object(fields)))
+        fields["id"] = go_string(v1id)
+        out.append((v1id, go_object(fields)))
         parent = v1id
     return out
 
 
-def _go_object(fields: dict[str, str]) -> bytes:
-    """A Go map[string]… marshalled: keys sorted (by bytes), compact."""
-    items = sorted(fields.items(), key=lambda kv: kv[0].encode())
-    return ("{" + ",".join(f"{_go_string(k)}:{v}" for k, v in items) + "}").encode()
-
-
 # Go archive/tar headers ---------------------------------------------------------------------
-def _octal(value: int, width: int) -> bytes:
-    """Go's formatOctal: zero-padded, leaving room for one NUL (0 if it does not fit)."""
-    digits = format(value, "o")
-    if len(digits) > width - 1:
-        digits = "0"
-    return digits.rjust(width - 1, "0").encode() + b"\0"
-
-
 def _header(name: str, size: int, typeflag: bytes, *, mode: int = 0o444, linkname: str = "",
-            size_field: int | None = None) -> bytes:
-    raw_name = name.encode()
-    if len(raw_name) > 100 or len(linkname.encode()) > 100:
+            size_field: int | None = None, dev: bytes = b"0000000\0") -> bytes:
+    """A USTAR header as Go writes it: root ids, no user/group names, mtime 0."""
+    raw_name, raw_link = name.encode(), linkname.encode()
+    if len(raw_name) > 100 or len(raw_link) > 100:
         raise NixliteError(f"archive member name too long for this writer: '{name}'")
-    h = bytearray(BLOCK)
-    h[0:len(raw_name)] = raw_name
-    h[100:108] = _octal(mode, 8)
-    h[108:116] = _octal(0, 8)
-    h[116:124] = _octal(0, 8)
-    h[124:136] = _octal(size if size_field is None else size_field, 12)
-    h[136:148] = _octal(0, 12)
-    h[156:157] = typeflag
-    link = linkname.encode()
-    h[157:157 + len(link)] = link
-    h[257:263] = b"ustar\0"
-    h[263:265] = b"00"
-    h[329:337] = _octal(0, 8)
-    h[337:345] = _octal(0, 8)
-    h[148:156] = b" " * 8
-    checksum = sum(h)
-    h[148:156] = _octal(checksum, 7) + b" "
-    return bytes(h)
-
-
-def _pax_record(key: str, value: str) -> bytes:
-    body = f" {key}={value}\n".encode()
-    n = len(body) + 1
-    while len(str(n)) + len(body) != n:
-        n = len(str(n)) + len(body)
-    return str(n).encode() + body
+    zero = octal_field(0, 8)
+    return header_block(raw_name, octal_field(mode, 8), zero, zero,
+                        octal_field(size if size_field is None else size_field, 12),
+                        octal_field(0, 12), typeflag, raw_link, POSIX_MAGIC, b"", b"", dev, dev)
 
 
 def _file_headers(name: str, size: int) -> bytes:
@@ -178,18 +118,12 @@ def _file_headers(name: str, size: int) -> bytes:
     against skopeo, which would need an 8 GiB layer)."""
     if size <= _MAX_OCTAL_SIZE:
         return _header(name, size, b"0")
-    payload = _pax_record("size", str(size))
+    payload = pax_record("size", str(size).encode())
     directory, _, base = name.rpartition("/")
     pax_name = (directory + "/" if directory else "") + "PaxHeaders.0/" + base
-    pax = bytearray(_header(pax_name[:100].rstrip("/"), len(payload), b"x", mode=0))
-    pax[329:345] = b"\0" * 16  # Go's writeRawFile leaves the device fields empty
-    pax[148:156] = b" " * 8
-    pax[148:156] = _octal(sum(pax), 7) + b" "
-    return bytes(pax) + payload + _padding(len(payload)) + _header(name, size, b"0", size_field=0)
-
-
-def _padding(size: int) -> bytes:
-    return b"\0" * (-size % BLOCK)
+    # Go's writeRawFile leaves the device fields of the extended header empty
+    pax = _header(pax_name[:100].rstrip("/"), len(payload), b"x", mode=0, dev=NO_DEV)
+    return pax + payload + padding(len(payload)) + _header(name, size, b"0", size_field=0)
 
 
 # the writer ---------------------------------------------------------------------------------
@@ -213,8 +147,7 @@ class _LayerTar:
             yield from self.layer.blob_chunks()
             return
         with open(self.spool, "rb") as f:
-            while block := f.read(1 << 20):
-                yield block
+            yield from read_chunks(f, self.size, self.spool)
 
     def close(self) -> None:
         if self.spool is not None:
@@ -241,7 +174,7 @@ def _parts(image: Image, repo_tags: Iterable[tuple[str, str]], spool_dir: str | 
             size = os.path.getsize(known)
             yield _file_headers(f"{hexpart}.tar", size)
             yield (known, size)
-            yield _padding(size)
+            yield padding(size)
             continue
         tar = _LayerTar(layer, spool_dir)
         try:
@@ -252,11 +185,11 @@ def _parts(image: Image, repo_tags: Iterable[tuple[str, str]], spool_dir: str | 
                 yield block
             if n != tar.size:
                 raise NixliteError(f"layer {diff_id} produced {n} bytes, expected {tar.size}")
-            yield _padding(n)
+            yield padding(n)
         finally:
             tar.close()
     yield _header(f"{config_hex}.json", len(image.config_bytes), b"0")
-    yield image.config_bytes + _padding(len(image.config_bytes))
+    yield image.config_bytes + padding(len(image.config_bytes))
     top = ""
     seen_v1: set[str] = set()
     for (v1id, layer_json), diff_id in zip(legacy_layer_configs(image.config_bytes, diff_ids),
@@ -267,23 +200,23 @@ def _parts(image: Image, repo_tags: Iterable[tuple[str, str]], spool_dir: str | 
         seen_v1.add(v1id)
         yield _header(f"{v1id}/layer.tar", 0, b"2", mode=0,
                       linkname=f"../{diff_id.split(':', 1)[1]}.tar")
-        yield _header(f"{v1id}/VERSION", 3, b"0") + b"1.0" + _padding(3)
-        yield _header(f"{v1id}/json", len(layer_json), b"0") + layer_json + _padding(len(layer_json))
-    layers = ",".join(_go_string(f"{d.split(':', 1)[1]}.tar") for d in diff_ids)
-    tag_list = ",".join(_go_string(f"{name}:{tag}") for name, tag in tags)
-    manifest = (f'[{{"Config":{_go_string(config_hex + ".json")},"RepoTags":[{tag_list}],'
+        yield _header(f"{v1id}/VERSION", 3, b"0") + b"1.0" + padding(3)
+        yield _header(f"{v1id}/json", len(layer_json), b"0") + layer_json + padding(len(layer_json))
+    layers = ",".join(go_string(f"{d.split(':', 1)[1]}.tar") for d in diff_ids)
+    tag_list = ",".join(go_string(f"{name}:{tag}") for name, tag in tags)
+    manifest = (f'[{{"Config":{go_string(config_hex + ".json")},"RepoTags":[{tag_list}],'
                 f'"Layers":[{layers}]}}]').encode()
-    yield _header("manifest.json", len(manifest), b"0") + manifest + _padding(len(manifest))
+    yield _header("manifest.json", len(manifest), b"0") + manifest + padding(len(manifest))
     repositories: dict[str, dict[str, str]] = {}
     if top:
         for name, tag in tags:
             repositories.setdefault(name, {})[tag] = top
     repos = "{" + ",".join(
-        f"{_go_string(name)}:{{" + ",".join(f"{_go_string(t)}:{_go_string(v)}" for t, v in
+        f"{go_string(name)}:{{" + ",".join(f"{go_string(t)}:{go_string(v)}" for t, v in
                                             sorted(by_tag.items(), key=lambda kv: kv[0].encode()))
         + "}" for name, by_tag in sorted(repositories.items(), key=lambda kv: kv[0].encode())) + "}"
     repos_bytes = repos.encode()
-    yield _header("repositories", len(repos_bytes), b"0") + repos_bytes + _padding(len(repos_bytes))
+    yield _header("repositories", len(repos_bytes), b"0") + repos_bytes + padding(len(repos_bytes))
     yield b"\0" * (2 * BLOCK)
 
 
@@ -298,13 +231,7 @@ def skopeo_archive_chunks(image: Image, repo_tags: Iterable[tuple[str, str]] = (
             yield part
         else:
             with open(part[0], "rb") as f:
-                left = part[1]
-                while left:
-                    block = f.read(min(left, 1 << 20))
-                    if not block:
-                        raise NixliteError(f"'{part[0]}' is shorter than expected")
-                    left -= len(block)
-                    yield block
+                yield from read_chunks(f, part[1], part[0])
 
 
 def write_skopeo_archive(image: Image, out: BinaryIO, repo_tags: Iterable[tuple[str, str]] = (),
@@ -331,12 +258,8 @@ def _copy_file(path: str, size: int, out: BinaryIO) -> None:
             left -= _kernel_copy(src.fileno(), out_fd, size)
             if out.seekable():
                 out.seek(0, os.SEEK_END)  # resynchronise the buffered writer's position
-        while left:  # no kernel copy possible (or it stopped early): carry on from here
-            block = src.read(min(left, 1 << 20))
-            if not block:
-                raise NixliteError(f"'{path}' is shorter than expected")
+        for block in read_chunks(src, left, path):  # no kernel copy (or it stopped early)
             out.write(block)
-            left -= len(block)
 
 
 def _kernel_copy(src: int, dst: int, size: int) -> int:

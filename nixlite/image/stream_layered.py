@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nixlite.errors import NixliteError
+from nixlite.image.files import atomic_file, write_bytes_atomically
 from nixlite.image.model import Image, Layer, check_digest_syntax, file_source
 from nixlite.image.tarwriter import store_layer_chunks
 
@@ -40,29 +41,21 @@ def write_customisation_layer(tree: str, out_dir: str, *, exclude: tuple[str, ..
     run inside ``tree`` (``exclude``: enableFakechroot's ``./dev`` etc.), and ``checksum``
     (its sha256 hex and a newline).  Both written atomically; returns the hex digest."""
     import hashlib
-    import tempfile
 
     from nixlite.image.tarwriter import gnu_tree_chunks
 
     os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".layer.tar.", dir=out_dir)
     digest = hashlib.sha256()
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in gnu_tree_chunks(tree, mtime=mtime, numeric_owner=True, exclude=exclude):
-                digest.update(chunk)
-                out.write(chunk)
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, os.path.join(out_dir, "layer.tar"))
-    except BaseException:
-        os.unlink(tmp)
-        raise
+
+    def write_tar(out) -> None:
+        for chunk in gnu_tree_chunks(tree, mtime=mtime, numeric_owner=True, exclude=exclude):
+            digest.update(chunk)
+            out.write(chunk)
+
+    atomic_file(os.path.join(out_dir, "layer.tar"), write_tar, mode=0o444)
     hexdigest = digest.hexdigest()
-    fd, tmp = tempfile.mkstemp(prefix=".checksum.", dir=out_dir)
-    with os.fdopen(fd, "w") as out:
-        out.write(hexdigest + "\n")
-    os.chmod(tmp, 0o444)
-    os.replace(tmp, os.path.join(out_dir, "checksum"))
+    write_bytes_atomically(os.path.join(out_dir, "checksum"), (hexdigest + "\n").encode(),
+                           mode=0o444)
     return hexdigest
 
 

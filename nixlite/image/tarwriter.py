@@ -36,11 +36,11 @@ REGTYPE, LNKTYPE, SYMTYPE, CHRTYPE, BLKTYPE, DIRTYPE, FIFOTYPE = b"0", b"1", b"2
 GNU_LONGNAME, GNU_LONGLINK, PAX_HEADER = b"L", b"K", b"x"
 
 
-def _padding(size: int) -> bytes:
+def padding(size: int) -> bytes:
     return b"\0" * (-size % BLOCK)
 
 
-def _octal(value: int, width: int) -> bytes:
+def octal_field(value: int, width: int) -> bytes:
     """``width-1`` zero-padded octal digits and a NUL (ustar numeric field)."""
     return b"%0*o\0" % (width - 1, value)
 
@@ -48,7 +48,7 @@ def _octal(value: int, width: int) -> bytes:
 def _gnu_number(value: int, width: int) -> bytes:
     """GNU tar's numeric field: octal if it fits, else base-256 (high bit set)."""
     if 0 <= value < 8 ** (width - 1):
-        return _octal(value, width)
+        return octal_field(value, width)
     if value < 0 or value >= 256 ** (width - 1):
         raise NixliteError(f"value {value} does not fit a tar header field")
     return b"\x80" + value.to_bytes(width - 1, "big")
@@ -65,7 +65,7 @@ def _finish_header(head: bytes) -> bytes:
     return head[:148] + b"%06o\0 " % checksum + head[156:]
 
 
-def _header(name: bytes, mode: bytes, uid: bytes, gid: bytes, size: bytes, mtime: bytes,
+def header_block(name: bytes, mode: bytes, uid: bytes, gid: bytes, size: bytes, mtime: bytes,
             typeflag: bytes, linkname: bytes, magic: bytes, uname: bytes, gname: bytes,
             devmajor: bytes, devminor: bytes) -> bytes:
     return _finish_header(b"".join((
@@ -115,7 +115,7 @@ def _file_pieces(path: bytes | str, size: int, out: _Output) -> Iterator[bytes]:
             data = f.read(size + 1) if size else b""
             if len(data) != size:
                 raise NixliteError(f"file '{os.fsdecode(path)}' changed size while being archived")
-            ready = out.add(data + _padding(size))
+            ready = out.add(data + padding(size))
             if ready is not None:
                 yield ready
             return
@@ -129,7 +129,7 @@ def _file_pieces(path: bytes | str, size: int, out: _Output) -> Iterator[bytes]:
             left -= len(block)
             out.total += len(block)
             yield block
-        pad = _padding(size)
+        pad = padding(size)
         if pad:
             out.add(pad)
 
@@ -176,10 +176,10 @@ class _GnuWriter:
 
     def long_entry(self, kind: bytes, value: bytes) -> bytes:
         size = len(value) + 1
-        head = _header(b"././@LongLink", b"0000644\0", b"0000000\0", b"0000000\0",
+        head = header_block(b"././@LongLink", b"0000644\0", b"0000000\0", b"0000000\0",
                        _gnu_number(size, 12), b"00000000000\0", kind, b"", GNU_MAGIC,
                        self.long_uname, self.long_gname, NO_DEV, NO_DEV)
-        return head + value + b"\0" + _padding(size)
+        return head + value + b"\0" + padding(size)
 
     def names(self, uid: int, gid: int) -> tuple[bytes, bytes]:
         un = self.fixed_uname
@@ -224,8 +224,8 @@ class _GnuWriter:
         e_uid = st.st_uid if self.uid is None else self.uid
         e_gid = st.st_gid if self.gid is None else self.gid
         un, gn = self.names(e_uid, e_gid)
-        pieces.append(_header(
-            arcname, _octal(mode & 0o7777, 8), self.uid_f or _gnu_number(e_uid, 8),
+        pieces.append(header_block(
+            arcname, octal_field(mode & 0o7777, 8), self.uid_f or _gnu_number(e_uid, 8),
             self.gid_f or _gnu_number(e_gid, 8), _gnu_number(size, 12), self.mtime_f, typeflag,
             linkname, GNU_MAGIC, un, gn, devmajor, devminor))
         ready = self.out.add(b"".join(pieces))
@@ -298,7 +298,7 @@ def gnu_entries_chunks(entries: Iterable[tuple[bytes, str]], *, mtime: int,
 
 # Python tarfile's pax dialect ---------------------------------------------------------------
 
-def _pax_record(keyword: str, value: bytes) -> bytes:
+def pax_record(keyword: str, value: bytes) -> bytes:
     body = len(keyword) + len(value) + 3
     n = p = 0
     while True:
@@ -330,12 +330,12 @@ def pax_header(name: str, *, mode: int, uid: int, gid: int, size: int, mtime: in
             pax[field] = str(value)
             numbers[field] = 0
     if typeflag in (CHRTYPE, BLKTYPE):
-        devmajor_f, devminor_f = _octal(devmajor, 8), _octal(devminor, 8)
+        devmajor_f, devminor_f = octal_field(devmajor, 8), octal_field(devminor, 8)
     else:
         devmajor_f = devminor_f = NO_DEV
-    main = _header(
-        name.encode("ascii", "replace"), _octal(mode & 0o7777, 8), _octal(numbers["uid"], 8),
-        _octal(numbers["gid"], 8), _octal(numbers["size"], 12), _octal(numbers["mtime"], 12),
+    main = header_block(
+        name.encode("ascii", "replace"), octal_field(mode & 0o7777, 8), octal_field(numbers["uid"], 8),
+        octal_field(numbers["gid"], 8), octal_field(numbers["size"], 12), octal_field(numbers["mtime"], 12),
         typeflag, linkname.encode("ascii", "replace"), POSIX_MAGIC,
         uname.encode("ascii", "replace"), gname.encode("ascii", "replace"), devmajor_f, devminor_f)
     if not pax:
@@ -350,12 +350,12 @@ def pax_header(name: str, *, mode: int, uid: int, gid: int, size: int, mtime: in
     records = [b"21 hdrcharset=BINARY\n"] if binary else []
     for keyword, value in pax.items():
         raw = value.encode("utf-8", "surrogateescape") if binary else value.encode("utf-8")
-        records.append(_pax_record(keyword, raw))
+        records.append(pax_record(keyword, raw))
     payload = b"".join(records)
-    head = _header(b"././@PaxHeader", b"0000000\0", b"0000000\0", b"0000000\0",
-                   _octal(len(payload), 12), b"00000000000\0", PAX_HEADER, b"", POSIX_MAGIC,
+    head = header_block(b"././@PaxHeader", b"0000000\0", b"0000000\0", b"0000000\0",
+                   octal_field(len(payload), 12), b"00000000000\0", PAX_HEADER, b"", POSIX_MAGIC,
                    b"", b"", NO_DEV, NO_DEV)
-    return head + payload + _padding(len(payload)) + main
+    return head + payload + padding(len(payload)) + main
 
 
 class PaxTarWriter:
@@ -390,7 +390,7 @@ class PaxTarWriter:
         if written != size:
             raise NixliteError(f"member '{name}' has {written} bytes, declared {size}")
         self.out.total += size
-        pad = _padding(size)
+        pad = padding(size)
         if pad:
             self.out.add(pad)
 

@@ -12,11 +12,11 @@ and renamed into place only when every layer extracted and matched its diff_id.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import tempfile
 
 from nixlite.errors import NixliteError
+from nixlite.image.files import remove_tree
 from nixlite.image.model import Image, Layer
 from nixlite.image.tarreader import Member, TarStream, safe_relative
 
@@ -77,23 +77,6 @@ class _Root:
         return resolved
 
 
-def _remove(path: str) -> None:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISDIR(st.st_mode):
-        for dirpath, dirnames, _ in os.walk(path):
-            for d in dirnames:
-                full = os.path.join(dirpath, d)
-                if not os.path.islink(full):
-                    os.chmod(full, 0o755)
-        os.chmod(path, 0o755)
-        shutil.rmtree(path)
-    else:
-        os.unlink(path)
-
-
 class _LayerApplier:
     def __init__(self, root: _Root, preserve_owner: bool, limit: list[int] | None,
                  allow_absolute: bool) -> None:
@@ -128,21 +111,21 @@ class _LayerApplier:
             for child in os.listdir(parent_path):
                 full = os.path.join(parent_path, child)
                 if full not in self.created:
-                    _remove(full)
+                    remove_tree(full)
             return
         if base.startswith(WHITEOUT):
-            _remove(os.path.join(parent_path, base[len(WHITEOUT):]))
+            remove_tree(os.path.join(parent_path, base[len(WHITEOUT):]))
             return
         path = os.path.join(parent_path, base)
         kind = member.type
         if kind == b"5":
             if not os.path.isdir(path) or os.path.islink(path):
-                _remove(path)
+                remove_tree(path)
                 os.mkdir(path, 0o700)
             self.created.add(path)
             self.dir_meta.append((path, member.mode, member.uid, member.gid, member.mtime))
             return
-        _remove(path)
+        remove_tree(path)
         self.created.add(path)
         if member.is_file:
             self._write_file(path, member, data)
@@ -215,7 +198,7 @@ def unpack_layers(layers: list[Layer], dest: str, *, preserve_owner: bool | None
             os.rmdir(dest)
         os.rename(work, dest)
     except BaseException:
-        _remove(work)
+        remove_tree(work)
         raise
 
 

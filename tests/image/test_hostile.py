@@ -18,22 +18,7 @@ from nixlite.image.oci_layout import read_oci_layout, write_oci_layout
 from nixlite.image.tarreader import TarStream
 from nixlite.image.unpack import unpack_image, unpack_layers
 
-
-def tar_of(*entries) -> bytes:
-    """entries: (name, kind, payload) with kind file/dir/symlink/hardlink."""
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, kind, payload in entries:
-            info = tarfile.TarInfo(name)
-            if kind == "file":
-                info.size = len(payload)
-                tar.addfile(info, io.BytesIO(payload))
-                continue
-            info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE,
-                         "hardlink": tarfile.LNKTYPE}[kind]
-            info.linkname = payload or ""
-            tar.addfile(info)
-    return out.getvalue()
+from imagekit import tar_file, tar_of
 
 
 def layer_of(data: bytes) -> Layer:
@@ -189,18 +174,7 @@ def test_oci_layout_rejects_bad_digests_and_missing_blobs(tmp_path):
 
 
 def docker_archive_with(tmp_path, members: dict[str, bytes], links: dict[str, str] = {}) -> str:
-    path = str(tmp_path / "a.tar")
-    with tarfile.open(path, "w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        for name, target in links.items():
-            info = tarfile.TarInfo(name)
-            info.type = tarfile.SYMTYPE
-            info.linkname = target
-            tar.addfile(info)
-    return path
+    return str(tar_file(tmp_path / "a.tar", list(members.items()), links))
 
 
 def test_docker_archive_bad_references(tmp_path):

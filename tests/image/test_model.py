@@ -4,10 +4,8 @@ manifests in the exact bytes skopeo generates."""
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import subprocess
-import tarfile
 
 import pytest
 
@@ -16,14 +14,11 @@ from nixlite.image.docker_archive import write_docker_archive
 from nixlite.image.model import Image, Layer, bytes_source, sha256_digest
 from nixlite.image.oci_layout import write_oci_layout
 
+from imagekit import tar_of
+
 
 def small_tar(content: bytes = b"hello") -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        info = tarfile.TarInfo("etc/greeting")
-        info.size = len(content)
-        tar.addfile(info, io.BytesIO(content))
-    return out.getvalue()
+    return tar_of(("etc/greeting", "file", content))
 
 
 class CountingSource:

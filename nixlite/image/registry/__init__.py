@@ -8,7 +8,6 @@ model, verifying every byte.  ``pull_image`` is what dockerTools' ``pullImage`` 
 from __future__ import annotations
 
 import os
-import tempfile
 
 from nixlite.image.registry.client import RegistryClient, RegistryError
 from nixlite.image.registry.reference import Reference, parse_reference
@@ -30,6 +29,7 @@ def pull_image(image_name: str, image_digest: str | None, dest: str, *, final_na
     """Write ``dest`` (atomically) with the bytes of ``skopeo --override-os OS
     --override-arch ARCH copy docker://IMAGE[@DIGEST] docker-archive:DEST:NAME:TAG`` — the
     content a ``pullImage`` recipe's sha256 covers."""
+    from nixlite.image.files import atomic_file
     from nixlite.image.registry.pull import Platform, pull
     from nixlite.image.skopeo_archive import write_skopeo_archive
 
@@ -40,16 +40,9 @@ def pull_image(image_name: str, image_digest: str | None, dest: str, *, final_na
     pulled = pull(client_for(ref, tls_verify=tls_verify), ref,
                   wanted=Platform(os_name, arch, variant), keep="tar", workdir_parent=directory)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".nixlite-pull-", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                write_skopeo_archive(pulled.image, out, [(tag.name, tag.tag)],
-                                     spool_dir=directory, layer_files=pulled.layer_files)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, dest)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        atomic_file(dest, lambda out: write_skopeo_archive(
+            pulled.image, out, [(tag.name, tag.tag)], spool_dir=directory,
+            layer_files=pulled.layer_files))
     finally:
         pulled.cleanup()
 

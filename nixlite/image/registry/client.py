@@ -239,6 +239,15 @@ class RegistryClient:
         self._tokens[scope] = token
 
     # requests ----------------------------------------------------------------------------
+    def _back_off(self, attempt: int, failure: str) -> int:
+        """After a transient failure: raise ``failure`` if the retries are used up, else
+        wait (exponential backoff) and return the next attempt number."""
+        if attempt >= self.retries:
+            raise RegistryError(failure) from None
+        self.stats["retries"] += 1
+        time.sleep(self.retry_delay * (2 ** attempt))
+        return attempt + 1
+
     def _send_once(self, method: str, url: str, headers: dict[str, str],
                    body: bytes | BinaryIO | None) -> Response:
         parts = urllib.parse.urlsplit(url)
@@ -285,12 +294,8 @@ class RegistryClient:
                     text = _error_text(resp.status, resp.read(1 << 20))
                     raise TransientError(f"{method} {url}: {text}")
             except TransientError as e:
-                if attempt >= self.retries:
-                    raise RegistryError(f"registry request failed after {attempt + 1} attempts: "
-                                        f"{e}") from None
-                self.stats["retries"] += 1
-                time.sleep(self.retry_delay * (2 ** attempt))
-                attempt += 1
+                attempt = self._back_off(attempt, f"registry request failed after {attempt + 1} "
+                                                  f"attempts: {e}")
                 continue
             if follow and resp.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD"):
                 location = resp.headers.get("Location")
@@ -405,12 +410,8 @@ class RegistryClient:
             try:
                 return consume(self.verified_chunks(resp, repository, digest, size))
             except TransientError as e:
-                if attempt >= self.retries:
-                    raise RegistryError(f"downloading blob {digest} failed after {attempt + 1} "
-                                        f"attempts: {e}") from None
-                self.stats["retries"] += 1
-                time.sleep(self.retry_delay * (2 ** attempt))
-                attempt += 1
+                attempt = self._back_off(attempt, f"downloading blob {digest} failed after "
+                                                  f"{attempt + 1} attempts: {e}")
 
     def verified_chunks(self, resp: Response, repository: str, digest: str,
                         size: int | None) -> Iterator[bytes]:
@@ -495,11 +496,7 @@ class RegistryClient:
                 self.stats["uploaded"] = self.stats.get("uploaded", 0) + 1
                 return
             except TransientError as e:
-                if attempt >= self.retries:
-                    raise RegistryError(f"uploading blob {digest} failed: {e}") from None
-                self.stats["retries"] += 1
-                time.sleep(self.retry_delay * (2 ** attempt))
-                attempt += 1
+                attempt = self._back_off(attempt, f"uploading blob {digest} failed: {e}")
 
     def _upload_once(self, repository: str, digest: str, size: int,
                      source: Callable[[], Iterable[bytes]], chunk_size: int | None,

@@ -16,7 +16,6 @@ has or can mount are never transferred).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform as _platform
 import shutil
@@ -27,7 +26,8 @@ from typing import Any
 
 from nixlite.errors import NixliteError
 from nixlite.image import model
-from nixlite.image.compression import decompress_chunks
+from nixlite.image.compression import decompress_chunks, sniff_compression
+from nixlite.image.jsonstyle import parse_json
 from nixlite.image.model import Image, Layer, check_digest_syntax, file_source
 from nixlite.image.registry.client import RegistryClient, RegistryError
 from nixlite.image.registry.reference import Reference
@@ -87,16 +87,6 @@ class PulledImage:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _json(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise NixliteError(f"{what} is not valid JSON: {e}") from None
-    if not isinstance(value, dict):
-        raise NixliteError(f"{what} is not a JSON object")
-    return value
-
-
 def _media_type(body: dict[str, Any], header_type: str) -> str:
     declared = body.get("mediaType")
     if isinstance(declared, str) and declared:
@@ -146,7 +136,7 @@ def resolve_manifest(client: RegistryClient, ref: Reference, wanted: Platform
                      ) -> tuple[bytes, str, str, str | None]:
     """(manifest bytes, media type, digest, index digest or None) for an image manifest."""
     body, header_type, digest = client.get_manifest(ref.repository, ref.ref, MANIFEST_ACCEPT)
-    parsed = _json(body, f"manifest of {ref}")
+    parsed = parse_json(body, want=dict, what=f"manifest of {ref}")
     media_type = _media_type(parsed, header_type)
     index_digest = None
     if media_type in _INDEX_TYPES:
@@ -161,7 +151,7 @@ def resolve_manifest(client: RegistryClient, ref: Reference, wanted: Platform
         if isinstance(entry.get("size"), int) and entry["size"] != len(body):
             raise RegistryError(f"manifest {entry_digest} has {len(body)} bytes, the list "
                                 f"declares {entry['size']}")
-        parsed = _json(body, f"manifest {entry_digest} of {ref}")
+        parsed = parse_json(body, want=dict, what=f"manifest {entry_digest} of {ref}")
         media_type = _media_type(parsed, header_type)
     if media_type in _SCHEMA1:
         raise NixliteError(f"{ref} has a schema 1 manifest, which is not supported "
@@ -187,7 +177,7 @@ def pull(client: RegistryClient, ref: Reference, *, wanted: Platform | None = No
     (an OCI layout's ``blobs/sha256``), so writing the layout copies nothing."""
     wanted = wanted or host_platform()
     body, media_type, digest, index_digest = resolve_manifest(client, ref, wanted)
-    manifest = _json(body, f"manifest of {ref}")
+    manifest = parse_json(body, want=dict, what=f"manifest of {ref}")
     config_desc = _descriptor(manifest.get("config"), f"config of {ref}")
     layers = manifest.get("layers")
     if not isinstance(layers, list):
@@ -290,8 +280,7 @@ def _fetch_layer(client: RegistryClient, ref: Reference, desc: dict[str, Any], d
         with open(path, "wb") as out:
             first = next(chunks, b"")
             if kind is None:
-                kind = "gzip" if first[:2] == b"\x1f\x8b" else \
-                    "zstd" if first[:4] == b"\x28\xb5\x2f\xfd" else "none"
+                kind = sniff_compression(first)
 
             def all_chunks():
                 if first:

@@ -15,9 +15,10 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from imagekit import docker_archive, image_config, layer_tar  # noqa: E402
 from regkit import (  # noqa: E402
     LIST, OCI_INDEX, OCI_MANIFEST, PLATFORMS, REGISTRY_BIN, SCHEMA2, Proxy, Registry,
-    bcrypt_hash, docker_archive, self_signed_cert, get_manifest, image_config, layer_tar, load, put_manifest, skopeo,
+    bcrypt_hash, get_manifest, load, put_manifest, self_signed_cert, skopeo,
 )
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
-import io
 import json
 import os
 import shutil
 import socket
 import subprocess
-import tarfile
 import threading
 import time
 import warnings
@@ -109,9 +107,6 @@ class Registry:
         return self.storage / "docker/registry/v2/blobs/sha256" / hexpart[:2] / hexpart / "data"
 
 
-
-
-
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 made with the openssl command."""
     cert, key = directory / "cert.pem", directory / "key.pem"
@@ -133,9 +128,6 @@ def bcrypt_hash(password: str) -> str | None:
     if crypt.METHOD_BLOWFISH not in crypt.methods:
         return None
     return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
-
-
-
 
 
 # --- a proxy in front of the registry: bearer-token auth and fault injection --------------------
@@ -276,67 +268,6 @@ class Proxy:
         self.server.server_close()
 
 
-
-
-
-# --- images built by hand -------------------------------------------------------------------------
-def layer_tar(files: list[tuple[str, bytes]], *, symlinks=(), mode=0o644) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        dirs = sorted({"/".join(n.split("/")[:i]) for n, _ in files for i in
-                       range(1, n.count("/") + 1)})
-        for d in dirs:
-            info = tarfile.TarInfo(d)
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o755
-            tar.addfile(info)
-        for name, data in files:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = mode
-            info.mtime = 1
-            tar.addfile(info, io.BytesIO(data))
-        for name, target in symlinks:
-            info = tarfile.TarInfo(name)
-            info.type = tarfile.SYMTYPE
-            info.linkname = target
-            tar.addfile(info)
-    return buf.getvalue()
-
-
-def image_config(layers: list[bytes], *, arch="amd64", os_="linux", variant=None, extra=None) -> bytes:
-    config = {"architecture": arch, "os": os_}
-    if variant:
-        config["variant"] = variant
-    config.update({"config": {"Env": ["PATH=/bin", "X=<&>"], "Cmd": ["/bin/hello"],
-                              "Labels": {"org.example": "yes"}},
-                   "created": "2021-03-04T05:06:07Z",
-                   "rootfs": {"type": "layers",
-                              "diff_ids": ["sha256:" + hashlib.sha256(l).hexdigest() for l in layers]},
-                   "history": [{"created": "2021-03-04T05:06:07Z", "created_by": "test"}
-                               for _ in layers]})
-    if extra:
-        config.update(extra)
-    return json.dumps(config, indent=2).encode()
-
-
-def docker_archive(path: Path, layers: list[bytes], config: bytes, repo_tags=None) -> Path:
-    """A minimal docker-archive (spec §7): config, layers, manifest.json."""
-    with tarfile.open(path, "w") as tar:
-        def add(name, data):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-        add("config.json", config)
-        names = []
-        for i, layer in enumerate(layers):
-            names.append(f"layer{i}.tar")
-            add(names[-1], layer)
-        add("manifest.json", json.dumps([{"Config": "config.json", "RepoTags": repo_tags,
-                                          "Layers": names}]).encode())
-    return path
-
-
 def skopeo(*args: str, check=True) -> subprocess.CompletedProcess:
     return subprocess.run(["skopeo", "--insecure-policy", *args], capture_output=True,
                           text=True, check=check, timeout=120)
@@ -347,9 +278,6 @@ def load(archive: Path, registry_host: str, name: str) -> None:
            f"docker://{registry_host}/{name}")
 
 
-
-
-
 def put_manifest(host: str, repo: str, ref: str, body: bytes, media_type: str) -> None:
     conn = http.client.HTTPConnection(host, timeout=30)
     conn.request("PUT", f"/v2/{repo}/manifests/{ref}", body=body,
@@ -358,6 +286,21 @@ def put_manifest(host: str, repo: str, ref: str, body: bytes, media_type: str) -
     data = resp.read()
     conn.close()
     assert resp.status == 201, data
+
+
+def put_blob(host: str, repo: str, data: bytes) -> str:
+    """Upload a blob with a monolithic POST+PUT; returns its digest."""
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    conn = http.client.HTTPConnection(host, timeout=30)
+    conn.request("POST", f"/v2/{repo}/blobs/uploads/")
+    resp = conn.getresponse()
+    resp.read()
+    location = resp.headers["Location"]
+    conn.request("PUT", location + ("&" if "?" in location else "?") + f"digest={digest}", body=data)
+    status = conn.getresponse().status
+    conn.close()
+    assert status == 201, status
+    return digest
 
 
 def get_manifest(host: str, repo: str, ref: str, accept: str) -> bytes:

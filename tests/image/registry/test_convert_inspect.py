@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import os
 import tarfile
@@ -12,7 +11,8 @@ import tarfile
 import pytest
 
 from nixlite.cli import main
-from regkit import docker_archive, image_config, layer_tar, needs_tools, skopeo
+from imagekit import docker_archive, image_config, layer_tar, tar_file
+from regkit import needs_tools, skopeo
 
 pytestmark = needs_tools
 
@@ -82,15 +82,6 @@ def test_inspect_raw_and_config(archive, capsys):
     assert len(manifest["layers"]) == 2
 
 
-def _tar(path, members: list[tuple[str, bytes]]):
-    with tarfile.open(path, "w") as tar:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 def _hostile(tmp_path) -> dict[str, object]:
     layer = layer_tar([("x", b"x")])
     good_config = image_config([layer])
@@ -118,9 +109,9 @@ def _hostile(tmp_path) -> dict[str, object]:
         if isinstance(spec, bytes):
             path.write_bytes(spec)
         else:
-            _tar(path, spec)
+            tar_file(path, spec)
         paths[name] = path
-    good = _tar(tmp_path / "good.tar", [("manifest.json", manifest(["l.tar"])),
+    good = tar_file(tmp_path / "good.tar", [("manifest.json", manifest(["l.tar"])),
                                         ("c.json", good_config), ("l.tar", layer)])
     truncated = tmp_path / "truncated.tar.gz"
     truncated.write_bytes(gzip.compress(good.read_bytes())[:-40])

@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from regkit import needs_tools, skopeo
+from regkit import needs_tools, put_blob, skopeo
 from nixlite.cli import main
 
 pytestmark = needs_tools
@@ -120,7 +120,8 @@ def test_pull_unknown_tag_is_a_clear_error(images, tmp_path, capsys):
 
 
 def test_corrupt_blob_is_an_error_and_nothing_is_written(registry, tmp_path, capsys):
-    from regkit import docker_archive, image_config, layer_tar, load
+    from imagekit import docker_archive, image_config, layer_tar
+    from regkit import load
 
     layer = layer_tar([("victim", os.urandom(50_000))])
     load(docker_archive(tmp_path / "v.tar", [layer], image_config([layer])), registry.host,
@@ -144,7 +145,8 @@ def test_corrupt_blob_is_an_error_and_nothing_is_written(registry, tmp_path, cap
 
 
 def test_layer_not_matching_diff_id_is_an_error(registry, tmp_path, capsys):
-    from regkit import docker_archive, image_config, layer_tar, put_manifest
+    from imagekit import docker_archive, image_config, layer_tar
+    from regkit import put_manifest
 
     # A consistent blob whose content is not what the config's diff_id promises: push the real
     # image, then a manifest whose config lists another diff_id.
@@ -156,17 +158,7 @@ def test_layer_not_matching_diff_id_is_an_error(registry, tmp_path, capsys):
     manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false",
                                  f"docker://{registry.host}/test/liar:base").stdout)
     lying_config = image_config([other])
-    import http.client
-    conn = http.client.HTTPConnection(registry.host)
-    conn.request("POST", "/v2/test/liar/blobs/uploads/")
-    resp = conn.getresponse()
-    resp.read()
-    location = resp.headers["Location"]
-    digest = "sha256:" + hashlib.sha256(lying_config).hexdigest()
-    conn.request("PUT", location + ("&" if "?" in location else "?") + f"digest={digest}",
-                 body=lying_config)
-    assert conn.getresponse().status == 201
-    conn.close()
+    digest = put_blob(registry.host, "test/liar", lying_config)
     manifest["config"] = {"mediaType": manifest["config"]["mediaType"],
                           "size": len(lying_config), "digest": digest}
     body = json.dumps(manifest).encode()
@@ -184,7 +176,8 @@ def test_foreign_layer_is_fetched_from_its_urls(registry, tmp_path):
     import threading
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-    from regkit import docker_archive, image_config, layer_tar, load, put_manifest
+    from imagekit import docker_archive, image_config, layer_tar
+    from regkit import load, put_manifest
 
     base = layer_tar([("base", b"in the registry\n")])
     foreign = layer_tar([("foreign", b"from elsewhere\n")])
@@ -202,17 +195,7 @@ def test_foreign_layer_is_fetched_from_its_urls(registry, tmp_path):
         manifest = json.loads(skopeo("inspect", "--raw", "--tls-verify=false",
                                      f"docker://{registry.host}/test/foreign:base").stdout)
         config = image_config([base, foreign])
-        import http.client
-        conn = http.client.HTTPConnection(registry.host)
-        conn.request("POST", "/v2/test/foreign/blobs/uploads/")
-        resp = conn.getresponse()
-        resp.read()
-        digest = "sha256:" + hashlib.sha256(config).hexdigest()
-        location = resp.headers["Location"]
-        conn.request("PUT", location + ("&" if "?" in location else "?") + f"digest={digest}",
-                     body=config)
-        assert conn.getresponse().status == 201
-        conn.close()
+        digest = put_blob(registry.host, "test/foreign", config)
         manifest["config"]["digest"], manifest["config"]["size"] = digest, len(config)
         manifest["layers"].append({
             "mediaType": "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
@@ -231,7 +214,7 @@ def test_foreign_layer_is_fetched_from_its_urls(registry, tmp_path):
 
 
 def test_zstd_layers(registry, tmp_path):
-    from regkit import docker_archive, image_config, layer_tar
+    from imagekit import docker_archive, image_config, layer_tar
 
     layer = layer_tar([("z", b"zstd " * 5000)])
     archive = docker_archive(tmp_path / "z.tar", [layer], image_config([layer]))
@@ -254,7 +237,8 @@ def test_zstd_layers(registry, tmp_path):
 
 
 def test_blob_larger_than_its_descriptor_is_refused(registry, tmp_path, capsys):
-    from regkit import docker_archive, image_config, layer_tar, load, put_manifest
+    from imagekit import docker_archive, image_config, layer_tar
+    from regkit import load, put_manifest
 
     layer = layer_tar([("big", os.urandom(40_000))])
     load(docker_archive(tmp_path / "a.tar", [layer], image_config([layer])), registry.host,

@@ -11,7 +11,8 @@ import tarfile
 import pytest
 
 from nixlite.cli import main
-from regkit import docker_archive, image_config, layer_tar, needs_tools, skopeo
+from imagekit import docker_archive, image_config, layer_tar
+from regkit import needs_tools, skopeo
 
 pytestmark = needs_tools
 

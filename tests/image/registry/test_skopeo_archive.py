@@ -8,10 +8,11 @@ import json
 import tarfile
 
 from nixlite.cli import main
-from nixlite.image.skopeo_archive import (_file_headers, go_compact, legacy_layer_configs,
-                                          skopeo_archive_chunks)
+from nixlite.image.jsonstyle import go_compact
+from nixlite.image.skopeo_archive import _file_headers, legacy_layer_configs, skopeo_archive_chunks
 from nixlite.image.model import Image, Layer, bytes_source
-from regkit import docker_archive, layer_tar, load, needs_tools, skopeo
+from imagekit import docker_archive, layer_tar
+from regkit import load, needs_tools, skopeo
 
 
 def test_go_compact_keeps_spelling_and_escapes_html():

@@ -97,7 +97,7 @@ def test_credential_helper(isolated_credentials, monkeypatch, tmp_path):
 
 
 def test_basic_auth_with_htpasswd_registry(basic_registry, tmp_path, monkeypatch, capsys):
-    from regkit import docker_archive, image_config, layer_tar
+    from imagekit import docker_archive, image_config, layer_tar
 
     layer = layer_tar([("basic", b"auth\n")])
     archive = docker_archive(tmp_path / "b.tar", [layer], image_config([layer]))
@@ -198,7 +198,7 @@ def test_client_for_docker_hub_uses_the_api_host():
 
 
 def test_tls_is_verified_by_default(tls_registry, tmp_path, monkeypatch, capsys):
-    from regkit import docker_archive, image_config, layer_tar
+    from imagekit import docker_archive, image_config, layer_tar
 
     layer = layer_tar([("tls", b"secure\n")])
     archive = docker_archive(tmp_path / "t.tar", [layer], image_config([layer]))
