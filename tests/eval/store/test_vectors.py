@@ -42,18 +42,8 @@ def to_json(v):
     return v
 
 
-# Cases that need evaluator parts owned elsewhere; they turn into XPASS once those land.
-WAITING_ON = {
-    "err-context-in-attr-name": "the compiler must reject context in dynamic attribute names",
-}
-
-
 def _case_ids(kind):
-    return [
-        pytest.param(c, id=c["id"], marks=pytest.mark.xfail(reason=WAITING_ON[c["id"]], strict=False))
-        if c["id"] in WAITING_ON else pytest.param(c, id=c["id"])
-        for c in CASES if c["kind"] == kind
-    ]
+    return [pytest.param(c, id=c["id"]) for c in CASES if c["kind"] == kind]
 
 
 @pytest.mark.parametrize("case", _case_ids("derivation"))
