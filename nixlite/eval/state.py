@@ -66,6 +66,12 @@ class EvalState:
 
         self.compiler = Compiler(self.globals)
         active_state[0] = self
+        # Nix's constants are values from the start (so they print as values)
+        for name in self._constants:
+            t = self.builtins[name]
+            value = t.force()
+            self.builtins[name] = value
+            self.globals[:] = [value if g is t else g for g in self.globals]
 
     def activate(self) -> None:
         active_state[0] = self
@@ -78,18 +84,21 @@ class EvalState:
 
         registry = load_all()
         b = Attrs()
+        constants: list[str] = []
         for name in sorted(set(BUILTINS_ATTR_NAMES) | set(registry)):
             spec = registry.get(name)
             if spec is None:
                 b[name] = PrimOp(name, 1, _unsupported(name))
             elif spec.arity == 0:
                 b[name] = Thunk(_constant, (spec, self))
+                constants.append(name)
             else:
                 b[name] = PrimOp(name, spec.arity, spec.fn, (), spec.wants_state)
         b["builtins"] = b
         b["true"] = True
         b["false"] = False
         b["null"] = None
+        self._constants = constants
         for name in GLOBAL_NAMES:
             key = name[2:] if name.startswith("__") else name
             self.globals.append(b.get(key))

@@ -199,13 +199,13 @@ def get_env(state, name):
 
 
 def _host_system() -> str:
-    import platform
-
-    machine = platform.machine().lower()
+    """Nix's system double for this host (``x86_64-linux``, ``aarch64-darwin``…)."""
+    uname = os.uname()
+    machine = uname.machine.lower()
     machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
     if machine in ("i386", "i486", "i586", "i686"):
         machine = "i686"
-    return f"{machine}-{platform.system().lower()}"
+    return f"{machine}-{uname.sysname.lower()}"
 
 
 @constant("currentSystem")
