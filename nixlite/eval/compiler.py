@@ -927,7 +927,7 @@ def _update(a, b):
     r = Attrs(a)
     r.update(b)
     if a.pos:
-        r.pos = PosChain(b.pos, a.pos) if b.pos else a.pos
+        r.pos = PosChain.combine(b.pos, a.pos) if b.pos else a.pos
     else:
         r.pos = b.pos
     return r

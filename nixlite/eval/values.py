@@ -259,11 +259,22 @@ class PosChain:
     need not care whether it is a dict or a chain.
     """
 
-    __slots__ = ("first", "second")
+    __slots__ = ("first", "second", "depth")
+
+    MAX_DEPTH = 32  # beyond this, lookups would cost more than one flattening copy
 
     def __init__(self, first, second) -> None:
         self.first = first
         self.second = second
+        self.depth = second.depth + 1 if type(second) is PosChain else 1
+
+    @staticmethod
+    def combine(first, second):
+        """Positions of ``a // b`` given b's (``first``) and a's (``second``)."""
+        chain = PosChain(first, second)
+        if chain.depth > PosChain.MAX_DEPTH:
+            return dict(chain.items())
+        return chain
 
     def get(self, name: str, default=None):
         m = self
