@@ -69,6 +69,9 @@ def print_ambiguous(v) -> str:
 
 def _ambiguous(v, out: list[str], seen: set[int]) -> None:
     t = type(v)
+    # Nix recognises a repeated list by the address of the value cell holding it:
+    # here the thunk (shared by variables, distinct for copies such as `s.a`).
+    cell = id(v)
     if t is Thunk:
         if v.fn is None:
             v = v.val
@@ -101,11 +104,11 @@ def _ambiguous(v, out: list[str], seen: set[int]) -> None:
             out.append("; ")
         out.append("}")
     elif t is list:
-        if v and id(v) in seen:
+        if v and cell in seen:
             out.append("«repeated»")
             return
         if v:
-            seen.add(id(v))
+            seen.add(cell)
         out.append("[ ")
         for item in v:
             _ambiguous(item, out, seen)

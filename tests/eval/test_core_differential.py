@@ -107,6 +107,10 @@ NON_STRICT = [
     "x: x", "builtins.map", "builtins.map (x: x)", "{ a = builtins.map; b = builtins.map (x: x); }",
     "let f = { a }: a; in { f = f; }",
     "builtins.tryEval 1",
+    # repeated lists are recognised by the value cell holding them, not the list
+    "let s = { a = [ 1 ]; }; in [ s.a s.a ]",
+    "let l = [ 1 ]; s = { a = l; b = l; }; in [ s s.a ]",
+    "let f = x: x; l = [ 1 ]; in [ l (f l) l ]",
     # slots are filled in symbol order (start-up names such as `name` first)
     "rec { z = 1; name = z; }",
     "let z = 1; name = z; in { inherit name; }",
