@@ -29,9 +29,10 @@ def register(subparsers) -> None:
                    help="pass a Nix expression to the top-level function")
     p.add_argument("--argstr", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                    help="pass a string to the top-level function")
-    p.add_argument("-I", dest="include", action="append", default=[], metavar="PATH",
+    p.add_argument("-I", "--include", dest="include", action="append", default=[], metavar="PATH",
                    help="add a search path entry (PREFIX=PATH or PATH)")
     p.add_argument("--show-trace", action="store_true", help="show the evaluation trace on errors")
+    p.add_argument("--trace-verbose", action="store_true", help="print builtins.traceVerbose messages")
     p.add_argument("--read-write-mode", action="store_true", help="accepted for compatibility")
     p.add_argument("--eval", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
@@ -68,6 +69,7 @@ def _evaluate(args) -> int:
 
     state = EvalState(search_path=args.include, show_trace=args.show_trace,
                       read_write=args.read_write_mode)
+    state.trace_verbose = args.trace_verbose
     auto_args = Attrs()
     for name, text in args.arg:
         auto_args[name] = Thunk(_eval_arg, (state, text))

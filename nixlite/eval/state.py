@@ -56,6 +56,7 @@ class EvalState:
         self.search_path = parse_search_path(entries)
         self.pure = pure
         self.show_trace = show_trace
+        self.trace_verbose = False  # builtins.traceVerbose prints only when set
         self.read_write = read_write
         self.trace_sink = trace_sink or (lambda line: sys.stderr.write(line + "\n"))
         self.start_time = int(time.time())

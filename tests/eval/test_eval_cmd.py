@@ -113,3 +113,12 @@ def test_seed_lazy_print(nixlite_eval, nix_eval):
     assert got[0] == 0, got[2]
     assert got[1].startswith("{ binSh = <CODE>; buildImage = <CODE>;")
     assert got[1] == nix_eval(argv)[1]
+
+
+def test_trace_goes_to_stderr(nixlite_eval):
+    assert nixlite_eval(["-E", "builtins.trace \"hi\" 1"]) == (0, "1\n", "trace: hi\n")
+    assert nixlite_eval(["-E", "builtins.traceVerbose \"hi\" 1"]) == (0, "1\n", "")
+    assert nixlite_eval(["--trace-verbose", "-E", "builtins.traceVerbose \"hi\" 1"]) == (0, "1\n", "trace: hi\n")
+    # today's printer for non-string trace messages
+    assert nixlite_eval(["-E", "builtins.trace { a = 1; b = x: x; } 1"]) == (
+        0, "1\n", "trace: { a = 1; b = «thunk»; }\n")

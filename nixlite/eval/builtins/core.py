@@ -107,7 +107,7 @@ def trace(state, msg, v):
 
 @builtin("traceVerbose", 2, state=True)
 def trace_verbose(state, msg, v):
-    if getattr(state, "trace_verbose", False):
+    if state.trace_verbose:
         state.trace_sink("trace: " + _trace_text(msg))
     return v
 
