@@ -134,7 +134,7 @@ class DockerArchive:
             self.path = self._spool.path
             self.label = "<stream>"
         self.members: dict[str, Member] = {}
-        for member in index_tar_file(self.path):
+        for member in index_tar_file(self.path, self.label):
             self.members[safe_relative(member.name, "archive member")] = member
         manifest = self._read_json("manifest.json")
         if not isinstance(manifest, list) or not manifest or not all(

@@ -159,7 +159,7 @@ def load_ordered(data: bytes | str) -> Any:
 def tarsum_v1(chunks: Iterable[bytes]) -> str:
     """Docker's TarSum v1 of a tar stream (spec §4), as nixpkgs' ``tarsum`` tool prints it."""
     sums = []
-    for member, data in TarStream(chunks):
+    for member, data in TarStream(chunks, "layer.tar"):
         h = hashlib.sha256()
         fields = (
             ("name", member.name), ("mode", str(member.mode)), ("uid", str(member.uid)),
@@ -182,7 +182,7 @@ def tarsum_v1(chunks: Iterable[bytes]) -> str:
 def _members_end(data: bytes) -> int:
     """Offset of the end-of-archive marker: where ``tar -r`` starts writing."""
     offset = 0
-    for member, _ in TarStream([data]):
+    for member, _ in TarStream([data], "layer.tar"):
         size = member.size if member.is_file else 0
         offset = member.offset + size + (-size % 512)
     return offset
@@ -212,7 +212,7 @@ def _find(path: str) -> Iterator[str]:
 def _ls_tar_names(tar_bytes: bytes) -> set[str]:
     """The seed's ls_tar: member names as absolute paths without trailing slash."""
     names = set()
-    for member, _ in TarStream([tar_bytes]):
+    for member, _ in TarStream([tar_bytes], "layer.tar"):
         normal = os.path.normpath("/" + member.name)
         if normal != "/":
             names.add(normal)

@@ -334,6 +334,12 @@ class Layer:
         for chunk in self.tar_chunks():
             out.write(chunk)
 
+    @property
+    def label(self) -> str:
+        """How errors name the layer: by whichever digest is known without streaming it."""
+        known = self._want_digest or self._digest or self._want_diff_id or self._diff_id
+        return f"layer {known}" if known else "layer"
+
     def __repr__(self) -> str:
         known = self._digest or self._want_digest or "digest not computed"
         return f"<Layer {known} {self.compression}>"

@@ -19,6 +19,14 @@ MAX_MEMBER = 1 << 46  # 64 TiB: anything larger is not a real layer member
 MAX_META = 1 << 20  # long names and pax headers
 
 
+class TarError(NixliteError):
+    """Malformed tar data; readers add the name of the archive or layer it came from."""
+
+
+def _in(name: str | None, error: TarError) -> TarError:
+    return TarError(f"{name}: {error.message}" if name else error.message)
+
+
 @dataclass(slots=True)
 class Member:
     """One tar member: metadata after pax / GNU long-name processing."""
@@ -59,7 +67,7 @@ def _number(field_: bytes, what: str) -> int:
     try:
         return int(text, 8)
     except ValueError:
-        raise NixliteError(f"corrupt tar header: bad {what} field {field_!r}") from None
+        raise TarError(f"corrupt tar header: bad {what} field {field_!r}") from None
 
 
 def _string(field_: bytes) -> str:
@@ -75,7 +83,7 @@ def parse_header(block: bytes, offset: int) -> Member | None:
     if stored != unsigned:
         signed = sum((b - 256 if b > 127 else b) for b in block[:148] + block[156:]) + 256
         if stored != signed:
-            raise NixliteError(f"corrupt tar archive: header checksum mismatch at byte {offset}")
+            raise TarError(f"corrupt tar header: checksum mismatch at byte {offset}")
     name = _string(block[:100])
     magic = block[257:263]
     if magic == b"ustar\0" and block[345:500].strip(b"\0"):
@@ -94,7 +102,7 @@ def parse_header(block: bytes, offset: int) -> Member | None:
         member.devmajor = _number(block[329:337], "devmajor")
         member.devminor = _number(block[337:345], "devminor")
     if not 0 <= member.size <= MAX_MEMBER:
-        raise NixliteError(f"tar member '{name}' has an absurd size {member.size}")
+        raise TarError(f"tar member '{name}' has an absurd size {member.size}")
     return member
 
 
@@ -104,17 +112,17 @@ def _parse_pax(data: bytes) -> dict[str, bytes]:
     while pos < len(data):
         space = data.find(b" ", pos)
         if space < 0:
-            raise NixliteError("corrupt pax header: record without length")
+            raise TarError("corrupt pax header: record without length")
         try:
             length = int(data[pos:space])
         except ValueError:
-            raise NixliteError("corrupt pax header: bad record length") from None
+            raise TarError("corrupt pax header: bad record length") from None
         end = pos + length
         if length <= space - pos + 1 or end > len(data) or data[end - 1:end] != b"\n":
-            raise NixliteError("corrupt pax header: bad record length")
+            raise TarError("corrupt pax header: bad record length")
         key, eq, value = data[space + 1:end - 1].partition(b"=")
         if not eq:
-            raise NixliteError("corrupt pax header: record without '='")
+            raise TarError("corrupt pax header: record without '='")
         records[key.decode("utf-8", "surrogateescape")] = value
         pos = end
     return records
@@ -132,10 +140,10 @@ def _apply_pax(member: Member, pax: dict[str, bytes]) -> None:
         elif key in ("uid", "gid", "size", "mtime"):
             try:
                 number = int(float(text)) if key == "mtime" else int(text)
-            except ValueError:
-                raise NixliteError(f"corrupt pax header: bad {key} '{text}'") from None
+            except (ValueError, OverflowError):
+                raise TarError(f"corrupt pax header: bad {key} '{text}'") from None
             if key == "size" and not 0 <= number <= MAX_MEMBER:
-                raise NixliteError(f"tar member '{member.name}' has an absurd size {number}")
+                raise TarError(f"tar member '{member.name}' has an absurd size {number}")
             setattr(member, key, number)
         elif key.startswith("SCHILY.xattr."):
             member.xattrs[key[len("SCHILY.xattr."):]] = value
@@ -144,9 +152,10 @@ def _apply_pax(member: Member, pax: dict[str, bytes]) -> None:
 class _Reader:
     """Buffered exact reads over a chunk iterator."""
 
-    __slots__ = ("chunks", "buf", "pos", "offset")
+    __slots__ = ("chunks", "buf", "pos", "offset", "name")
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
+    def __init__(self, chunks: Iterable[bytes], name: str | None = None) -> None:
+        self.name = name
         self.chunks = iter(chunks)
         self.buf = b""
         self.pos = 0
@@ -180,7 +189,7 @@ class _Reader:
             if self.pos >= len(self.buf):
                 chunk = next(self.chunks, None)
                 if chunk is None:
-                    raise NixliteError("tar archive is truncated (member data missing)")
+                    raise _in(self.name, TarError("tar archive is truncated (member data missing)"))
                 self.buf, self.pos = chunk, 0
             piece = self.buf[self.pos:self.pos + n] if self.pos or len(self.buf) > n else self.buf
             self.pos += len(piece)
@@ -200,16 +209,16 @@ def _next_member(read, offset_of) -> Member | None:
         if len(block) < BLOCK:
             if not block:
                 return None  # archives without end blocks (skopeo's) are accepted
-            raise NixliteError("tar archive is truncated (partial header)")
+            raise TarError("tar archive is truncated (partial header)")
         member = parse_header(block, start)
         if member is None:
             return None
         if member.type in (b"L", b"K", b"x", b"g"):
             if member.size > MAX_META:
-                raise NixliteError("tar archive has an oversized long-name or pax header")
+                raise TarError("tar archive has an oversized long-name or pax header")
             data = read(member.size + (-member.size % BLOCK))
             if len(data) < member.size:
-                raise NixliteError("tar archive is truncated (inside a header)")
+                raise TarError("tar archive is truncated (inside a header)")
             data = data[:member.size]
             if member.type == b"L":
                 long_name = data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
@@ -231,16 +240,20 @@ def _next_member(read, offset_of) -> Member | None:
 
 
 class TarStream:
-    """Iterate a tar given as chunks: ``for member, data in TarStream(chunks)`` where
-    ``data`` is an iterator of the member's bytes; unread data is skipped automatically."""
+    """Iterate a tar given as chunks: ``for member, data in TarStream(chunks, name)`` where
+    ``data`` is an iterator of the member's bytes; unread data is skipped automatically.
+    ``name`` (the layer or archive) prefixes every error about malformed tar data."""
 
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._r = _Reader(chunks)
+    def __init__(self, chunks: Iterable[bytes], name: str | None = None) -> None:
+        self._r = _Reader(chunks, name)
 
     def __iter__(self) -> Iterator[tuple[Member, Iterator[bytes]]]:
         r = self._r
         while True:
-            member = _next_member(r.read, lambda: r.offset)
+            try:
+                member = _next_member(r.read, lambda: r.offset)
+            except TarError as e:
+                raise _in(r.name, e) from None
             if member is None:
                 # read the rest (record padding): a verifying source checks its digest at the end
                 for _ in r.chunks:
@@ -253,24 +266,29 @@ class TarStream:
                 pass
             pad = -size % BLOCK
             if pad and len(r.read(pad)) < pad:
-                raise NixliteError("tar archive is truncated (member padding missing)")
+                raise _in(r.name, TarError("tar archive is truncated (member padding missing)"))
 
 
-def index_tar_file(path: str) -> list[Member]:
-    """Members of an uncompressed tar file with their data offsets (seeking past data)."""
+def index_tar_file(path: str, name: str | None = None) -> list[Member]:
+    """Members of an uncompressed tar file with their data offsets (seeking past data);
+    errors name the file as ``name`` (default: ``path``)."""
     import os
 
+    label = f"'{name or path}'"
     members: list[Member] = []
     total = os.path.getsize(path)
     with open(path, "rb") as f:
         while True:
-            member = _next_member(f.read, f.tell)
+            try:
+                member = _next_member(f.read, f.tell)
+            except TarError as e:
+                raise _in(label, e) from None
             if member is None:
                 return members
             size = member.size if member.type not in (b"1", b"2", b"3", b"4", b"5", b"6") else 0
             if member.offset + size > total:
-                raise NixliteError(f"tar archive '{path}' is truncated: member '{member.name}' "
-                                   f"needs {size} bytes, the file ends first")
+                raise TarError(f"{label}: tar archive is truncated: member '{member.name}' "
+                               f"needs {size} bytes, the file ends first")
             f.seek(size + (-size % BLOCK), 1)
             members.append(member)
 

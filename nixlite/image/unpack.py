@@ -88,7 +88,7 @@ class _LayerApplier:
         self.dir_meta: list[tuple[str, int, int, int, int]] = []
 
     def apply(self, layer: Layer) -> None:
-        for member, data in TarStream(layer.tar_chunks()):
+        for member, data in TarStream(layer.tar_chunks(), layer.label):
             self.entry(member, data)
         for path, mode, uid, gid, mtime in reversed(self.dir_meta):
             if self.preserve_owner:

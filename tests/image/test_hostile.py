@@ -218,3 +218,22 @@ def test_truncated_docker_archive(tmp_path):
     gz.write_bytes(b"".join(compress_chunks([data], "gzip"))[:-100])
     with pytest.raises(NixliteError, match="truncated"):
         read_docker_archive(str(gz))
+
+
+# --- tar errors name their source ----------------------------------------------------------
+def test_corrupt_tar_header_names_the_layer_and_the_archive(tmp_path):
+    data = bytearray(tar_of(("x", "file", b"abc")))
+    data[124:136] = b"12345678901z"  # a size field that is not octal
+    data[148:156] = b"        "
+    data[148:156] = b"%06o\0 " % sum(data[:512])
+    layer = Layer.from_blob(bytes_source(bytes(data)), compression="none")
+    with pytest.raises(NixliteError, match=rf"^{layer.label}: corrupt tar header: bad size field"):
+        unpack_layers([layer], str(tmp_path / "root"))
+    archive = tmp_path / "broken.tar"
+    archive.write_bytes(bytes(data))
+    with pytest.raises(NixliteError, match=r"^'.*broken.tar': corrupt tar header: bad size field"):
+        read_docker_archive(str(archive))
+    flipped = bytearray(tar_of(("x", "file", b"abc")))
+    flipped[0] ^= 1
+    with pytest.raises(NixliteError, match="^layer.tar: corrupt tar header: checksum mismatch at byte 0"):
+        list(TarStream([bytes(flipped)], "layer.tar"))
