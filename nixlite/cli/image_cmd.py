@@ -51,6 +51,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retry-times", type=int, default=4, metavar="N",
                    help="retries of transient registry errors (default 4)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.add_argument("--max-decompressed-size", metavar="SIZE",
+                   help="refuse a layer or archive that decompresses to more than SIZE "
+                        "(e.g. 512M, 32G; default $NIXLITE_MAX_DECOMPRESSED_SIZE or 16G)")
 
 
 def _add_platform(p: argparse.ArgumentParser) -> None:
@@ -85,7 +88,7 @@ def register(subparsers) -> None:
     _add_platform(pull)
     _add_tls(pull, "--tls-verify", "--src-tls-verify")
     _add_common(pull)
-    pull.set_defaults(func=run_pull)
+    pull.set_defaults(func=_with_limits(run_pull))
 
     push = sub.add_parser("push", help="copy an image to a registry",
                           description="Push SRC (archive, OCI layout, -, or docker://) to REF.")
@@ -98,7 +101,7 @@ def register(subparsers) -> None:
     _add_platform(push)
     _add_tls(push, "--tls-verify", "--dest-tls-verify")
     _add_common(push)
-    push.set_defaults(func=run_push)
+    push.set_defaults(func=_with_limits(run_push))
 
     convert = sub.add_parser("convert", help="convert between docker-archive and OCI layout",
                              description="Copy SRC to DEST, converting the format "
@@ -111,7 +114,7 @@ def register(subparsers) -> None:
     _add_platform(convert)
     _add_tls(convert, "--tls-verify")
     _add_common(convert)
-    convert.set_defaults(func=run_convert)
+    convert.set_defaults(func=_with_limits(run_convert))
 
     inspect = sub.add_parser("inspect", help="show an image's metadata (like skopeo inspect)")
     inspect.add_argument("src", metavar="SRC")
@@ -121,7 +124,28 @@ def register(subparsers) -> None:
     _add_platform(inspect)
     _add_tls(inspect, "--tls-verify")
     _add_common(inspect)
-    inspect.set_defaults(func=run_inspect)
+    inspect.set_defaults(func=_with_limits(run_inspect))
+
+
+def _with_limits(run):
+    """Apply the options every subcommand shares before running it."""
+
+    def wrapped(args) -> int:
+        from nixlite.image.compression import parse_size, set_max_decompressed
+
+        if args.max_decompressed_size is not None:
+            set_max_decompressed(parse_size(args.max_decompressed_size, "--max-decompressed-size"))
+        try:
+            return run(args)
+        except BrokenPipeError:
+            raise  # the reader went away: main exits quietly
+        except OSError as e:  # a full disk, a permission: the user's to fix, not a bug
+            where = f"'{e.filename}': " if e.filename else ""
+            raise NixliteError(f"{where}{e.strerror or e}") from None
+        finally:
+            set_max_decompressed(None)
+
+    return wrapped
 
 
 # --- locations ---------------------------------------------------------------------------------

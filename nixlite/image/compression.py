@@ -4,18 +4,72 @@
 accepted for compressing whole archives; it decompresses as plain gzip.
 
 Decompression is defensive: truncated or corrupt input and trailing garbage are
-``NixliteError``s, and output is produced in bounded pieces so a compression bomb cannot
-exhaust memory (callers that write to disk impose their own size limits).
+``NixliteError``s, output is produced in bounded pieces so a compression bomb cannot exhaust
+memory, and one stream may not decompress to more than ``max_decompressed()`` bytes (16 GiB
+unless ``NIXLITE_MAX_DECOMPRESSED_SIZE`` or ``set_max_decompressed`` says otherwise), so a
+bomb cannot fill the disk either: a few kilobytes of gzip can stand for terabytes of zeros.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 
 from nixlite.errors import NixliteError
 
 OUT_PIECE = 1 << 20
+ZSTD_SLICE = 4096  # at most 128 MiB of output per decompress call
+DEFAULT_MAX_DECOMPRESSED = 16 << 30
+LIMIT_VARIABLE = "NIXLITE_MAX_DECOMPRESSED_SIZE"
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_limit_override: int | None = None
+
+
+def parse_size(text: str, what: str = "size") -> int:
+    """``123``, ``64M``, ``16G``, ``1T`` (binary units, optional ``iB``/``B``) as bytes."""
+    m = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)(?:i?b)?\s*", text, re.I)
+    if not m:
+        raise NixliteError(f"invalid {what} '{text}' (expected a number of bytes, e.g. 512M or 16G)")
+    return int(m.group(1)) * _UNITS[m.group(2).lower()]
+
+
+def set_max_decompressed(limit: int | None) -> None:
+    """Set the bound for this process (None: back to the environment or the default)."""
+    global _limit_override
+    _limit_override = limit
+
+
+def max_decompressed() -> int:
+    """The most bytes one layer or archive may decompress to."""
+    if _limit_override is not None:
+        return _limit_override
+    text = os.environ.get(LIMIT_VARIABLE)
+    return parse_size(text, LIMIT_VARIABLE) if text else DEFAULT_MAX_DECOMPRESSED
+
+
+def _format_size(n: int) -> str:
+    for unit, factor in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor} {unit}"
+    return f"{n} bytes"
+
+
+def _bounded(pieces: Iterator[bytes], kind: str, limit: int) -> Iterator[bytes]:
+    total = 0
+    for piece in pieces:
+        total += len(piece)
+        if total > limit:
+            raise CompressionError(
+                f"{kind} data decompresses to more than {_format_size(limit)}, the limit for one "
+                f"layer or archive (a compression bomb?); raise it with "
+                f"--max-decompressed-size or {LIMIT_VARIABLE}")
+        yield piece
+
+
+class CompressionError(NixliteError):
+    """Corrupt, truncated or oversized compressed data; readers add where it came from."""
 
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -41,7 +95,7 @@ def compress_chunks(chunks: Iterable[bytes], kind: str, level: int | None = None
                            rsyncable=kind == "gzip-rsyncable")
     if kind == "zstd":
         return _zstd_compress(chunks, 3 if level is None else level)
-    raise NixliteError(f"unknown compression '{kind}'")
+    raise CompressionError(f"unknown compression '{kind}'")
 
 
 def _zstd_compress(chunks: Iterable[bytes], level: int) -> Iterator[bytes]:
@@ -56,16 +110,20 @@ def _zstd_compress(chunks: Iterable[bytes], level: int) -> Iterator[bytes]:
     yield cobj.flush()
 
 
-def decompress_chunks(chunks: Iterable[bytes], kind: str) -> Iterator[bytes]:
+def decompress_chunks(chunks: Iterable[bytes], kind: str, limit: int | None = None) -> Iterator[bytes]:
+    """Decompress a stream; more than ``limit`` (default ``max_decompressed()``) bytes of
+    output is an error raised before they are yielded."""
     if kind == "gzip-rsyncable":
         kind = "gzip"
     if kind == "none":
         return iter(chunks)
     if kind == "gzip":
-        return _gunzip(chunks)
-    if kind == "zstd":
-        return _unzstd(chunks)
-    raise NixliteError(f"unknown compression '{kind}'")
+        pieces = _gunzip(chunks)
+    elif kind == "zstd":
+        pieces = _unzstd(chunks)
+    else:
+        raise CompressionError(f"unknown compression '{kind}'")
+    return _bounded(pieces, kind, max_decompressed() if limit is None else limit)
 
 
 def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -92,11 +150,11 @@ def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
                 else:
                     chunk = b""
     except zlib.error as e:
-        raise NixliteError(f"corrupt gzip data: {e}") from None
+        raise CompressionError(f"corrupt gzip data: {e}") from None
     if not seen_any:
-        raise NixliteError("gzip data is empty")
+        raise CompressionError("gzip data is empty")
     if not d.eof:
-        raise NixliteError("gzip data is truncated (unexpected end of stream)")
+        raise CompressionError("gzip data is truncated (unexpected end of stream)")
 
 
 def _unzstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -105,19 +163,32 @@ def _unzstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
     dctx = zstandard.ZstdDecompressor()
     d = dctx.decompressobj()
     seen_any = False
+    pending: list[bytes] = []
+    size = 0
     try:
         for chunk in chunks:
-            while chunk:
+            # ZstdDecompressionObj has no output bound and zstd reaches ratios of 32768:1,
+            # so input goes in small slices; the output is regrouped into ~1 MiB pieces
+            view = memoryview(chunk)
+            while view:
                 seen_any = True
-                out = d.decompress(chunk)
+                out = d.decompress(view[:ZSTD_SLICE])
+                view = view[ZSTD_SLICE:]
                 if out:
-                    yield out
-                chunk = d.unused_data if d.eof else b""
-                if chunk:
-                    d = dctx.decompressobj()
+                    pending.append(out)
+                    size += len(out)
+                    if size >= OUT_PIECE:
+                        yield b"".join(pending)
+                        pending, size = [], 0
+                if d.eof:
+                    view = memoryview(d.unused_data + bytes(view))
+                    if view:
+                        d = dctx.decompressobj()
+        if pending:
+            yield b"".join(pending)
     except zstandard.ZstdError as e:
-        raise NixliteError(f"corrupt zstd data: {e}") from None
+        raise CompressionError(f"corrupt zstd data: {e}") from None
     if not seen_any:
-        raise NixliteError("zstd data is empty")
+        raise CompressionError("zstd data is empty")
     if not d.eof:
-        raise NixliteError("zstd data is truncated (unexpected end of frame)")
+        raise CompressionError("zstd data is truncated (unexpected end of frame)")

@@ -86,13 +86,16 @@ def _write_all(chunks: Iterator[bytes], out: IO[bytes]) -> None:
 class _Spool:
     """A decompressed copy of a compressed or streamed archive, removed when unreferenced."""
 
-    def __init__(self, chunks) -> None:
+    def __init__(self, chunks, label: str) -> None:
         self.dir = tempfile.mkdtemp(prefix="nixlite-archive-")
         self.path = os.path.join(self.dir, "archive.tar")
         try:
             with open(self.path, "wb") as out:
                 for chunk in chunks:
                     out.write(chunk)
+        except NixliteError as e:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise NixliteError(f"'{label}': {e.message}") from None
         except BaseException:
             shutil.rmtree(self.dir, ignore_errors=True)
             raise
@@ -120,19 +123,19 @@ class DockerArchive:
                 kind = _sniff_file(source)
             except OSError as e:
                 raise NixliteError(f"cannot open docker-archive '{source}': {e.strerror}") from None
+            self.label = source
             if kind != "none":
                 with open(source, "rb") as f:
-                    self._spool = _Spool(decompress_chunks(read_chunks(f), kind))
+                    self._spool = _Spool(decompress_chunks(read_chunks(f), kind), self.label)
             self.path = self._spool.path if self._spool else source
-            self.label = source
         else:
             chunks = read_chunks(source)
             first = next(chunks, b"")
             kind = sniff_compression(first)
             rest = (c for part in ([first], chunks) for c in part)
-            self._spool = _Spool(decompress_chunks(rest, kind))
-            self.path = self._spool.path
             self.label = "<stream>"
+            self._spool = _Spool(decompress_chunks(rest, kind), self.label)
+            self.path = self._spool.path
         self.members: dict[str, Member] = {}
         for member in index_tar_file(self.path, self.label):
             self.members[safe_relative(member.name, "archive member")] = member

@@ -290,9 +290,12 @@ class Layer:
         if self._tar_source is not None:
             yield from self._hash_tar(self._tar_source())
             return
-        from nixlite.image.compression import decompress_chunks
+        from nixlite.image.compression import CompressionError, decompress_chunks
 
-        yield from self._hash_tar(decompress_chunks(self.blob_chunks(), self.compression))
+        try:
+            yield from self._hash_tar(decompress_chunks(self.blob_chunks(), self.compression))
+        except CompressionError as e:
+            raise CompressionError(f"{self.label}: {e.message}") from None
 
     def _hash_tar(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
         h = hashlib.sha256()

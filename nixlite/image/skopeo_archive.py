@@ -138,9 +138,13 @@ class _LayerTar:
             self.size = layer.size
         else:
             fd, self.spool = tempfile.mkstemp(prefix=".nixlite-layer-", dir=spool_dir)
-            with os.fdopen(fd, "wb") as f:
-                layer.write_tar(f)
-                self.size = f.tell()
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    layer.write_tar(f)
+                    self.size = f.tell()
+            except BaseException:
+                self.close()
+                raise
 
     def chunks(self) -> Iterator[bytes]:
         if self.spool is None:

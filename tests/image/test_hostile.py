@@ -220,6 +220,92 @@ def test_truncated_docker_archive(tmp_path):
         read_docker_archive(str(gz))
 
 
+# --- compression bombs ------------------------------------------------------------------------
+BOMB_SIZE = 64 << 20  # a 64 MiB file of zeros: about 64 KiB of gzip
+
+
+def bomb_tar() -> bytes:
+    return tar_of(("zeros", "file", bytes(BOMB_SIZE)))
+
+
+@pytest.fixture(scope="module")
+def bomb():
+    """(tar, gzip of it, zstd of it): a real, small compression bomb."""
+    import gzip
+
+    import zstandard
+
+    data = bomb_tar()
+    packed = gzip.compress(data, compresslevel=9, mtime=0), zstandard.ZstdCompressor(19).compress(data)
+    assert all(len(p) < len(data) // 500 for p in packed)
+    return data, *packed
+
+
+@pytest.fixture
+def small_limit():
+    from nixlite.image.compression import set_max_decompressed
+
+    set_max_decompressed(8 << 20)
+    yield
+    set_max_decompressed(None)
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_decompression_stops_at_the_limit(bomb, kind):
+    from nixlite.image.compression import decompress_chunks
+
+    packed = bomb[1] if kind == "gzip" else bomb[2]
+    seen = 0
+    with pytest.raises(NixliteError, match=f"{kind} data decompresses to more than 8 MiB"):
+        for piece in decompress_chunks([packed], kind, limit=8 << 20):
+            seen += len(piece)
+    assert seen <= 8 << 20  # nothing beyond the limit reached the consumer
+    assert sum(map(len, decompress_chunks([packed], kind))) == len(bomb[0])  # default: fine
+
+
+def test_compressed_archive_bomb_is_refused(bomb, tmp_path, small_limit):
+    path = tmp_path / "bomb.tar.gz"
+    path.write_bytes(bomb[1])
+    with pytest.raises(NixliteError, match=r"bomb.tar.gz': gzip data decompresses to more than 8 MiB"):
+        read_docker_archive(str(path))
+
+
+def test_layer_bomb_is_refused_while_unpacking(bomb, tmp_path, small_limit):
+    layer = Layer.from_blob(bytes_source(bomb[1]), compression="gzip", diff_id=sha256_digest(bomb[0]))
+    with pytest.raises(NixliteError, match="decompresses to more than 8 MiB"):
+        unpack_layers([layer], str(tmp_path / "root"))
+    assert not (tmp_path / "root").exists()
+
+
+def test_limit_from_the_environment(monkeypatch, bomb):
+    from nixlite.image.compression import decompress_chunks, max_decompressed
+
+    monkeypatch.setenv("NIXLITE_MAX_DECOMPRESSED_SIZE", "4M")
+    assert max_decompressed() == 4 << 20
+    with pytest.raises(NixliteError, match="more than 4 MiB"):
+        list(decompress_chunks([bomb[1]], "gzip"))
+    monkeypatch.setenv("NIXLITE_MAX_DECOMPRESSED_SIZE", "lots")
+    with pytest.raises(NixliteError, match="invalid NIXLITE_MAX_DECOMPRESSED_SIZE 'lots'"):
+        max_decompressed()
+
+
+def test_cli_refuses_a_bomb_and_writes_nothing(bomb, tmp_path, capsys):
+    from nixlite.cli import main
+
+    layout, _ = oci_image(tmp_path, b"")  # a layout to put the bomb into
+    blob = Layer.from_blob(bytes_source(bomb[1]), compression="gzip", diff_id=sha256_digest(bomb[0]))
+    config = {"architecture": "amd64", "os": "linux",
+              "rootfs": {"type": "layers", "diff_ids": [blob.diff_id]}}
+    write_oci_layout(Image.from_config(config, [blob], style="go"), layout, "bomb")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["image", "convert", f"oci:{layout}:bomb", str(out / "x.tar"),
+                 "--max-decompressed-size", "8M"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "decompresses to more than 8 MiB" in err
+    assert err.count("\n") == 1 and os.listdir(out) == []
+
+
 # --- tar errors name their source ----------------------------------------------------------
 def test_corrupt_tar_header_names_the_layer_and_the_archive(tmp_path):
     data = bytearray(tar_of(("x", "file", b"abc")))

@@ -270,3 +270,32 @@ def test_pull_image_api_for_the_pullimage_builder(images, tmp_path):
                final_tag="final-tag", arch="arm", tls_verify=False)
     assert out.read_bytes() == expected.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name, "skopeo.tar"]
+
+
+def test_layer_bomb_is_refused_and_nothing_is_written(registry, tmp_path, capsys):
+    import gzip
+
+    from imagekit import image_config, tar_of
+    from regkit import put_manifest
+
+    layer = tar_of(("zeros", "file", bytes(64 << 20)))
+    blob = gzip.compress(layer, compresslevel=9, mtime=0)  # about 64 KiB
+    config = image_config([layer])
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                           "size": len(config), "digest": put_blob(registry.host, "test/bomb", config)},
+                "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                            "size": len(blob), "digest": put_blob(registry.host, "test/bomb", blob)}]}
+    put_manifest(registry.host, "test/bomb", "1", json.dumps(manifest).encode(), manifest["mediaType"])
+    out = tmp_path / "out"
+    out.mkdir()
+    for fmt in ("docker-archive", "oci"):
+        assert nixlite("pull", f"docker://{registry.host}/test/bomb:1", "-o", str(out / "dest"),
+                       "--format", fmt, "--tls-verify=false", "--max-decompressed-size", "8M") == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: layer {manifest['layers'][0]['digest']} of ")
+        assert "decompresses to more than 8 MiB" in err and err.count("\n") == 1
+        assert os.listdir(out) == []
+    # within the default limit the same image is fine
+    assert nixlite("pull", f"docker://{registry.host}/test/bomb:1", "-o", str(out / "ok.tar"),
+                   "--tls-verify=false", "-q") == 0
