@@ -479,7 +479,9 @@ def _inspect_registry(args, ref) -> int:
 
 def _inspect_info(config, digest, tags, layers) -> dict:
     """The fields ``skopeo inspect`` (1.9) prints, in its order."""
-    inner = config.get("config") or {}
+    inner = config.get("config")
+    if not isinstance(inner, dict):
+        inner = {}
     return {"Digest": digest, "RepoTags": tags, "Created": config.get("created"),
             "DockerVersion": config.get("docker_version") or "",
             "Labels": inner.get("Labels"), "Architecture": config.get("architecture"),

@@ -140,12 +140,9 @@ class DockerArchive:
         for member in index_tar_file(self.path, self.label):
             self.members[safe_relative(member.name, "archive member")] = member
         manifest = self._read_json("manifest.json")
-        if not isinstance(manifest, list) or not manifest or not all(
-                isinstance(e, dict) and isinstance(e.get("Config"), str)
-                and isinstance(e.get("Layers"), list)
-                and all(isinstance(x, str) for x in e["Layers"]) for e in manifest):
+        if not isinstance(manifest, list) or not manifest or not all(map(_valid_entry, manifest)):
             raise NixliteError(f"'{self.label}': manifest.json must be a non-empty list of "
-                               "{\"Config\": ..., \"Layers\": [...]} objects")
+                               "{\"Config\": ..., \"RepoTags\": [...], \"Layers\": [...]} objects")
         self.entries: list[dict[str, Any]] = manifest
 
     def _member(self, name: str) -> Member:
@@ -248,6 +245,16 @@ class DockerArchive:
             source = keep_alive_source
         kind = _sniff_file(self.path, member.offset) if member.size else "none"
         return Layer.from_blob(source, compression=kind, size=member.size)
+
+
+def _valid_entry(entry: Any) -> bool:
+    """A manifest.json entry with the types docker and skopeo require."""
+    def strings(value: Any) -> bool:
+        return isinstance(value, list) and all(isinstance(x, str) for x in value)
+
+    return isinstance(entry, dict) and isinstance(entry.get("Config"), str) \
+        and strings(entry.get("Layers")) and (entry.get("RepoTags") is None
+                                              or strings(entry["RepoTags"]))
 
 
 def _normalise_tag(tag: str) -> str:

@@ -72,10 +72,10 @@ _COMPRESSION_OF_MEDIA_TYPE = {
 
 def compression_of_media_type(media_type: str) -> str:
     """'none', 'gzip' or 'zstd' for a layer media type; unknown types are an error."""
-    try:
-        return _COMPRESSION_OF_MEDIA_TYPE[media_type]
-    except KeyError:
-        raise NixliteError(f"unsupported layer media type '{media_type}'") from None
+    compression = _COMPRESSION_OF_MEDIA_TYPE.get(media_type) if isinstance(media_type, str) else None
+    if compression is None:
+        raise NixliteError(f"unsupported layer media type {json.dumps(media_type)}")
+    return compression
 
 
 def layer_media_type(compression: str, oci: bool) -> str:

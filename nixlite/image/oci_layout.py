@@ -76,7 +76,7 @@ def write_oci_layout(image: Image, directory: str, tag: str | None = None) -> st
     if os.path.exists(index_path):
         index = _read_index(directory)
         manifests = [m for m in index.get("manifests", [])
-                     if (m.get("annotations") or {}).get(REF_NAME) != tag]
+                     if _ref_name(m) != tag]
     else:
         index = {"schemaVersion": 2}
         manifests = []
@@ -129,8 +129,16 @@ def _read_blob(directory: str, desc: dict[str, Any]) -> bytes:
     return data
 
 
+def _ref_name(desc: Any) -> Any:
+    """The tag an index entry carries (None if it has none or is malformed)."""
+    annotations = desc.get("annotations") if isinstance(desc, dict) else None
+    return annotations.get(REF_NAME) if isinstance(annotations, dict) else None
+
+
 def _platform_matches(desc: dict[str, Any], os_name: str, arch: str, variant: str | None) -> bool:
-    platform = desc.get("platform") or {}
+    platform = desc.get("platform")
+    if not isinstance(platform, dict):
+        return False
     if platform.get("os") != os_name or platform.get("architecture") != arch:
         return False
     return variant is None or platform.get("variant") == variant
@@ -138,7 +146,7 @@ def _platform_matches(desc: dict[str, Any], os_name: str, arch: str, variant: st
 
 def list_tags(directory: str) -> list[str]:
     return [t for m in _read_index(directory)["manifests"]
-            if isinstance(t := (m.get("annotations") or {}).get(REF_NAME), str)]
+            if isinstance(t := _ref_name(m), str)]
 
 
 def read_oci_layout(directory: str, tag: str | None = None, *, os_name: str = "linux",
@@ -147,7 +155,7 @@ def read_oci_layout(directory: str, tag: str | None = None, *, os_name: str = "l
     _check_layout_file(directory)
     manifests = [m for m in _read_index(directory)["manifests"] if isinstance(m, dict)]
     if tag is not None:
-        found = [m for m in manifests if (m.get("annotations") or {}).get(REF_NAME) == tag]
+        found = [m for m in manifests if _ref_name(m) == tag]
         if not found:
             raise NixliteError(f"'{directory}' has no image tagged '{tag}' "
                                f"(it has: {', '.join(list_tags(directory)) or 'no tags'})")
@@ -159,9 +167,11 @@ def read_oci_layout(directory: str, tag: str | None = None, *, os_name: str = "l
     for _ in range(4):
         if desc.get("mediaType") not in (OCI_INDEX, DOCKER_MANIFEST_LIST):
             break
-        nested = parse_json(_read_blob(directory, desc), f"'{directory}': index {desc.get('digest')}")
-        choices = [m for m in nested.get("manifests", []) if isinstance(m, dict)
-                   and _platform_matches(m, os_name, arch, variant)]
+        nested = parse_json(_read_blob(directory, desc), f"'{directory}': index {desc.get('digest')}",
+                            want=dict)
+        entries = nested.get("manifests")
+        choices = [m for m in entries if isinstance(m, dict)
+                   and _platform_matches(m, os_name, arch, variant)] if isinstance(entries, list) else []
         if not choices:
             raise NixliteError(f"'{directory}': no image for {os_name}/{arch}"
                                f"{'/' + variant if variant else ''} in index {desc.get('digest')}")
@@ -181,7 +191,10 @@ def read_oci_layout(directory: str, tag: str | None = None, *, os_name: str = "l
         if not isinstance(layer_desc, dict):
             raise NixliteError(f"'{directory}': malformed layer descriptor")
         digest, size = layer_desc.get("digest"), layer_desc.get("size")
-        if not isinstance(digest, str) or not isinstance(size, int):
+        urls, annotations = layer_desc.get("urls"), layer_desc.get("annotations")
+        if not isinstance(digest, str) or not isinstance(size, int) or size < 0 \
+                or not (urls is None or isinstance(urls, list) and all(isinstance(u, str) for u in urls)) \
+                or not (annotations is None or isinstance(annotations, dict)):
             raise NixliteError(f"'{directory}': malformed layer descriptor {json.dumps(layer_desc)}")
         path = _blob_path(directory, digest)
         if not os.path.isfile(path):
