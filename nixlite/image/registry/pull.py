@@ -16,10 +16,13 @@ has or can mount are never transferred).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import platform as _platform
 import shutil
+import queue
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -276,51 +279,71 @@ def _fetch_layer(client: RegistryClient, ref: Reference, desc: dict[str, Any], d
     path = os.path.join(workdir, hexpart + (".tar" if keep == "tar" else ".blob"))
 
     def consume(chunks):
-        kind = compression
         with open(path, "wb") as out:
             first = next(chunks, b"")
-            if kind is None:
-                kind = sniff_compression(first)
-
-            def all_chunks():
-                if first:
-                    yield first
-                yield from chunks
-
-            h = hashlib.sha256()
+            inflater = _Inflater(compression or sniff_compression(first),
+                                 out if keep == "tar" else None)
             try:
-                written = _decompress_into(all_chunks(), kind, keep, out, h, desc["size"])
-            except RegistryError:
-                raise
-            except NixliteError as e:
-                for _ in chunks:  # a wrong digest explains a decompression failure best
-                    pass
-                raise NixliteError(f"layer {desc['digest']} of {ref}: {e.message}") from None
-        got = "sha256:" + h.hexdigest()
-        if got != diff_id:
-            raise NixliteError(f"layer {desc['digest']} of {ref} decompresses to {got}, but the "
-                               f"image config says its diff_id is {diff_id}")
-        return path, written
+                for chunk in itertools.chain((first,) if first else (), chunks):
+                    if keep != "tar":
+                        out.write(chunk)
+                    inflater.feed(chunk)
+            finally:
+                inflater.close()  # the download's own errors (digest, size) come first
+        if isinstance(inflater.error, NixliteError):
+            raise NixliteError(f"layer {desc['digest']} of {ref}: {inflater.error.message}")
+        if inflater.error is not None:
+            raise inflater.error
+        if inflater.diff_id != diff_id:
+            raise NixliteError(f"layer {desc['digest']} of {ref} decompresses to "
+                               f"{inflater.diff_id}, but the image config says its diff_id is "
+                               f"{diff_id}")
+        return path, inflater.size if keep == "tar" else desc["size"]
 
     urls = desc.get("urls") if isinstance(desc.get("urls"), list) else None
     return client.download_blob(ref.repository, desc["digest"], desc["size"], consume, urls)
 
 
-def _decompress_into(chunks, kind: str, keep: str, out, h, blob_size: int) -> int:
-    """Write the tar (``keep='tar'``) or the blob to ``out``; feed the tar to ``h``."""
-    written = 0
-    if keep == "tar":
-        for block in decompress_chunks(chunks, kind):
-            h.update(block)
-            out.write(block)
-            written += len(block)
-        return written
+class _Inflater:
+    """Decompresses and hashes a layer in its own thread while the download thread receives,
+    hashes and stores the compressed blob: verifying the diff_id costs one pass over the
+    bytes, overlapped with the transfer (zlib, zstd and sha256 release the GIL).  With
+    ``out``, the tar is written there too."""
 
-    def tee():
-        for block in chunks:
-            out.write(block)
-            yield block
+    __slots__ = ("_queue", "_thread", "error", "diff_id", "size")
 
-    for block in decompress_chunks(tee(), kind):
-        h.update(block)
-    return blob_size
+    def __init__(self, kind: str, out) -> None:
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self.error: BaseException | None = None
+        self.diff_id: str | None = None
+        self.size = 0
+        self._thread = threading.Thread(target=self._run, args=(kind, out), daemon=True,
+                                        name="nixlite-inflate")
+        self._thread.start()
+
+    def _chunks(self):
+        while (chunk := self._queue.get()) is not None:
+            yield chunk
+
+    def _run(self, kind: str, out) -> None:
+        h = hashlib.sha256()
+        size = 0
+        try:
+            for block in decompress_chunks(self._chunks(), kind):
+                h.update(block)
+                size += len(block)
+                if out is not None:
+                    out.write(block)
+            self.diff_id, self.size = "sha256:" + h.hexdigest(), size
+        except BaseException as e:  # reported by the download thread after the transfer
+            self.error = e
+            for _ in self._chunks():  # keep taking input so the download can finish
+                pass
+
+    def feed(self, chunk: bytes) -> None:
+        if self.error is None:
+            self._queue.put(chunk)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
