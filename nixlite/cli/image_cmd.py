@@ -411,6 +411,8 @@ def run_convert(args) -> int:
     dest = parse_location(args.dest, for_output=True, fmt=dest_fmt)
     if dest.kind == "registry":
         raise NixliteError("use 'nixlite image push' to write to a registry")
+    if dest.kind == "stream" and args.format == "oci":
+        raise NixliteError("an OCI layout is a directory and cannot be written to standard output")
     workdir = None if dest.kind == "stream" else \
         os.path.dirname(os.path.abspath(dest.path.rstrip("/")))
     opened = open_image(src, args, keep="blob", workdir=workdir)

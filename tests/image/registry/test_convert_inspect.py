@@ -6,6 +6,8 @@ import gzip
 import hashlib
 import json
 import os
+import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -181,3 +183,45 @@ def test_inspect_raw_registry_like_skopeo(images, capfdbinary):
         ours = capfdbinary.readouterr().out
         theirs = skopeo("inspect", "--raw", "--tls-verify=false", ref).stdout.encode()
         assert ours == theirs, name
+
+
+def cli(*args: str, stdin=None, input: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nixlite", "image", *args], stdin=stdin,
+                          input=input, capture_output=True, timeout=120)
+
+
+def test_docker_archive_streams_through_a_pipe_both_ways(archive, tmp_path):
+    """`convert SRC -` writes a docker-archive to stdout, `convert - DEST` and `inspect -`
+    read one from stdin (plain or gzip); the piped result equals the direct conversion."""
+    writer = subprocess.Popen([sys.executable, "-m", "nixlite", "image", "convert", str(archive),
+                               "-", "-q"], stdout=subprocess.PIPE)
+    reader = cli("convert", "-", f"oci:{tmp_path / 'piped'}:7", "-q", stdin=writer.stdout)
+    writer.stdout.close()
+    assert writer.wait() == 0 and reader.returncode == 0, reader.stderr
+    assert cli("convert", str(archive), f"oci:{tmp_path / 'direct'}:7", "-q").returncode == 0
+    for name in ("index.json", "oci-layout"):
+        assert (tmp_path / "piped" / name).read_bytes() == (tmp_path / "direct" / name).read_bytes()
+    assert sorted(os.listdir(tmp_path / "piped" / "blobs/sha256")) == \
+        sorted(os.listdir(tmp_path / "direct" / "blobs/sha256"))
+    skopeo("copy", "-q", f"oci:{tmp_path / 'piped'}:7", f"oci:{tmp_path / 'check'}:7")  # diff_ids
+    streamed = cli("convert", str(archive), "-", "-q").stdout
+    expected = tmp_path / "skopeo.tar"
+    skopeo("copy", "-q", f"docker-archive:{archive}", f"docker-archive:{expected}:conv:7")
+    assert streamed == expected.read_bytes()
+    inspected = cli("inspect", "-", "--json", input=gzip.compress(streamed))
+    assert inspected.returncode == 0, inspected.stderr
+    assert json.loads(inspected.stdout)["Layers"] == json.loads(
+        skopeo("inspect", f"docker-archive:{archive}").stdout)["Layers"]
+
+
+def test_bad_streams_are_clear_errors(archive, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    for data in (b"", b"\x1f\x8b garbage", archive.read_bytes()[:5000]):
+        result = cli("convert", "-", str(out / "x.tar"), "--format", "docker-archive", input=data)
+        err = result.stderr.decode()
+        assert result.returncode == 1 and err.startswith("error: ") and err.count("\n") == 1, err
+        assert os.listdir(out) == []
+    result = cli("convert", str(archive), "-", "--format", "oci")
+    assert result.returncode == 1 and b"cannot be written to standard output" in result.stderr
+    assert result.stdout == b""

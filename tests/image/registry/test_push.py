@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -161,3 +162,16 @@ def test_pull_adds_to_an_existing_layout(images, tmp_path, capsys):
     assert nixlite("pull", f"docker://{images.host}/test/simple:v1", "-o", str(other),
                    "--format", "oci", "--tls-verify=false") == 1
     assert "not an empty directory" in capsys.readouterr().err
+
+
+def test_push_from_stdin(registry, archive):
+    import sys
+
+    path, config = archive
+    ref = f"docker://{registry.host}/pushed/stdin:1"
+    result = subprocess.run([sys.executable, "-m", "nixlite", "image", "push", "-", ref,
+                             "--tls-verify=false", "-q"], input=path.read_bytes(),
+                            capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    raw = json.loads(skopeo("inspect", "--raw", "--tls-verify=false", ref).stdout)
+    assert raw["config"]["digest"] == "sha256:" + hashlib.sha256(config).hexdigest()
