@@ -161,7 +161,7 @@ names = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("
     lambda b: b"\0" not in b).map(lambda b: b.decode("utf-8", "surrogateescape"))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
 @given(name=names, linkname=names, uname=st.text(max_size=40).filter(lambda s: "\0" not in s),
        gname=st.text(max_size=40).filter(lambda s: "\0" not in s),
        uid=st.integers(0, 2**40), gid=st.integers(0, 2**22), size=st.integers(0, 2**40),
@@ -186,7 +186,7 @@ segment = st.text(st.characters(blacklist_characters="/\0", blacklist_categories
                   min_size=1, max_size=60).filter(lambda s: s not in (".", ".."))
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15, deadline=None, derandomize=True, database=None)
 @given(spec=st.lists(st.tuples(st.lists(segment, min_size=1, max_size=3),
                                st.sampled_from(["file", "dir", "link"]),
                                st.integers(0, 3000)), min_size=1, max_size=12))
