@@ -453,7 +453,7 @@ def run_inspect(args) -> int:
 
 def _inspect_registry(args, ref) -> int:
     from nixlite.image.model import Image
-    from nixlite.image.registry.pull import MANIFEST_ACCEPT, resolve_manifest
+    from nixlite.image.registry.pull import MANIFEST_ACCEPT, fetch_config, resolve_manifest
 
     client = _client(ref, args)
     if args.raw:  # as skopeo: the manifest REF names, an index included
@@ -462,10 +462,7 @@ def _inspect_registry(args, ref) -> int:
         sys.stdout.buffer.flush()
         return 0
     body, media_type, digest, index_digest = resolve_manifest(client, ref, _platform(args))
-    manifest = json.loads(body)
-    config_desc = manifest.get("config") or {}
-    config_bytes = client.download_blob(ref.repository, config_desc.get("digest", ""),
-                                        config_desc.get("size"), lambda c: b"".join(c))
+    config_bytes, layer_descs = fetch_config(client, ref, body)
     if args.config:
         sys.stdout.buffer.write(config_bytes)
         sys.stdout.buffer.flush()
@@ -474,7 +471,7 @@ def _inspect_registry(args, ref) -> int:
     tags = client.list_tags(ref.repository)
     info = {"Name": ref.name}
     info.update(_inspect_info(image.config, index_digest or digest, tags,
-                              [d.get("digest") for d in manifest.get("layers") or []]))
+                              [d["digest"] for d in layer_descs]))
     _print_info(args, info)
     return 0
 

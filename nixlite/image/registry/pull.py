@@ -30,7 +30,7 @@ from typing import Any
 from nixlite.errors import NixliteError
 from nixlite.image import model
 from nixlite.image.compression import decompress_chunks, sniff_compression
-from nixlite.image.jsonstyle import parse_json
+from nixlite.image.jsonstyle import MAX_JSON, parse_json
 from nixlite.image.model import Image, Layer, check_digest_syntax, file_source
 from nixlite.image.registry.client import RegistryClient, RegistryError
 from nixlite.image.registry.reference import Reference
@@ -164,12 +164,29 @@ def resolve_manifest(client: RegistryClient, ref: Reference, wanted: Platform
     return body, media_type, digest, index_digest
 
 
-def _descriptor(value: Any, what: str) -> dict[str, Any]:
+def descriptor_of(value: Any, what: str) -> dict[str, Any]:
+    """``value`` if it is a descriptor with a valid digest and size, else an error."""
     if not isinstance(value, dict) or not isinstance(value.get("digest"), str) \
             or not isinstance(value.get("size"), int) or value["size"] < 0:
         raise NixliteError(f"{what} is not a valid descriptor (needs digest and size)")
     check_digest_syntax(value["digest"], what + " digest")
     return value
+
+
+def fetch_config(client: RegistryClient, ref: Reference, manifest_bytes: bytes
+                 ) -> tuple[bytes, list[dict[str, Any]]]:
+    """The config blob of an image manifest (verified) and its checked layer descriptors."""
+    manifest = parse_json(manifest_bytes, want=dict, what=f"manifest of {ref}")
+    config_desc = descriptor_of(manifest.get("config"), f"config of {ref}")
+    layers = manifest.get("layers")
+    if not isinstance(layers, list):
+        raise NixliteError(f"manifest of {ref} has no 'layers' list")
+    layer_descs = [descriptor_of(d, f"layer {i} of {ref}") for i, d in enumerate(layers)]
+    if config_desc["size"] > MAX_JSON:
+        raise NixliteError(f"config of {ref} is implausibly large ({config_desc['size']} bytes)")
+    config_bytes = client.download_blob(ref.repository, config_desc["digest"], config_desc["size"],
+                                        lambda chunks: b"".join(chunks))
+    return config_bytes, layer_descs
 
 
 def pull(client: RegistryClient, ref: Reference, *, wanted: Platform | None = None,
@@ -180,16 +197,7 @@ def pull(client: RegistryClient, ref: Reference, *, wanted: Platform | None = No
     (an OCI layout's ``blobs/sha256``), so writing the layout copies nothing."""
     wanted = wanted or host_platform()
     body, media_type, digest, index_digest = resolve_manifest(client, ref, wanted)
-    manifest = parse_json(body, want=dict, what=f"manifest of {ref}")
-    config_desc = _descriptor(manifest.get("config"), f"config of {ref}")
-    layers = manifest.get("layers")
-    if not isinstance(layers, list):
-        raise NixliteError(f"manifest of {ref} has no 'layers' list")
-    layer_descs = [_descriptor(d, f"layer {i} of {ref}") for i, d in enumerate(layers)]
-    if config_desc["size"] > 64 << 20:
-        raise NixliteError(f"config of {ref} is implausibly large ({config_desc['size']} bytes)")
-    config_bytes = client.download_blob(ref.repository, config_desc["digest"], config_desc["size"],
-                                        lambda chunks: b"".join(chunks))
+    config_bytes, layer_descs = fetch_config(client, ref, body)
     image = Image(config_bytes, [])
     diff_ids = image.diff_ids
     if len(diff_ids) != len(layer_descs):

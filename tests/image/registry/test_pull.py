@@ -299,3 +299,66 @@ def test_layer_bomb_is_refused_and_nothing_is_written(registry, tmp_path, capsys
     # within the default limit the same image is fine
     assert nixlite("pull", f"docker://{registry.host}/test/bomb:1", "-o", str(out / "ok.tar"),
                    "--tls-verify=false", "-q") == 0
+
+
+def test_hostile_registry_manifests_are_clear_errors(tmp_path, capsys):
+    """A server that answers with malformed manifests (a real registry refuses to store
+    them, so a small HTTP server plays the hostile registry)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    schema2 = "application/vnd.docker.distribution.manifest.v2+json"
+    good = {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 2,
+            "digest": "sha256:" + hashlib.sha256(b"{}").hexdigest()}
+    bodies = {
+        "config-int": {"schemaVersion": 2, "mediaType": schema2, "config": 5, "layers": []},
+        "layers-str": {"schemaVersion": 2, "mediaType": schema2, "config": good, "layers": "x"},
+        "layer-int": {"schemaVersion": 2, "mediaType": schema2, "config": good, "layers": [5]},
+        "bad-digest": {"schemaVersion": 2, "mediaType": schema2,
+                       "config": dict(good, digest="sha256:../../etc/passwd"), "layers": []},
+        "list": [1, 2],
+        "not-json": "{",
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            name = self.path.rsplit("/", 1)[-1]
+            if self.path == "/v2/":
+                body, ctype = b"{}", "application/json"
+            elif "/manifests/" in self.path and name in bodies:
+                value = bodies[name]
+                body = value.encode() if isinstance(value, str) else json.dumps(value).encode()
+                ctype = schema2
+            elif self.path.endswith("/blobs/" + good["digest"]):
+                body, ctype = b"{}", "application/octet-stream"
+            else:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host = f"127.0.0.1:{server.server_address[1]}"
+    out = tmp_path / "out"
+    out.mkdir()
+    try:
+        for name in bodies:
+            ref = f"docker://{host}/evil:{name}"
+            for argv in (["inspect", ref, "--json"], ["pull", ref, "-o", str(out / "x.tar")]):
+                assert nixlite(*argv, "--tls-verify=false", "--retry-times", "0") == 1, (name, argv)
+                err = capsys.readouterr().err
+                assert err.startswith("error: ") and err.count("\n") == 1, (name, err)
+                assert "internal error" not in err, (name, err)
+            assert os.listdir(out) == []
+    finally:
+        server.shutdown()
+        server.server_close()
