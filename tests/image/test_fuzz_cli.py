@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import sys
 import tempfile
 
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -68,19 +69,24 @@ def damage_bytes(data, blob: bytes) -> bytes:
     return bytes(out)
 
 
-def run(argv: list[str]) -> tuple[int, str]:
+def run(argv: list[str], stdin: bytes = b"") -> tuple[int, str]:
     out = io.TextIOWrapper(io.BytesIO())
     err = io.TextIOWrapper(io.BytesIO())
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(argv)
+    saved = sys.stdin
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin))
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(argv)
+    finally:
+        sys.stdin = saved
     err.flush()
     return code, err.buffer.getvalue().decode("utf-8", "replace")
 
 
-def check(src: str, dest: str) -> None:
+def check(src: str, dest: str, stdin: bytes = b"") -> None:
     """inspect and convert ``src``: success, or one clean error line and no output."""
     for argv in (["image", "inspect", src, "--json"], ["image", "convert", src, dest, "-q"]):
-        code, err = run(argv)
+        code, err = run(argv, stdin)
         assert code in (0, 1), (argv, code, err)
         if code == 1:
             assert err.startswith("error: ") and err.count("\n") == 1, (argv, err)
@@ -116,7 +122,10 @@ def test_broken_docker_archives(data):
         with open(src, "wb") as f:
             f.write(blob)
         os.mkdir(os.path.join(tmp, "out"))
-        check(src, os.path.join(tmp, "out", "layout"))
+        if data.draw(st.booleans()):
+            check(src, os.path.join(tmp, "out", "layout"))
+        else:  # the same bytes as a stream on standard input
+            check("-", os.path.join(tmp, "out", "layout"), stdin=blob)
 
 
 def write_layout(data, root: str) -> None:
@@ -137,11 +146,18 @@ def write_layout(data, root: str) -> None:
                             **put(layer_blob)}]}
     if target == "manifest":
         manifest = mutate_json(data, manifest)
-    index = {"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        **put(json.dumps(manifest).encode()),
-        "annotations": {"org.opencontainers.image.ref.name": "1"}}]}
-    if target == "index":
+    entry = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+             **put(json.dumps(manifest).encode())}
+    if data.draw(st.booleans()):  # through a nested image index with a platform entry
+        nested = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                  "manifests": [dict(entry, platform={"os": "linux", "architecture": "amd64"})]}
+        if target == "index":
+            nested = mutate_json(data, nested)
+        entry = {"mediaType": "application/vnd.oci.image.index.v1+json",
+                 **put(json.dumps(nested).encode())}
+    index = {"schemaVersion": 2,
+             "manifests": [dict(entry, annotations={"org.opencontainers.image.ref.name": "1"})]}
+    if target == "index" and data.draw(st.booleans()):
         index = mutate_json(data, index)
     files = {"oci-layout": b'{"imageLayoutVersion":"1.0.0"}', "index.json": json.dumps(index).encode()}
     if target == "layout":
