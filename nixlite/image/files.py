@@ -11,7 +11,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from nixlite.errors import NixliteError
@@ -59,6 +59,19 @@ def read_chunks(f: IO[bytes], length: int | None = None, name: str = "input") ->
         if left is not None:
             left -= len(block)
         yield block
+
+
+def exact_length(chunks: Iterable[bytes], size: int, what: str) -> Iterator[bytes]:
+    """Pass ``chunks`` through, refusing more or fewer than ``size`` bytes in all: a length
+    announced before the data (a tar header, Content-Length) must be the truth."""
+    n = 0
+    for chunk in chunks:
+        n += len(chunk)
+        if n > size:
+            raise NixliteError(f"{what} is longer than its declared {size} bytes")
+        yield chunk
+    if n != size:
+        raise NixliteError(f"{what} has {n} bytes, declared {size}")
 
 
 def remove_tree(path: str) -> None:

@@ -22,6 +22,7 @@ import stat
 from collections.abc import Iterable, Iterator
 
 from nixlite.errors import NixliteError
+from nixlite.image.files import exact_length
 
 BLOCK = 512
 RECORD = 10240
@@ -381,14 +382,7 @@ class PaxTarWriter:
             yield ready
         if self.out.size:
             yield self.out.take()
-        written = 0
-        for chunk in content:
-            written += len(chunk)
-            if written > size:
-                raise NixliteError(f"member '{name}' is longer than its declared {size} bytes")
-            yield chunk
-        if written != size:
-            raise NixliteError(f"member '{name}' has {written} bytes, declared {size}")
+        yield from exact_length(content, size, f"member '{name}'")
         self.out.total += size
         pad = padding(size)
         if pad:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
 from nixlite.errors import NixliteError
+from nixlite.image.files import exact_length
 from nixlite.image.registry.auth import Challenge, Credentials, find_credentials, parse_challenges
 
 READ_SIZE = 1 << 20
@@ -525,7 +526,7 @@ class RegistryClient:
                 raise RegistryError(f"blob {digest} produced {offset} bytes, expected {size}")
             body, length = b"", 0
         else:
-            body, length = _counted(source(), size, digest), size
+            body, length = exact_length(source(), size, f"blob {digest}"), size
         sep = "&" if "?" in url else "?"
         put_url = url + sep + urllib.parse.urlencode({"digest": digest})
         resp = self._upload_request("PUT", put_url, {"Content-Type": "application/octet-stream",
@@ -586,16 +587,3 @@ def _pieces(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:
             del buf[:size]
     if buf:
         yield bytes(buf)
-
-
-def _counted(chunks: Iterable[bytes], size: int, digest: str) -> Iterator[bytes]:
-    """Pass chunks through, refusing to send more or fewer bytes than the declared length
-    (http.client would otherwise desynchronise the connection)."""
-    n = 0
-    for chunk in chunks:
-        n += len(chunk)
-        if n > size:
-            raise NixliteError(f"blob {digest} is longer than its declared {size} bytes")
-        yield chunk
-    if n != size:
-        raise NixliteError(f"blob {digest} has {n} bytes, expected {size}")
