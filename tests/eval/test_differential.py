@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import io
 import re
 import shutil
 import subprocess
@@ -135,6 +136,9 @@ def run_nixlite_case(case, mode: str, capsysbinary, monkeypatch, store_root) -> 
     monkeypatch.setenv("NIX_PATH", "")
     monkeypatch.setenv("NIXLITE_STORE", str(store_root))
     monkeypatch.chdir(case.path.parent)
+    stdin = regen.stdin_text(case)
+    if stdin is not None:
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
     capsysbinary.readouterr()
     try:
         status = main(["eval", *regen.mode_flags(mode, case), *case.args, *regen.input_args(case)])
@@ -237,7 +241,7 @@ def _batched_nix_strict(cases, flags: list[str]) -> dict[str, str]:
 @pytest.mark.nix
 @pytest.mark.skipif(shutil.which("nix-instantiate") is None, reason="Nix 2.8 not installed")
 def test_goldens_match_live_nix():
-    simple = [c for c in CASES if not c.args and not c.env and "expr" not in c.flags]
+    simple = [c for c in CASES if not c.args and not c.env and not {"expr", "stdin"} & c.flags]
     ok_strict = [c for c in simple if c.golden("strict.out").exists() and not c.golden("trace").exists()]
     ok_json = [c for c in ok_strict if c.golden("json.out").exists()]
     mismatches = []
