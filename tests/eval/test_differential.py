@@ -135,6 +135,7 @@ def run_nixlite_case(case, mode: str, capsysbinary, monkeypatch, store_root) -> 
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("NIX_PATH", "")
     monkeypatch.setenv("NIXLITE_STORE", str(store_root))
+    monkeypatch.delenv("NIX_STORE_DIR", raising=False)  # goldens use /nix/store
     monkeypatch.chdir(case.path.parent)
     stdin = regen.stdin_text(case)
     if stdin is not None:
