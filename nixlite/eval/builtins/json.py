@@ -2,7 +2,7 @@
 
 ``to_json`` prints compactly with nlohmann's escaping and its shortest
 round-trip float format (``1.0``, ``0.1``, ``1e+20``); Nix 2.8 printed floats
-differently (see ``/work/shared/spec/store.md`` §9) — we follow today's Nix.
+differently (see ``shared/spec/store.md`` §9) — we follow today's Nix.
 
 ``fromJSON`` parses with Python's C JSON decoder for speed and falls back to
 a small re-implementation of nlohmann's lexer and parser only to describe a
