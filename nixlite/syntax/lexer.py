@@ -271,20 +271,32 @@ def tokenize(text: str) -> tuple[list, list, list]:
                 continue
             if mode == INPATH_SLASH:
                 raise LexError("path has a trailing slash", pos)
+            # flex matched this character, then gave it back (yyless(0)) and restored
+            # the location it had before (unstash): the end of a path is located at
+            # the lexeme before it, the last piece of the path
             add_t("PATH_END")
             add_v("")
-            add_o(pos)
+            add_o(offs[-1])
             stack.pop()
             mode = stack[-1]
+    # Where end of file is reported: today's Nix moves a syntax error on it to the end
+    # of the last lexeme, which is the end of the input...
+    eof_off = n
+    if mode == INPATH_SLASH:
+        # ...but at end of file no lexeme was matched: the location is still the last
+        # path piece's
+        raise LexError("path has a trailing slash", offs[-1])
     if mode == INPATH:
+        # ...except after a path: the rule that ends it at end of file restores the
+        # location from before the path's last piece, so both its PATH_END and the end
+        # of file sit there
+        eof_off = offs[-1]
         add_t("PATH_END")
         add_v("")
-        add_o(pos)
-    elif mode == INPATH_SLASH:
-        raise LexError("path has a trailing slash", pos)
+        add_o(offs[-2] if len(offs) > 1 else 0)
     add_t("$END")
     add_v("")
-    add_o(n)
+    add_o(eof_off)
     return types, values, offs
 
 

@@ -283,8 +283,6 @@ class _Builder:
         msg = f"syntax error, unexpected {unexpected}"
         if 0 < len(expected) <= 4:
             msg += ", expecting " + " or ".join(TOKEN_NAMES.get(e, e) for e in expected)
-        if tok == "$END":
-            off = len(self.src.text)
         raise NixliteError(msg, self.src.pos(off))
 
     # ---- helpers ----------------------------------------------------------------
