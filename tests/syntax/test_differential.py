@@ -265,7 +265,9 @@ def test_indented_strings_strip_like_nix_instantiate():
                                    capture_output=True, text=True, errors="surrogateescape",
                                    cwd=REPO, timeout=60)
         try:
-            ours = show(parse(text, "«string»", str(REPO)))
+            # resolved, as nix-instantiate --parse resolves: in `x: ''''x''` the empty
+            # string is applied to an unbound `x''`
+            ours = show(resolve(parse(text, "«string»", str(REPO))))
         except NixliteError:
             ours = None
         if reference.returncode != 0:
