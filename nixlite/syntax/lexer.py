@@ -19,27 +19,45 @@ from nixlite.errors import NixliteError
 
 _PC = r"[a-zA-Z0-9._\-+]"  # PATH_CHAR
 
-_DEFAULT = re.compile(
-    # whitespace and comments before the token are skipped by the same match
-    r"(?:[ \t\r\n]+|#[^\r\n]*|/\*(?:[^*]|\*+[^*/])*\*+/)*+(?:"
+# The token alternatives of code mode, in flex's order; URI and path alternatives are
+# marked, so that a second master regex can leave them out.
+_CODE_TOKENS = (
     # fast path: an identifier that cannot be the start of a longer URI or path token
-    r"(?P<ID>[a-zA-Z_][a-zA-Z0-9_'\-]*+(?![a-zA-Z0-9._\-+/:]))"
+    r"(?P<ID>[a-zA-Z_][a-zA-Z0-9_'\-]*+(?![a-zA-Z0-9._\-+/:]))",
     # fast path: a whole "…" string without interpolation (what STRING mode would give)
-    r'|"(?P<sstr>(?:[^$"\\]|\$[^{"\\]|\\[\s\S]|\$\\[\s\S])*+\$?)"'
-    r"|(?P<URI>[a-zA-Z][a-zA-Z0-9+\-.]*:[a-zA-Z0-9%/?:@&=+$,\-_.!~*']+)"
-    rf"|(?P<pseg>{_PC}*/(?=\$\{{))"
-    r"|(?P<hseg>~/(?=\$\{))"
-    rf"|(?P<PATH>{_PC}*(?:/{_PC}+)+/?)"
-    rf"|(?P<HPATH>~(?:/{_PC}+)+/?)"
-    r"|(?P<FLOAT>(?:[1-9][0-9]*\.[0-9]*|0?\.[0-9]+)(?:[Ee][+-]?[0-9]+)?)"
-    r"|(?P<INT>[0-9]+)"
-    r"|(?P<ID2>[a-zA-Z_][a-zA-Z0-9_'\-]*)"
-    rf"|(?P<SPATH><{_PC}+(?:/{_PC}+)*>)"
-    r"|(?P<indopen>''(?: *\n)?)"
-    r"|(?P<op>\.\.\.|==|!=|<=|>=|&&|\|\||->|//|\+\+|<\||\|>|\$\{)"
-    r"|(?P<char>[\s\S])"
-    r"|(?P<eof>\Z))"
+    r'"(?P<sstr>(?:[^$"\\]|\$[^{"\\]|\\[\s\S]|\$\\[\s\S])*+\$?)"',
+    ("path", r"(?P<URI>[a-zA-Z][a-zA-Z0-9+\-.]*:[a-zA-Z0-9%/?:@&=+$,\-_.!~*']+)"),
+    ("path", rf"(?P<pseg>{_PC}*/(?=\$\{{))"),
+    r"(?P<hseg>~/(?=\$\{))",
+    ("path", rf"(?P<PATH>{_PC}*(?:/{_PC}+)+/?)"),
+    rf"(?P<HPATH>~(?:/{_PC}+)+/?)",
+    r"(?P<FLOAT>(?:[1-9][0-9]*\.[0-9]*|0?\.[0-9]+)(?:[Ee][+-]?[0-9]+)?)",
+    r"(?P<INT>[0-9]+)",
+    r"(?P<ID2>[a-zA-Z_][a-zA-Z0-9_'\-]*)",
+    rf"(?P<SPATH><{_PC}+(?:/{_PC}+)*>)",
+    r"(?P<indopen>''(?: *\n)?)",
+    r"(?P<op>\.\.\.|==|!=|<=|>=|&&|\|\||->|//|\+\+|<\||\|>|\$\{)",
+    r"(?P<char>[\s\S])",
+    r"(?P<eof>\Z)",
 )
+
+
+def _code_regex(with_paths: bool) -> re.Pattern:
+    alternatives = [a if isinstance(a, str) else a[1] for a in _CODE_TOKENS
+                    if isinstance(a, str) or with_paths]
+    # whitespace and comments before the token are skipped by the same match
+    return re.compile(r"(?:[ \t\r\n]+|#[^\r\n]*|/\*(?:[^*]|\*+[^*/])*\*+/)*+(?:"
+                      + "|".join(alternatives) + ")")
+
+
+_DEFAULT = _code_regex(with_paths=True)
+# Inside a run of path characters not followed by `/` or `:` no URI or path can start:
+# there the scan for one (flex's, too, is as long as the run) is skipped, which keeps
+# `a.b.c.…` and `-----1` linear.
+_DEFAULT_NO_PATH = _code_regex(with_paths=False)
+_PATH_CHARS_RUN = re.compile(r"[a-zA-Z0-9._\-+]*")
+# tokens the path alternatives were tried before (and so scanned the run they start)
+_SCANNED_A_RUN = frozenset(("ID2", "INT", "FLOAT", "char"))
 
 _KEYWORDS = {
     "if": "IF", "then": "THEN", "else": "ELSE", "assert": "ASSERT", "with": "WITH",
@@ -115,14 +133,27 @@ def tokenize(text: str) -> tuple[list, list, list]:
     pos = 0
     n = len(text)
     default_match = _DEFAULT.match
+    no_path_match = _DEFAULT_NO_PATH.match
+    no_path_until = 0  # the end of a run of path characters known to hold no path
     keywords = _KEYWORDS
     chars = _CHARS
     while pos < n:
         if mode == DEFAULT:
-            m = default_match(text, pos)
-            kind = m.lastgroup
-            end = m.end()
-            pos = m.start(kind)
+            if pos < no_path_until:
+                m = no_path_match(text, pos)
+                kind = m.lastgroup
+                end = m.end()
+            else:
+                m = default_match(text, pos)
+                kind = m.lastgroup
+                end = m.end()
+                pos = m.start(kind)
+                if kind in _SCANNED_A_RUN and (kind != "char" or m.group(kind) in ".-+"):
+                    # the path and URI alternatives scanned this run of path characters
+                    # in vain; unless a `/` or `:` ends it, they would at every token in it
+                    run_end = _PATH_CHARS_RUN.match(text, end).end()
+                    if run_end == n or text[run_end] not in "/:":
+                        no_path_until = run_end
             if kind == "ID" or kind == "ID2":
                 word = m.group(kind)
                 add_t(keywords.get(word, "ID"))
