@@ -273,8 +273,20 @@ class PosChain:
         """Positions of ``a // b`` given b's (``first``) and a's (``second``)."""
         chain = PosChain(first, second)
         if chain.depth > PosChain.MAX_DEPTH:
-            return dict(chain.items())
+            return chain.flatten()
         return chain
+
+    def flatten(self) -> dict:
+        """One dict with the same lookups (newer maps override older ones)."""
+        maps = []
+        m = self
+        while type(m) is PosChain:
+            maps.append(m.first)
+            m = m.second
+        flat = dict(m.items()) if m else {}
+        for newer in reversed(maps):
+            flat.update(newer.items() if type(newer) is not dict else newer)
+        return flat
 
     def get(self, name: str, default=None):
         m = self
