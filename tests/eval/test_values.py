@@ -78,3 +78,11 @@ def test_attr_paths():
 def test_evaluate_string_api():
     v = evaluate_string("let f = x: x * 2; in { y = f 21; }", strict=True)
     assert type(v) is Attrs and force(v["y"]) == 42
+
+
+def test_long_pos_chains_are_flattened_with_newest_first():
+    pos = {"a": "old-a", "k5": "old-k5"}
+    for i in range(100):
+        pos = PosChain.combine({f"k{i}": i}, pos)
+    assert type(pos) is PosChain and pos.depth <= PosChain.MAX_DEPTH
+    assert pos.get("a") == "old-a" and pos.get("k5") == 5 and pos.get("k99") == 99
