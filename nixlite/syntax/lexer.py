@@ -135,6 +135,7 @@ def tokenize(text: str) -> tuple[list, list, list]:
     default_match = _DEFAULT.match
     no_path_match = _DEFAULT_NO_PATH.match
     no_path_until = 0  # the end of a run of path characters known to hold no path
+    end_of_input = None  # where a NUL byte in code ends the input, if one does
     keywords = _KEYWORDS
     chars = _CHARS
     while pos < n:
@@ -175,6 +176,11 @@ def tokenize(text: str) -> tuple[list, list, list]:
             elif kind == "char":
                 c = m.group(kind)
                 t = chars.get(c)
+                if c == "\0":
+                    # flex's catch-all rule returns the byte as the token number, and
+                    # token 0 is bison's end of file: the parse ends here
+                    end_of_input = end
+                    break
                 if t is None:
                     add_t("CHAR")  # any other character: the parser rejects it
                     add_v(c)
@@ -312,7 +318,7 @@ def tokenize(text: str) -> tuple[list, list, list]:
             mode = stack[-1]
     # Where end of file is reported: today's Nix moves a syntax error on it to the end
     # of the last lexeme, which is the end of the input...
-    eof_off = n
+    eof_off = n if end_of_input is None else end_of_input
     if mode == INPATH_SLASH:
         # ...but at end of file no lexeme was matched: the location is still the last
         # path piece's

