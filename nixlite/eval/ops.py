@@ -103,10 +103,11 @@ def mul(a, b):
 
 
 def div(a, b):
-    a = _num(a, "int")
-    b = _num(b, "int")
+    # Nix checks the divisor first, as a float, then the dividend.
+    b = _num(b, "float")
     if b == 0:
         raise EvalError("division by zero")
+    a = _num(a, "float" if type(b) is float else "int")
     if type(a) is int and type(b) is int:
         q = abs(a) // abs(b)
         if (a < 0) != (b < 0):
@@ -146,7 +147,8 @@ def eq_operands(a, b) -> bool:
     tb = type(b)
     if ta is int or ta is float:
         if tb is int or tb is float:
-            return a == b
+            # Nix compares an int with a float as two doubles.
+            return a == b if ta is tb else float(a) == float(b)
         return False
     if ta is str or ta is CStr:
         return (tb is str or tb is CStr) and str.__eq__(a, b)
@@ -201,7 +203,7 @@ def less_than(a, b) -> bool:
     ta = type(a)
     tb = type(b)
     if (ta is int or ta is float) and (tb is int or tb is float):
-        return a < b
+        return a < b if ta is tb else float(a) < float(b)
     if (ta is str or ta is CStr) and (tb is str or tb is CStr):
         return str.__lt__(a, b)
     if ta is NixPath and tb is NixPath:
