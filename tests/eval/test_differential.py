@@ -6,7 +6,7 @@ plain); stdout must equal the golden byte for byte. A failing case must exit 1 w
 same ``error: …`` message line and the same ``at FILE:LINE:COL:`` position line as the
 golden. ``<case>.today.<kind>`` files override a 2.8 golden where today's Nix prints
 something else (see fixtures/eval/TODAY.md). Cases listed in
-``fixtures/eval/known-failures.txt`` are expected failures (not strict): nixlite bugs
+``fixtures/eval/known-failures.txt`` are strict expected failures: nixlite bugs
 still open, or 2.8 goldens whose today's form is not established; remove a line when
 the case passes.
 
@@ -96,7 +96,7 @@ def _params():
             ident = f"{case.name}:{mode}"
             marks = []
             if ident in KNOWN_FAILURES or case.name in KNOWN_FAILURES:
-                marks.append(pytest.mark.xfail(reason="listed in fixtures/eval/known-failures.txt"))
+                marks.append(pytest.mark.xfail(reason="listed in fixtures/eval/known-failures.txt", strict=True))
             out.append(pytest.param(case, mode, id=ident, marks=marks))
     return out
 
