@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from nixlite.errors import NixliteError
 from nixlite.store.derivation import Derivation, parse_derivation
-from nixlite.store.hashes import Hash, hasher, nixbase32_encode
+from nixlite.store.hashes import Hash, hash_file, hasher, nixbase32_encode
 from nixlite.store.nar import NarError, PathFilter, nar_hash, nar_hash_bytes
 from nixlite.store.paths import (
     make_fixed_output_path,
@@ -513,23 +513,19 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _flat_hash(path: str, algo: str) -> Hash:
+    _require_regular(path)
+    return hash_file(algo, path)
+
+
+def _require_regular(path: str) -> os.stat_result:
     st = os.lstat(path)
     if not stat.S_ISREG(st.st_mode):
         raise StoreError(f"file '{path}' is not a regular file; it cannot be added with recursive = false")
-    h = hasher(algo)
-    with open(path, "rb") as f:
-        while True:
-            block = f.read(1 << 20)
-            if not block:
-                break
-            h.update(block)
-    return Hash(algo, h.digest())
+    return st
 
 
 def _copy_flat(src: str, dest: str) -> Hash:
-    st = os.lstat(src)
-    if not stat.S_ISREG(st.st_mode):
-        raise StoreError(f"file '{src}' is not a regular file; it cannot be added with recursive = false")
+    st = _require_regular(src)
     h = hasher("sha256")
     with open(src, "rb") as f, open(dest, "xb") as out:
         while True:
