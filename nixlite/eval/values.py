@@ -525,8 +525,10 @@ def type_name(v) -> str:
     t = type(v)
     if t is int:
         return "an integer"
-    if t is str or t is CStr:
+    if t is str:
         return "a string"
+    if t is CStr:
+        return "a string with context"
     if t is bool:
         return "a Boolean"
     if v is None:
@@ -542,7 +544,9 @@ def type_name(v) -> str:
     if t is Lambda:
         return "a function"
     if t is PrimOp:
-        return "a partially applied built-in function" if v.args else "a built-in function"
+        if v.args:
+            return f"the partially applied built-in function '{v.name}'"
+        return f"the built-in function '{v.name}'"
     if t is Thunk:
         return "a thunk"
     return "an unknown value"

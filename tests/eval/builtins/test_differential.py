@@ -347,7 +347,7 @@ ERRORS = [
     ("builtins.hashString \"foo\" \"content\"",
      "unknown hash algorithm 'foo', expect 'blake3', 'md5', 'sha1', 'sha256', or 'sha512'"),
     ("builtins.toJSON (x: x)", "cannot convert a function to JSON"),
-    ("builtins.toJSON [ builtins.map ]", "cannot convert a built-in function to JSON"),
+    ("builtins.toJSON [ builtins.map ]", "cannot convert the built-in function 'map' to JSON"),
     # nlohmann (today's Nix) refuses to write non-UTF-8 bytes; 2.8 wrote them raw.
     ("builtins.toJSON (builtins.substring 0 1 \"é\" + \"x\")",
      "[json.exception.type_error.316] invalid UTF-8 byte at index 1: 0x78"),
