@@ -180,12 +180,7 @@ def _json_walk(v, out: list[str], closers: list[str], strict: bool) -> None:
         closers.pop()
         out.append("}")
     else:
-        try:
-            out.append(to_json(v, set()))
-        except EvalError as exc:
-            if exc.pos is None and type(v) is Lambda:
-                exc.pos = v.pos
-            raise
+        out.append(to_json(v, set()))
 
 
 def evaluate_string(text: str, *, strict: bool = False, **state_options):

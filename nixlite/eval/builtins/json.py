@@ -24,6 +24,7 @@ from nixlite.eval.values import (
     Attrs,
     CStr,
     EvalError,
+    Lambda,
     NixPath,
     NixTypeError,
     Thunk,
@@ -178,8 +179,9 @@ def _emit(v, out: list[str], ctx: set[str], copy_to_store: bool) -> None:
             out.append(json_string(s))
         else:
             out.append(json_string(v.path))
-    else:  # functions
-        raise NixTypeError(f"cannot convert {type_name(v)} to JSON")
+    else:  # functions: a lambda is reported where it is written (Nix's determinePos)
+        raise NixTypeError(f"cannot convert {type_name(v)} to JSON",
+                           v.pos if t is Lambda else None)
 
 
 @builtin("toJSON", 1)
