@@ -114,7 +114,10 @@ def list_to_attrs(xs):
         if name is _ABSENT:
             raise _missing("name", pair)
         if type(name) is not str:
-            name = str_noctx_arg(name, name_what)
+            try:
+                name = str_noctx_arg(name, name_what)
+            except EvalError as e:
+                raise e.at(x.attr_pos("name"))
         if name in out:
             continue
         value = x.get("value", _ABSENT)
