@@ -32,6 +32,7 @@ from nixlite.eval.values import (
     call,
     canon_path,
     force,
+    position_value,
     type_error,
 )
 from nixlite.resolve import DYNAMIC, GLOBAL
@@ -137,8 +138,7 @@ class Compiler:
         return lambda env: p
 
     def _curpos(self, e):
-        pos = e.pos
-        value = Attrs({"file": pos.file, "line": pos.line, "column": pos.col})
+        value = position_value(e.pos)
         return lambda env: value
 
     # ------------------------------------------------------------ variables

@@ -520,6 +520,15 @@ def is_function(v) -> bool:
 # types and checked access
 
 
+def position_value(pos: Pos | None):
+    """Nix's ``mkPos``: ``{ file, line, column }`` for a position in a file, else null.
+
+    Today's Nix gives null for text that is no file (``-E`` text, standard input)."""
+    if pos is None or not pos.file.startswith("/"):
+        return None
+    return Attrs({"file": pos.file, "line": pos.line, "column": pos.col})
+
+
 def type_name(v) -> str:
     """Nix's ``showType``: the article and name used in error messages."""
     t = type(v)

@@ -26,6 +26,7 @@ from nixlite.eval.values import (
     force_list,
     force_str,
     mkstr,
+    position_value,
     type_error,
     type_of,
 )
@@ -182,10 +183,7 @@ def function_args(f):
 def unsafe_get_attr_pos(name, attrs):
     n = str(force_str(name))
     a = force_attrs(attrs)
-    pos = a.attr_pos(n) if n in a else None
-    if pos is None:
-        return None
-    return Attrs({"file": pos.file, "line": pos.line, "column": pos.col})
+    return position_value(a.attr_pos(n) if n in a else None)
 
 
 # ----------------------------------------------------------- environment
