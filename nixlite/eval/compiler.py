@@ -15,6 +15,7 @@ is ``env[0][0]…[index + 1]`` with ``level`` hops.
 from __future__ import annotations
 
 from nixlite.eval import fastops, ops
+from nixlite.errors import Pos
 from nixlite.eval.values import (
     INT_MAX,
     INT_MIN,
@@ -370,6 +371,10 @@ class Compiler:
                 out.append((i + 1, name, kind, self.lazy(value)))
         return out
 
+    def _delayed(self, e):
+        code = self.compile(e)
+        return lambda env: Thunk(code, env)
+
     def _inherit_sources(self, node):
         """``inherit (e)`` sources: built before the frame's slots are filled, so a
         variable of that frame must be delayed (as Nix's maybeThunk does)."""
@@ -392,6 +397,15 @@ class Compiler:
         positions = e.attrs
         rec = e.rec
         n = len(bindings)
+        overrides = None
+        if rec and "__overrides" in positions:
+            # Nix then makes every non-inherited binding a real thunk, so that one
+            # binding referring to another sees the overriding value.
+            overrides = {name: slot for slot, name, _, _ in bindings}
+            bindings = [
+                (slot, name, kind, self._delayed(e.attrs[name].value) if kind == A.PLAIN else code)
+                for slot, name, kind, code in bindings
+            ]
 
         if not rec and not sources and not dynamic:
             if all(kind == A.PLAIN or kind == A.INHERITED for _, _, kind, _ in bindings):
@@ -428,8 +442,10 @@ class Compiler:
                     frame[slot] = v
                 result[name] = v
             pos = positions
+            if overrides is not None:
+                pos = _apply_overrides(result, frame, overrides, positions)
             if dynamic:
-                pos = dict(positions)
+                pos = dict(pos)
                 for name_code, value_code, d in dynamic:
                     try:
                         name = name_code(inner)
@@ -445,7 +461,9 @@ class Compiler:
                         raise type_error(name, "a string").at(d.pos)
                     if name in result:
                         prev = pos.get(name)
-                        where = f" at {prev.pos}" if prev is not None else ""
+                        if prev is not None and type(prev) is not Pos:
+                            prev = prev.pos
+                        where = f" at {prev}" if prev is not None else ""
                         raise EvalError(f"dynamic attribute '{name}' already defined{where}", d.pos)
                     result[name] = value_code(inner)
                     pos[name] = d
@@ -866,6 +884,30 @@ def _interpolation_pos(node):
     if i >= 0 and not text[i + 2:node.off].strip():
         return node.src.pos(i)
     return node.pos
+
+
+def _apply_overrides(result: Attrs, frame: list, slots: dict, positions: dict) -> dict:
+    """``rec { __overrides = { … }; … }``: the overriding values replace the
+    bindings both in the set and in the recursive scope (others are added to the
+    set only), as Nix's ExprAttrs::eval does; returns the set's positions."""
+    try:
+        extra = force(result["__overrides"])
+    except EvalError as exc:
+        raise exc.add_trace("while evaluating the `__overrides` attribute")
+    if type(extra) is not Attrs:
+        raise type_error(extra, "a set").add_trace("while evaluating the `__overrides` attribute")
+    pos = dict(positions)
+    for name, v in extra.items():
+        slot = slots.get(name)
+        if slot is not None:
+            frame[slot] = v
+        result[name] = v
+        where = extra.attr_pos(name)
+        if where is None:
+            pos.pop(name, None)
+        else:
+            pos[name] = where
+    return pos
 
 
 def _select_inherited(triple):
