@@ -173,6 +173,10 @@ def function_args(f):
         if not f.formals:
             return Attrs()
         a = Attrs({name: has_default for name, has_default in f.formals})
+        # Nix gives each attribute its formal's position (seen in --xml, unsafeGetAttrPos).
+        formals = getattr(f.where, "formals", None)
+        if formals:
+            a.pos = {formal.name: formal for formal in formals}
         return a
     if type(f) is PrimOp:
         return Attrs()
