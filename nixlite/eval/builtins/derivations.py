@@ -173,7 +173,8 @@ def _hash_mode(s: str) -> bool:
 def derivation_strict(state, arg):
     attrs = force_attrs(arg)
     if "name" not in attrs:
-        raise EvalError("required attribute 'name' missing")
+        raise EvalError("attribute 'name' missing").add_trace(
+            "in the attrset passed as argument to builtins.derivationStrict")
     try:
         drv_name = str(force_str_noctx(attrs["name"]))
     except EvalError as e:
