@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 
 
@@ -95,7 +96,11 @@ def _cat(args) -> int:
     store = _store(args)
     _store_path_of(store, args.path)
     real = store.physical(args.path)
-    if os.path.isdir(real):
+    try:
+        st = os.lstat(real)
+    except (FileNotFoundError, NotADirectoryError):
+        raise StoreError(f"path '{args.path}' does not exist") from None
+    if not stat.S_ISREG(st.st_mode):
         raise StoreError(f"path '{args.path}' is not a regular file")
     with open(real, "rb") as f:
         while block := f.read(1 << 20):
@@ -104,11 +109,16 @@ def _cat(args) -> int:
 
 
 def _dump(args) -> int:
+    from nixlite.store.local import StoreError
     from nixlite.store.nar import dump
 
     store = _store(args)
     sp = _store_path_of(store, args.path)
-    dump(store.physical(sp), sys.stdout.buffer.write)
+    real = store.physical(sp)
+    if not os.path.lexists(real):
+        raise StoreError(f"path '{sp}' is registered as valid but its contents are missing "
+                         "(see 'nixlite store verify')")
+    dump(real, sys.stdout.buffer.write)
     sys.stdout.buffer.flush()
     return 0
 

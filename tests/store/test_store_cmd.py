@@ -73,3 +73,20 @@ def test_instantiate_add_root(tmp_path, capsysbinary):
     assert code == 0 and out.decode().split() == [root, root + "-2!dev"]
     assert open(root, "rb").read().startswith(b"Derive(")
     assert os.readlink(root + "-2").endswith("-b.drv")
+
+
+def test_cat_and_dump_refuse_what_is_not_there(tmp_path, capsysbinary):
+    store = str(tmp_path / "s")
+    code, out, _ = run(capsysbinary, "store", "--store", store, "add", os.path.join(HERE, "files", "tree"))
+    path = out.decode().strip()
+    for sub, why in (("/nope", "does not exist"), ("/a.txt/x", "does not exist"),
+                     ("/sub/link", "is not a regular file"), ("", "is not a regular file")):
+        code, _, err = run(capsysbinary, "store", "--store", store, "cat", path + sub)
+        assert code == 1 and err.decode() == f"error: path '{path}{sub}' {why}\n"
+    code, out, _ = run(capsysbinary, "store", "--store", store, "add", "--flat",
+                       os.path.join(HERE, "files", "hello.txt"))
+    flat = out.decode().strip()
+    os.unlink(os.path.join(store, "store", os.path.basename(flat)))
+    code, out, err = run(capsysbinary, "store", "--store", store, "dump", flat)
+    assert code == 1 and out == b""
+    assert err.decode().startswith(f"error: path '{flat}' is registered as valid but its contents are missing")
