@@ -93,7 +93,7 @@ class LocalIO(EvalIO):
             with open(self._real(path), "rb") as f:
                 return f.read()
         except IsADirectoryError:
-            raise EvalError(f"reading file '{path}': Is a directory") from None
+            raise EvalError(f"reading from file '{path}': Is a directory") from None
         except OSError as exc:
             raise EvalError(f"opening file '{path}': {_describe(exc)}") from None
 
