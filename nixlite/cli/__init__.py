@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from nixlite import __version__
@@ -27,8 +28,26 @@ COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with Nix's habits for bad command lines: ``error: …`` and exit status 1
+    (argparse's own is a usage dump and status 2)."""
+
+    def error(self, message: str):
+        unknown = re.match(r"unrecognized arguments: (\S+)", message)
+        needs = re.match(r"argument ([^/:\s]+)[^:]*: expected (one|\d+) arguments?", message)
+        if unknown:
+            message = f"unrecognised flag '{unknown.group(1)}'"
+        elif needs:
+            flag, count = needs.group(1), needs.group(2)
+            if count == "one":
+                message = f"'{flag}' requires an argument"
+            else:
+                message = f"flag '{flag}' requires {count} argument(s)"
+        self.exit(1, f"error: {message}\nTry '{self.prog} --help' for more information.\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nixlite",
         description="Nix without Nix, for container recipes.",
     )
