@@ -199,9 +199,12 @@ class DockerArchive:
     def tags(self) -> list[str]:
         return [t for e in self.entries for t in (e.get("RepoTags") or []) if isinstance(t, str)]
 
-    def image(self, tag: str | None = None, index: int | None = None) -> Image:
+    def image(self, tag: str | None = None, index: int | None = None, *,
+              verify: bool = True) -> Image:
         """The image named ``tag`` (matching RepoTags, also with docker.io/library/ spelled
-        out), or number ``index``, or the only one."""
+        out), or number ``index``, or the only one.  Compressed layer members are checked
+        against the config's diff_ids now unless ``verify`` is false (``inspect``, which like
+        skopeo's does not hash layers); uncompressed ones as they are streamed."""
         if tag is not None:
             wanted = {tag, _normalise_tag(tag)}
             found = [e for e in self.entries
@@ -229,10 +232,24 @@ class DockerArchive:
         tags = [t for t in (entry.get("RepoTags") or []) if isinstance(t, str)]
         image = Image(config_bytes, layers, tags)
         image.check_layers_match_config()
-        for layer, diff_id in zip(layers, image.diff_ids):
+        for number, (layer, diff_id) in enumerate(zip(layers, image.diff_ids), 1):
             if layer.compression == "none":
                 layer._want_digest = diff_id
+            elif verify:
+                self._verify_compressed(layer, number, entry["Layers"][number - 1])
         return image
+
+    def _verify_compressed(self, layer: Layer, number: int, ref: str) -> None:
+        """Decompress a compressed layer member once, within the decompression bound, and
+        check it against its diff_id now: its blob is copied verbatim (to an OCI layout or a
+        registry) where no later step would look inside, so a mismatch must stop the copy
+        before anything is written (skopeo refuses such archives too)."""
+        try:
+            for _ in layer.tar_chunks():
+                pass
+        except NixliteError as e:
+            raise NixliteError(f"'{self.label}': layer {number} ('{ref}', {layer.compression}"
+                               f"-compressed): {e.message}") from None
 
     def _layer(self, member: Member) -> Layer:
         source = file_source(self.path, member.offset, member.size)
@@ -268,6 +285,6 @@ def _normalise_tag(tag: str) -> str:
 
 
 def read_docker_archive(source: str | IO[bytes], *, tag: str | None = None,
-                        index: int | None = None) -> Image:
+                        index: int | None = None, verify: bool = True) -> Image:
     """Read one image from a docker-archive file (plain, .tar.gz or .tar.zst) or stream."""
-    return DockerArchive(source).image(tag=tag, index=index)
+    return DockerArchive(source).image(tag=tag, index=index, verify=verify)

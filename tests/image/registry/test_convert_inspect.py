@@ -225,3 +225,53 @@ def test_bad_streams_are_clear_errors(archive, tmp_path):
     result = cli("convert", str(archive), "-", "--format", "oci")
     assert result.returncode == 1 and b"cannot be written to standard output" in result.stderr
     assert result.stdout == b""
+
+
+def _gzip_member_archives(tmp_path):
+    """docker-archives whose layer members are gzip-compressed (skopeo accepts these: the
+    diff_id is the sha256 of the uncompressed tar): one consistent, one whose layer does not
+    match the config's diff_id."""
+    good = layer_tar([("bin/hello", b"hello\n")])
+    config = image_config([good])
+    ok = docker_archive(tmp_path / "gzgood.tar", [gzip.compress(good, mtime=0)], config,
+                        repo_tags=["hello:1.0"])
+    bad = docker_archive(tmp_path / "gzbad.tar",
+                         [gzip.compress(layer_tar([("bin/hello", b"evil\n")]), mtime=0)], config,
+                         repo_tags=["hello:1.0"])
+    return ok, bad
+
+
+def test_gzip_layer_members_are_checked_against_diff_ids(registry, tmp_path, capsys):
+    ok, bad = _gzip_member_archives(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    # skopeo refuses the mismatched archive; so must every nixlite command that copies it
+    assert skopeo("copy", f"docker-archive:{bad}", f"oci:{out / 'skopeo'}:1",
+                  check=False).returncode != 0
+    for args in (["convert", str(bad), str(out / "layout")],
+                 ["convert", str(bad), str(out / "back.tar"), "--format", "docker-archive"],
+                 ["push", str(bad), f"docker://{registry.host}/gzbad/app:1", "--tls-verify=false"]):
+        assert nixlite(*args, "-q") == 1, args
+        err = capsys.readouterr().err
+        assert "'layer0.tar', gzip-compressed" in err and "expected sha256:" in err, err
+        assert not (out / "layout").exists() and not (out / "back.tar").exists()
+    assert skopeo("inspect", "--tls-verify=false", f"docker://{registry.host}/gzbad/app:1",
+                  check=False).returncode != 0
+    # the consistent archive converts to a layout umoci unpacks (it checks diff_ids itself)
+    assert nixlite("convert", str(ok), str(out / "good"), "-q") == 0
+    subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{out / 'good'}:1.0",
+                    str(out / "bundle")], check=True, capture_output=True)
+    assert (out / "bundle" / "rootfs" / "bin" / "hello").read_bytes() == b"hello\n"
+
+
+def test_gzip_layer_member_bomb_is_bounded(tmp_path, capsys):
+    bomb = layer_tar([("zeros", bytes(8 << 20))])
+    path = docker_archive(tmp_path / "bomb.tar", [gzip.compress(bomb, mtime=0)],
+                          image_config([bomb]))
+    assert path.stat().st_size < 64 << 10
+    for args in (["convert", str(path), str(tmp_path / "layout")],
+                 ["convert", str(path), "-"]):
+        assert nixlite(*args, "--max-decompressed-size", "1M", "-q") == 1
+        assert "decompresses to more than 1 MiB" in capsys.readouterr().err
+    assert not (tmp_path / "layout").exists()
+    assert nixlite("convert", str(path), str(tmp_path / "layout"), "-q") == 0
