@@ -245,8 +245,15 @@ def from_json(text: str):
         # nlohmann rejects them, Python's decoder does not.
         raise EvalError(_NlohmannParser(text).error_message())
     if "\\u" in body and ("\\u0000" in body or "\\ud" in body.lower()):
-        v = _fix_strings(v)
+        try:
+            v = _fix_strings(v)
+        except _LoneSurrogate:
+            raise EvalError(_NlohmannParser(text).error_message()) from None
     return v
+
+
+class _LoneSurrogate(Exception):
+    """A ``\\uD800``-``\\uDFFF`` escape without its pair (Python's decoder keeps it)."""
 
 
 def no_null_byte(s: str) -> str:
@@ -265,7 +272,7 @@ def _fix_strings(v):
     if t is str:
         for ch in v:
             if "\ud800" <= ch <= "\udfff":
-                raise EvalError(_NlohmannParser("").surrogate_message(ch))
+                raise _LoneSurrogate
         return no_null_byte(v)
     if t is list:
         return [_fix_strings(x) for x in v]
@@ -552,10 +559,3 @@ class _NlohmannParser:
         except RecursionError:
             return "[json.exception.parse_error.101] parse error: nesting too deep"
         return "[json.exception.parse_error.101] parse error: invalid JSON"
-
-    def surrogate_message(self, ch: str) -> str:
-        if "\ud800" <= ch <= "\udbff":
-            return ("[json.exception.parse_error.101] parse error: invalid string: surrogate "
-                    "U+D800..U+DBFF must be followed by U+DC00..U+DFFF")
-        return ("[json.exception.parse_error.101] parse error: invalid string: surrogate "
-                "U+DC00..U+DFFF must follow U+D800..U+DBFF")

@@ -394,6 +394,15 @@ ERRORS = [
      "[json.exception.parse_error.101] parse error at line 1, column 3: syntax error while "
      "parsing value - invalid string: control character U+0009 (HT) must be escaped to "
      "\\u0009 or \\t; last read: '\"a<U+0009>'"),
+    # lone surrogate escapes: Python's decoder accepts them, nlohmann does not
+    ("builtins.fromJSON \"\\\"\\\\udc00x\\\"\"",
+     "[json.exception.parse_error.101] parse error at line 1, column 7: syntax error while "
+     "parsing value - invalid string: surrogate U+DC00..U+DFFF must follow U+D800..U+DBFF; "
+     "last read: '\"\\udc00'"),
+    ("builtins.fromJSON \"{\\\"\\\\ud800\\\": 1}\"",
+     "[json.exception.parse_error.101] parse error at line 1, column 9: syntax error while "
+     "parsing object key - invalid string: surrogate U+D800..U+DBFF must be followed by "
+     "U+DC00..U+DFFF; last read: '\"\\ud800\"'; expected string literal"),
     ("builtins.fromJSON \"[\\n1,\\n-]\"",
      "[json.exception.parse_error.101] parse error at line 3, column 2: syntax error while "
      "parsing value - invalid number; expected digit after '-'; last read: '-]'"),
