@@ -16,7 +16,6 @@ Every output is written under a temporary name and renamed into place when compl
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -235,7 +234,10 @@ class Opened:
             fn()
 
 
-def open_image(loc: Location, args, *, keep: str = "blob", workdir: str | None = None) -> Opened:
+def open_image(loc: Location, args, *, keep: str = "blob", workdir: str | None = None,
+               verify: bool = True) -> Opened:
+    """Open SRC; ``verify=False`` (inspect) skips hashing a docker-archive's compressed
+    layer members up front."""
     if loc.kind == "registry":
         from nixlite.image import model
         from nixlite.image.registry.pull import pull
@@ -248,7 +250,7 @@ def open_image(loc: Location, args, *, keep: str = "blob", workdir: str | None =
     if loc.kind == "stream":
         from nixlite.image import docker_archive
 
-        return Opened(docker_archive.read_docker_archive(sys.stdin.buffer))
+        return Opened(docker_archive.read_docker_archive(sys.stdin.buffer, verify=verify))
     if loc.kind == "oci":
         from nixlite.image import oci_layout
 
@@ -263,7 +265,7 @@ def open_image(loc: Location, args, *, keep: str = "blob", workdir: str | None =
     if os.path.isdir(loc.path):
         raise NixliteError(f"'{loc.path}' is a directory, not a docker-archive file")
     tag = f"{loc.ref[0]}:{loc.ref[1]}" if loc.ref else None
-    return Opened(docker_archive.read_docker_archive(loc.path, tag=tag))
+    return Opened(docker_archive.read_docker_archive(loc.path, tag=tag, verify=verify))
 
 
 def _layout_platform(args) -> dict:
@@ -428,23 +430,33 @@ def run_convert(args) -> int:
 
 
 def run_inspect(args) -> int:
+    from nixlite.image.model import sha256_digest
+
     src = parse_location(args.src)
     if src.kind == "registry":
         return _inspect_registry(args, src.ref)
-    opened = open_image(src, args)
+    opened = open_image(src, args, verify=False)
     try:
         image = opened.image
         image.check_layers_match_config()
-        if args.raw:
-            sys.stdout.buffer.write(image.manifest_bytes(opened.manifest_oci))
-            sys.stdout.buffer.flush()
-            return 0
-        if args.config:
+        if args.config:  # before --raw: skopeo's --config --raw is the raw config
             sys.stdout.buffer.write(image.config_bytes)
             sys.stdout.buffer.flush()
             return 0
-        info = _inspect_info(image.config, image.manifest_digest(opened.manifest_oci),
-                             list(image.repo_tags), [layer.digest for layer in image.layers])
+        if src.kind == "oci":
+            manifest = image.manifest_bytes(True)
+            layers = [layer.digest for layer in image.layers]
+        else:  # a docker-archive, as skopeo's docker-archive source describes it
+            from nixlite.image.docker_archive import skopeo_view_manifest
+
+            manifest = skopeo_view_manifest(image)
+            layers = list(image.diff_ids)
+        if args.raw:
+            sys.stdout.buffer.write(manifest)
+            sys.stdout.buffer.flush()
+            return 0
+        # RepoTags lists a registry repository's tags; skopeo leaves it empty elsewhere
+        info = _inspect_info(image.config, sha256_digest(manifest), [], layers)
     finally:
         opened.close()
     _print_info(args, info)
@@ -489,7 +501,9 @@ def _inspect_info(config, digest, tags, layers) -> dict:
 
 def _print_info(args, info: dict) -> None:
     if args.json:
-        print(json.dumps(info, indent=4))
+        from nixlite.image.jsonstyle import go_json_indented
+
+        print(go_json_indented(info))
         return
     for key, value in info.items():
         if isinstance(value, list):

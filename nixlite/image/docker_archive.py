@@ -23,7 +23,7 @@ from typing import IO, Any
 from nixlite.errors import NixliteError
 from nixlite.image.compression import compress_chunks, decompress_chunks, sniff_compression
 from nixlite.image.files import atomic_file, read_chunks
-from nixlite.image.jsonstyle import MAX_JSON, parse_json, python_json
+from nixlite.image.jsonstyle import MAX_JSON, go_json, parse_json, python_json
 from nixlite.image.model import Image, Layer, check_digest_syntax, file_source
 from nixlite.image.tarreader import Member, index_tar_file, safe_relative
 from nixlite.image.tarwriter import PaxTarWriter
@@ -262,6 +262,31 @@ class DockerArchive:
             source = keep_alive_source
         kind = _sniff_file(self.path, member.offset) if member.size else "none"
         return Layer.from_blob(source, compression=kind, size=member.size)
+
+
+def skopeo_view_manifest(image: Image) -> bytes:
+    """The manifest skopeo's docker-archive source reports for an image (what ``skopeo
+    inspect --raw`` prints and ``skopeo inspect``'s Digest hashes): every layer named by its
+    diff_id with its uncompressed size, under the gzip media type whatever the member's
+    actual compression.  Compressed members are decompressed (within the bound) to size
+    them, but not checked: inspect, like skopeo's, does not verify layers."""
+    from nixlite.image.compression import decompress_chunks
+    from nixlite.image.model import DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, descriptor
+
+    layers = []
+    for number, (layer, diff_id) in enumerate(zip(image.layers, image.diff_ids), 1):
+        if layer.compression == "none":
+            size = layer.size
+        else:
+            try:
+                size = sum(map(len, decompress_chunks(layer.blob_chunks(), layer.compression)))
+            except NixliteError as e:
+                raise NixliteError(f"layer {number}: {e.message}") from None
+        layers.append(descriptor(DOCKER_LAYER_GZIP, diff_id, size, False))
+    return go_json({"schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+                    "config": descriptor(DOCKER_CONFIG, image.config_digest,
+                                         len(image.config_bytes), False),
+                    "layers": layers})
 
 
 def _valid_entry(entry: Any) -> bool:

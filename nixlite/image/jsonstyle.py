@@ -46,6 +46,12 @@ def go_json(value: Any) -> bytes:
     return _html_escape(json.dumps(value, separators=(",", ":"), ensure_ascii=False)).encode()
 
 
+def go_json_indented(value: Any) -> str:
+    """``value`` as Go's ``json.MarshalIndent(value, "", "    ")`` writes it (skopeo
+    inspect's output): UTF-8 kept, HTML characters escaped."""
+    return _html_escape(json.dumps(value, indent=4, ensure_ascii=False))
+
+
 def go_string(text: str) -> str:
     return go_json(text).decode()
 
