@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import stat
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -276,6 +277,19 @@ def _layout_platform(args) -> dict:
 
 
 # --- writing ---------------------------------------------------------------------------------
+def _check_archive_dest(path: str) -> None:
+    """Refuse, before any work, a docker-archive destination skopeo refuses: an existing
+    non-empty file is never replaced (``docker-archive doesn't support modifying existing
+    images``), an empty one or a device such as /dev/stdout is written."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(st.st_mode) and st.st_size > 0:
+        raise NixliteError(f"cannot write docker-archive '{path}': the file already exists "
+                           "(a docker-archive is not modified in place; remove it first)")
+
+
 def _atomic_dir(dest: str, write) -> None:
     """Write a directory through ``write(path)`` under a temporary name, then rename; an
     existing empty directory is replaced, an existing OCI layout is added to (as skopeo
@@ -316,6 +330,7 @@ def write_image(image, loc: Location, *, tag: tuple[str, str] | None, oci_tag: s
             write(sys.stdout.buffer)
             sys.stdout.buffer.flush()
         else:
+            _check_archive_dest(loc.path)
             atomic_file(loc.path, write)
         return
     if loc.kind == "oci":
@@ -344,6 +359,8 @@ def run_pull(args) -> int:
         os.path.dirname(os.path.abspath(args.output.rstrip("/")))
     if workdir and not os.path.isdir(workdir):
         raise NixliteError(f"cannot write '{args.output}': directory '{workdir}' does not exist")
+    if fmt == "docker-archive" and args.output != "-":
+        _check_archive_dest(args.output)
     client = _client(ref, args)
     if fmt == "oci":
         from nixlite.image import oci_layout
@@ -417,6 +434,8 @@ def run_convert(args) -> int:
         raise NixliteError("an OCI layout is a directory and cannot be written to standard output")
     workdir = None if dest.kind == "stream" else \
         os.path.dirname(os.path.abspath(dest.path.rstrip("/")))
+    if dest.kind == "archive":
+        _check_archive_dest(dest.path)
     opened = open_image(src, args, keep="blob", workdir=workdir)
     try:
         tag = _name_tag(args.tag) if args.tag else None

@@ -362,3 +362,25 @@ def test_hostile_registry_manifests_are_clear_errors(tmp_path, capsys):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_existing_archive_is_refused_like_skopeo(images, tmp_path, capsys):
+    """skopeo never replaces a non-empty docker-archive ("doesn't support modifying existing
+    images"); an empty file it writes.  pull and convert do the same, before any transfer."""
+    ref = f"docker://{images.host}/test/simple:v1"
+    existing = tmp_path / "existing.tar"
+    existing.write_bytes(b"precious")
+    assert skopeo("copy", "-q", "--src-tls-verify=false", ref, f"docker-archive:{existing}:a:b",
+                  check=False).returncode != 0
+    assert nixlite("pull", ref, "-o", str(existing), "--tls-verify=false", "-q") == 1
+    assert "'" + str(existing) + "': the file already exists" in capsys.readouterr().err
+    source = tmp_path / "source.tar"
+    assert nixlite("pull", ref, "-o", str(source), "--tls-verify=false", "-q") == 0
+    assert nixlite("convert", str(source), str(existing), "--format", "docker-archive", "-q") == 1
+    assert "the file already exists" in capsys.readouterr().err
+    assert existing.read_bytes() == b"precious"
+    assert sorted(os.listdir(tmp_path)) == ["existing.tar", "source.tar"]
+    empty = tmp_path / "empty.tar"
+    empty.touch()
+    assert nixlite("pull", ref, "-o", str(empty), "--tls-verify=false", "-q") == 0
+    assert empty.read_bytes() == source.read_bytes()

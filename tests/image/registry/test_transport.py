@@ -120,6 +120,7 @@ def test_basic_auth_with_htpasswd_registry(basic_registry, tmp_path, monkeypatch
     dest.unlink()
     assert main(["image", "pull", ref, "-o", str(dest), "--tls-verify=false", "-q",
                  "--authfile", str(auth_file)]) == 0
+    dest.unlink()  # an existing archive is never replaced, as in skopeo
     assert main(["image", "pull", ref, "-o", str(dest), "--tls-verify=false", "-q",
                  "--creds", "alice:wrong"]) == 1
     assert "password rejected" in capsys.readouterr().err
