@@ -281,6 +281,10 @@ def _check_archive_dest(path: str) -> None:
     """Refuse, before any work, a docker-archive destination skopeo refuses: an existing
     non-empty file is never replaced (``docker-archive doesn't support modifying existing
     images``), an empty one or a device such as /dev/stdout is written."""
+    if os.path.isdir(path):
+        raise NixliteError(f"cannot write docker-archive '{path}': it is a directory (to write "
+                           f"an OCI layout there, use oci:{path} or --format oci)")
+    _check_parent(path)
     try:
         st = os.stat(path)
     except FileNotFoundError:
@@ -290,17 +294,37 @@ def _check_archive_dest(path: str) -> None:
                            "(a docker-archive is not modified in place; remove it first)")
 
 
+def _check_parent(path: str) -> str:
+    parent = os.path.dirname(os.path.abspath(path.rstrip("/"))) or "."
+    if not os.path.isdir(parent):
+        raise NixliteError(f"cannot write '{path}': directory '{parent}' does not exist")
+    return parent
+
+
+def _check_layout_dest(path: str) -> None:
+    """Refuse, before any work, an OCI layout destination that cannot be written: a file,
+    a non-empty directory that is not a layout, a missing parent directory."""
+    if os.path.isfile(os.path.join(path, "oci-layout")):
+        return
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NixliteError(f"cannot write OCI layout '{path}': it is an existing file, not a "
+                           "directory (to write a docker-archive, use --format docker-archive "
+                           "or docker-archive:PATH)")
+    if os.path.isdir(path) and os.listdir(path):
+        raise NixliteError(f"cannot write OCI layout '{path}': the directory is not empty and "
+                           "not an OCI layout")
+    _check_parent(path)
+
+
 def _atomic_dir(dest: str, write) -> None:
     """Write a directory through ``write(path)`` under a temporary name, then rename; an
     existing empty directory is replaced, an existing OCI layout is added to (as skopeo
     does), any other non-empty directory is refused."""
-    parent = os.path.dirname(os.path.abspath(dest.rstrip("/"))) or "."
+    _check_layout_dest(dest)
     if os.path.isfile(os.path.join(dest, "oci-layout")):
         write(dest)  # add to an existing layout: blobs first, index.json replaced last
         return
-    if os.path.exists(dest):
-        if not os.path.isdir(dest) or os.listdir(dest):
-            raise NixliteError(f"'{dest}' already exists and is not an empty directory")
+    parent = _check_parent(dest)
     tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(dest.rstrip('/'))}.", dir=parent)
     try:
         write(tmp)
@@ -361,6 +385,8 @@ def run_pull(args) -> int:
         raise NixliteError(f"cannot write '{args.output}': directory '{workdir}' does not exist")
     if fmt == "docker-archive" and args.output != "-":
         _check_archive_dest(args.output)
+    elif fmt == "oci":
+        _check_layout_dest(args.output)
     client = _client(ref, args)
     if fmt == "oci":
         from nixlite.image import oci_layout
@@ -436,6 +462,8 @@ def run_convert(args) -> int:
         os.path.dirname(os.path.abspath(dest.path.rstrip("/")))
     if dest.kind == "archive":
         _check_archive_dest(dest.path)
+    elif dest.kind == "oci":
+        _check_layout_dest(dest.path)
     opened = open_image(src, args, keep="blob", workdir=workdir)
     try:
         tag = _name_tag(args.tag) if args.tag else None

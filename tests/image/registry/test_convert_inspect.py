@@ -297,3 +297,32 @@ def test_gzip_layer_member_bomb_is_bounded(tmp_path, capsys):
         assert "decompresses to more than 1 MiB" in capsys.readouterr().err
     assert not (tmp_path / "layout").exists()
     assert nixlite("convert", str(path), str(tmp_path / "layout"), "-q") == 0
+
+
+def test_unwritable_destinations_are_named_with_a_reason(archive, tmp_path, capsys):
+    """Errors name the user's path (never a temporary one) and say what is wrong, before
+    anything is read or written."""
+    layout = tmp_path / "layout"
+    assert nixlite("convert", str(archive), str(layout), "-q") == 0
+    existing = tmp_path / "existing.tar"
+    existing.write_bytes(b"x")
+    missing = tmp_path / "nonexist" / "dir"
+    cases = {
+        (str(archive), str(missing / "out")):
+            f"cannot write '{missing / 'out'}': directory '{missing}' does not exist",
+        (str(layout), str(missing / "out.tar")):
+            f"cannot write '{missing / 'out.tar'}': directory '{missing}' does not exist",
+        (str(layout), str(layout)):
+            f"cannot write docker-archive '{layout}': it is a directory",
+        (str(archive), str(existing)):
+            f"cannot write OCI layout '{existing}': it is an existing file, not a directory",
+        (str(archive), str(tmp_path)):
+            f"cannot write OCI layout '{tmp_path}': the directory is not empty and not an OCI layout",
+    }
+    before = sorted(os.listdir(tmp_path))
+    for (src, dest), message in cases.items():
+        assert nixlite("convert", src, dest, "-q") == 1, dest
+        err = capsys.readouterr().err
+        assert err == f"error: {message}" + err[len("error: ") + len(message):], err
+        assert ".tmp" not in err and "/." not in err, err
+    assert sorted(os.listdir(tmp_path)) == before and existing.read_bytes() == b"x"

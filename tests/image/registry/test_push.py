@@ -161,7 +161,7 @@ def test_pull_adds_to_an_existing_layout(images, tmp_path, capsys):
     (other / "file").write_text("x")
     assert nixlite("pull", f"docker://{images.host}/test/simple:v1", "-o", str(other),
                    "--format", "oci", "--tls-verify=false") == 1
-    assert "not an empty directory" in capsys.readouterr().err
+    assert "the directory is not empty and not an OCI layout" in capsys.readouterr().err
 
 
 def test_push_from_stdin(registry, archive):
