@@ -326,3 +326,23 @@ def test_unwritable_destinations_are_named_with_a_reason(archive, tmp_path, caps
         assert err == f"error: {message}" + err[len("error: ") + len(message):], err
         assert ".tmp" not in err and "/." not in err, err
     assert sorted(os.listdir(tmp_path)) == before and existing.read_bytes() == b"x"
+
+
+def test_inspect_oci_layout_byte_for_byte_like_skopeo(archive, tmp_path, capfd):
+    """On an OCI layout --raw is the manifest, --config --raw the raw config (--config
+    takes precedence, as in skopeo), --json skopeo's JSON with an empty RepoTags."""
+    layout = tmp_path / "layout"
+    assert nixlite("convert", str(archive), str(layout), "-q") == 0
+    capfd.readouterr()
+    for flags in (["--raw"], ["--config", "--raw"], ["--raw", "--config"], ["--json"]):
+        assert nixlite("inspect", str(layout), *flags) == 0
+        ours = capfd.readouterr().out
+        theirs = skopeo("inspect", *[f for f in flags if f != "--json"], f"oci:{layout}").stdout
+        assert ours.rstrip("\n") == theirs.rstrip("\n"), flags
+    assert nixlite("inspect", str(layout), "--config", "--raw") == 0
+    assert capfd.readouterr().out.encode() == image_config_bytes(archive)
+
+
+def image_config_bytes(path) -> bytes:
+    with tarfile.open(path) as tar:
+        return tar.extractfile("config.json").read()
