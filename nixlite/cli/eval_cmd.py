@@ -7,6 +7,11 @@ import os
 import sys
 
 
+# What -E appends when it is given without a value: a flag, as in Nix, not the
+# expression '' (which is a syntax error).
+_FLAG_ONLY = object()
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "eval",
@@ -17,7 +22,7 @@ def register(subparsers) -> None:
     p.add_argument("inputs", nargs="*", metavar="FILE", help="files (or expressions with -E); - for stdin")
     # -E is a flag in Nix (the arguments are expressions), but it may be repeated
     # between them (`-E 1 -E 2`): collect an optional value each time it appears.
-    p.add_argument("-E", "--expr", nargs="?", action="append", const="", default=None,
+    p.add_argument("-E", "--expr", nargs="?", action="append", const=_FLAG_ONLY, default=None,
                    metavar="EXPR", help="treat the arguments as expressions")
     p.add_argument("--strict", action="store_true", help="evaluate the result deeply")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -50,14 +55,14 @@ def run(args) -> int:
         if partial:
             _write(sys.stdout, partial)
         sys.stdout.flush()
-        sys.stderr.write(exc.render(show_trace=args.show_trace) + "\n")
+        _write(sys.stderr, exc.render(show_trace=args.show_trace) + "\n")
         return 1
     except NixliteError as exc:  # parse and resolve errors: same layout as Nix's
         sys.stdout.flush()
         text = f"error: {exc.message}"
         if exc.pos is not None:
             text += "\n\n" + render_pos(exc.pos)
-        sys.stderr.write(text + "\n")
+        _write(sys.stderr, text + "\n")
         return 1
     return out
 
@@ -77,7 +82,7 @@ def _evaluate(args) -> int:
         auto_args[name] = value
 
     if args.expr is not None:
-        texts = [t for t in args.expr if t] + list(args.inputs)
+        texts = [t for t in args.expr if t is not _FLAG_ONLY] + list(args.inputs)
         roots = [lambda t=text: state.eval_string(t, "«string»", os.getcwd()) for text in texts]
     else:
         files = args.inputs or ["./default.nix"]

@@ -73,7 +73,7 @@ def parse_attr_path(path: str) -> list[str]:
         else:
             cur += c
         i += 1
-    if cur or out:
+    if cur:  # as in Nix, a trailing dot selects nothing more
         out.append(cur)
     return out
 
@@ -81,6 +81,8 @@ def parse_attr_path(path: str) -> list[str]:
 def find_along_attr_path(v, attr_path: str, auto_args: Attrs):
     """Follow ``-A attr.path``, auto-calling functions along the way."""
     for key in parse_attr_path(attr_path):
+        if not key:
+            raise EvalError(f"empty attribute name in selection path '{attr_path}'")
         v = auto_call(v, auto_args)
         v = force(v)
         if key.isdigit() or (key.startswith("-") and key[1:].isdigit()):
