@@ -36,6 +36,16 @@ def _bool_flag(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of times (0 or more), got '{text}'")
+    return value
+
+
 def _add_tls(p: argparse.ArgumentParser, *names: str) -> None:
     p.add_argument(*names, dest="tls_verify", type=_bool_flag, nargs="?", const=True,
                    default=True, metavar="BOOL",
@@ -48,7 +58,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="registry credentials (default: from the Docker/containers auth files)")
     p.add_argument("--authfile", metavar="PATH",
                    help="read credentials from this auth file only")
-    p.add_argument("--retry-times", type=int, default=4, metavar="N",
+    p.add_argument("--retry-times", type=_count, default=4, metavar="N",
                    help="retries of transient registry errors (default 4)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.add_argument("--max-decompressed-size", metavar="SIZE",
@@ -131,10 +141,12 @@ def _with_limits(run):
     """Apply the options every subcommand shares before running it."""
 
     def wrapped(args) -> int:
-        from nixlite.image.compression import parse_size, set_max_decompressed
+        from nixlite.image.compression import max_decompressed, parse_size, set_max_decompressed
 
         if args.max_decompressed_size is not None:
             set_max_decompressed(parse_size(args.max_decompressed_size, "--max-decompressed-size"))
+        else:  # a bad value is an error now, not when (or if) something is decompressed
+            set_max_decompressed(max_decompressed())
         try:
             return run(args)
         except BrokenPipeError:
@@ -211,7 +223,7 @@ def _client(ref, args):
     from nixlite.image.registry.auth import parse_creds
 
     creds = parse_creds(args.creds) if args.creds else True
-    return client_for(ref, tls_verify=args.tls_verify, retries=max(0, args.retry_times),
+    return client_for(ref, tls_verify=args.tls_verify, retries=args.retry_times,
                       credentials=creds, auth_file=args.authfile)
 
 

@@ -306,6 +306,32 @@ def test_cli_refuses_a_bomb_and_writes_nothing(bomb, tmp_path, capsys):
     assert err.count("\n") == 1 and os.listdir(out) == []
 
 
+def test_cli_rejects_a_bad_limit_or_retry_count_up_front(monkeypatch, tmp_path, capsys):
+    """A bad NIXLITE_MAX_DECOMPRESSED_SIZE is an error even for an image that needs no
+    decompression (it would otherwise be ignored until a compressed layer came along), and a
+    negative --retry-times is refused rather than taken as zero."""
+    from nixlite.cli import main
+    from imagekit import docker_archive, image_config, layer_tar
+
+    layer = layer_tar([("a", b"a")])
+    archive = docker_archive(tmp_path / "plain.tar", [layer], image_config([layer]))
+    monkeypatch.setenv("NIXLITE_MAX_DECOMPRESSED_SIZE", "junk")
+    assert main(["image", "inspect", str(archive)]) == 1
+    assert capsys.readouterr().err == ("error: invalid NIXLITE_MAX_DECOMPRESSED_SIZE 'junk' "
+                                       "(expected a number of bytes, e.g. 512M or 16G)\n")
+    monkeypatch.setenv("NIXLITE_MAX_DECOMPRESSED_SIZE", "64M")
+    assert main(["image", "inspect", str(archive), "-q"]) == 0
+    capsys.readouterr()
+    for value in ("-1", "x"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["image", "pull", "docker://127.0.0.1:1/x", "-o", str(tmp_path / "o.tar"),
+                  "--retry-times", value])
+        assert exit_.value.code != 0
+        assert f"--retry-times: expected a number of times (0 or more), got '{value}'" \
+            in capsys.readouterr().err
+    assert not (tmp_path / "o.tar").exists()
+
+
 # --- tar errors name their source ----------------------------------------------------------
 def test_corrupt_tar_header_names_the_layer_and_the_archive(tmp_path):
     data = bytearray(tar_of(("x", "file", b"abc")))
