@@ -19,7 +19,6 @@ Regenerate goldens with ``python fixtures/regen.py eval``.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import io
 import re
@@ -37,26 +36,7 @@ sys.modules.setdefault("fixtures_regen", regen)
 _spec.loader.exec_module(regen)
 
 CASES = regen.eval_cases()
-KNOWN_FAILURES_FILE = regen.EVAL_DIR / "known-failures.txt"
-
-
-def _eval_command_available() -> bool:
-    try:
-        importlib.import_module("nixlite.cli.eval_cmd")
-        importlib.import_module("nixlite.eval.api")
-    except ImportError:
-        return False
-    return True
-
-
-def _known_failures() -> set[str]:
-    if not KNOWN_FAILURES_FILE.exists():
-        return set()
-    lines = KNOWN_FAILURES_FILE.read_text().splitlines()
-    return {line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()}
-
-
-KNOWN_FAILURES = _known_failures()
+KNOWN_FAILURES = regen.known_failures(regen.EVAL_DIR)
 
 
 def expected_error(case) -> str | None:
@@ -168,7 +148,6 @@ def store_root(tmp_path_factory):
     local.reset_default_store()
 
 
-@pytest.mark.skipif(not _eval_command_available(), reason="nixlite eval not available yet")
 @pytest.mark.parametrize(("case", "mode"), _params())
 def test_eval_matches_golden(case, mode, capsysbinary, monkeypatch, store_root):
     status, stdout, stderr = run_nixlite_case(case, mode, capsysbinary, monkeypatch, store_root)

@@ -11,7 +11,6 @@ content and base name, never on where the repository lives.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import json
 import shutil
@@ -27,26 +26,7 @@ sys.modules.setdefault("fixtures_regen", regen)
 _spec.loader.exec_module(regen)
 
 CASES = regen.drv_cases()
-KNOWN_FAILURES_FILE = regen.DRV_DIR / "known-failures.txt"
-
-
-def _instantiate_available() -> bool:
-    try:
-        importlib.import_module("nixlite.cli.instantiate_cmd")
-        importlib.import_module("nixlite.store.local")
-    except ImportError:
-        return False
-    return True
-
-
-def _known_failures() -> set[str]:
-    if not KNOWN_FAILURES_FILE.exists():
-        return set()
-    names = (line.split("#")[0].strip() for line in KNOWN_FAILURES_FILE.read_text().splitlines())
-    return {n for n in names if n}
-
-
-KNOWN = _known_failures()
+KNOWN = regen.known_failures(regen.DRV_DIR)
 
 
 def golden(case) -> dict:
@@ -64,7 +44,6 @@ def store_root(tmp_path_factory):
     return tmp_path_factory.mktemp("drv-store") / "store"
 
 
-@pytest.mark.skipif(not _instantiate_available(), reason="nixlite instantiate not available yet")
 @pytest.mark.parametrize("case", _params())
 def test_instantiate_matches_nix(case, store_root, capsysbinary, monkeypatch):
     from nixlite.cli import main
