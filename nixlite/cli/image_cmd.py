@@ -269,7 +269,8 @@ def open_image(loc: Location, args, *, keep: str = "blob", workdir: str | None =
 
         if not os.path.isdir(loc.path):
             raise NixliteError(f"'{loc.path}' is not a directory (an OCI image layout)")
-        image = oci_layout.read_oci_layout(loc.path, tag=loc.ref, **_layout_platform(args))
+        image = oci_layout.read_oci_layout(loc.path, tag=loc.ref, verify=verify,
+                                           **_layout_platform(args))
         return Opened(image, manifest_oci=True)
     from nixlite.image import docker_archive
 

@@ -150,8 +150,13 @@ def list_tags(directory: str) -> list[str]:
 
 
 def read_oci_layout(directory: str, tag: str | None = None, *, os_name: str = "linux",
-                    arch: str = "amd64", variant: str | None = None) -> Image:
-    """The image tagged ``tag`` (or the only one); an index entry picks os/arch/variant."""
+                    arch: str = "amd64", variant: str | None = None,
+                    verify: bool = True) -> Image:
+    """The image tagged ``tag`` (or the only one); an index entry picks os/arch/variant.
+    Compressed layers are decompressed once now (within the decompression bound) and checked
+    against the config's diff_ids unless ``verify`` is false: copied verbatim to another
+    layout or a registry, a blob that matches its digest but not its diff_id would otherwise
+    pass unnoticed (umoci refuses such layouts)."""
     _check_layout_file(directory)
     manifests = [m for m in _read_index(directory)["manifests"] if isinstance(m, dict)]
     if tag is not None:
@@ -210,4 +215,12 @@ def read_oci_layout(directory: str, tag: str | None = None, *, os_name: str = "l
     image.set_manifest_bytes(manifest_bytes, oci=media_type == OCI_MANIFEST)
     if isinstance(manifest.get("annotations"), dict):
         image.annotations = manifest["annotations"]
+    if verify:
+        for number, layer in enumerate(layers, 1):
+            if layer.compression != "none":
+                try:
+                    for _ in layer.tar_chunks():
+                        pass
+                except NixliteError as e:
+                    raise NixliteError(f"'{directory}': layer {number}: {e.message}") from None
     return image

@@ -346,3 +346,45 @@ def test_inspect_oci_layout_byte_for_byte_like_skopeo(archive, tmp_path, capfd):
 def image_config_bytes(path) -> bytes:
     with tarfile.open(path) as tar:
         return tar.extractfile("config.json").read()
+
+
+def _hand_layout(directory, layer_blob: bytes, config: bytes):
+    """An OCI layout written with plain json/hashlib: one gzip layer, tag 1."""
+    blobs = directory / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def put(data: bytes) -> dict:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **put(config)},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                            **put(layer_blob)}]}
+    entry = {"mediaType": manifest["mediaType"], **put(json.dumps(manifest).encode()),
+             "annotations": {"org.opencontainers.image.ref.name": "1"}}
+    (directory / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
+    (directory / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    return directory
+
+
+def test_oci_layout_layers_are_checked_against_diff_ids(registry, tmp_path, capsys):
+    good = layer_tar([("bin/hello", b"hello\n")])
+    evil = gzip.compress(layer_tar([("bin/hello", b"evil\n")]), mtime=0)
+    bad = _hand_layout(tmp_path / "bad", evil, image_config([good]))
+    assert subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{bad}:1",
+                           str(tmp_path / "bundle")], capture_output=True).returncode != 0
+    out = tmp_path / "out"
+    out.mkdir()
+    for args in (["convert", str(bad), str(out / "layout"), "--format", "oci"],
+                 ["push", str(bad), f"docker://{registry.host}/ocibad/app:1", "--tls-verify=false"]):
+        assert nixlite(*args, "-q") == 1, args
+        err = capsys.readouterr().err
+        assert f"'{bad}': layer 1: " in err and "expected sha256:" in err, err
+    assert os.listdir(out) == []
+    assert nixlite("inspect", str(bad), "--raw") == 0  # inspect, like skopeo's, hashes no layer
+    ok = _hand_layout(tmp_path / "ok", gzip.compress(good, mtime=0), image_config([good]))
+    assert nixlite("convert", str(ok), str(out / "layout"), "--format", "oci", "-q") == 0
+    subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{out / 'layout'}:latest",
+                    str(tmp_path / "bundle2")], check=True, capture_output=True)
