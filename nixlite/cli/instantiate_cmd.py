@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import sys
 
+from nixlite.cli.evaluation import add_evaluation_arguments, auto_arguments, roots, write_error
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -21,22 +23,11 @@ def register(subparsers) -> None:
         description="Instantiate the derivations that FILE (default ./default.nix), -E EXPR or - "
         "(stdin) evaluates to, as `nix-instantiate` does, and print their store derivation paths.",
     )
-    p.add_argument("inputs", nargs="*", metavar="FILE", help="files (or expressions with -E); - for stdin")
-    p.add_argument("-E", "--expr", action="store_true", help="treat the arguments as expressions")
-    p.add_argument("-A", "--attr", action="append", default=[], metavar="ATTRPATH",
-                   help="select an attribute (repeatable)")
-    p.add_argument("--arg", nargs=2, action="append", default=[], metavar=("NAME", "EXPR"),
-                   help="pass a Nix expression to the top-level function")
-    p.add_argument("--argstr", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="pass a string to the top-level function")
-    p.add_argument("-I", dest="include", action="append", default=[], metavar="PATH",
-                   help="add a search path entry (PREFIX=PATH or PATH)")
+    add_evaluation_arguments(p)
     p.add_argument("--add-root", metavar="PATH",
                    help="make PATH a symlink to the .drv file (PATH-2, PATH-3… for more) and print it")
     p.add_argument("--store", metavar="DIR", help="the nixlite store to use (default: $NIXLITE_STORE "
                    "or ~/.local/share/nixlite/store)")
-    p.add_argument("--show-trace", action="store_true", help="show the evaluation trace on errors")
-    p.add_argument("--read-write-mode", action="store_true", help="accepted for compatibility")
     p.set_defaults(func=run)
 
 
@@ -54,12 +45,7 @@ def run(args) -> int:
         finally:
             _flush_store()
     except NixliteError as exc:
-        sys.stdout.flush()
-        try:
-            text = exc.render(show_trace=args.show_trace)
-        except TypeError:
-            text = exc.render()
-        sys.stderr.write(text + "\n")
+        write_error(exc, args.show_trace)
         return 1
     return 0 if lines is not None else 1
 
@@ -74,28 +60,12 @@ def _flush_store() -> None:
 def _instantiate(args):
     from nixlite.eval.api import auto_call, find_along_attr_path
     from nixlite.eval.state import EvalState
-    from nixlite.eval.values import Attrs, Thunk
 
     state = EvalState(search_path=args.include, show_trace=args.show_trace, read_write=True)
-    auto_args = Attrs()
-    for name, text in args.arg:
-        auto_args[name] = Thunk(_eval_arg, (state, text))
-    for name, value in args.argstr:
-        auto_args[name] = value
-
-    if args.expr:
-        roots = [lambda t=text: state.eval_string(t, "«string»", os.getcwd()) for text in args.inputs]
-    else:
-        roots = []
-        for f in args.inputs or ["./default.nix"]:
-            if f == "-":
-                text = sys.stdin.read()
-                roots.append(lambda t=text: state.eval_string(t, "«stdin»", os.getcwd()))
-            else:
-                roots.append(lambda p=os.path.abspath(f): state.eval_file(p))
+    auto_args = auto_arguments(state, args)
 
     printed = []
-    for root in roots:
+    for root in roots(state, args):
         v = root()
         for attr_path in args.attr or [""]:
             selected = find_along_attr_path(v, attr_path, auto_args)
@@ -180,6 +150,3 @@ def get_derivations(v, auto_args) -> list:
     return found
 
 
-def _eval_arg(pair):
-    state, text = pair
-    return state.eval_string(text, "«string»", os.getcwd())
