@@ -123,12 +123,12 @@ def test_push_oci_layout_writes_an_oci_manifest(registry, archive, tmp_path):
     skopeo("copy", "-q", "--src-tls-verify=false", ref, f"docker-archive:{tmp_path / 'b.tar'}")
 
 
-def test_push_from_stdin(registry, archive, tmp_path, monkeypatch):
+def test_push_from_stdin_in_process(registry, archive, tmp_path, monkeypatch):
     path, _ = archive
     import io
     import sys
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(path.read_bytes())))
-    ref = f"docker://{registry.host}/pushed/stdin:1"
+    ref = f"docker://{registry.host}/pushed/stdin-in-process:1"
     assert nixlite("push", "-", ref, "--tls-verify=false", "-q") == 0
     assert json.loads(skopeo("inspect", "--tls-verify=false", ref).stdout)["Os"] == "linux"
 
