@@ -141,12 +141,14 @@ class EvalState:
         return t.force()
 
     def _load_file(self, path: str):
-        from nixlite.syntax import parse
+        # Files go through the on-disk parse cache (keyed by content): importing a
+        # large file again, in this process or a later one, does not parse it again.
+        from nixlite.resolve import parse_cached
 
         data = self.io.read_file(path)
         text = data.decode("utf-8", errors="surrogateescape")
-        expr = parse(text, path, os.path.dirname(path))
-        return self.compile_expr(expr)(None)
+        expr = parse_cached(text, path, os.path.dirname(path))
+        return self.compiler.compile(expr)(None)
 
     def scoped_import(self, scope: Attrs, path: str):
         """``scopedImport scope path``: the file sees ``scope``'s names as variables."""

@@ -126,3 +126,16 @@ def test_trace_goes_to_stderr(nixlite_eval):
     # today's printer for non-string trace messages
     assert nixlite_eval(["-E", "builtins.trace { a = 1; b = x: x; } 1"]) == (
         0, "1\n", "trace: { a = 1; b = «thunk»; }\n")
+
+
+def test_imported_files_go_through_the_parse_cache(tmp_path, nixlite_eval, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("NIXLITE_CACHE_DIR", str(cache))
+    _write(tmp_path, {"lib.nix": "{ answer = 42; }", "main.nix": "(import ./lib.nix).answer"})
+    assert nixlite_eval(["main.nix"]) == (0, "42\n", "")
+    entries = [p for p in cache.rglob("*") if p.is_file() and "tables" not in p.name]
+    assert len(entries) == 2  # main.nix and lib.nix
+    # a corrupt entry is ignored and rewritten, never an error
+    for p in entries:
+        p.write_bytes(b"not a pickle")
+    assert nixlite_eval(["main.nix"]) == (0, "42\n", "")
