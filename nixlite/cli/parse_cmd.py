@@ -13,28 +13,32 @@ def register(subparsers) -> None:
         "today's `nix-instantiate --parse` prints it. Exits 1 with a Nix-style error on "
         "bad input.",
     )
-    p.add_argument("file", nargs="?", help="the file to parse, or - for standard input")
-    p.add_argument("-E", "--expr", dest="expr", help="parse this expression instead of a file")
+    p.add_argument("inputs", nargs="*", metavar="FILE",
+                   help="files to parse (default ./default.nix; - for standard input), "
+                   "or expressions with -E")
+    p.add_argument("-E", "--expr", action="store_true", help="treat the arguments as expressions")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from nixlite.errors import NixliteError
     from nixlite.resolve import parse_file, resolve
     from nixlite.syntax.parser import parse
     from nixlite.syntax.printer import show
 
-    if args.expr is not None:
-        if args.file is not None:
-            raise NixliteError("give either a file or -E EXPR, not both")
-        tree = resolve(parse(args.expr, "«string»"))
-    elif args.file in (None, "-"):
-        data = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
-        tree = resolve(parse(data, "«stdin»"))
+    trees = []
+    if args.expr:
+        for text in args.inputs:
+            trees.append(resolve(parse(text, "«string»")))
     else:
-        tree = parse_file(args.file)
+        for f in args.inputs or ["./default.nix"]:
+            if f == "-":
+                data = sys.stdin.buffer.read().decode("utf-8", "surrogateescape")
+                trees.append(resolve(parse(data, "«stdin»")))
+            else:
+                trees.append(parse_file(f))
     # bytes that are not UTF-8 were read as surrogates: write them back unchanged
     sys.stdout.flush()
-    sys.stdout.buffer.write((show(tree) + "\n").encode("utf-8", "surrogateescape"))
+    sys.stdout.buffer.write("".join(show(t) + "\n" for t in trees).encode("utf-8", "surrogateescape"))
     sys.stdout.buffer.flush()
     return 0
+

@@ -82,3 +82,13 @@ def test_symlinked_file_resolves_paths_next_to_its_target(capsys, tmp_path):
     assert capsys.readouterr().out == f"{tmp_path}/real/data\n"
     assert main(["parse", str(tmp_path / "real")]) == 0
     assert capsys.readouterr().out == f"{tmp_path}/real/data\n"
+
+
+def test_inputs_as_nix_instantiate_takes_them(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default.nix").write_text("1 + 2")
+    (tmp_path / "b.nix").write_text("x: x")
+    assert main(["parse"]) == 0  # no file: ./default.nix
+    assert main(["parse", "default.nix", "b.nix"]) == 0
+    assert main(["parse", "-E", "a: a", "[ 1 ]"]) == 0
+    assert capsys.readouterr().out == "(1 + 2)\n(1 + 2)\n(x: x)\n(a: a)\n[ 1 ]\n"
