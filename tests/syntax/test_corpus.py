@@ -91,4 +91,4 @@ def test_inputs_as_nix_instantiate_takes_them(capsys, tmp_path, monkeypatch):
     assert main(["parse"]) == 0  # no file: ./default.nix
     assert main(["parse", "default.nix", "b.nix"]) == 0
     assert main(["parse", "-E", "a: a", "[ 1 ]"]) == 0
-    assert capsys.readouterr().out == "(1 + 2)\n(1 + 2)\n(x: x)\n(a: a)\n[ 1 ]\n"
+    assert capsys.readouterr().out == "(1 + 2)\n(1 + 2)\n(x: x)\n(a: a)\n[ (1) ]\n"
