@@ -10,6 +10,7 @@ database).  Paths are logical (``/nix/store/…``).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import stat
@@ -19,39 +20,45 @@ import sys
 def register(subparsers) -> None:
     p = subparsers.add_parser("store", help="inspect and add to the nixlite store",
                               description="Inspect and add to the nixlite store.")
-    p.add_argument("--store", metavar="DIR", help="the nixlite store to use (default: $NIXLITE_STORE "
-                   "or ~/.local/share/nixlite/store)")
+    store_help = "the nixlite store to use (default: $NIXLITE_STORE or ~/.local/share/nixlite/store)"
+    p.add_argument("--store", metavar="DIR", help=store_help)
+    # --store may also follow the subcommand; SUPPRESS keeps an earlier one when it does not
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--store", metavar="DIR", default=argparse.SUPPRESS, help=store_help)
     sub = p.add_subparsers(dest="store_command", metavar="SUBCOMMAND", required=True)
 
-    q = sub.add_parser("path-info", help="show NAR hash, size, references of store paths")
+    def add(name: str, **kw):
+        return sub.add_parser(name, parents=[after], **kw)
+
+    q = add("path-info", help="show NAR hash, size, references of store paths")
     q.add_argument("paths", nargs="+", metavar="PATH")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.add_argument("-r", "--recursive", action="store_true", help="include the closure")
     q.set_defaults(func=_path_info)
 
-    q = sub.add_parser("cat", help="print a file that is (inside) a store path")
+    q = add("cat", help="print a file that is (inside) a store path")
     q.add_argument("path", metavar="PATH")
     q.set_defaults(func=_cat)
 
-    q = sub.add_parser("dump", help="write the NAR serialisation of a store path to stdout")
+    q = add("dump", help="write the NAR serialisation of a store path to stdout")
     q.add_argument("path", metavar="PATH")
     q.set_defaults(func=_dump)
 
-    q = sub.add_parser("add", help="add a file or directory to the store and print its path")
+    q = add("add", help="add a file or directory to the store and print its path")
     q.add_argument("paths", nargs="+", metavar="PATH")
     q.add_argument("--flat", action="store_true", help="hash the file itself, not its NAR")
     q.add_argument("--name", help="store path name (default: the basename)")
     q.set_defaults(func=_add)
 
-    q = sub.add_parser("requisites", help="print the closure of store paths")
+    q = add("requisites", help="print the closure of store paths")
     q.add_argument("paths", nargs="+", metavar="PATH")
     q.set_defaults(func=_requisites)
 
-    q = sub.add_parser("show-derivation", help="print a store derivation as JSON")
+    q = add("show-derivation", help="print a store derivation as JSON")
     q.add_argument("paths", nargs="+", metavar="DRV")
     q.set_defaults(func=_show_derivation)
 
-    q = sub.add_parser("verify", help="check every valid path against its recorded NAR hash")
+    q = add("verify", help="check every valid path against its recorded NAR hash")
     q.set_defaults(func=_verify)
 
 

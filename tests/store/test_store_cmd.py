@@ -90,3 +90,12 @@ def test_cat_and_dump_refuse_what_is_not_there(tmp_path, capsysbinary):
     code, out, err = run(capsysbinary, "store", "--store", store, "dump", flat)
     assert code == 1 and out == b""
     assert err.decode().startswith(f"error: path '{flat}' is registered as valid but its contents are missing")
+
+
+def test_store_flag_after_the_subcommand(tmp_path, capsysbinary):
+    store = str(tmp_path / "s")
+    code, out, _ = run(capsysbinary, "store", "add", os.path.join(HERE, "files", "tree"), "--store", store)
+    path = out.decode().strip()
+    assert code == 0 and path == TREE["store_path_when_imported"]
+    code, out, _ = run(capsysbinary, "store", "--store", store, "path-info", path)
+    assert code == 0 and out.decode().startswith(path + "\t")
