@@ -17,6 +17,7 @@ import re
 import sys
 
 from nixlite import __version__
+from nixlite.cli.output import write_bytes
 from nixlite.errors import NixliteError
 
 COMMAND_MODULES = (
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except NixliteError as exc:
         sys.stdout.flush()
-        _write_stderr_bytes(exc.render() + "\n")
+        write_bytes(sys.stderr, exc.render() + "\n")
         return 1
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted by the user\n")
@@ -94,14 +95,6 @@ def main(argv: list[str] | None = None) -> int:
 
             traceback.print_exc()
         return 1
-
-
-def _write_stderr_bytes(text: str) -> None:
-    """Source excerpts may hold bytes that are not UTF-8 (decoded with
-    surrogateescape); write them back unchanged, as Nix would."""
-    sys.stderr.flush()
-    sys.stderr.buffer.write(text.encode("utf-8", "surrogateescape"))
-    sys.stderr.buffer.flush()
 
 
 def _want_traceback() -> bool:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nixlite.cli.evaluation import add_evaluation_arguments, auto_arguments, roots, write_bytes, write_error
+from nixlite.cli.evaluation import add_evaluation_arguments, auto_arguments, roots, write_error
+from nixlite.cli.output import write_bytes
 
 
 def register(subparsers) -> None:

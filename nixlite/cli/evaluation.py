@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import sys
 
+from nixlite.cli.output import write_bytes
+
 # What -E appends when it is given without a value: a flag, as in Nix, not the
 # expression '' (which is a syntax error).
 _FLAG_ONLY = object()
@@ -75,15 +77,3 @@ def write_error(exc, show_trace: bool) -> None:
         if exc.pos is not None:
             text += "\n\n" + render_pos(exc.pos)
     write_bytes(sys.stderr, text + "\n")
-
-
-def write_bytes(stream, text: str) -> None:
-    """Nix strings are bytes: invalid UTF-8 (kept as surrogate escapes) goes out as is."""
-    buffer = getattr(stream, "buffer", None)
-    if buffer is not None:
-        stream.flush()
-        buffer.write(text.encode("utf-8", "surrogateescape"))
-        buffer.flush()
-    else:
-        stream.write(text)
-        stream.flush()

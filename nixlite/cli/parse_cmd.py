@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from nixlite.cli.output import write_bytes
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -36,9 +38,6 @@ def run(args) -> int:
                 trees.append(resolve(parse(data, "«stdin»")))
             else:
                 trees.append(parse_file(f))
-    # bytes that are not UTF-8 were read as surrogates: write them back unchanged
-    sys.stdout.flush()
-    sys.stdout.buffer.write("".join(show(t) + "\n" for t in trees).encode("utf-8", "surrogateescape"))
-    sys.stdout.buffer.flush()
+    write_bytes(sys.stdout, "".join(show(t) + "\n" for t in trees))
     return 0
 
