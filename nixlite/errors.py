@@ -51,7 +51,9 @@ class NixliteError(Exception):
         return "\n".join(line.rstrip() for line in out)
 
 
-def _source_text(pos: Pos) -> str | None:
+def source_text(pos: Pos) -> str | None:
+    """The text ``pos`` points into: carried along, or read from its file as bytes kept
+    with surrogateescape (so excerpts reproduce them); None when unavailable."""
     if pos.source is not None:
         return pos.source
     if pos.file.startswith("«"):
@@ -68,7 +70,7 @@ def format_pos(pos: Pos) -> str:
     and ``printCodeLines`` write them (before the caller's indentation): the previous,
     offending and next line, each as ``" %5d| text"``, and a caret under the column."""
     out = f"at {pos}:"
-    text = _source_text(pos)
+    text = source_text(pos)
     if text is None or pos.line < 1:
         return out
     lines = text.split("\n")

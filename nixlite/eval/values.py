@@ -46,7 +46,7 @@ list of ``… while …`` trace frames (``add_trace``).  ``ThrownError`` (from
 
 from __future__ import annotations
 
-from nixlite.errors import NixliteError, Pos
+from nixlite.errors import NixliteError, Pos, source_text
 
 INT_MIN = -(1 << 63)
 INT_MAX = (1 << 63) - 1
@@ -93,13 +93,7 @@ class EvalError(NixliteError):
 def render_pos(pos: Pos) -> str:
     """``at FILE:L:C:`` and the lines around it, laid out exactly as Nix does."""
     out = f"       at {pos}:"
-    text = pos.source
-    if text is None and not pos.file.startswith("«"):
-        try:
-            with open(pos.file, encoding="utf-8", errors="replace") as f:
-                text = f.read()
-        except OSError:
-            text = None
+    text = source_text(pos)
     if text is None:
         return out
     lines = text.split("\n")
