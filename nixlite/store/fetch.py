@@ -31,7 +31,7 @@ import urllib.request
 import zipfile
 
 from nixlite.errors import NixliteError
-from nixlite.store.hashes import Hash, nixbase32_encode
+from nixlite.store.hashes import Hash, hash_stream, nixbase32_encode
 from nixlite.store.local import remove_tree
 from nixlite.store.nar import nar_hash
 from nixlite.store.paths import check_name, make_fixed_output_path
@@ -79,12 +79,7 @@ def download(url: str, dest: str) -> Hash:
     try:
         req = urllib.request.Request(url, headers={"User-Agent": "nixlite"})
         with urllib.request.urlopen(req, timeout=300) as resp, open(dest, "xb") as out:
-            while True:
-                block = resp.read(1 << 20)
-                if not block:
-                    break
-                h.update(block)
-                out.write(block)
+            hash_stream(h, resp, out)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         if os.path.exists(dest):
             os.unlink(dest)

@@ -161,12 +161,16 @@ def hash_file(algo: str, path: str) -> Hash:
     """Hash the raw bytes of a file (not its NAR), reading in large blocks."""
     h = hasher(algo)
     with open(path, "rb") as f:
-        while True:
-            block = f.read(1 << 20)
-            if not block:
-                break
-            h.update(block)
+        hash_stream(h, f)
     return Hash(algo, h.digest())
+
+
+def hash_stream(h, stream, out=None) -> None:
+    """Feed ``stream`` to the hasher ``h`` in 1 MiB blocks, copying them to ``out`` if given."""
+    while block := stream.read(1 << 20):
+        h.update(block)
+        if out is not None:
+            out.write(block)
 
 
 def _decode_body(body: str, algo: str, is_sri: bool) -> Hash:

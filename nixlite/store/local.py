@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from nixlite.errors import NixliteError
 from nixlite.store.derivation import Derivation, parse_derivation
-from nixlite.store.hashes import Hash, hash_file, hasher, nixbase32_encode
+from nixlite.store.hashes import Hash, hash_file, hash_stream, hasher, nixbase32_encode
 from nixlite.store.nar import NarError, PathFilter, nar_hash, nar_hash_bytes
 from nixlite.store.paths import (
     make_fixed_output_path,
@@ -528,12 +528,7 @@ def _copy_flat(src: str, dest: str) -> Hash:
     st = _require_regular(src)
     h = hasher("sha256")
     with open(src, "rb") as f, open(dest, "xb") as out:
-        while True:
-            block = f.read(1 << 20)
-            if not block:
-                break
-            h.update(block)
-            out.write(block)
+        hash_stream(h, f, out)
     # the store path hashes only the bytes, but Nix 2.8 keeps the executable bit
     # of the source (nix-store --add-fixed), so the NAR hash includes it
     if st.st_mode & stat.S_IXUSR:
