@@ -37,24 +37,14 @@ LANG_VERSION = 6
 # ------------------------------------------------------------------ import
 
 
-def _import_target(state, v) -> str:
-    v = force(v)
-    if type(v) is NixPath:
-        return v.path
-    s = ops.coerce_to_string(v, copy_to_store=False)
-    if not s.startswith("/"):
-        raise EvalError(f"string '{s}' doesn't represent an absolute path")
-    return canon_path(s)
-
-
 @builtin("import", 1, state=True)
 def import_(state, path):
-    return state.eval_file(_import_target(state, path))
+    return state.eval_file(_real_path(path))
 
 
 @builtin("scopedImport", 2, state=True)
 def scoped_import(state, scope, path):
-    return state.scoped_import(force_attrs(scope), _import_target(state, path))
+    return state.scoped_import(force_attrs(scope), _real_path(path))
 
 
 # ------------------------------------------------------- errors and control
@@ -270,9 +260,10 @@ def _real_path(v) -> str:
 
 @builtin("readFile", 1, state=True)
 def read_file(state, path):
-    data = state.io.read_file(_real_path(path))
+    real = _real_path(path)
+    data = state.io.read_file(real)
     if b"\0" in data:
-        raise EvalError(f"the contents of the file '{_real_path(path)}' cannot be represented as a Nix string")
+        raise EvalError(f"the contents of the file '{real}' cannot be represented as a Nix string")
     return data.decode("utf-8", errors="surrogateescape")
 
 
