@@ -59,7 +59,12 @@ def _shortest_digits(value: float) -> tuple[str, int]:
     return stripped or "0", exponent
 
 
-def _jq_string(text: str) -> str:
+_SHORT_ESCAPES = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _json_string(text: str, *, escape_slash: bool, escape_del: bool, hex_format: str) -> str:
+    """A JSON string as one of the C tools writes it; they differ only in ``/``,
+    DEL and the case of ``\\u`` digits."""
     out = ['"']
     for ch in text:
         code = ord(ch)
@@ -67,32 +72,22 @@ def _jq_string(text: str) -> str:
             out.append('\\"')
         elif ch == "\\":
             out.append("\\\\")
-        elif code < 0x20 or code == 0x7F:
-            out.append({"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(
-                ch, f"\\u{code:04x}"))
+        elif ch == "/" and escape_slash:
+            out.append("\\/")
+        elif code < 0x20 or (code == 0x7F and escape_del):
+            out.append(_SHORT_ESCAPES.get(ch) or "\\u" + format(code, hex_format))
         else:
             out.append(ch)
     out.append('"')
     return "".join(out)
+
+
+def _jq_string(text: str) -> str:
+    return _json_string(text, escape_slash=False, escape_del=True, hex_format="04x")
 
 
 def _jansson_string(text: str) -> str:
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "/":
-            out.append("\\/")
-        elif code < 0x20:
-            out.append({"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(
-                ch, f"\\u{code:04X}"))
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    return _json_string(text, escape_slash=True, escape_del=False, hex_format="04X")
 
 
 def _jansson_real(value: float) -> str:
