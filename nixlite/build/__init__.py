@@ -1,0 +1,1 @@
+"""Realising derivations: the scheduler, the builder runner and native (``builtin:``) steps."""
