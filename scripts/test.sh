@@ -16,6 +16,7 @@ fi
 # Debian nix-bin without the nixbld group would otherwise warn on every call and refuse to build.
 if ! getent group nixbld >/dev/null && ! grep -qs '^ *build-users-group' /etc/nix/nix.conf; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO mkdir -p /etc/nix
     printf 'build-users-group =\nsandbox = false\n' | $SUDO tee -a /etc/nix/nix.conf >/dev/null
 fi
 NIXLITE_EXTRAS=test source scripts/setup-env.sh
