@@ -1,8 +1,7 @@
 """Errors shared by every stage, and how they are shown to users.
 
-Stages raise these; only ``nixlite.cli`` prints them.  The rendering follows
-today's Nix: ``error: MESSAGE``, then ``at FILE:LINE:COL:`` and the source
-line with a caret under the column.
+Stages raise these; only ``nixlite.cli`` prints them: ``error: MESSAGE``, then
+``at FILE:LINE:COL:`` and the source lines with a caret under the column.
 """
 
 from __future__ import annotations
@@ -39,16 +38,13 @@ class NixliteError(Exception):
         self.pos = pos
 
     def render(self) -> str:
-        """Today's Nix layout (``showErrorInfo``): the message, then ``at FILE:L:C:`` and
-        the source lines around the error, every line after the first indented by seven
-        spaces and stripped of trailing blanks."""
-        text = f"{self.message}\n"
+        """``error: MESSAGE``, then a blank line and ``render_pos``'s excerpt: the layout
+        of Nix 2.8, which ``nixlite eval`` prints for every error (its goldens are 2.8's),
+        so a parse error reads the same from ``nixlite parse`` and ``nixlite eval``."""
+        text = f"error: {self.message}"
         if self.pos is not None:
-            text += format_pos(self.pos) + "\n"
-        lines = text.rstrip("\n").split("\n")
-        out = ["error: " + lines[0]]
-        out.extend(("       " + line).rstrip() for line in lines[1:])
-        return "\n".join(line.rstrip() for line in out)
+            text += "\n\n" + render_pos(self.pos)
+        return text
 
 
 def source_text(pos: Pos) -> str | None:
@@ -65,22 +61,28 @@ def source_text(pos: Pos) -> str | None:
         return None
 
 
-def format_pos(pos: Pos) -> str:
-    """``at FILE:LINE:COL:`` and the source lines around it, as Nix's ``printPosMaybe``
-    and ``printCodeLines`` write them (before the caller's indentation): the previous,
-    offending and next line, each as ``" %5d| text"``, and a caret under the column."""
-    out = f"at {pos}:"
+def render_pos(pos: Pos) -> str:
+    """``at FILE:LINE:COL:``, a blank line and the source lines around it, as Nix 2.8's
+    ``printCodeLines`` writes them: the previous, offending and next line (a last empty
+    line after the final newline is no line), each as ``%6d| text``, and a caret under
+    the column; all indented by seven spaces."""
+    out = f"       at {pos}:"
     text = source_text(pos)
-    if text is None or pos.line < 1:
+    if text is None:
         return out
     lines = text.split("\n")
-    if pos.line > len(lines):
+    if not 1 <= pos.line <= len(lines):
         return out
+
+    def line(n: int) -> str:
+        src = lines[n - 1]
+        return f"\n       {n:6d}|" + (" " + src if src else "")
+
+    out += "\n"
     if pos.line > 1:
-        out += f"\n {pos.line - 1:5d}| {lines[pos.line - 2]}"
-    out += f"\n {pos.line:5d}| {lines[pos.line - 1]}"
-    if pos.col > 0:
-        out += "\n      |" + " " * pos.col + "^"
-    if pos.line < len(lines):
-        out += f"\n {pos.line + 1:5d}| {lines[pos.line]}"
+        out += line(pos.line - 1)
+    out += line(pos.line)
+    out += "\n             | " + " " * (pos.col - 1) + "^"
+    if pos.line < len(lines) and (pos.line < len(lines) - 1 or lines[pos.line]):
+        out += line(pos.line + 1)
     return out

@@ -58,8 +58,8 @@ def test_parse_expression_and_stdin(capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"1 +")))
     assert main(["parse", "-"]) == 1
     assert capsys.readouterr().err == (
-        "error: syntax error, unexpected end of file\n"
-        "       at «stdin»:1:4:\n"
+        "error: syntax error, unexpected end of file\n\n"
+        "       at «stdin»:1:4:\n\n"
         "            1| 1 +\n"
         "             |    ^\n"
     )

@@ -27,7 +27,7 @@ def test_nul_byte_in_code_ends_the_input(tmp_path, monkeypatch, capsysbinary):
     # today's lexer returns the byte as token 0, which bison reads as end of file
     status, out, err = _parse_cli(tmp_path, monkeypatch, b"1 + \0 2", capsysbinary)
     assert (status, out) == (1, b"")
-    assert err.startswith("error: syntax error, unexpected end of file\n       at F:1:6:\n")
+    assert err.startswith("error: syntax error, unexpected end of file\n\n       at F:1:6:\n\n")
     status, out, err = _parse_cli(tmp_path, monkeypatch, b"[ 1 ] \0 ]", capsysbinary)
     assert (status, out, err) == (0, b"[ (1) ]\n", "")
 
@@ -37,7 +37,7 @@ def test_bytes_that_are_not_utf8_pass_through(tmp_path, monkeypatch, capsysbinar
     assert (status, out, err) == (0, b'("a\xff\xfeb" + "c")\n', "")
     status, out, err = _parse_cli(tmp_path, monkeypatch, b"1 + \xff", capsysbinary)
     assert (status, out) == (1, b"")
-    assert err.startswith("error: syntax error, unexpected invalid token\n       at F:1:5:\n")
+    assert err.startswith("error: syntax error, unexpected invalid token\n\n       at F:1:5:\n\n")
 
 
 def test_ten_megabyte_string(tmp_path, monkeypatch, capsysbinary):
@@ -53,7 +53,7 @@ def test_deep_parentheses(tmp_path, monkeypatch, capsysbinary):
     assert (status, out, err) == (0, b"1\n", "")
     status, out, err = _parse_cli(tmp_path, monkeypatch, b"(" * 5000, capsysbinary)
     assert (status, out) == (1, b"")
-    assert err.startswith("error: syntax error, unexpected end of file\n       at F:1:5001:\n")
+    assert err.startswith("error: syntax error, unexpected end of file\n\n       at F:1:5001:\n\n")
 
 
 def test_long_select_chain_and_dash_run():
