@@ -107,9 +107,8 @@ def main() -> int:
 
     sys.path.insert(0, str(REPO))
     from nixlite.resolve import parse_file, resolve
-    from nixlite.syntax.parser import parse, tables
+    from nixlite.syntax.parser import parse
 
-    tables()  # load the automaton outside the timings
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         os.environ["NIXLITE_CACHE_DIR"] = str(tmp / "cache")

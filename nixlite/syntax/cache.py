@@ -68,10 +68,8 @@ def code_digest(*paths) -> bytes:
 
 
 def _parser_sources() -> tuple:
-    from nixlite.syntax.parser import GRAMMAR_PATH
-
     here = Path(__file__).resolve().parent
-    return (GRAMMAR_PATH, here / "ast.py", here / "lexer.py", here / "parser.py")
+    return (here / "lalr_tables.py", here / "ast.py", here / "lexer.py", here / "parser.py")
 
 
 def _key(name: str, base_dir: str, text: str, finish) -> str:
