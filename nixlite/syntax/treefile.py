@@ -30,7 +30,7 @@ from nixlite.syntax import ast as A
 MAGIC = b"nixlite-tree-1\n"
 # Function bodies whose pickle is smaller than this stay inline: a segment costs an
 # unpickler call, and tiny bodies are cheaper to load with their parent.
-DEFER_BYTES = 2048
+DEFER_BYTES = 1024
 _COUNT = struct.Struct("<I")
 
 
