@@ -6,24 +6,43 @@ Stages raise these; only ``nixlite.cli`` prints them: ``error: MESSAGE``, then
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
 class Pos:
     """A source position: 1-based line and column, as Nix prints them.
 
     ``file`` is the path as Nix would print it (``«string»`` for ``-E`` text,
     ``«stdin»`` for standard input).  ``source`` optionally carries the whole
     text, so errors can show the offending line without re-reading the file.
+    A value: equal when its fields are, never changed.  (A plain class, not a
+    dataclass: every command imports this module, and ``dataclasses`` costs
+    milliseconds of start-up.)
     """
 
-    file: str
-    line: int
-    col: int
-    end_line: int = 0
-    end_col: int = 0
-    source: str | None = None
+    __slots__ = ("file", "line", "col", "source")
+
+    def __init__(self, file: str, line: int, col: int, source: str | None = None) -> None:
+        object.__setattr__(self, "file", file)
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "col", col)
+        object.__setattr__(self, "source", source)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field '{name}'")
+
+    def _key(self) -> tuple:
+        return (self.file, self.line, self.col, self.source)
+
+    def __reduce__(self):
+        return (Pos, self._key())
+
+    def __eq__(self, other) -> bool:
+        return type(other) is Pos and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Pos({self.file!r}, {self.line}, {self.col})"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
