@@ -337,9 +337,10 @@ def int_literal(digits: str, off: int) -> int:
     """The value of a run of decimal digits, which Nix's lexer refuses above 2^63 - 1.
     Longer runs are refused before ``int`` sees them: Python converts at most 4300
     digits, and a long run would cost quadratic time."""
-    if len(digits) > 19 and len(digits.lstrip("0")) > 19:
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > 19:
         raise LexError(f"invalid integer '{digits}'", off)
-    value = int(digits)
+    value = int(significant)
     if value > INT64_MAX:
         raise LexError(f"invalid integer '{digits}'", off)
     return value
