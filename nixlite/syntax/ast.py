@@ -559,3 +559,19 @@ class BinOp(Expr):
         self.left = left
         self.right = right
         self.fn = fn
+
+
+def walk(tree: Expr):
+    """Every node below and including ``tree`` (expressions, ``AttrDef``, ``DynAttr``,
+    ``Formal``), depth first; deferred function bodies are read on the way."""
+    node_types = (Expr, AttrDef, DynAttr, Formal)
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, node_types):
+            yield item
+            stack.extend(getattr(item, name) for name in item._fields[2:])
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())

@@ -25,18 +25,7 @@ def _load(text=TEXT):
 
 
 def _lambdas(tree):
-    found, stack = [], [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, A.Lambda):
-            found.append(node)
-        if isinstance(node, (A.Expr, A.AttrDef, A.DynAttr, A.Formal)):
-            stack.extend(getattr(node, f) for f in node._fields[2:])
-        elif isinstance(node, (list, tuple)):
-            stack.extend(node)
-        elif isinstance(node, dict):
-            stack.extend(node.values())
-    return found
+    return [node for node in A.walk(tree) if type(node) is A.Lambda]
 
 
 def test_round_trip_is_exact():
