@@ -1,30 +1,48 @@
 """Errors shared by every stage, and how they are shown to users.
 
-Stages raise these; only ``nixlite.cli`` prints them.  The rendering follows
-today's Nix: ``error: MESSAGE``, then ``at FILE:LINE:COL:`` and the source
-line with a caret under the column.
+Stages raise these; only ``nixlite.cli`` prints them: ``error: MESSAGE``, then
+``at FILE:LINE:COL:`` and the source lines with a caret under the column.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True, slots=True)
 class Pos:
     """A source position: 1-based line and column, as Nix prints them.
 
     ``file`` is the path as Nix would print it (``«string»`` for ``-E`` text,
     ``«stdin»`` for standard input).  ``source`` optionally carries the whole
     text, so errors can show the offending line without re-reading the file.
+    A value: equal when its fields are, never changed.  (A plain class, not a
+    dataclass: every command imports this module, and ``dataclasses`` costs
+    milliseconds of start-up.)
     """
 
-    file: str
-    line: int
-    col: int
-    end_line: int = 0
-    end_col: int = 0
-    source: str | None = None
+    __slots__ = ("file", "line", "col", "source")
+
+    def __init__(self, file: str, line: int, col: int, source: str | None = None) -> None:
+        object.__setattr__(self, "file", file)
+        object.__setattr__(self, "line", line)
+        object.__setattr__(self, "col", col)
+        object.__setattr__(self, "source", source)
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"cannot assign to field '{name}'")
+
+    def _key(self) -> tuple:
+        return (self.file, self.line, self.col, self.source)
+
+    def __reduce__(self):
+        return (Pos, self._key())
+
+    def __eq__(self, other) -> bool:
+        return type(other) is Pos and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Pos({self.file!r}, {self.line}, {self.col})"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
@@ -39,16 +57,13 @@ class NixliteError(Exception):
         self.pos = pos
 
     def render(self) -> str:
-        """Today's Nix layout (``showErrorInfo``): the message, then ``at FILE:L:C:`` and
-        the source lines around the error, every line after the first indented by seven
-        spaces and stripped of trailing blanks."""
-        text = f"{self.message}\n"
+        """``error: MESSAGE``, then a blank line and ``render_pos``'s excerpt: the layout
+        of Nix 2.8, which ``nixlite eval`` prints for every error (its goldens are 2.8's),
+        so a parse error reads the same from ``nixlite parse`` and ``nixlite eval``."""
+        text = f"error: {self.message}"
         if self.pos is not None:
-            text += format_pos(self.pos) + "\n"
-        lines = text.rstrip("\n").split("\n")
-        out = ["error: " + lines[0]]
-        out.extend(("       " + line).rstrip() for line in lines[1:])
-        return "\n".join(line.rstrip() for line in out)
+            text += "\n\n" + render_pos(self.pos)
+        return text
 
 
 def source_text(pos: Pos) -> str | None:
@@ -65,22 +80,28 @@ def source_text(pos: Pos) -> str | None:
         return None
 
 
-def format_pos(pos: Pos) -> str:
-    """``at FILE:LINE:COL:`` and the source lines around it, as Nix's ``printPosMaybe``
-    and ``printCodeLines`` write them (before the caller's indentation): the previous,
-    offending and next line, each as ``" %5d| text"``, and a caret under the column."""
-    out = f"at {pos}:"
+def render_pos(pos: Pos) -> str:
+    """``at FILE:LINE:COL:``, a blank line and the source lines around it, as Nix 2.8's
+    ``printCodeLines`` writes them: the previous, offending and next line (a last empty
+    line after the final newline is no line), each as ``%6d| text``, and a caret under
+    the column; all indented by seven spaces."""
+    out = f"       at {pos}:"
     text = source_text(pos)
-    if text is None or pos.line < 1:
+    if text is None:
         return out
     lines = text.split("\n")
-    if pos.line > len(lines):
+    if not 1 <= pos.line <= len(lines):
         return out
+
+    def line(n: int) -> str:
+        src = lines[n - 1]
+        return f"\n       {n:6d}|" + (" " + src if src else "")
+
+    out += "\n"
     if pos.line > 1:
-        out += f"\n {pos.line - 1:5d}| {lines[pos.line - 2]}"
-    out += f"\n {pos.line:5d}| {lines[pos.line - 1]}"
-    if pos.col > 0:
-        out += "\n      |" + " " * pos.col + "^"
-    if pos.line < len(lines):
-        out += f"\n {pos.line + 1:5d}| {lines[pos.line]}"
+        out += line(pos.line - 1)
+    out += line(pos.line)
+    out += "\n             | " + " " * (pos.col - 1) + "^"
+    if pos.line < len(lines) and (pos.line < len(lines) - 1 or lines[pos.line]):
+        out += line(pos.line + 1)
     return out

@@ -2,8 +2,9 @@
 
 Each subcommand lives in its own module (``nixlite/cli/<name>_cmd.py``) exposing
 ``register(subparsers)``, which adds its parser and sets ``func`` to a callable
-``(args) -> int``.  Modules are listed here so ``--help`` shows every command; the
-heavy stages they use are imported only when the command runs.
+``(args) -> int``.  Only the module of the command being run is imported (``--help``
+and bad command lines import them all, to list them); the heavy stages a command uses
+are imported only when it runs.
 
 This package owns all printing of errors and every exit status: stages raise
 ``nixlite.errors.NixliteError`` (or a subclass) and never print or exit.
@@ -20,13 +21,13 @@ from nixlite import __version__
 from nixlite.cli.output import write_bytes
 from nixlite.errors import NixliteError
 
-COMMAND_MODULES = (
-    "parse_cmd",
-    "eval_cmd",
-    "instantiate_cmd",
-    "store_cmd",
-    "image_cmd",
-)
+COMMAND_MODULES = {
+    "parse": "parse_cmd",
+    "eval": "eval_cmd",
+    "instantiate": "instantiate_cmd",
+    "store": "store_cmd",
+    "image": "image_cmd",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,9 +36,12 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         unknown = re.match(r"unrecognized arguments: (\S+)", message)
+        command = re.match(r"argument COMMAND: invalid choice: '([^']*)'", message)
         needs = re.match(r"argument ([^/:\s]+)[^:]*: expected (one|\d+) arguments?", message)
         if unknown:
             message = f"unrecognised flag '{unknown.group(1)}'"
+        elif command:
+            message = f"'{command.group(1)}' is not a recognised command"
         elif needs:
             flag, count = needs.group(1), needs.group(2)
             if count == "one":
@@ -47,30 +51,41 @@ class _Parser(argparse.ArgumentParser):
         self.exit(1, f"error: {message}\nTry '{self.prog} --help' for more information.\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser, with only ``command``'s subcommand when it names one,
+    else with every subcommand."""
     parser = _Parser(
         prog="nixlite",
         description="Nix without Nix, for container recipes.",
     )
     parser.add_argument("--version", action="version", version=f"nixlite {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"nixlite.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"nixlite.cli.{name}":
-                continue  # command not built yet
-            raise
-        module.register(sub)
+    names = [command] if command in COMMAND_MODULES else list(COMMAND_MODULES)
+    for name in names:
+        importlib.import_module(f"nixlite.cli.{COMMAND_MODULES[name]}").register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    """Run the command line ``argv`` (default: this program's arguments); the status."""
+    if argv is not None:
+        return _run(argv)
+    status = _run(sys.argv[1:])
+    # The process ends now: spare it the cyclic GC's last pass over everything still
+    # alive (on a large evaluation that pass cost more than the evaluation itself).
+    # Nothing is lost: memory goes back with the process, and exit handlers still run.
+    import gc
+
+    gc.freeze()
+    return status
+
+
+def _run(argv: list[str]) -> int:
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(command)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
-        parser.print_help()
-        return 0
+        parser.error("no subcommand specified")
     try:
         return args.func(args)
     except NixliteError as exc:

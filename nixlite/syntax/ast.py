@@ -39,7 +39,7 @@ from nixlite.errors import Pos
 __all__ = [
     "Source", "Expr", "Int", "Float", "Str", "Path", "StrInterp", "PathInterp", "Var",
     "CurPos", "Select", "HasAttr", "AttrDef", "DynAttr", "InheritFrom", "Attrs", "List",
-    "Formal", "Lambda", "Call", "Let", "With", "Assert", "If", "Not", "Neg", "BinOp",
+    "Formal", "DeferredBody", "Lambda", "Call", "Let", "With", "Assert", "If", "Not", "Neg", "BinOp",
     "PLAIN", "INHERITED", "INHERITED_FROM", "CALL_OPS", "OP_FUNCTIONS",
 ]
 
@@ -384,27 +384,51 @@ class Formal:
         return f"Formal({self.name!r}, {self.default!r})"
 
 
+class DeferredBody:
+    """A function body not read yet: ``loader(index, src)`` reads it (the parse cache
+    stores large bodies apart, see ``nixlite.syntax.treefile``, so that loading a file
+    costs only what is used)."""
+
+    __slots__ = ("loader", "index")
+
+    def __init__(self, loader, index: int) -> None:
+        self.loader = loader
+        self.index = index
+
+
 class Lambda(Expr):
     """Function. ``arg``: the plain or ``@``-bound name (str) or None; ``formals``: list
     of :class:`Formal` in source order, or None for ``x: …``; ``ellipsis``: bool;
-    ``body``: Expr; ``name``: the attribute name it was bound to, if any (for errors).
+    ``body``: Expr (read on first use when it is a :class:`DeferredBody`); ``name``: the
+    attribute name it was bound to, if any (for errors).
 
     resolver: ``slots`` — ``arg`` first (when present), then the formals' names."""
 
-    __slots__ = ("arg", "formals", "ellipsis", "body", "name", "slots")
+    __slots__ = ("arg", "formals", "ellipsis", "_body", "name", "slots")
     _fields = ("src", "off", "arg", "formals", "ellipsis", "body", "name", "slots")
 
     def __init__(self, src: Source, off: int, arg: str | None, formals: list | None,
-                 ellipsis: bool, body: Expr, name: str | None = None,
+                 ellipsis: bool, body: Expr | DeferredBody, name: str | None = None,
                  slots: tuple | None = None) -> None:
         self.src = src
         self.off = off
         self.arg = arg
         self.formals = formals
         self.ellipsis = ellipsis
-        self.body = body
+        self._body = body
         self.name = name
         self.slots = slots
+
+    @property
+    def body(self) -> Expr:
+        body = self._body
+        if type(body) is DeferredBody:
+            body = self._body = body.loader(body.index, self.src)
+        return body
+
+    @body.setter
+    def body(self, value: Expr) -> None:
+        self._body = value
 
 
 class Call(Expr):
@@ -535,3 +559,19 @@ class BinOp(Expr):
         self.left = left
         self.right = right
         self.fn = fn
+
+
+def walk(tree: Expr):
+    """Every node below and including ``tree`` (expressions, ``AttrDef``, ``DynAttr``,
+    ``Formal``), depth first; deferred function bodies are read on the way."""
+    node_types = (Expr, AttrDef, DynAttr, Formal)
+    stack = [tree]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, node_types):
+            yield item
+            stack.extend(getattr(item, name) for name in item._fields[2:])
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.values())

@@ -1,10 +1,11 @@
 """The on-disk parse cache: parsed files keyed by a hash of their content.
 
 Like ``.pyc`` files, so evaluating a large file again does not parse it again.  An entry
-is a pickle of the tree, named by SHA-256 of (format version, the parser's sources and
-grammar, file name, base directory, $HOME, the ``finish`` step and its source, text); anything unreadable or of the wrong shape
-is ignored and rewritten.  Writes go to a temporary name first and are renamed into
-place.  A later stage can have its own pure pass applied before the tree is stored
+is the tree in ``nixlite.syntax.treefile``'s format (function bodies are read on first
+use), named by SHA-256 of (format version, the parser's sources and tables, file name,
+base directory, $HOME, the ``finish`` step and its source, the file's bytes); anything
+unreadable or of the wrong shape is ignored and rewritten.  Writes go to a temporary name
+first and are renamed into place.  A later stage can have its own pure pass applied before the tree is stored
 (``finish``, e.g. ``nixlite.resolve.resolve``: see ``nixlite.resolve.parse_file``), so
 syntax never imports the stages to its right.
 
@@ -17,13 +18,15 @@ from __future__ import annotations
 import gc
 import hashlib
 import os
-import pickle
 import tempfile
 from pathlib import Path
 
 from nixlite.errors import NixliteError
+from nixlite.syntax import treefile
+from nixlite.syntax.ast import Source
+from nixlite.syntax.parser import parse
 
-FORMAT = b"nixlite-parse-v1"
+FORMAT = b"nixlite-parse-v2"
 
 
 def cache_dir() -> Path:
@@ -68,13 +71,11 @@ def code_digest(*paths) -> bytes:
 
 
 def _parser_sources() -> tuple:
-    from nixlite.syntax.parser import GRAMMAR_PATH
-
     here = Path(__file__).resolve().parent
-    return (GRAMMAR_PATH, here / "ast.py", here / "lexer.py", here / "parser.py")
+    return (here / "lalr_tables.py", here / "ast.py", here / "lexer.py", here / "parser.py")
 
 
-def _key(name: str, base_dir: str, text: str, finish) -> str:
+def _key(name: str, base_dir: str, data: bytes, finish) -> str:
     h = hashlib.sha256(FORMAT)
     h.update(code_digest(*_parser_sources()))
     h.update(name.encode("utf-8", "surrogateescape") + b"\0")
@@ -85,48 +86,66 @@ def _key(name: str, base_dir: str, text: str, finish) -> str:
 
         h.update(f"{finish.__module__}.{finish.__qualname__}".encode() + b"\0")
         h.update(code_digest(inspect.getsourcefile(finish)))
-    h.update(text.encode("utf-8", "surrogatepass"))
+    h.update(data)
     return h.hexdigest()
 
 
 def read_source(path: str) -> str:
     """A Nix file's text (UTF-8; undecodable bytes kept as surrogates)."""
+    return _decode(_read_bytes(path))
+
+
+def _read_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            return f.read()
     except OSError as exc:
         raise NixliteError(f"opening file '{path}': {exc.strerror}") from None
+
+
+def _decode(data: bytes) -> str:
     return data.decode("utf-8", "surrogateescape")
 
 
-def parse_cached(text: str, name: str, base_dir: str, finish=None):
-    """Parse ``text`` (``name`` and ``base_dir`` as for ``nixlite.syntax.parse``) through
-    the cache; ``finish``, if given, is applied to a freshly parsed tree before it is
-    stored (it must be pure and deterministic)."""
-    from nixlite.syntax.ast import Expr
-    from nixlite.syntax.parser import parse
+def _encode(text: str) -> bytes:
+    """The bytes ``text`` was read from (``_decode``'s inverse; text from elsewhere may
+    hold other lone surrogates, kept as UTF-8 would spell them)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
 
-    key = _key(name, base_dir, text, finish)
+
+def parse_cached(source: str | bytes, name: str, base_dir: str, finish=None):
+    """Parse ``source`` (a file's bytes, or its text; ``name`` and ``base_dir`` as for
+    ``nixlite.syntax.parse``) through the cache; ``finish``, if given, is applied to a
+    freshly parsed tree before it is stored (it must be pure and deterministic)."""
+    if isinstance(source, bytes):
+        data, text = source, _decode(source)
+    else:
+        data, text = _encode(source), source
+    key = _key(name, base_dir, data, finish)
     entry = cache_dir() / key[:2] / key
-    gc_was_enabled = gc.isenabled()
-    gc.disable()  # unpickling only allocates: spare the cyclic GC's rescans
     try:
         with open(entry, "rb") as f:
-            tree = pickle.load(f)
-        if isinstance(tree, Expr) and tree.src.text == text:
-            return tree
+            return treefile.loads(f.read(), Source(name, text, base_dir))
     except Exception:
         pass  # missing, corrupt or stale: parse again and rewrite
+    # The tree is many objects freed by none of these steps: spare the cyclic GC's
+    # rescans (they cost more than the steps themselves on large files).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        tree = parse(text, name, base_dir)
+        if finish is not None:
+            tree = finish(tree)
+        try:
+            atomic_write(entry, treefile.dumps(tree))
+        except (OSError, RecursionError):
+            pass
     finally:
         if gc_was_enabled:
             gc.enable()
-    tree = parse(text, name, base_dir)
-    if finish is not None:
-        tree = finish(tree)
-    try:
-        atomic_write(entry, pickle.dumps(tree, protocol=pickle.HIGHEST_PROTOCOL))
-    except (OSError, RecursionError, pickle.PicklingError):
-        pass
     return tree
 
 
@@ -157,8 +176,7 @@ def resolve_expr_path(path: str) -> str:
 def parse_file(path: str, finish=None):
     """Parse the file at ``path`` (see ``resolve_expr_path``) through the cache."""
     path = resolve_expr_path(path)
-    text = read_source(path)
-    return parse_cached(text, path, os.path.dirname(path), finish)
+    return parse_cached(_read_bytes(path), path, os.path.dirname(path), finish)
 
 
 __all__ = ["cache_dir", "atomic_write", "parse_cached", "parse_file", "read_source",

@@ -203,12 +203,8 @@ def tokenize(text: str) -> tuple[list, list, list]:
                 if op == "${":
                     stack.append(DEFAULT)
             elif kind == "INT":
-                digits = m.group(kind)
-                value = int(digits)
-                if value > INT64_MAX:
-                    raise LexError(f"invalid integer '{digits}'", pos)
                 add_t("INT")
-                add_v(value)
+                add_v(int_literal(m.group(kind), pos))
             elif kind == "FLOAT":
                 add_t("FLOAT")
                 add_v(_float(m.group(kind), pos))
@@ -335,6 +331,19 @@ def tokenize(text: str) -> tuple[list, list, list]:
     add_v("")
     add_o(eof_off)
     return types, values, offs
+
+
+def int_literal(digits: str, off: int) -> int:
+    """The value of a run of decimal digits, which Nix's lexer refuses above 2^63 - 1.
+    Longer runs are refused before ``int`` sees them: Python converts at most 4300
+    digits, and a long run would cost quadratic time."""
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > 19:
+        raise LexError(f"invalid integer '{digits}'", off)
+    value = int(significant)
+    if value > INT64_MAX:
+        raise LexError(f"invalid integer '{digits}'", off)
+    return value
 
 
 def _no_nul(s: str, off: int) -> str:

@@ -1,6 +1,7 @@
-"""Tokens to AST: Lark's LALR(1) tables for grammar/nix.lark, driven by a lean loop.
+"""Tokens to AST: the LALR(1) tables of grammar/nix.lark, driven by a lean loop.
 
-Lark builds (and checks, ``strict=True``) the LALR automaton; this module runs it over
+Lark builds (and checks, ``strict=True``) the LALR automaton, once, into
+``nixlite.syntax.lalr_tables`` (see ``nixlite.syntax.build_tables``); this module runs it over
 the token lists from ``nixlite.syntax.lexer`` and builds ``nixlite.syntax.ast`` nodes in
 the reduce actions, doing what Nix's bison actions do (attribute path merging, duplicate
 checks, indentation stripping, path resolution, desugaring).  Driving the tables
@@ -12,15 +13,11 @@ from __future__ import annotations
 
 import gc
 import os
-import pickle
-from pathlib import Path as _FsPath
 
 from nixlite.errors import NixliteError
 from nixlite.syntax import ast as A
+from nixlite.syntax.lalr_tables import ACTION, END, GOTO, RULES, START
 from nixlite.syntax.lexer import LexError, tokenize
-
-# In a checkout this is a symlink to grammar/nix.lark; wheels carry a copy.
-GRAMMAR_PATH = _FsPath(__file__).parent / "nix.lark"
 
 # How bison names each terminal in "syntax error, unexpected X, expecting Y" (today's Nix
 # declares these aliases in parser.y).  Order = bison's symbol numbers, which is the
@@ -49,94 +46,19 @@ _TOKEN_ORDER = {name: i for i, name in enumerate(TOKEN_NAMES)}
 _NONASSOC = {"op_eq": ("EQ", "NEQ"), "op_cmp": ("LT", "GT", "LEQ", "GEQ")}
 
 
-class _Tables:
-    """The LALR automaton in plain dicts: ``action[state][terminal]`` is a state to
-    shift to (≥ 0) or ``~rule`` to reduce by; ``goto[state][nonterminal]`` a state;
-    ``rules[i]`` is ``(lhs, rhs_length, action_name or None for pass-through)``."""
-
-    __slots__ = ("action", "goto", "rules", "start", "end")
-
-    def __getstate__(self):
-        return (self.action, self.goto, self.rules, self.start, self.end)
-
-    def __setstate__(self, state):
-        self.action, self.goto, self.rules, self.start, self.end = state
-
-
-def _build_tables() -> _Tables:
-    from lark import Lark
-    from lark.lexer import Lexer
-
-    class _ExternalLexer(Lexer):  # tokens come from nixlite.syntax.lexer
-        def __init__(self, conf):
-            pass
-
-        def lex(self, data):  # pragma: no cover - never called
-            return iter(())
-
-    lark = Lark(GRAMMAR_PATH.read_text(), parser="lalr", lexer=_ExternalLexer, strict=True)
-    table = lark.parser.parser.parser.parse_table
-    rules = list(lark.rules)
-    rule_index = {id(r): i for i, r in enumerate(rules)}
-    t = _Tables()
-    t.rules = []
-    for r in rules:
-        name = r.alias or r.origin.name
-        if r.options.expand1 and not r.alias and len(r.expansion) == 1:
-            name = None
-        t.rules.append((str(r.origin.name), len(r.expansion), name))
-    t.action, t.goto = [], []
-    for s in range(len(table.states)):
-        acts, gotos = {}, {}
-        for sym, (kind, arg) in table.states[s].items():
-            if kind.name == "Shift":
-                (acts if sym in TOKEN_NAMES or sym == "CHAR" else gotos)[str(sym)] = arg
-            else:
-                acts[str(sym)] = ~rule_index[id(arg)]
-        t.action.append(acts)
-        t.goto.append(gotos)
-    t.start = table.start_states["start"]
-    t.end = table.end_states["start"]
-    return t
-
-
-_TABLES: _Tables | None = None
 # (state below, state, lookahead) -> the state after the pass-through reductions
 _UNIT_MEMO: dict = {}
 
 
-def _follow_units(t: _Tables, below: int, state: int, tok: str) -> int:
+def _follow_units(below: int, state: int, tok: str) -> int:
     while True:
-        code = t.action[state].get(tok)
+        code = ACTION[state].get(tok)
         if code is None or code >= 0:
             return state
-        lhs, n, name = t.rules[~code]
+        lhs, n, name = RULES[~code]
         if name is not None or n != 1:
             return state
-        state = t.goto[below][lhs]
-
-
-def tables() -> _Tables:
-    """The automaton, from a pickle keyed by the grammar's hash (built by Lark if absent)."""
-    global _TABLES
-    if _TABLES is None:
-        from nixlite.syntax.cache import atomic_write, cache_dir, code_digest
-
-        key = code_digest(GRAMMAR_PATH, __file__).hex()[:32]
-        path = cache_dir() / f"tables-{key}.pickle"
-        try:
-            with open(path, "rb") as f:
-                t = pickle.load(f)
-            if not isinstance(t, _Tables):
-                raise ValueError
-        except Exception:
-            t = _build_tables()
-            try:
-                atomic_write(path, pickle.dumps(t, protocol=pickle.HIGHEST_PROTOCOL))
-            except OSError:
-                pass
-        _TABLES = t
-    return _TABLES
+        state = GOTO[below][lhs]
 
 
 def parse(text: str, file: str = "«string»", base_dir: str | None = None) -> A.Expr:
@@ -192,13 +114,12 @@ class _Builder:
     # ---- the driver -------------------------------------------------------------
 
     def run(self, types: list, values: list, offs: list) -> A.Expr:
-        t = tables()
-        action, goto, end_state = t.action, t.goto, t.end
-        lhs_of = [lhs for lhs, _, _ in t.rules]
-        size_of = [n for _, n, _ in t.rules]
-        handlers = [None if name is None else getattr(self, name) for _, _, name in t.rules]
+        action, goto, end_state = ACTION, GOTO, END
+        lhs_of = [lhs for lhs, _, _ in RULES]
+        size_of = [n for _, n, _ in RULES]
+        handlers = [None if name is None else getattr(self, name) for _, _, name in RULES]
         unit_memo = _UNIT_MEMO
-        states = [t.start]
+        states = [START]
         vals: list = []
         starts: list[int] = []
         push_state, push_val, push_start = states.append, vals.append, starts.append
@@ -226,7 +147,7 @@ class _Builder:
                 key = (states[-2], state, tok)
                 target = unit_memo.get(key)
                 if target is None:
-                    target = unit_memo[key] = _follow_units(t, states[-2], state, tok)
+                    target = unit_memo[key] = _follow_units(states[-2], state, tok)
                 states[-1] = target
                 continue
             n = size_of[rule]
@@ -245,10 +166,9 @@ class _Builder:
         """Raise bison's message: perform the default reductions first (bison reduces
         by a state's most common reduction without consulting the lookahead), then list
         what the state accepts — at most four tokens, as bison does."""
-        t = tables()
         states = list(states)
         for _ in range(100000):  # a bound, though the automaton always stops sooner
-            acts = t.action[states[-1]]
+            acts = ACTION[states[-1]]
             reduces: dict[int, int] = {}
             for code in acts.values():
                 if code < 0:
@@ -256,7 +176,7 @@ class _Builder:
             if not reduces:
                 break
             code = max(reduces, key=lambda c: (reduces[c], c))
-            lhs, n, _ = t.rules[~code]
+            lhs, n, _ = RULES[~code]
             if n == 3 and tok in _NONASSOC.get(lhs, ()):
                 # bison's %nonassoc makes this an explicit error in the state after
                 # `x == y`, whose other actions (the tighter operators) are too many
@@ -265,13 +185,13 @@ class _Builder:
                 break
             if n:
                 del states[-n:]
-            states.append(t.goto[states[-1]][lhs])
+            states.append(GOTO[states[-1]][lhs])
         if states is None:
             expected = []
-        elif states[-1] == t.end:
+        elif states[-1] == END:
             expected = ["$END"]
         else:
-            acts = t.action[states[-1]]
+            acts = ACTION[states[-1]]
             expected = sorted(
                 (name for name in acts if acts[name] >= 0),
                 key=lambda n: _TOKEN_ORDER.get(n, 999),

@@ -4,7 +4,7 @@ import os
 import pickle
 
 from nixlite.syntax import ast as A
-from nixlite.syntax import cache
+from nixlite.syntax import cache, treefile
 from nixlite.syntax.printer import show
 
 
@@ -39,19 +39,34 @@ def test_corrupt_entry_is_rewritten(tmp_path, monkeypatch):
     [entry] = _entries(tmp_path / "c")
     entry.write_bytes(b"garbage")
     assert show(cache.parse_file(str(f))) == "{ x = 1; }"
-    assert pickle.loads(entry.read_bytes()).attrs["x"].value.value == 1
+    src = A.Source(str(f), f.read_text(), str(tmp_path))
+    assert treefile.loads(entry.read_bytes(), src).attrs["x"].value.value == 1
 
 
-def test_stale_entry_is_not_used(tmp_path, monkeypatch):
+def test_entry_of_another_format_is_not_used(tmp_path, monkeypatch):
     monkeypatch.setenv("NIXLITE_CACHE_DIR", str(tmp_path / "c"))
     f = tmp_path / "a.nix"
     f.write_text("1")
     cache.parse_file(str(f))
     [entry] = _entries(tmp_path / "c")
-    other = cache.parse_cached("2", str(f), str(tmp_path))
-    # plant the tree of "2" under the key of "1": the text check rejects it
-    entry.write_bytes(pickle.dumps(other))
+    # a plain pickle of another tree (the format before this one) under the key of "1"
+    entry.write_bytes(pickle.dumps(cache.parse_cached("2", str(f), str(tmp_path))))
     assert show(cache.parse_file(str(f))) == "1"
+    # ... and a truncated entry
+    data = entry.read_bytes()
+    entry.write_bytes(data[:-1])
+    assert show(cache.parse_file(str(f))) == "1"
+    assert entry.read_bytes() == data
+
+
+def test_bytes_and_text_find_the_same_entry(tmp_path, monkeypatch):
+    monkeypatch.setenv("NIXLITE_CACHE_DIR", str(tmp_path / "c"))
+    data = b'"caf\xc3\xa9 \xff"'
+    tree = cache.parse_cached(data, "/x/a.nix", "/x")
+    assert len(_entries(tmp_path / "c")) == 1
+    again = cache.parse_cached(data.decode("utf-8", "surrogateescape"), "/x/a.nix", "/x")
+    assert len(_entries(tmp_path / "c")) == 1 and again is not tree
+    assert again.value == tree.value == "caf\xe9 \udcff"
 
 
 def test_cache_location(monkeypatch, tmp_path):
@@ -84,7 +99,8 @@ def test_every_node_pickles_through_its_constructor():
         params = list(inspect.signature(cls.__init__).parameters)[1:]
         slots = {s for klass in cls.__mro__ for s in getattr(klass, "__slots__", ())}
         assert params == list(cls._fields), name
-        assert set(params) == slots, name
+        # a Lambda keeps its body in ``_body``, behind the ``body`` property
+        assert {p if p != "body" or cls is not A.Lambda else "_body" for p in params} == slots, name
 
 
 def test_resolved_tree_round_trips_through_pickle():

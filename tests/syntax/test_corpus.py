@@ -58,8 +58,8 @@ def test_parse_expression_and_stdin(capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"1 +")))
     assert main(["parse", "-"]) == 1
     assert capsys.readouterr().err == (
-        "error: syntax error, unexpected end of file\n"
-        "       at «stdin»:1:4:\n"
+        "error: syntax error, unexpected end of file\n\n"
+        "       at «stdin»:1:4:\n\n"
         "            1| 1 +\n"
         "             |    ^\n"
     )
@@ -92,3 +92,15 @@ def test_inputs_as_nix_instantiate_takes_them(capsys, tmp_path, monkeypatch):
     assert main(["parse", "default.nix", "b.nix"]) == 0
     assert main(["parse", "-E", "a: a", "[ 1 ]"]) == 0
     assert capsys.readouterr().out == "(1 + 2)\n(1 + 2)\n(x: x)\n(a: a)\n[ (1) ]\n"
+
+
+@pytest.mark.parametrize("name", ["bad_token_after", "dup_attr", "undefined_var",
+                                  "unterminated_string"])
+def test_parse_and_eval_print_a_parse_error_alike(name, capsys):
+    """Both commands lay out errors as Nix 2.8 does (the eval goldens are 2.8's)."""
+    nix = CORPUS / "fail" / f"{name}.nix"
+    assert main(["parse", str(nix)]) == 1
+    from_parse = capsys.readouterr().err
+    assert main(["eval", str(nix)]) == 1
+    assert capsys.readouterr().err == from_parse == _expected(nix.with_suffix(".err"))
+    assert "\n\n       at " in from_parse

@@ -27,7 +27,7 @@ def test_nul_byte_in_code_ends_the_input(tmp_path, monkeypatch, capsysbinary):
     # today's lexer returns the byte as token 0, which bison reads as end of file
     status, out, err = _parse_cli(tmp_path, monkeypatch, b"1 + \0 2", capsysbinary)
     assert (status, out) == (1, b"")
-    assert err.startswith("error: syntax error, unexpected end of file\n       at F:1:6:\n")
+    assert err.startswith("error: syntax error, unexpected end of file\n\n       at F:1:6:\n\n")
     status, out, err = _parse_cli(tmp_path, monkeypatch, b"[ 1 ] \0 ]", capsysbinary)
     assert (status, out, err) == (0, b"[ (1) ]\n", "")
 
@@ -37,7 +37,7 @@ def test_bytes_that_are_not_utf8_pass_through(tmp_path, monkeypatch, capsysbinar
     assert (status, out, err) == (0, b'("a\xff\xfeb" + "c")\n', "")
     status, out, err = _parse_cli(tmp_path, monkeypatch, b"1 + \xff", capsysbinary)
     assert (status, out) == (1, b"")
-    assert err.startswith("error: syntax error, unexpected invalid token\n       at F:1:5:\n")
+    assert err.startswith("error: syntax error, unexpected invalid token\n\n       at F:1:5:\n\n")
 
 
 def test_ten_megabyte_string(tmp_path, monkeypatch, capsysbinary):
@@ -53,7 +53,7 @@ def test_deep_parentheses(tmp_path, monkeypatch, capsysbinary):
     assert (status, out, err) == (0, b"1\n", "")
     status, out, err = _parse_cli(tmp_path, monkeypatch, b"(" * 5000, capsysbinary)
     assert (status, out) == (1, b"")
-    assert err.startswith("error: syntax error, unexpected end of file\n       at F:1:5001:\n")
+    assert err.startswith("error: syntax error, unexpected end of file\n\n       at F:1:5001:\n\n")
 
 
 def test_long_select_chain_and_dash_run():
@@ -87,3 +87,40 @@ def test_skipping_path_scans_changes_no_token(text):
     finally:
         lexer._DEFAULT_NO_PATH = no_path
     assert fast == full
+
+
+def test_deep_nesting_parses_as_todays_nix_does(tmp_path, monkeypatch, capsysbinary):
+    """Today's Nix parses with bison's lalr1.cc, whose stack grows as needed, so deep
+    lists, sets, lets and `++` chains parse (Nix 2.8's GLR parser stopped at 10,000
+    stack entries with `memory exhausted`).  Every step here is linear in the depth."""
+    n = 10_000
+    cases = {
+        "[" * n + "1" + "]" * n: "[ (" * (n - 1) + "[ (1) ]" + ") ]" * (n - 1),
+        "{a=" * n + "1" + ";}" * n: "{ a = " * n + "1" + "; }" * n,
+        "let a = " * n + "1" + "; in a" * n: "(let a = " * n + "1" + "; in a)" * n,
+        " ++ ".join(["[1]"] * n): "([ (1) ] ++ " * (n - 1) + "[ (1) ]" + ")" * (n - 1),
+    }
+    for text, printed in cases.items():
+        status, out, err = _parse_cli(tmp_path, monkeypatch, text.encode(), capsysbinary)
+        assert (status, err) == (0, "")
+        assert out.decode() == printed + "\n"
+
+
+def test_long_integer_literals_are_refused_as_nix_refuses_them():
+    # Python converts at most 4,300 digits: refused before it sees them
+    digits = "1" * 5000
+    try:
+        parse("[ " + digits + " ]")
+    except NixliteError as exc:
+        assert exc.message == f"invalid integer '{digits}'"
+        assert (exc.pos.line, exc.pos.col) == (1, 3)
+    else:
+        raise AssertionError("5,000 digits parsed")
+    assert show(parse("0" * 5000 + "9223372036854775807")) == "9223372036854775807"
+    for too_big in ("9223372036854775808", "0" * 30 + "99999999999999999999"):
+        try:
+            parse(too_big)
+        except NixliteError as exc:
+            assert exc.message == f"invalid integer '{too_big}'"
+        else:
+            raise AssertionError(f"{too_big} parsed")
