@@ -63,10 +63,13 @@ def _show_expr(node) -> str:
 
 
 class Compiler:
-    """Compiles AST nodes of any file for one evaluation state (its globals)."""
+    """Compiles AST nodes of any file for one evaluation state: its globals, and
+    its I/O (``EvalIO``), which coercing a path to a string needs to copy it to
+    the store."""
 
-    def __init__(self, globals_: list) -> None:
+    def __init__(self, globals_: list, io) -> None:
         self.globals = globals_
+        self.io = io
         # compiled code of delayed expressions -> node, to locate unevaluated thunks
         self.code_nodes: dict = {}
         self._dispatch = {
@@ -706,10 +709,11 @@ class Compiler:
             a = self._operand(e.left)
             b = self._operand(e.right)
             if a[0] != fastops.CODE or b[0] != fastops.CODE:
-                return fastops.binop(op, a, b, e)
+                return fastops.binop(op, a, b, e, self.io)
         left = self.compile(e.left)
         right = self.compile(e.right)
         pos_of = e
+        io = self.io
 
         def wrap(fn2):
             def code(env):
@@ -731,7 +735,7 @@ class Compiler:
                     if INT_MIN <= r <= INT_MAX:
                         return r
                 try:
-                    return ops.add(a, b)
+                    return ops.add(a, b, io)
                 except EvalError as exc:
                     raise exc.at((e.left if getattr(exc, "operand", 1) == 0 else e.right).pos)
 
@@ -821,6 +825,7 @@ class Compiler:
                 parts.append(p.value)
             else:
                 parts.append((self.compile(p), p))
+        io = self.io
 
         def interp(env):
             out = []
@@ -835,7 +840,7 @@ class Compiler:
                     out.append(v)
                     continue
                 try:
-                    s = ops.coerce_to_string(v, copy_to_store=True)
+                    s = ops.coerce_to_string(v, copy_to_store=io)
                 except EvalError as exc:
                     raise exc.at(_interpolation_pos(node))
                 if type(s) is CStr:
@@ -865,7 +870,7 @@ class Compiler:
                 code, node = p
                 v = code(env)
                 try:
-                    s = ops.coerce_to_string(v, copy_to_store=False)
+                    s = ops.coerce_to_string(v, copy_to_store=None)
                 except EvalError as exc:
                     raise exc.at(node.pos)
                 if type(s) is CStr:

@@ -32,7 +32,7 @@ _BODY = {
           "        if INT_MIN <= r <= INT_MAX:\n"
           "            return r\n"
           "    try:\n"
-          "        return _ops.add(a, b)\n"
+          "        return _ops.add(a, b, IO)\n"
           "    except EvalError as exc:\n"
           "        raise exc.at((E.left if getattr(exc, 'operand', 1) == 0 else E.right).pos)\n"),
     "-": ("    if type(a) is int and type(b) is int:\n"
@@ -106,7 +106,7 @@ def _factory(op: str, ka: str, kb: str):
     key = (op, ka, kb)
     f = _factories.get(key)
     if f is None:
-        src = ("def make(Ca, Ia, Va, Cb, Ib, Vb, E):\n"
+        src = ("def make(Ca, Ia, Va, Cb, Ib, Vb, E, IO):\n"
                " def binop(env):\n"
                + "".join(" " + line + "\n" for line in _FETCH[ka].format(n="a").splitlines())
                + "".join(" " + line + "\n" for line in _FETCH[kb].format(n="b").splitlines())
@@ -119,15 +119,15 @@ def _factory(op: str, ka: str, kb: str):
     return f
 
 
-def binop(op: str, a: tuple, b: tuple, node):
+def binop(op: str, a: tuple, b: tuple, node, io):
     """A closure for ``a op b``; ``a``/``b`` are ``(kind, payload, var_node)``:
     CONST → the value, VAR0/VAR1 → the slot index in ``env``/``env[0]``,
-    CODE → the operand's compiled closure."""
+    CODE → the operand's compiled closure; ``io`` copies paths to the store."""
     ka, pa, va = a
     kb, pb, vb = b
     make = _factory(op, ka, kb)
     return make(pa if ka in (CONST, CODE) else None, pa if ka in (VAR0, VAR1) else None, va,
-                pb if kb in (CONST, CODE) else None, pb if kb in (VAR0, VAR1) else None, vb, node)
+                pb if kb in (CONST, CODE) else None, pb if kb in (VAR0, VAR1) else None, vb, node, io)
 
 
 # ---------------------------------------------------------------- calls
