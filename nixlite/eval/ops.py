@@ -12,14 +12,13 @@ from nixlite.eval.values import (
     Attrs,
     CStr,
     EvalError,
-    Lambda,
     NixPath,
     NixTypeError,
-    PrimOp,
     Thunk,
     call,
     canon_path,
     checked_int,
+    is_derivation,
     mkstr,
     short_show,
     type_error,
@@ -173,7 +172,7 @@ def eq_operands(a, b) -> bool:
             return False
         if a is b:
             return True
-        if _is_drv(a) and _is_drv(b):
+        if is_derivation(a) and is_derivation(b):
             if "outPath" in a and "outPath" in b:
                 return eq(a["outPath"], b["outPath"])
         if len(a) != len(b):
@@ -187,14 +186,6 @@ def eq_operands(a, b) -> bool:
         return True
     # functions never compare equal (except the same value in a list/set, above)
     return False
-
-
-def _is_drv(v: Attrs) -> bool:
-    t = v.get("type")
-    if t is None:
-        return False
-    t = _forced(t)
-    return (type(t) is str or type(t) is CStr) and t == "derivation"
 
 
 def less_than(a, b) -> bool:
@@ -285,8 +276,3 @@ def coerce_to_path(v) -> str:
     if not s.startswith("/"):
         raise EvalError(f"string '{s}' doesn't represent an absolute path")
     return s
-
-
-def is_callable(v) -> bool:
-    t = type(v)
-    return t is Lambda or t is PrimOp or (t is Attrs and "__functor" in v)

@@ -24,7 +24,6 @@ from nixlite.eval.values import (  # noqa: F401 - the value printers' public nam
     attr_name,
     escape_string,
     format_float,
-    show_for_error,
     show_value,
 )
 

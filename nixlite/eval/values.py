@@ -49,6 +49,8 @@ from __future__ import annotations
 import re
 
 from nixlite.errors import NixliteError, Pos
+# Nix's canonPath: one copy, in the parser that makes path literals canonical
+from nixlite.syntax.parser import _canon_path as canon_path  # noqa: F401 - re-exported
 
 INT_MIN = -(1 << 63)
 INT_MAX = (1 << 63) - 1
@@ -200,20 +202,6 @@ class NixPath:
         return self.path
 
 
-def canon_path(path: str) -> str:
-    """Nix's canonPath: collapse ``//``, ``.`` and ``..`` without touching the disk."""
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part == "" or part == ".":
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/" + "/".join(parts)
-
-
 # --------------------------------------------------------------------------
 # attribute sets
 
@@ -328,12 +316,6 @@ class PosChain:
         return True
 
 
-def mkattrs(d: dict, pos: dict[str, Pos] | None = None) -> Attrs:
-    a = Attrs(d)
-    a.pos = pos
-    return a
-
-
 # --------------------------------------------------------------------------
 # thunks
 
@@ -385,29 +367,11 @@ class Thunk:
         return "Thunk(<pending>)" if self.fn is not _BLACKHOLE else "Thunk(<blackhole>)"
 
 
-def done(v) -> Thunk:
-    """An already evaluated thunk (rarely needed: store the value itself instead)."""
-    t = Thunk.__new__(Thunk)
-    t.fn = None
-    t.arg = None
-    t.val = v
-    return t
-
-
 def force(v):
     """Weak head normal form of a value-or-thunk."""
     if type(v) is Thunk:
         return v.force()
     return v
-
-
-def _apply_pair(pair):
-    return call(pair[0], pair[1])
-
-
-def lazy_call(f, arg) -> Thunk:
-    """A thunk for ``f arg`` (e.g. the items of ``map f xs``)."""
-    return Thunk(_apply_pair, (f, arg))
 
 
 # --------------------------------------------------------------------------
@@ -488,18 +452,6 @@ def call(f, arg):
     raise NixTypeError(
         f"attempt to call something which is not a function but {type_name(f)}: {short_show(f)}"
     )
-
-
-def call_n(f, *args):
-    """Apply ``f`` to several arguments in turn."""
-    for a in args:
-        f = call(f, a)
-    return f
-
-
-def is_function(v) -> bool:
-    t = type(v)
-    return t is Lambda or t is PrimOp or (t is Attrs and "__functor" in v)
 
 
 # --------------------------------------------------------------------------
@@ -597,25 +549,6 @@ def force_int(v) -> int:
     raise type_error(v, "an integer")
 
 
-def force_float(v) -> float:
-    """A number as float (Nix accepts ints where floats are expected)."""
-    v = force(v)
-    t = type(v)
-    if t is float:
-        return v
-    if t is int:
-        return float(v)
-    raise type_error(v, "a float")
-
-
-def force_number(v):
-    v = force(v)
-    t = type(v)
-    if t is int or t is float:
-        return v
-    raise type_error(v, "an integer or a float")
-
-
 def force_bool(v) -> bool:
     v = force(v)
     if type(v) is bool:
@@ -660,13 +593,6 @@ def force_function(v):
     if type(v) is Lambda or type(v) is PrimOp or (type(v) is Attrs and "__functor" in v):
         return v
     raise type_error(v, "a function")
-
-
-def force_path(v) -> NixPath:
-    v = force(v)
-    if type(v) is NixPath:
-        return v
-    raise type_error(v, "a path")
 
 
 def deep_force(v):
