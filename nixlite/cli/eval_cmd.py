@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nixlite.cli.evaluation import add_evaluation_arguments, auto_arguments, roots, write_error
+from nixlite.cli.evaluation import (
+    add_evaluation_arguments,
+    auto_arguments,
+    evaluation_io,
+    roots,
+    write_error,
+)
 from nixlite.cli.output import write_bytes
 
 
@@ -31,8 +37,12 @@ def run(args) -> int:
     from nixlite.eval.deep import run_deep
     from nixlite.eval.values import EvalError
 
+    io = evaluation_io(args)
     try:
-        return run_deep(_evaluate, args)
+        try:
+            return run_deep(_evaluate, args, io)
+        finally:
+            io.close()
     except NixliteError as exc:
         partial = getattr(exc, "partial_output", None) if isinstance(exc, EvalError) else None
         if partial:
@@ -41,12 +51,12 @@ def run(args) -> int:
         return 1
 
 
-def _evaluate(args) -> int:
+def _evaluate(args, io) -> int:
     from nixlite.eval.api import auto_call, find_along_attr_path, print_result
     from nixlite.eval.state import EvalState
     from nixlite.eval.values import force
 
-    state = EvalState(search_path=args.include, show_trace=args.show_trace,
+    state = EvalState(io=io, search_path=args.include, show_trace=args.show_trace,
                       read_write=args.read_write_mode)
     state.trace_verbose = args.trace_verbose
     auto_args = auto_arguments(state, args)
@@ -57,7 +67,7 @@ def _evaluate(args) -> int:
             selected = force(selected)
             if auto_args:
                 selected = auto_call(selected, auto_args)
-            text = print_result(selected, strict=args.strict, json=args.json, xml=args.xml,
+            text = print_result(state, selected, strict=args.strict, json=args.json, xml=args.xml,
                                 location=not args.no_location)
             write_bytes(sys.stdout, text)
     return 0

@@ -15,7 +15,7 @@ _FLAG_ONLY = object()
 
 
 def add_evaluation_arguments(p) -> None:
-    """FILE…/-E/-, -A, --arg, --argstr, -I, --show-trace, --read-write-mode."""
+    """FILE…/-E/-, -A, --arg, --argstr, -I, --show-trace, --read-write-mode, --store."""
     p.add_argument("inputs", nargs="*", metavar="FILE", help="files (or expressions with -E); - for stdin")
     # -E is a flag in Nix (the arguments are expressions), but it may be repeated
     # between them (`-E 1 -E 2`): collect an optional value each time it appears.
@@ -31,6 +31,16 @@ def add_evaluation_arguments(p) -> None:
                    help="add a search path entry (PREFIX=PATH or PATH)")
     p.add_argument("--show-trace", action="store_true", help="show the evaluation trace on errors")
     p.add_argument("--read-write-mode", action="store_true", help="accepted for compatibility")
+    p.add_argument("--store", metavar="DIR", help="the nixlite store to use (default: $NIXLITE_STORE "
+                   "or ~/.local/share/nixlite/store)")
+
+
+def evaluation_io(args):
+    """The I/O an evaluation of these arguments uses: the local file system and the
+    ``--store`` store (opened only if evaluation needs it); close it when done."""
+    from nixlite.eval.io import LocalIO
+
+    return LocalIO(store_root=args.store)
 
 
 def auto_arguments(state, args):
@@ -47,19 +57,19 @@ def auto_arguments(state, args):
 
 def _eval_arg(pair):
     state, text = pair
-    return state.eval_string(text, "«string»", os.getcwd())
+    return state.eval_string(text, "«string»")
 
 
 def roots(state, args) -> list:
     """One callable per input (expression, file, or ``-``), each evaluating it."""
     if args.expr is not None:
         texts = [t for t in args.expr if t is not _FLAG_ONLY] + list(args.inputs)
-        return [lambda t=text: state.eval_string(t, "«string»", os.getcwd()) for text in texts]
+        return [lambda t=text: state.eval_string(t, "«string»") for text in texts]
     out = []
     for f in args.inputs or ["./default.nix"]:
         if f == "-":
             text = sys.stdin.read()
-            out.append(lambda t=text: state.eval_string(t, "«stdin»", os.getcwd()))
+            out.append(lambda t=text: state.eval_string(t, "«stdin»"))
         else:
             out.append(lambda p=os.path.abspath(f): state.eval_file(p))
     return out

@@ -13,7 +13,13 @@ from __future__ import annotations
 import os
 import sys
 
-from nixlite.cli.evaluation import add_evaluation_arguments, auto_arguments, roots, write_error
+from nixlite.cli.evaluation import (
+    add_evaluation_arguments,
+    auto_arguments,
+    evaluation_io,
+    roots,
+    write_error,
+)
 
 
 def register(subparsers) -> None:
@@ -26,8 +32,6 @@ def register(subparsers) -> None:
     add_evaluation_arguments(p)
     p.add_argument("--add-root", metavar="PATH",
                    help="make PATH a symlink to the .drv file (PATH-2, PATH-3… for more) and print it")
-    p.add_argument("--store", metavar="DIR", help="the nixlite store to use (default: $NIXLITE_STORE "
-                   "or ~/.local/share/nixlite/store)")
     p.set_defaults(func=run)
 
 
@@ -35,33 +39,23 @@ def run(args) -> int:
     from nixlite.errors import NixliteError
     from nixlite.eval.deep import run_deep
 
-    if args.store:
-        from nixlite.store.local import set_default_store
-
-        set_default_store(args.store)
+    io = evaluation_io(args)
     try:
         try:
-            lines = run_deep(_instantiate, args)
+            lines = run_deep(_instantiate, args, io)
         finally:
-            _flush_store()
+            io.close()  # registers the .drv files written (one group commit)
     except NixliteError as exc:
         write_error(exc, args.show_trace)
         return 1
     return 0 if lines is not None else 1
 
 
-def _flush_store() -> None:
-    """Register the .drv files written during evaluation (one group commit)."""
-    from nixlite.store.local import flush_default_store
-
-    flush_default_store()
-
-
-def _instantiate(args):
+def _instantiate(args, io):
     from nixlite.eval.api import auto_call, find_along_attr_path
     from nixlite.eval.state import EvalState
 
-    state = EvalState(search_path=args.include, show_trace=args.show_trace, read_write=True)
+    state = EvalState(io=io, search_path=args.include, show_trace=args.show_trace, read_write=True)
     auto_args = auto_arguments(state, args)
 
     printed = []
@@ -73,7 +67,7 @@ def _instantiate(args):
             for drv_path, output in derivation_lines(selected, auto_args):
                 shown = drv_path
                 if args.add_root:
-                    shown = _add_root(args.add_root, len(printed) + 1, drv_path)
+                    shown = _add_root(io, args.add_root, len(printed) + 1, drv_path)
                 line = shown if output == "out" else f"{shown}!{output}"
                 sys.stdout.write(line + "\n")
                 sys.stdout.flush()
@@ -81,14 +75,12 @@ def _instantiate(args):
     return printed
 
 
-def _add_root(root: str, n: int, drv_path: str) -> str:
+def _add_root(io, root: str, n: int, drv_path: str) -> str:
     """Nix's --add-root naming (``root``, ``root-2``…), as an atomically replaced symlink
     to where the .drv file really is (nixlite has no garbage collector to register with)."""
-    from nixlite.store.local import default_store
-
     name = os.path.abspath(root) + ("" if n == 1 else f"-{n}")
     tmp = f"{name}.tmp-{os.getpid()}"
-    os.symlink(default_store().physical(drv_path), tmp)
+    os.symlink(io.store.real_path(drv_path), tmp)
     os.replace(tmp, name)
     return name
 

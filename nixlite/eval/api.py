@@ -109,20 +109,19 @@ def find_along_attr_path(v, attr_path: str, auto_args: Attrs):
     return v
 
 
-def print_result(v, *, strict: bool, json: bool = False, xml: bool = False,
+def print_result(state, v, *, strict: bool, json: bool = False, xml: bool = False,
                  location: bool = True) -> str:
-    """The text ``nix-instantiate --eval`` writes for a value (with trailing newline)."""
+    """The text ``nix-instantiate --eval`` writes for a value of ``state``'s evaluation
+    (with trailing newline)."""
     if xml:
         from nixlite.eval.builtins.xml import to_xml
 
         return to_xml(v, location, strict=strict)
     if json:
-        from nixlite.eval.builtins.json import to_json
-
         out: list[str] = []
         closers: list[str] = []
         try:
-            _json_walk(v, out, closers, strict)
+            _json_walk(state, v, out, closers, strict)
         except EvalError as exc:
             exc.partial_output = "".join(out) + "".join(reversed(closers))
             raise
@@ -135,7 +134,7 @@ def print_result(v, *, strict: bool, json: bool = False, xml: bool = False,
     return print_ambiguous(v) + "\n"
 
 
-def _json_walk(v, out: list[str], closers: list[str], strict: bool) -> None:
+def _json_walk(state, v, out: list[str], closers: list[str], strict: bool) -> None:
     """``--json``: the structure is walked here, leaves go through ``toJSON``'s writer.
 
     Without ``--strict`` nested unevaluated values are an error.  Like Nix, the
@@ -149,9 +148,7 @@ def _json_walk(v, out: list[str], closers: list[str], strict: bool) -> None:
         if strict:
             v = v.force()
         elif v.fn is not None:
-            from nixlite.eval.state import current_state
-
-            node = current_state().compiler.node_of_thunk(v)
+            node = state.compiler.node_of_thunk(v)
             raise EvalError("cannot convert a thunk to JSON", node.pos if node is not None else None)
         else:
             v = v.val
@@ -162,7 +159,7 @@ def _json_walk(v, out: list[str], closers: list[str], strict: bool) -> None:
         for i, item in enumerate(v):
             if i:
                 out.append(",")
-            _json_walk(item, out, closers, strict)
+            _json_walk(state, item, out, closers, strict)
         closers.pop()
         out.append("]")
     elif t is Attrs and "__toString" not in v and "outPath" not in v:
@@ -171,10 +168,10 @@ def _json_walk(v, out: list[str], closers: list[str], strict: bool) -> None:
         for i, name in enumerate(sorted(v)):
             if i:
                 out.append(",")
-            out.append(to_json(name, set()))
+            out.append(to_json(name, set(), None))
             out.append(":")
             try:
-                _json_walk(v[name], out, closers, strict)
+                _json_walk(state, v[name], out, closers, strict)
             except EvalError as exc:
                 if exc.pos is None and not isinstance(exc, InfiniteRecursion):
                     exc.pos = v.attr_pos(name)
@@ -182,17 +179,29 @@ def _json_walk(v, out: list[str], closers: list[str], strict: bool) -> None:
         closers.pop()
         out.append("}")
     else:
-        out.append(to_json(v, set()))
+        out.append(to_json(v, set(), state.io))
 
 
 def evaluate_string(text: str, *, strict: bool = False, **state_options):
-    """Convenience for tests and tools: evaluate ``text`` in a fresh state (on a big stack)."""
+    """Convenience for tests and tools: evaluate ``text`` in a fresh state (on a big stack).
+
+    Without an ``io`` option it uses a ``LocalIO`` on the default store, closed
+    (what it added registered) before returning."""
     from nixlite.eval.deep import run_deep
+    from nixlite.eval.io import LocalIO
     from nixlite.eval.state import EvalState
+
+    own_io = "io" not in state_options
+    if own_io:
+        state_options["io"] = LocalIO()
 
     def go():
         state = EvalState(**state_options)
         v = state.eval_string(text)
         return deep_force(v) if strict else v
 
-    return run_deep(go)
+    try:
+        return run_deep(go)
+    finally:
+        if own_io:
+            state_options["io"].close()

@@ -15,16 +15,17 @@ is ``env[0][0]…[index + 1]`` with ``level`` hops.
 from __future__ import annotations
 
 from nixlite.eval import fastops, ops
+from nixlite.eval.fastops import MISSING as _MISSING
+from nixlite.eval.fastops import _frame
+from nixlite.eval.fastops import force_attr as _force_attr
+from nixlite.eval.fastops import missing_attr as _missing
 from nixlite.errors import Pos
 from nixlite.eval.values import (
-    INT_MAX,
-    INT_MIN,
     AbortError,
     AssertionFailed,
     Attrs,
     CStr,
     EvalError,
-    InfiniteRecursion,
     Lambda,
     NixPath,
     PosChain,
@@ -39,16 +40,9 @@ from nixlite.eval.values import (
 from nixlite.resolve import DYNAMIC, GLOBAL
 from nixlite.syntax import ast as A
 
-_MISSING = object()
 # Errors Nix reports without the position of the call that raised them.
 _UNPOSITIONED = (ThrownError, AbortError)
-
-
-def _frame(env, level: int):
-    while level:
-        env = env[0]
-        level -= 1
-    return env
+_VARIABLE_KINDS = (fastops.VAR0, fastops.VAR1, fastops.VAR2)  # by level
 
 
 def _lambda_label(name: str | None) -> str:
@@ -63,10 +57,13 @@ def _show_expr(node) -> str:
 
 
 class Compiler:
-    """Compiles AST nodes of any file for one evaluation state (its globals)."""
+    """Compiles AST nodes of any file for one evaluation state: its globals, and
+    its I/O (``EvalIO``), which coercing a path to a string needs to copy it to
+    the store."""
 
-    def __init__(self, globals_: list) -> None:
+    def __init__(self, globals_: list, io) -> None:
         self.globals = globals_
+        self.io = io
         # compiled code of delayed expressions -> node, to locate unevaluated thunks
         self.code_nodes: dict = {}
         self._dispatch = {
@@ -109,9 +106,19 @@ class Compiler:
             return lambda env: p
         if t is A.Var and e.level != DYNAMIC:
             return self._var_lazy(e)
+        return self._delayed(e)
+
+    def _delayed(self, e):
+        """``code(env) -> Thunk`` for any expression (also a variable whose slot is
+        not filled yet when the thunk is made)."""
+        code = self._thunk_code(e)
+        return lambda env: Thunk(code, env)
+
+    def _thunk_code(self, e):
+        """``e`` compiled to be the ``fn`` of thunks (remembered, to locate them)."""
         code = self.compile(e)
         self.code_nodes[code] = e
-        return lambda env: Thunk(code, env)
+        return code
 
     def node_of_thunk(self, t: Thunk):
         """The expression an unevaluated thunk will evaluate, if compiled here."""
@@ -124,9 +131,7 @@ class Compiler:
         if (t is A.Int or t is A.Float or t is A.Str or t is A.Path
                 or (t is A.Var and e.level != DYNAMIC)):
             return self.lazy(e), False
-        code = self.compile(e)
-        self.code_nodes[code] = e
-        return code, True
+        return self._thunk_code(e), True
 
     # ------------------------------------------------------------- literals
 
@@ -171,47 +176,7 @@ class Compiler:
                 return v.force()
 
             return global_code
-        idx = e.index + 1
-
-        def fail(exc):
-            if exc.pos is None:
-                exc.pos = e.pos
-            raise exc
-
-        if level == 0:
-            def code(env):
-                v = env[idx]
-                if type(v) is Thunk:
-                    if v.fn is None:
-                        return v.val
-                    try:
-                        return v.force()
-                    except InfiniteRecursion as exc:
-                        fail(exc)
-                return v
-        elif level == 1:
-            def code(env):
-                v = env[0][idx]
-                if type(v) is Thunk:
-                    if v.fn is None:
-                        return v.val
-                    try:
-                        return v.force()
-                    except InfiniteRecursion as exc:
-                        fail(exc)
-                return v
-        else:
-            def code(env):
-                v = _frame(env, level)[idx]
-                if type(v) is Thunk:
-                    if v.fn is None:
-                        return v.val
-                    try:
-                        return v.force()
-                    except InfiniteRecursion as exc:
-                        fail(exc)
-                return v
-        return code
+        return fastops.variable(self._operand(e))
 
     def _dynamic_var(self, e):
         name = e.name
@@ -261,42 +226,7 @@ class Compiler:
         names = [self._attr_name_code(p) for p in e.path]
         default = self.compile(e.default) if e.default is not None else None
         if len(names) == 1 and isinstance(names[0], str) and default is None:
-            name = names[0]
-            var = e.expr
-            if type(var) is A.Var and var.level == 0:
-                idx = var.index + 1
-
-                def select_var0(env):
-                    v = env[idx]
-                    if type(v) is Thunk:
-                        v = v.val if v.fn is None else fastops._force_var(v, var)
-                    if type(v) is not Attrs:
-                        raise type_error(v, "a set").at(e.pos)
-                    x = v.get(name, _MISSING)
-                    if x is _MISSING:
-                        raise _missing(name, v, e)
-                    if type(x) is Thunk:
-                        if x.fn is None:
-                            return x.val
-                        return _force_attr(x, v, name, e)
-                    return x
-
-                return select_var0
-
-            def select1(env):
-                v = expr(env)
-                if type(v) is not Attrs:
-                    raise type_error(v, "a set").at(e.pos)
-                x = v.get(name, _MISSING)
-                if x is _MISSING:
-                    raise _missing(name, v, e)
-                if type(x) is Thunk:
-                    if x.fn is None:
-                        return x.val
-                    return _force_attr(x, v, name, e)
-                return x
-
-            return select1
+            return fastops.select1(self._operand(e.expr), names[0], e)
 
         def select(env):
             v = expr(env)
@@ -365,15 +295,10 @@ class Compiler:
             if (inner_is_frame and kind == A.PLAIN and type(value) is A.Var
                     and value.level == 0 and filled_before[value.index] >= filled_before[i]):
                 # refers to a slot of this frame not filled yet: delay, as Nix does
-                code = self.compile(value)
-                out.append((i + 1, name, kind, lambda env, code=code: Thunk(code, env)))
+                out.append((i + 1, name, kind, self._delayed(value)))
             else:
                 out.append((i + 1, name, kind, self.lazy(value)))
         return out
-
-    def _delayed(self, e):
-        code = self.compile(e)
-        return lambda env: Thunk(code, env)
 
     def _inherit_sources(self, node):
         """``inherit (e)`` sources: built before the frame's slots are filled, so a
@@ -381,8 +306,7 @@ class Compiler:
         out = []
         for x in node.inherit_from:
             if type(x) is A.Var and x.level == 0:
-                code = self.compile(x)
-                out.append(lambda env, code=code: Thunk(code, env))
+                out.append(self._delayed(x))
             else:
                 out.append(self.lazy(x))
         return out
@@ -541,8 +465,7 @@ class Compiler:
             if d is None:
                 formals.append((f.name, None))
             elif type(d) is A.Var and d.level == 0:
-                code = self.compile(d)
-                formals.append((f.name, lambda env, code=code: Thunk(code, env)))
+                formals.append((f.name, self._delayed(d)))
             else:
                 formals.append((f.name, self.lazy(d)))
         ellipsis = e.ellipsis
@@ -703,13 +626,9 @@ class Compiler:
         if e.fn is not None and e.fn.level != GLOBAL:
             return self._binop_user(e)
         if op in fastops.OPERATORS:
-            a = self._operand(e.left)
-            b = self._operand(e.right)
-            if a[0] != fastops.CODE or b[0] != fastops.CODE:
-                return fastops.binop(op, a, b, e)
+            return fastops.binop(op, self._operand(e.left), self._operand(e.right), e, self.io)
         left = self.compile(e.left)
         right = self.compile(e.right)
-        pos_of = e
 
         def wrap(fn2):
             def code(env):
@@ -718,64 +637,12 @@ class Compiler:
                 try:
                     return fn2(a, b)
                 except EvalError as exc:
-                    raise exc.at(pos_of.pos)
+                    raise exc.at(e.pos)
 
             return code
 
-        if op == "+":
-            def plus(env):
-                a = left(env)
-                b = right(env)
-                if type(a) is int and type(b) is int:
-                    r = a + b
-                    if INT_MIN <= r <= INT_MAX:
-                        return r
-                try:
-                    return ops.add(a, b)
-                except EvalError as exc:
-                    raise exc.at((e.left if getattr(exc, "operand", 1) == 0 else e.right).pos)
-
-            return plus
-        if op == "-":
-            def minus(env):
-                a = left(env)
-                b = right(env)
-                if type(a) is int and type(b) is int:
-                    r = a - b
-                    if INT_MIN <= r <= INT_MAX:
-                        return r
-                try:
-                    return ops.sub(a, b)
-                except EvalError as exc:
-                    raise exc.at(e.pos)
-
-            return minus
-        if op == "*":
-            return wrap(ops.mul)
         if op == "/":
             return wrap(ops.div)
-        if op == "==":
-            return wrap(ops.eq_operands)
-        if op == "!=":
-            return wrap(lambda a, b: not ops.eq_operands(a, b))
-        if op == "<":
-            def lt(env):
-                a = left(env)
-                b = right(env)
-                if type(a) is int and type(b) is int:
-                    return a < b
-                try:
-                    return ops.less_than(a, b)
-                except EvalError as exc:
-                    raise exc.at(e.pos)
-
-            return lt
-        if op == ">":
-            return wrap(lambda a, b: ops.less_than(b, a))
-        if op == "<=":
-            return wrap(lambda a, b: not ops.less_than(b, a))
-        if op == ">=":
-            return wrap(lambda a, b: not ops.less_than(a, b))
         if op == "//":
             return wrap(_update)
         if op == "++":
@@ -783,18 +650,18 @@ class Compiler:
         raise EvalError(f"unknown operator {op}", e.pos)
 
     def _operand(self, x):
-        """How a fast binary operator reads an operand (see ``fastops.binop``)."""
+        """How a generated fast path reads an operand (see ``nixlite.eval.fastops``)."""
         t = type(x)
         if t is A.Int or t is A.Float or t is A.Str:
             return (fastops.CONST, x.value, None)
         if t is A.Path:
             return (fastops.CONST, NixPath(x.value), None)
         if t is A.Var:
-            if x.level == 0:
-                return (fastops.VAR0, x.index + 1, x)
-            if x.level == 1:
-                return (fastops.VAR1, x.index + 1, x)
-            if x.level == GLOBAL and type(self.globals[x.index]) is not Thunk:
+            level = x.level
+            if level >= 0:
+                kind = _VARIABLE_KINDS[level] if level < len(_VARIABLE_KINDS) else fastops.VARN
+                return (kind, (level, x.index + 1) if kind == fastops.VARN else x.index + 1, x)
+            if level == GLOBAL and type(self.globals[x.index]) is not Thunk:
                 return (fastops.CONST, self.globals[x.index], None)
         return (fastops.CODE, self.compile(x), None)
 
@@ -821,6 +688,7 @@ class Compiler:
                 parts.append(p.value)
             else:
                 parts.append((self.compile(p), p))
+        io = self.io
 
         def interp(env):
             out = []
@@ -835,7 +703,7 @@ class Compiler:
                     out.append(v)
                     continue
                 try:
-                    s = ops.coerce_to_string(v, copy_to_store=True)
+                    s = ops.coerce_to_string(v, copy_to_store=io)
                 except EvalError as exc:
                     raise exc.at(_interpolation_pos(node))
                 if type(s) is CStr:
@@ -865,7 +733,7 @@ class Compiler:
                 code, node = p
                 v = code(env)
                 try:
-                    s = ops.coerce_to_string(v, copy_to_store=False)
+                    s = ops.coerce_to_string(v, copy_to_store=None)
                 except EvalError as exc:
                     raise exc.at(node.pos)
                 if type(s) is CStr:
@@ -922,26 +790,6 @@ def _select_inherited(triple):
     if v is _MISSING:
         raise _missing(name, s, node)
     return _force_attr(v, s, name, node)
-
-
-def _force_attr(x, attrs, name, node):
-    """Force a selected attribute; infinite recursion is reported where it was defined."""
-    if type(x) is not Thunk:
-        return x
-    try:
-        return x.force()
-    except InfiniteRecursion as exc:
-        if exc.pos is None:
-            exc.pos = attrs.attr_pos(name) or node.pos
-        raise
-
-
-def _missing(name: str, v: Attrs, node) -> EvalError:
-    from nixlite.eval.suggest import did_you_mean
-
-    exc = EvalError(f"attribute '{name}' missing", node.pos)
-    exc.hint = did_you_mean(name, v)
-    return exc
 
 
 def _call2(f, a, b, node):

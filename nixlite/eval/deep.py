@@ -6,11 +6,16 @@ would overflow long before Nix's does, so evaluation runs on a worker thread
 whose stack is large (virtual memory: only touched pages count), with the
 recursion limit raised to match.  Exceeding it becomes Nix's stack overflow
 error instead of a crash.
+
+Where address space is limited (``ulimit -v``), the stack is the largest that
+can be had while leaving most of the limit to the heap, and the recursion
+limit shrinks in proportion, so running out is still Nix's error.
 """
 
 from __future__ import annotations
 
 import gc
+import resource
 import sys
 import threading
 
@@ -18,6 +23,11 @@ from nixlite.eval.values import EvalError
 
 STACK_BYTES = 4 << 30  # reserved address space, not resident memory
 RECURSION_LIMIT = 1_200_000
+# C stack allowed per unit of recursion limit: evaluation recursing through builtins
+# (the most C frames per Python frame) ran 1.2M deep on 64 MiB; this is 16× that.
+STACK_PER_FRAME = 896
+MIN_STACK_BYTES = 16 << 20
+STACK_SHARE = 2  # under an address-space limit, the stack takes at most this fraction (the heap the rest)
 # Evaluation allocates millions of small tracked objects (thunks, frames, sets);
 # with the default thresholds the cyclic collector ran often enough to take ~40%
 # of the time.  Rarer collections keep memory the same on the benchmarks.
@@ -29,12 +39,46 @@ class StackOverflow(EvalError):
         super().__init__("stack overflow (possible infinite recursion)")
 
 
+def stack_sizes() -> list[int]:
+    """Stack sizes to try, largest first: ``STACK_BYTES``, or under an address-space
+    limit at most ``1/STACK_SHARE`` of it, halving down to ``MIN_STACK_BYTES``."""
+    size = STACK_BYTES
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if limit != resource.RLIM_INFINITY:
+        while size > MIN_STACK_BYTES and size > limit // STACK_SHARE:
+            size //= 2
+    sizes = []
+    while size >= MIN_STACK_BYTES:
+        sizes.append(size)
+        size //= 2
+    return sizes
+
+
+def _start_thread(target) -> tuple[threading.Thread, int]:
+    """A started thread running ``target`` on the largest stack available, and its size."""
+    old_size = threading.stack_size()
+    try:
+        for size in stack_sizes():
+            try:
+                threading.stack_size(size)
+                t = threading.Thread(target=target, name="nixlite-eval", daemon=True)
+                t.start()
+                return t, size
+            except (ValueError, RuntimeError, MemoryError):
+                continue  # not this much address space (or not this size): try half
+    finally:
+        threading.stack_size(old_size)
+    raise StackOverflow()
+
+
 def run_deep(fn, *args):
     """``fn(*args)`` on a big-stack thread; returns its result or raises its exception."""
     result: list = []
     error: list = []
+    started = threading.Event()
 
     def target():
+        started.wait()  # until the recursion limit fits the stack this thread got
         try:
             result.append(fn(*args))
         except RecursionError:
@@ -42,21 +86,15 @@ def run_deep(fn, *args):
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
             error.append(exc)
 
-    old_size = threading.stack_size()
     old_limit = sys.getrecursionlimit()
     old_gc = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
     try:
-        threading.stack_size(STACK_BYTES)
-    except (ValueError, RuntimeError):
-        threading.stack_size(256 << 20)
-    sys.setrecursionlimit(RECURSION_LIMIT)
-    try:
-        t = threading.Thread(target=target, name="nixlite-eval", daemon=True)
-        t.start()
+        t, size = _start_thread(target)
+        sys.setrecursionlimit(max(old_limit, min(RECURSION_LIMIT, size // STACK_PER_FRAME)))
+        started.set()
         t.join()
     finally:
-        threading.stack_size(old_size)
         sys.setrecursionlimit(old_limit)
         gc.set_threshold(*old_gc)
     if error:

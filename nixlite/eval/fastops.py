@@ -1,91 +1,117 @@
-"""Specialised closures for binary operators whose operands are literals or variables.
+"""The evaluator's hot closures, generated from one set of templates.
 
-``n - 1``, ``i < len``, ``a + b``: the hottest expressions of typical Nix code.
-A generic closure calls one closure per operand; these read a literal or a
-frame slot inline instead, which saves two Python calls per operation.  One
-factory is generated (with ``exec``, once per process) for each combination
-of operator and operand kinds, so the generated code is as direct as
-hand-written code without writing every combination by hand.
+Reading a variable (slot read, force, locate an infinite recursion at the
+variable), ``a.name``, ``f x`` and the binary operators are the hottest code
+of typical Nix.  A generic closure would call one closure per operand; these
+read a literal or a frame slot inline instead, which saves a Python call per
+operand.  Each closure factory is generated (with ``exec``, once per process)
+for one combination of operation and operand kinds from the templates below,
+so every fast path has exactly one source and is as direct as hand-written code.
+
+An operand is ``(kind, payload, node)``: CONST → the value; VAR0/VAR1/VAR2 →
+the slot index in ``env``/``env[0]``/``env[0][0]``; VARN → ``(level, index)``;
+CODE → the operand's compiled closure.  ``node`` is the variable's AST node
+(for positions), else None.
 """
 
 from __future__ import annotations
 
 from nixlite.eval import ops
-from nixlite.eval.values import INT_MAX, INT_MIN, EvalError, InfiniteRecursion, Thunk
+from nixlite.eval.values import (
+    INT_MAX,
+    INT_MIN,
+    Attrs,
+    EvalError,
+    InfiniteRecursion,
+    Lambda,
+    Thunk,
+    call,
+    type_error,
+)
 
-CONST, VAR0, VAR1, CODE = "const", "var0", "var1", "code"
+CONST, VAR0, VAR1, VAR2, VARN, CODE = "const", "var0", "var1", "var2", "varn", "code"
+VARIABLES = (VAR0, VAR1, VAR2, VARN)
 
+MISSING = object()  # a default for dict lookups that cannot be a stored value
+
+_SLOT_FORCE = ("    if type({n}) is Thunk:\n"
+               "        {n} = {n}.val if {n}.fn is None else _force_var({n}, V{n})\n")
 _FETCH = {
-    CONST: "    {n} = C{n}\n",
-    VAR0: ("    {n} = env[I{n}]\n"
-           "    if type({n}) is Thunk:\n"
-           "        {n} = {n}.val if {n}.fn is None else _force_var({n}, V{n})\n"),
-    VAR1: ("    {n} = env[0][I{n}]\n"
-           "    if type({n}) is Thunk:\n"
-           "        {n} = {n}.val if {n}.fn is None else _force_var({n}, V{n})\n"),
-    CODE: "    {n} = C{n}(env)\n",
+    CONST: "    {n} = P{n}\n",
+    VAR0: "    {n} = env[P{n}]\n" + _SLOT_FORCE,
+    VAR1: "    {n} = env[0][P{n}]\n" + _SLOT_FORCE,
+    VAR2: "    {n} = env[0][0][P{n}]\n" + _SLOT_FORCE,
+    VARN: "    {n} = _frame(env, L{n})[P{n}]\n" + _SLOT_FORCE,
+    CODE: "    {n} = P{n}(env)\n",
 }
 
-_BODY = {
-    "+": ("    if type(a) is int and type(b) is int:\n"
-          "        r = a + b\n"
-          "        if INT_MIN <= r <= INT_MAX:\n"
-          "            return r\n"
-          "    try:\n"
-          "        return _ops.add(a, b)\n"
-          "    except EvalError as exc:\n"
-          "        raise exc.at((E.left if getattr(exc, 'operand', 1) == 0 else E.right).pos)\n"),
-    "-": ("    if type(a) is int and type(b) is int:\n"
-          "        r = a - b\n"
-          "        if INT_MIN <= r <= INT_MAX:\n"
-          "            return r\n"
-          "    try:\n"
-          "        return _ops.sub(a, b)\n"
-          "    except EvalError as exc:\n"
-          "        raise exc.at(E.pos)\n"),
-    "*": ("    try:\n"
-          "        return _ops.mul(a, b)\n"
-          "    except EvalError as exc:\n"
-          "        raise exc.at(E.pos)\n"),
-    "<": ("    if type(a) is int and type(b) is int:\n"
-          "        return a < b\n"
-          "    try:\n"
-          "        return _ops.less_than(a, b)\n"
-          "    except EvalError as exc:\n"
-          "        raise exc.at(E.pos)\n"),
-    ">": ("    if type(a) is int and type(b) is int:\n"
-          "        return a > b\n"
-          "    try:\n"
-          "        return _ops.less_than(b, a)\n"
-          "    except EvalError as exc:\n"
-          "        raise exc.at(E.pos)\n"),
-    "<=": ("    if type(a) is int and type(b) is int:\n"
-           "        return a <= b\n"
-           "    try:\n"
-           "        return not _ops.less_than(b, a)\n"
-           "    except EvalError as exc:\n"
-           "        raise exc.at(E.pos)\n"),
-    ">=": ("    if type(a) is int and type(b) is int:\n"
-           "        return a >= b\n"
-           "    try:\n"
-           "        return not _ops.less_than(a, b)\n"
-           "    except EvalError as exc:\n"
-           "        raise exc.at(E.pos)\n"),
-    "==": ("    if type(a) is int and type(b) is int:\n"
-           "        return a == b\n"
-           "    try:\n"
-           "        return _ops.eq_operands(a, b)\n"
-           "    except EvalError as exc:\n"
-           "        raise exc.at(E.pos)\n"),
-    "!=": ("    if type(a) is int and type(b) is int:\n"
-           "        return a != b\n"
-           "    try:\n"
-           "        return not _ops.eq_operands(a, b)\n"
-           "    except EvalError as exc:\n"
-           "        raise exc.at(E.pos)\n"),
+
+def _arith(op: str, fallback: str, where: str) -> str:
+    return ("    if type(a) is int and type(b) is int:\n"
+            f"        r = a {op} b\n"
+            "        if INT_MIN <= r <= INT_MAX:\n"
+            "            return r\n"
+            + _checked(fallback, where))
+
+
+def _compare(op: str, fallback: str) -> str:
+    return ("    if type(a) is int and type(b) is int:\n"
+            f"        return a {op} b\n"
+            + _checked(fallback, "E.pos"))
+
+
+def _checked(expr: str, where: str) -> str:
+    return ("    try:\n"
+            f"        return {expr}\n"
+            "    except EvalError as exc:\n"
+            f"        raise exc.at({where})\n")
+
+
+_BINOP_BODY = {
+    # Nix reports a failed `+` at the operand that could not be coerced
+    "+": _arith("+", "_ops.add(a, b, IO)",
+                "(E.left if getattr(exc, 'operand', 1) == 0 else E.right).pos"),
+    "-": _arith("-", "_ops.sub(a, b)", "E.pos"),
+    "*": _checked("_ops.mul(a, b)", "E.pos"),
+    "<": _compare("<", "_ops.less_than(a, b)"),
+    ">": _compare(">", "_ops.less_than(b, a)"),
+    "<=": _compare("<=", "not _ops.less_than(b, a)"),
+    ">=": _compare(">=", "not _ops.less_than(a, b)"),
+    "==": _compare("==", "_ops.eq_operands(a, b)"),
+    "!=": _compare("!=", "not _ops.eq_operands(a, b)"),
 }
 
-OPERATORS = frozenset(_BODY)
+OPERATORS = frozenset(_BINOP_BODY)
+
+_CALL_BODY = {
+    arg_kind: ("    try:\n"
+               "        if type(f) is Lambda:\n"
+               f"            return f.fn({arg})\n"
+               f"        return call(f, {arg})\n"
+               "    except EvalError as exc:\n"
+               "        raise on_error(exc, f)\n")
+    for arg_kind, arg in (("thunk", "Thunk(Cx, env)"), ("lazy", "Cx(env)"))
+}
+
+_SELECT_BODY = (
+    "    if type(a) is not Attrs:\n"
+    "        raise type_error(a, 'a set').at(E.pos)\n"
+    "    x = a.get(NAME, MISSING)\n"
+    "    if x is MISSING:\n"
+    "        raise missing_attr(NAME, a, E)\n"
+    "    if type(x) is Thunk:\n"
+    "        if x.fn is None:\n"
+    "            return x.val\n"
+    "        return force_attr(x, a, NAME, E)\n"
+    "    return x\n"
+)
+
+
+def _frame(env, level: int):
+    while level:
+        env = env[0]
+        level -= 1
+    return env
 
 
 def _force_var(t: Thunk, var):
@@ -95,78 +121,84 @@ def _force_var(t: Thunk, var):
         raise exc.at(var.pos)
 
 
+def force_attr(x, attrs, name, node):
+    """Force a selected attribute; infinite recursion is reported where it was defined."""
+    if type(x) is not Thunk:
+        return x
+    try:
+        return x.force()
+    except InfiniteRecursion as exc:
+        if exc.pos is None:
+            exc.pos = attrs.attr_pos(name) or node.pos
+        raise
+
+
+def missing_attr(name: str, v: Attrs, node) -> EvalError:
+    from nixlite.eval.suggest import did_you_mean
+
+    exc = EvalError(f"attribute '{name}' missing", node.pos)
+    exc.hint = did_you_mean(name, v)
+    return exc
+
+
 _GLOBALS = {
-    "Thunk": Thunk, "INT_MIN": INT_MIN, "INT_MAX": INT_MAX, "EvalError": EvalError,
-    "_ops": ops, "_force_var": _force_var,
+    "Thunk": Thunk, "Attrs": Attrs, "Lambda": Lambda, "call": call, "INT_MIN": INT_MIN,
+    "INT_MAX": INT_MAX, "EvalError": EvalError, "MISSING": MISSING, "type_error": type_error,
+    "_ops": ops, "_force_var": _force_var, "_frame": _frame, "force_attr": force_attr,
+    "missing_attr": missing_attr,
 }
-_factories: dict[tuple[str, str, str], object] = {}
+_factories: dict[tuple, object] = {}
 
 
-def _factory(op: str, ka: str, kb: str):
-    key = (op, ka, kb)
+def _factory(name: str, operands: tuple[tuple[str, str], ...], body: str, extra: str):
+    """``make(P…, V…, L… for each operand, *extra)`` returning the closure ``name(env)``
+    that fetches each operand (letter, kind) and then runs ``body``."""
+    key = (name, operands, body)
     f = _factories.get(key)
     if f is None:
-        src = ("def make(Ca, Ia, Va, Cb, Ib, Vb, E):\n"
-               " def binop(env):\n"
-               + "".join(" " + line + "\n" for line in _FETCH[ka].format(n="a").splitlines())
-               + "".join(" " + line + "\n" for line in _FETCH[kb].format(n="b").splitlines())
-               + "".join(" " + line + "\n" for line in _BODY[op].splitlines())
-               + " return binop\n")
+        params = ", ".join(f"P{n}, V{n}, L{n}" for n, _ in operands)
+        src = (f"def make({params}{', ' + extra if extra else ''}):\n"
+               f" def {name}(env):\n"
+               + "".join(" " + line + "\n" for n, kind in operands
+                         for line in _FETCH[kind].format(n=n).splitlines())
+               + "".join(" " + line + "\n" for line in body.splitlines())
+               + f" return {name}\n")
         namespace: dict = {}
-        exec(compile(src, f"<nixlite binop {op} {ka} {kb}>", "exec"), dict(_GLOBALS), namespace)
-        f = namespace["make"]
-        _factories[key] = f
+        label = " ".join(kind for _, kind in operands)
+        exec(compile(src, f"<nixlite {name} {label}>", "exec"), dict(_GLOBALS), namespace)
+        f = _factories[key] = namespace["make"]
     return f
 
 
-def binop(op: str, a: tuple, b: tuple, node):
-    """A closure for ``a op b``; ``a``/``b`` are ``(kind, payload, var_node)``:
-    CONST → the value, VAR0/VAR1 → the slot index in ``env``/``env[0]``,
-    CODE → the operand's compiled closure."""
-    ka, pa, va = a
-    kb, pb, vb = b
-    make = _factory(op, ka, kb)
-    return make(pa if ka in (CONST, CODE) else None, pa if ka in (VAR0, VAR1) else None, va,
-                pb if kb in (CONST, CODE) else None, pb if kb in (VAR0, VAR1) else None, vb, node)
+def _args(operand: tuple) -> tuple:
+    """An operand's ``P, V, L`` arguments."""
+    kind, payload, node = operand
+    if kind == VARN:
+        level, index = payload
+        return index, node, level
+    return payload, node, None
 
 
-# ---------------------------------------------------------------- calls
-
-_CALL_BODY = (
-    "    try:\n"
-    "        if type(f) is Lambda:\n"
-    "            return f.fn({arg})\n"
-    "        return call(f, {arg})\n"
-    "    except EvalError as exc:\n"
-    "        raise on_error(exc, f)\n"
-)
-_ARG = {"thunk": "Thunk(Cx, env)", "lazy": "Cx(env)"}
-_call_factories: dict[tuple[str, str], object] = {}
+def variable(operand: tuple):
+    """A closure reading a lexical variable: its forced value."""
+    make = _factory("variable", (("a", operand[0]),), "    return a\n", "")
+    return make(*_args(operand))
 
 
-def _call_factory(kf: str, ka: str):
-    key = (kf, ka)
-    f = _call_factories.get(key)
-    if f is None:
-        src = ("def make(Cf, If, Vf, Cx, on_error):\n"
-               " def call1(env):\n"
-               + "".join(" " + line + "\n" for line in _FETCH[kf].format(n="f").splitlines())
-               + "".join(" " + line + "\n" for line in _CALL_BODY.format(arg=_ARG[ka]).splitlines())
-               + " return call1\n")
-        from nixlite.eval.values import Lambda, call
-
-        namespace: dict = {}
-        g = dict(_GLOBALS, Lambda=Lambda, call=call)
-        exec(compile(src, f"<nixlite call {kf} {ka}>", "exec"), g, namespace)
-        f = namespace["make"]
-        _call_factories[key] = f
-    return f
+def binop(op: str, a: tuple, b: tuple, node, io):
+    """A closure for ``a op b``; ``io`` copies a path appended to a string to the store."""
+    make = _factory("binop", (("a", a[0]), ("b", b[0])), _BINOP_BODY[op], "E, IO")
+    return make(*_args(a), *_args(b), node, io)
 
 
 def call1(fn: tuple, arg_code, arg_is_thunk: bool, on_error):
-    """A closure for ``f x``: ``fn`` is ``(kind, payload, var_node)`` as for ``binop``;
-    the argument is ``Thunk(arg_code, env)`` or ``arg_code(env)``."""
-    kf, pf, vf = fn
-    make = _call_factory(kf, "thunk" if arg_is_thunk else "lazy")
-    return make(pf if kf in (CONST, CODE) else None, pf if kf in (VAR0, VAR1) else None, vf,
-                arg_code, on_error)
+    """A closure for ``f x``: the argument is ``Thunk(arg_code, env)`` or ``arg_code(env)``."""
+    body = _CALL_BODY["thunk" if arg_is_thunk else "lazy"]
+    make = _factory("call1", (("f", fn[0]),), body, "Cx, on_error")
+    return make(*_args(fn), arg_code, on_error)
+
+
+def select1(operand: tuple, name: str, node):
+    """A closure for ``a.name`` (one static name, no ``or`` default)."""
+    make = _factory("select1", (("a", operand[0]),), _SELECT_BODY, "NAME, E")
+    return make(*_args(operand), name, node)

@@ -1,10 +1,12 @@
 """The evaluator's only door to the file system and the store.
 
-Pure evaluation reads files, lists directories and adds paths to the store
-exclusively through an ``EvalIO`` object (``state.io``), so tests and future
-read-only or remote modes can swap it.  ``LocalIO`` is the default: it reads
-the local file system and hands store work to ``nixlite.store`` when that
-stage provides it.
+Evaluation reads and parses files, lists directories, resolves relative
+search-path entries and adds paths to the store exclusively through an
+``EvalIO`` object (``state.io``), so tests and read-only or in-memory modes can
+swap it.  ``LocalIO`` is the default: it reads the local file system, keeps
+parsed files in the on-disk parse cache and hands store work to the
+``nixlite.store`` store it was given (or the default one, opened on first use).
+``MemoryIO`` serves a dict of files and touches no disk.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import os
 import stat
 
-from nixlite.eval.values import EvalError
+from nixlite.errors import NixliteError
+from nixlite.eval.values import EvalError, canon_path
 
 
 class NotSupportedYet(EvalError):
@@ -46,6 +49,17 @@ class EvalIO:
     def resolve_symlinks(self, path: str) -> str:
         raise NotImplementedError
 
+    def cwd(self) -> str:
+        """The directory relative search-path entries and ``-E`` text are taken from."""
+        raise NotImplementedError
+
+    def parse(self, text: str, path: str):
+        """The resolved syntax tree of ``text``, read from the file ``path``."""
+        from nixlite.resolve import resolve
+        from nixlite.syntax import parse
+
+        return resolve(parse(text, path, os.path.dirname(path)))
+
     def copy_path_to_store(self, path: str, name: str | None = None) -> str:
         """Add a file-system path to the store (as ``"${./p}"`` does); return its store path."""
         raise NotImplementedError
@@ -60,9 +74,11 @@ class EvalIO:
 
 
 class LocalIO(EvalIO):
-    """The local file system; store operations delegate to ``nixlite.store``."""
+    """The local file system and a nixlite store (``--store DIR``; by default the
+    one ``$NIXLITE_STORE`` names), opened the first time evaluation needs it."""
 
-    def __init__(self) -> None:
+    def __init__(self, store_root: str | None = None) -> None:
+        self._store_root = store_root
         self._store_paths: dict[str, str] = {}
         self._store = None
         from nixlite.store.paths import store_dir
@@ -73,9 +89,26 @@ class LocalIO(EvalIO):
     def store(self):
         if self._store is None:
             from nixlite.store.backend import StoreBackend
+            from nixlite.store.local import LocalStore
 
-            self._store = StoreBackend()
+            self._store = StoreBackend(LocalStore(self._store_root))
         return self._store
+
+    def close(self) -> None:
+        """Register what the store has pending (one group commit) and close it."""
+        if self._store is not None:
+            self._store.local.close()
+            self._store = None
+
+    def cwd(self) -> str:
+        return os.getcwd()
+
+    def parse(self, text: str, path: str):
+        # through the on-disk parse cache (keyed by content): importing a large
+        # file again, in this process or a later one, does not parse it again
+        from nixlite.resolve import parse_cached
+
+        return parse_cached(text, path, os.path.dirname(path))
 
     def _real(self, path: str) -> str:
         """Logical store paths live physically in nixlite's store."""
@@ -147,8 +180,6 @@ class LocalIO(EvalIO):
         base = name if name is not None else path.rstrip("/").rsplit("/", 1)[-1]
         if base.endswith(".drv"):
             raise EvalError("file names are not allowed to end in '.drv'")
-        from nixlite.errors import NixliteError
-
         try:
             store_path = self.store.add_path(path, base)[0]
         except EvalError:
@@ -161,3 +192,60 @@ class LocalIO(EvalIO):
             raise EvalError(f"copying '{path}' to the store: {_describe(exc)}") from None
         self._store_paths[key] = store_path
         return store_path
+
+
+class MemoryIO(EvalIO):
+    """Files held in memory (absolute path → bytes or text), for pure evaluation
+    that must not touch the disk; directories are implied by the paths.  It has
+    no store: copying a path to the store is an error."""
+
+    def __init__(self, files: dict[str, bytes | str], cwd: str = "/") -> None:
+        self.files = {canon_path(p): d.encode() if isinstance(d, str) else d for p, d in files.items()}
+        self.dirs = {"/"}
+        for p in self.files:
+            while p != "/":
+                p = p.rsplit("/", 1)[0] or "/"
+                self.dirs.add(p)
+        self._cwd = canon_path(cwd)
+
+    def read_file(self, path: str) -> bytes:
+        data = self.files.get(path)
+        if data is not None:
+            return data
+        if path in self.dirs:
+            raise EvalError(f"reading from file '{path}': Is a directory")
+        raise EvalError(f"opening file '{path}': No such file or directory")
+
+    def read_dir(self, path: str) -> dict[str, str]:
+        if path not in self.dirs:
+            raise EvalError(f"opening directory '{path}': No such file or directory")
+        prefix = path.rstrip("/") + "/"
+        out = {}
+        for p in (*self.files, *self.dirs):
+            if p.startswith(prefix) and "/" not in p[len(prefix):] and p != prefix:
+                out[p[len(prefix):]] = "directory" if p in self.dirs else "regular"
+        return out
+
+    def file_type(self, path: str) -> str:
+        if path in self.files:
+            return "regular"
+        if path in self.dirs:
+            return "directory"
+        raise EvalError(f"getting status of '{path}': No such file or directory")
+
+    def path_exists(self, path: str) -> bool:
+        if path.endswith("/"):
+            return canon_path(path) in self.dirs
+        return path in self.files or path in self.dirs
+
+    def is_dir(self, path: str) -> bool:
+        return path in self.dirs
+
+    def resolve_symlinks(self, path: str) -> str:
+        return path
+
+    def cwd(self) -> str:
+        return self._cwd
+
+    def copy_path_to_store(self, path: str, name: str | None = None) -> str:
+        raise NotSupportedYet(f"cannot copy '{path}' to the store: this evaluation has no store")

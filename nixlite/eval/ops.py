@@ -12,14 +12,13 @@ from nixlite.eval.values import (
     Attrs,
     CStr,
     EvalError,
-    Lambda,
     NixPath,
     NixTypeError,
-    PrimOp,
     Thunk,
     call,
     canon_path,
     checked_int,
+    is_derivation,
     mkstr,
     short_show,
     type_error,
@@ -30,8 +29,9 @@ from nixlite.eval.values import (
 # arithmetic
 
 
-def add(a, b):
-    """``a + b`` for forced values: numbers, strings (with context) or paths."""
+def add(a, b, io):
+    """``a + b`` for forced values: numbers, strings (with context) or paths; ``io``
+    (an ``EvalIO``) copies a path appended to a string into the store."""
     ta = type(a)
     tb = type(b)
     if ta is int:
@@ -51,18 +51,18 @@ def add(a, b):
         if tb is NixPath:
             s = b.path
         else:
-            s = coerce_to_string(b, copy_to_store=False)
+            s = coerce_to_string(b, copy_to_store=None)
             if type(s) is CStr:
                 raise EvalError("a string that refers to a store path cannot be appended to a path")
         return NixPath(canon_path(a.path + s))
     if ta is str and tb is str:
         return a + b
     try:
-        sa = coerce_to_string(a, copy_to_store=True)
+        sa = coerce_to_string(a, copy_to_store=io)
     except EvalError as exc:
         raise _operand(exc, 0)
     try:
-        sb = coerce_to_string(b, copy_to_store=True)
+        sb = coerce_to_string(b, copy_to_store=io)
     except EvalError as exc:
         raise _operand(exc, 1)
     if type(sa) is CStr or type(sb) is CStr:
@@ -172,7 +172,7 @@ def eq_operands(a, b) -> bool:
             return False
         if a is b:
             return True
-        if _is_drv(a) and _is_drv(b):
+        if is_derivation(a) and is_derivation(b):
             if "outPath" in a and "outPath" in b:
                 return eq(a["outPath"], b["outPath"])
         if len(a) != len(b):
@@ -186,14 +186,6 @@ def eq_operands(a, b) -> bool:
         return True
     # functions never compare equal (except the same value in a list/set, above)
     return False
-
-
-def _is_drv(v: Attrs) -> bool:
-    t = v.get("type")
-    if t is None:
-        return False
-    t = _forced(t)
-    return (type(t) is str or type(t) is CStr) and t == "derivation"
 
 
 def less_than(a, b) -> bool:
@@ -229,21 +221,20 @@ def float_to_string(f: float) -> str:
     return "%f" % f
 
 
-def coerce_to_string(v, *, coerce_more: bool = False, copy_to_store: bool = True) -> str:
+def coerce_to_string(v, *, copy_to_store, coerce_more: bool = False) -> str:
     """Nix's ``coerceToString``: returns a ``str`` or ``CStr`` (context kept).
 
-    ``coerce_more`` (``toString``) also accepts numbers, Booleans, null and lists;
-    ``copy_to_store`` turns paths into store paths (adding them to the store).
+    ``copy_to_store`` is the evaluation's ``EvalIO``, which turns paths into store
+    paths (adding them to the store), or None to keep paths as they are;
+    ``coerce_more`` (``toString``) also accepts numbers, Booleans, null and lists.
     """
     v = _forced(v)
     t = type(v)
     if t is str or t is CStr:
         return v
     if t is NixPath:
-        if copy_to_store:
-            from nixlite.eval.state import current_state
-
-            store_path = current_state().io.copy_path_to_store(v.path)
+        if copy_to_store is not None:
+            store_path = copy_to_store.copy_path_to_store(v.path)
             return CStr(store_path, frozenset((store_path,)))
         return v.path
     if t is Attrs:
@@ -281,12 +272,7 @@ def coerce_to_string(v, *, coerce_more: bool = False, copy_to_store: bool = True
 
 def coerce_to_path(v) -> str:
     """Nix's ``coerceToPath``: a string or path that must be absolute."""
-    s = coerce_to_string(v, copy_to_store=False)
+    s = coerce_to_string(v, copy_to_store=None)
     if not s.startswith("/"):
         raise EvalError(f"string '{s}' doesn't represent an absolute path")
     return s
-
-
-def is_callable(v) -> bool:
-    t = type(v)
-    return t is Lambda or t is PrimOp or (t is Attrs and "__functor" in v)

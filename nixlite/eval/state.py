@@ -1,33 +1,28 @@
 """One evaluation: its builtins, search path, import cache, I/O and options.
 
-``EvalState`` is what builtins declared with ``state=True`` receive.  The
-state in use is also reachable as ``current_state()`` (evaluation is
-single-threaded), for code deep inside value operations (string coercion
-copying a path to the store).
+Nothing about an evaluation is global: ``EvalState`` is passed explicitly.
+Builtins declared with ``state=True`` have it bound in when the state makes its
+builtins, and its compiler captures the I/O the compiled code needs (copying
+paths to the store), so several states (with different stores or I/O) can live
+in one process.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
 
+from nixlite.eval.compiler import Compiler
 from nixlite.eval.io import EvalIO, LocalIO
 from nixlite.eval.values import (
     Attrs,
-    active_state,
     EvalError,
     PrimOp,
     Thunk,
     canon_path,
 )
-
-def current_state() -> EvalState:
-    """The state of the evaluation in progress (a fresh default one if none)."""
-    state = active_state[0]
-    if state is None:
-        state = EvalState()
-    return state
 
 
 def parse_search_path(entries) -> list[tuple[str, str]]:
@@ -63,19 +58,13 @@ class EvalState:
         self.import_cache: dict[str, object] = {}
         self.globals: list = []
         self.builtins = self._make_builtins()
-        from nixlite.eval.compiler import Compiler
-
-        self.compiler = Compiler(self.globals)
-        active_state[0] = self
+        self.compiler = Compiler(self.globals, self.io)
         # Nix's constants are values from the start (so they print as values)
         for name in self._constants:
             t = self.builtins[name]
             value = t.force()
             self.builtins[name] = value
             self.globals[:] = [value if g is t else g for g in self.globals]
-
-    def activate(self) -> None:
-        active_state[0] = self
 
     # --------------------------------------------------------------- builtins
 
@@ -94,7 +83,8 @@ class EvalState:
                 b[name] = Thunk(_constant, (spec, self))
                 constants.append(name)
             else:
-                b[name] = PrimOp(name, spec.arity, spec.fn, (), spec.wants_state)
+                fn = functools.partial(spec.fn, self) if spec.wants_state else spec.fn
+                b[name] = PrimOp(name, spec.arity, fn)
         b["builtins"] = b
         b["true"] = True
         b["false"] = False
@@ -115,13 +105,12 @@ class EvalState:
 
     def eval_expr(self, expr):
         """Evaluate a parsed expression (top level) to weak head normal form."""
-        self.activate()
         return self.compile_expr(expr)(None)
 
     def eval_string(self, text: str, file: str = "«string»", base_dir: str | None = None):
         from nixlite.syntax import parse
 
-        return self.eval_expr(parse(text, file, base_dir or os.getcwd()))
+        return self.eval_expr(parse(text, file, base_dir or self.io.cwd()))
 
     def resolve_import_path(self, path: str) -> str:
         if self.io.file_type(path) == "symlink":
@@ -141,14 +130,8 @@ class EvalState:
         return t.force()
 
     def _load_file(self, path: str):
-        # Files go through the on-disk parse cache (keyed by content): importing a
-        # large file again, in this process or a later one, does not parse it again.
-        from nixlite.resolve import parse_cached
-
-        data = self.io.read_file(path)
-        text = data.decode("utf-8", errors="surrogateescape")
-        expr = parse_cached(text, path, os.path.dirname(path))
-        return self.compiler.compile(expr)(None)
+        text = self.io.read_file(path).decode("utf-8", errors="surrogateescape")
+        return self.compiler.compile(self.io.parse(text, path))(None)
 
     def scoped_import(self, scope: Attrs, path: str):
         """``scopedImport scope path``: the file sees ``scope``'s names as variables."""
@@ -181,7 +164,9 @@ class EvalState:
                     continue
             else:
                 rest = "/" + name
-            candidate = canon_path(os.path.abspath(base) + rest) if rest else canon_path(os.path.abspath(base))
+            if not base.startswith("/"):
+                base = self.io.cwd() + "/" + base
+            candidate = canon_path(base + rest)
             if self.io.path_exists(candidate):
                 return candidate
         raise EvalError(

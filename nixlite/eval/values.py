@@ -46,7 +46,11 @@ list of ``… while …`` trace frames (``add_trace``).  ``ThrownError`` (from
 
 from __future__ import annotations
 
-from nixlite.errors import NixliteError, Pos, source_text
+import re
+
+from nixlite.errors import NixliteError, Pos
+# Nix's canonPath: one copy, in the parser that makes path literals canonical
+from nixlite.syntax.parser import _canon_path as canon_path  # noqa: F401 - re-exported
 
 INT_MIN = -(1 << 63)
 INT_MAX = (1 << 63) - 1
@@ -91,9 +95,12 @@ class EvalError(NixliteError):
 
 
 def render_pos(pos: Pos) -> str:
-    """``at FILE:L:C:`` and the lines around it, laid out exactly as Nix does."""
+    """``at FILE:L:C:`` and the lines around it, laid out exactly as Nix does.
+
+    The excerpt comes from the text the position carries (the source the
+    evaluation read through its I/O), never from reading the file again."""
     out = f"       at {pos}:"
-    text = source_text(pos)
+    text = pos.source
     if text is None:
         return out
     lines = text.split("\n")
@@ -193,20 +200,6 @@ class NixPath:
 
     def __str__(self) -> str:
         return self.path
-
-
-def canon_path(path: str) -> str:
-    """Nix's canonPath: collapse ``//``, ``.`` and ``..`` without touching the disk."""
-    parts: list[str] = []
-    for part in path.split("/"):
-        if part == "" or part == ".":
-            continue
-        if part == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(part)
-    return "/" + "/".join(parts)
 
 
 # --------------------------------------------------------------------------
@@ -323,12 +316,6 @@ class PosChain:
         return True
 
 
-def mkattrs(d: dict, pos: dict[str, Pos] | None = None) -> Attrs:
-    a = Attrs(d)
-    a.pos = pos
-    return a
-
-
 # --------------------------------------------------------------------------
 # thunks
 
@@ -380,29 +367,11 @@ class Thunk:
         return "Thunk(<pending>)" if self.fn is not _BLACKHOLE else "Thunk(<blackhole>)"
 
 
-def done(v) -> Thunk:
-    """An already evaluated thunk (rarely needed: store the value itself instead)."""
-    t = Thunk.__new__(Thunk)
-    t.fn = None
-    t.arg = None
-    t.val = v
-    return t
-
-
 def force(v):
     """Weak head normal form of a value-or-thunk."""
     if type(v) is Thunk:
         return v.force()
     return v
-
-
-def _apply_pair(pair):
-    return call(pair[0], pair[1])
-
-
-def lazy_call(f, arg) -> Thunk:
-    """A thunk for ``f arg`` (e.g. the items of ``map f xs``)."""
-    return Thunk(_apply_pair, (f, arg))
 
 
 # --------------------------------------------------------------------------
@@ -439,41 +408,28 @@ class Lambda:
         return f"Lambda({self.name or '<anon>'} @ {self.pos})"
 
 
-# The evaluation state in use (set by ``EvalState.activate``); a one-item list so
-# this module need not import ``nixlite.eval.state``.
-active_state: list = [None]
-
-
 class PrimOp:
     """A builtin function of ``arity`` arguments, with the ones applied so far.
 
     ``fn(*args)`` receives the arguments unforced (values or thunks) and may
-    return a value or a thunk; ``call`` forces the result.  If ``wants_state``
-    the evaluation state is passed first.
+    return a value or a thunk; ``call`` forces the result.  A builtin that
+    needs the evaluation state has it bound into ``fn`` when the state makes
+    its builtins.
     """
 
-    __slots__ = ("name", "arity", "fn", "args", "wants_state")
+    __slots__ = ("name", "arity", "fn", "args")
 
-    def __init__(self, name: str, arity: int, fn, args: tuple = (), wants_state: bool = False) -> None:
+    def __init__(self, name: str, arity: int, fn, args: tuple = ()) -> None:
         self.name = name
         self.arity = arity
         self.fn = fn
         self.args = args
-        self.wants_state = wants_state
 
     def apply(self, arg):
         args = self.args + (arg,)
         if len(args) < self.arity:
-            return PrimOp(self.name, self.arity, self.fn, args, self.wants_state)
-        if self.wants_state:
-            state = active_state[0]
-            if state is None:
-                from nixlite.eval.state import current_state
-
-                state = current_state()
-            r = self.fn(state, *args)
-        else:
-            r = self.fn(*args)
+            return PrimOp(self.name, self.arity, self.fn, args)
+        r = self.fn(*args)
         if type(r) is Thunk:
             r = r.force()
         return r
@@ -496,18 +452,6 @@ def call(f, arg):
     raise NixTypeError(
         f"attempt to call something which is not a function but {type_name(f)}: {short_show(f)}"
     )
-
-
-def call_n(f, *args):
-    """Apply ``f`` to several arguments in turn."""
-    for a in args:
-        f = call(f, a)
-    return f
-
-
-def is_function(v) -> bool:
-    t = type(v)
-    return t is Lambda or t is PrimOp or (t is Attrs and "__functor" in v)
 
 
 # --------------------------------------------------------------------------
@@ -581,8 +525,6 @@ def type_of(v) -> str:
 
 def short_show(v) -> str:
     """A value shown briefly for error messages (as today's Nix does after 'found …')."""
-    from nixlite.eval.printer import show_for_error
-
     return show_for_error(v)
 
 
@@ -605,25 +547,6 @@ def force_int(v) -> int:
     if type(v) is int:
         return v
     raise type_error(v, "an integer")
-
-
-def force_float(v) -> float:
-    """A number as float (Nix accepts ints where floats are expected)."""
-    v = force(v)
-    t = type(v)
-    if t is float:
-        return v
-    if t is int:
-        return float(v)
-    raise type_error(v, "a float")
-
-
-def force_number(v):
-    v = force(v)
-    t = type(v)
-    if t is int or t is float:
-        return v
-    raise type_error(v, "an integer or a float")
 
 
 def force_bool(v) -> bool:
@@ -672,13 +595,6 @@ def force_function(v):
     raise type_error(v, "a function")
 
 
-def force_path(v) -> NixPath:
-    v = force(v)
-    if type(v) is NixPath:
-        return v
-    raise type_error(v, "a path")
-
-
 def deep_force(v):
     """Force a value and, recursively, every list item and attribute (``deepSeq``,
     ``--strict``), depth first in definition order as Nix does (so the same error
@@ -725,3 +641,153 @@ def is_derivation(v) -> bool:
         return False
     t = force(t)
     return (type(t) is str or type(t) is CStr) and t == "derivation"
+
+
+# --------------------------------------------------------------------------
+# showing values (error messages, ``trace``); ``nixlite.eval.printer`` adds
+# ``nix-instantiate --eval``'s printer
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*\Z")
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_NEEDS_ESCAPE = re.compile(r'["\\\n\r\t]|\$\{')
+
+
+def escape_string(s: str) -> str:
+    """A Nix string literal: quotes, ``\\`` ``\\n`` ``\\r`` ``\\t`` and ``${`` escaped."""
+    if _NEEDS_ESCAPE.search(s) is None:
+        return f'"{s}"'
+    return '"' + _NEEDS_ESCAPE.sub(lambda m: _ESCAPES.get(m.group(), "\\${"), s) + '"'
+
+
+_NAME_ESCAPE = re.compile(r'["\\\n\r\t$]')
+_NAME_ESCAPES = dict(_ESCAPES, **{"$": "\\$"})
+
+
+def attr_name(name: str) -> str:
+    """An attribute name as Nix prints it: bare when a valid identifier (``if``
+    excepted), else quoted, escaping every ``$`` (unlike string values)."""
+    if _IDENT.match(name) and name != "if":
+        return name
+    return '"' + _NAME_ESCAPE.sub(lambda m: _NAME_ESCAPES[m.group()], name) + '"'
+
+
+def format_float(f: float) -> str:
+    """C++ ``ostream << double`` with default flags: ``%g`` (6 significant digits)."""
+    return "%g" % f
+
+
+class _Limits:
+    __slots__ = ("depth", "attrs", "items", "strlen", "budget")
+
+    def __init__(self, depth: int, attrs: int, items: int, strlen: int) -> None:
+        self.depth = depth
+        self.attrs = attrs
+        self.items = items
+        self.strlen = strlen
+
+
+def show_value(v, *, max_depth: int = 1 << 30, max_attrs: int = 1 << 30,
+               max_items: int = 1 << 30, max_strlen: int = 1 << 30) -> str:
+    """Today's Nix value printer (``nix eval``/``trace`` style); never forces."""
+    out: list[str] = []
+    _show(v, out, set(), _Limits(max_depth, max_attrs, max_items, max_strlen), 0)
+    return "".join(out)
+
+
+def show_for_error(v) -> str:
+    """A value inside an error message: today's ``errorPrintOptions`` limits."""
+    return show_value(v, max_depth=10, max_attrs=10, max_items=10, max_strlen=1024)
+
+
+def _show_str(s: str, lim: _Limits) -> str:
+    if len(s) > lim.strlen:
+        return escape_string(s[: lim.strlen])[:-1] + f'" «{len(s) - lim.strlen} bytes elided»'
+    return escape_string(s)
+
+
+def _show(v, out: list[str], seen: set[int], lim: _Limits, depth: int) -> None:
+    t = type(v)
+    if t is Thunk:
+        if v.fn is None:
+            v = v.val
+            t = type(v)
+        elif v.is_blackhole():
+            out.append("«potential infinite recursion»")
+            return
+        else:
+            out.append("«thunk»")
+            return
+    if t is int:
+        out.append(str(v))
+    elif t is str or t is CStr:
+        out.append(_show_str(v, lim))
+    elif t is bool:
+        out.append("true" if v else "false")
+    elif v is None:
+        out.append("null")
+    elif t is float:
+        out.append(format_float(v))
+    elif t is NixPath:
+        out.append(v.path)
+    elif t is Lambda:
+        out.append(f"«lambda {v.name} @ {v.pos}»" if v.name and v.pos else
+                   f"«lambda @ {v.pos}»" if v.pos else "«lambda»")
+    elif t is PrimOp:
+        out.append(f"«partially applied primop {v.name}»" if v.args else f"«primop {v.name}»")
+    elif t is Attrs:
+        if _is_derivation_value(v):
+            drv = v.get("drvPath")
+            drv = drv.val if type(drv) is Thunk and drv.fn is None else drv
+            out.append(f"«derivation {drv}»" if isinstance(drv, str) else "«derivation»")
+            return
+        if not v:
+            out.append("{ }")
+            return
+        if id(v) in seen:
+            out.append("«repeated»")
+            return
+        if depth >= lim.depth:
+            out.append("{ … }")
+            return
+        seen.add(id(v))
+        out.append("{ ")
+        names = sorted(v)
+        for name in names[: lim.attrs]:
+            out.append(attr_name(name))
+            out.append(" = ")
+            _show(v[name], out, seen, lim, depth + 1)
+            out.append("; ")
+        if len(names) > lim.attrs:
+            n = len(names) - lim.attrs
+            out.append(f"«{n} attribute{'s' if n != 1 else ''} elided» ")
+        out.append("}")
+    elif t is list:
+        if not v:
+            out.append("[ ]")
+            return
+        if id(v) in seen:
+            out.append("«repeated»")
+            return
+        if depth >= lim.depth:
+            out.append("[ … ]")
+            return
+        seen.add(id(v))
+        out.append("[ ")
+        for item in v[: lim.items]:
+            _show(item, out, seen, lim, depth + 1)
+            out.append(" ")
+        if len(v) > lim.items:
+            n = len(v) - lim.items
+            out.append(f"«{n} item{'s' if n != 1 else ''} elided» ")
+        out.append("]")
+    else:
+        out.append(f"«unknown value {type(v).__name__}»")
+
+
+def _is_derivation_value(v: Attrs) -> bool:
+    t = v.get("type")
+    if type(t) is Thunk:
+        if t.fn is not None:
+            return False
+        t = t.val
+    return t == "derivation" and isinstance(t, str)

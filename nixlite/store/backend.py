@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from nixlite.store.derivation import Derivation, DrvHasher
 from nixlite.store.hashes import Hash
-from nixlite.store.local import LocalStore, PathInfo, default_store
+from nixlite.store.local import LocalStore, PathInfo
 from nixlite.store.nar import PathFilter
 from nixlite.store.paths import BadStorePath, to_store_path
 
@@ -21,8 +21,8 @@ from nixlite.store.paths import BadStorePath, to_store_path
 class StoreBackend:
     __slots__ = ("local", "store_dir", "_sources", "hasher", "_drvs")
 
-    def __init__(self, local: LocalStore | None = None) -> None:
-        self.local = local or default_store()
+    def __init__(self, local: LocalStore) -> None:
+        self.local = local
         # an evaluation may write thousands of .drv files: register them by group commit
         self.local.defer_registration()
         self.store_dir = self.local.store_dir

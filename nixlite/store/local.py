@@ -534,36 +534,3 @@ def _copy_flat(src: str, dest: str) -> Hash:
     if st.st_mode & stat.S_IXUSR:
         os.chmod(dest, 0o755)
     return Hash("sha256", h.digest())
-
-
-_default: LocalStore | None = None
-
-
-def default_store() -> LocalStore:
-    """The process-wide store (opened on first use from the environment)."""
-    global _default
-    if _default is None:
-        _default = LocalStore()
-    return _default
-
-
-def set_default_store(root: str | None) -> LocalStore:
-    """Use the store at ``root`` (``--store DIR``) for the rest of the process."""
-    global _default
-    if _default is not None:
-        _default.close()
-    _default = LocalStore(root)
-    return _default
-
-
-def reset_default_store() -> None:
-    global _default
-    if _default is not None:
-        _default.close()
-    _default = None
-
-
-def flush_default_store() -> None:
-    """Register what the process-wide store has pending (if it was opened at all)."""
-    if _default is not None:
-        _default.flush()

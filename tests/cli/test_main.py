@@ -33,3 +33,23 @@ def test_bad_flags_are_errors_as_in_nix(capsys):
         else:
             raise AssertionError(f"{argv} did not fail")
         assert capsys.readouterr().err.splitlines()[0] == message
+
+
+def test_eval_store_flag_picks_the_store_per_run(tmp_path, monkeypatch, capsys):
+    """``eval --store DIR`` copies sources into DIR; two runs in one process with different
+    stores do not share one (there is no process-wide store)."""
+    from nixlite.store.local import LocalStore
+
+    monkeypatch.delenv("NIX_STORE_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.txt").write_text("hello\n")
+    printed = []
+    for name in ("a", "b"):
+        assert main(["eval", "--store", str(tmp_path / name), "-E", '"${./f.txt}"']) == 0
+        printed.append(capsys.readouterr().out.strip().strip('"'))
+    assert printed[0] == printed[1] and printed[0].endswith("-f.txt")
+    for name in ("a", "b"):
+        store = LocalStore(str(tmp_path / name))
+        assert store.is_valid(printed[0])
+        assert open(store.physical(printed[0])).read() == "hello\n"
+        store.close()

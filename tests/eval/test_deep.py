@@ -33,3 +33,22 @@ def test_unbounded_recursion_is_a_stack_overflow_error(nixlite_eval):
     rc, out, err = nixlite_eval(["-E", "let f = n: 1 + f (n + 1); in f 0"])
     assert (rc, out) == (1, "")
     assert err.startswith("error: stack overflow (possible infinite recursion)")
+
+
+def test_address_space_limit_gets_a_smaller_stack_and_nix_overflow_error():
+    """Under ``ulimit -v`` the 4 GiB stack cannot be reserved: evaluation runs on the
+    largest stack it can have, and running out of it is still Nix's error."""
+    import subprocess
+    import sys
+
+    def run(expr: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", 'ulimit -v 3000000 && exec "$0" -m nixlite eval -E "$1"',
+                               sys.executable, expr], capture_output=True, text=True, timeout=300)
+
+    one = run("1")
+    assert (one.returncode, one.stdout, one.stderr) == (0, "1\n", "")
+    deep = run("let f = n: if n == 0 then 0 else 1 + f (n - 1); in f 100000")
+    assert (deep.returncode, deep.stdout, deep.stderr) == (0, "100000\n", "")
+    unbounded = run("let f = n: 1 + f (n + 1); in f 0")
+    assert (unbounded.returncode, unbounded.stdout) == (1, "")
+    assert unbounded.stderr == "error: stack overflow (possible infinite recursion)\n"

@@ -141,11 +141,7 @@ def check_error(expected: str, status: int, stdout: str, stderr: str) -> None:
 @pytest.fixture(scope="module")
 def store_root(tmp_path_factory):
     """A private nixlite store: cases that import paths must not touch the user's."""
-    from nixlite.store import local
-
-    local.reset_default_store()
-    yield tmp_path_factory.mktemp("eval-store") / "store"
-    local.reset_default_store()
+    return tmp_path_factory.mktemp("eval-store") / "store"
 
 
 @pytest.mark.parametrize(("case", "mode"), _params())

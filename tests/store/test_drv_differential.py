@@ -54,12 +54,8 @@ def test_instantiate_matches_nix(case, store_root, capsysbinary, monkeypatch):
     monkeypatch.setenv("NIXLITE_STORE", str(store_root))
     monkeypatch.delenv("NIX_STORE_DIR", raising=False)
     monkeypatch.chdir(case.path.parent)
-    local.reset_default_store()
     capsysbinary.readouterr()
-    try:
-        status = main(["instantiate", "--store", str(store_root), *case.args, str(case.path)])
-    finally:
-        local.reset_default_store()
+    status = main(["instantiate", "--store", str(store_root), *case.args, str(case.path)])
     out = capsysbinary.readouterr()
     stdout = regen.decode(out.out)
     stderr = regen.normalise(regen.decode(out.err))

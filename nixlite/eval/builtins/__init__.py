@@ -15,8 +15,9 @@ or a ``Thunk``); it forces what Nix forces, in Nix's order, and returns a value
 or a thunk (the caller forces it).  Raise ``EvalError`` subclasses from
 ``nixlite.eval.values`` without a position: the call site adds it.  With
 ``state=True`` the function gets the ``nixlite.eval.state.EvalState`` first
-(I/O interface, search path, options) — use it for anything that touches the
-file system or store.
+(I/O interface, search path, options), bound when the state makes its
+builtins — use it for anything that touches the file system or store
+(including coercing a path to a string, which copies it to the store).
 
 Constants (``builtins.nixVersion``…) use ``@constant(name)`` on a function of
 no argument (or of the state, with ``state=True``); it is called lazily when

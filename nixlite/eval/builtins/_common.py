@@ -142,8 +142,9 @@ def function_arg(v, what: str):
     raise type_error(v, "a function").add_trace(what)
 
 
-def coerce_arg(v, what: str, *, copy_to_store: bool = True, coerce_more: bool = False) -> str:
-    """Nix's ``coerceToString`` with an error frame."""
+def coerce_arg(v, what: str, *, copy_to_store, coerce_more: bool = False) -> str:
+    """Nix's ``coerceToString`` with an error frame (``copy_to_store``: the ``EvalIO``
+    that copies paths to the store, or None)."""
     from nixlite.eval.ops import coerce_to_string
 
     try:
@@ -183,13 +184,13 @@ def binary(f):
 
         return apply2
     if t is PrimOp and f.arity - len(f.args) == 2:
-        name, arity, pfn, args, ws = f.name, f.arity, f.fn, f.args, f.wants_state
-        if not ws:
-            def apply_prim2(a, b):
-                r = pfn(*args, a, b)
-                return r.force() if type(r) is Thunk else r
+        pfn, args = f.fn, f.args
 
-            return apply_prim2
+        def apply_prim2(a, b):
+            r = pfn(*args, a, b)
+            return r.force() if type(r) is Thunk else r
+
+        return apply_prim2
     return lambda a, b: call(call(f, a), b)
 
 

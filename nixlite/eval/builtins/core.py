@@ -50,14 +50,14 @@ def scoped_import(state, scope, path):
 # ------------------------------------------------------- errors and control
 
 
-@builtin("throw", 1)
-def throw(msg):
-    raise ThrownError(str(ops.coerce_to_string(msg)))
+@builtin("throw", 1, state=True)
+def throw(state, msg):
+    raise ThrownError(str(ops.coerce_to_string(msg, copy_to_store=state.io)))
 
 
-@builtin("abort", 1)
-def abort(msg):
-    raise AbortError(str(ops.coerce_to_string(msg)))
+@builtin("abort", 1, state=True)
+def abort(state, msg):
+    raise AbortError(str(ops.coerce_to_string(msg, copy_to_store=state.io)))
 
 
 @builtin("tryEval", 1)
@@ -123,7 +123,7 @@ def add_error_context(ctx, v):
         return force(v)
     except EvalError as exc:
         try:
-            exc.add_trace(str(ops.coerce_to_string(ctx, copy_to_store=False)))
+            exc.add_trace(str(ops.coerce_to_string(ctx, copy_to_store=None)))
         except EvalError:
             pass
         raise
@@ -238,7 +238,7 @@ def find_file(state, search_path, name):
         prefix = str(force_str(a["prefix"])) if "prefix" in a else ""
         if "path" not in a:
             raise EvalError("attribute 'path' missing")
-        p = ops.coerce_to_string(a["path"], copy_to_store=False)
+        p = ops.coerce_to_string(a["path"], copy_to_store=None)
         entries.append((prefix, str(p)))
     n = str(force_str(name))
     return NixPath(state.find_file(entries, n))
@@ -252,7 +252,7 @@ def _real_path(v) -> str:
     v = force(v)
     if type(v) is NixPath:
         return v.path
-    s = ops.coerce_to_string(v, copy_to_store=False)
+    s = ops.coerce_to_string(v, copy_to_store=None)
     if not s.startswith("/"):
         raise EvalError(f"string '{s}' doesn't represent an absolute path")
     return canon_path(s)
@@ -283,7 +283,7 @@ def path_exists(state, path):
     v = force(path)
     if type(v) is NixPath:
         return state.io.path_exists(v.path)
-    s = ops.coerce_to_string(v, copy_to_store=False)
+    s = ops.coerce_to_string(v, copy_to_store=None)
     if not s.startswith("/"):
         raise EvalError(f"string '{s}' doesn't represent an absolute path")
     trailing = s.endswith("/") and len(s) > 1
@@ -294,7 +294,7 @@ def path_exists(state, path):
 @builtin("baseNameOf", 1)
 def base_name_of(v):
     v = force(v)
-    s = v.path if type(v) is NixPath else ops.coerce_to_string(v, copy_to_store=False)
+    s = v.path if type(v) is NixPath else ops.coerce_to_string(v, copy_to_store=None)
     text = str(s)
     if text.endswith("/"):
         text = text[:-1]
@@ -310,7 +310,7 @@ def dir_of(v):
         p = v.path
         i = p.rfind("/")
         return NixPath(p[:i] if i > 0 else "/")
-    s = ops.coerce_to_string(v, copy_to_store=False)
+    s = ops.coerce_to_string(v, copy_to_store=None)
     text = str(s)
     i = text.rfind("/")
     if i < 0:
@@ -324,7 +324,7 @@ def dir_of(v):
 
 @builtin("toPath", 1)
 def to_path(v):
-    s = ops.coerce_to_string(v, copy_to_store=False)
+    s = ops.coerce_to_string(v, copy_to_store=None)
     if not s.startswith("/"):
         raise EvalError(f"string '{s}' doesn't represent an absolute path")
     return mkstr(canon_path(str(s)), ctx_of(s))
@@ -332,7 +332,7 @@ def to_path(v):
 
 @builtin("toString", 1)
 def to_string(v):
-    return ops.coerce_to_string(v, coerce_more=True, copy_to_store=False)
+    return ops.coerce_to_string(v, coerce_more=True, copy_to_store=None)
 
 
 # ----------------------------------------------------------- genericClosure
@@ -414,7 +414,7 @@ def add(a, b):
     b = force(b)
     t = type(a)
     if (t is int or t is float) and (type(b) is int or type(b) is float):
-        return ops.add(a, b)
+        return ops.add(a, b, None)  # numbers only: no path to copy
     if t is not int and t is not float:
         raise type_error(a, "an integer")
     raise type_error(b, "an integer")

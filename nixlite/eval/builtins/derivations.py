@@ -89,7 +89,7 @@ def store_error(exc: NixliteError) -> EvalError:
 # structured attributes: Nix 2.8's printValueAsJSON, collecting context
 
 
-def value_to_json_28(v, ctx: set[str]) -> str:
+def value_to_json_28(v, ctx: set[str], io) -> str:
     v = force(v)
     t = type(v)
     if t is str or t is CStr:
@@ -105,20 +105,20 @@ def value_to_json_28(v, ctx: set[str]) -> str:
     if v is None:
         return "null"
     if t is NixPath:
-        s = ops.coerce_to_string(v, copy_to_store=True)
+        s = ops.coerce_to_string(v, copy_to_store=io)
         ctx |= ctx_of(s)
         return json_string_28(s)
     if t is list:
-        return "[" + ",".join(value_to_json_28(x, ctx) for x in v) + "]"
+        return "[" + ",".join(value_to_json_28(x, ctx, io) for x in v) + "]"
     if t is Attrs:
         if "__toString" in v:
-            s = ops.coerce_to_string(v, copy_to_store=False)
+            s = ops.coerce_to_string(v, copy_to_store=None)
             ctx |= ctx_of(s)
             return json_string_28(s)
         if "outPath" in v:
-            return value_to_json_28(v["outPath"], ctx)
+            return value_to_json_28(v["outPath"], ctx, io)
         return "{" + ",".join(
-            json_string_28(k) + ":" + value_to_json_28(v[k], ctx) for k in sorted(v)
+            json_string_28(k) + ":" + value_to_json_28(v[k], ctx, io) for k in sorted(v)
         ) + "}"
     raise EvalError(f"cannot convert {type_name(v)} to JSON")
 
@@ -218,13 +218,13 @@ def _derivation_strict(state, attrs: Attrs, drv_name: str, name_pos) -> Attrs:
                                     "use '--extra-experimental-features impure-derivations' to override")
             elif key == "args":
                 for item in force_list(value):
-                    s = ops.coerce_to_string(item, coerce_more=True, copy_to_store=True)
+                    s = ops.coerce_to_string(item, coerce_more=True, copy_to_store=state.io)
                     ctx |= ctx_of(s)
                     drv.args.append(str(s))
             elif structured:
                 if key == "__structuredAttrs":
                     continue
-                json_items.append(json_string_28(key) + ":" + value_to_json_28(value, ctx))
+                json_items.append(json_string_28(key) + ":" + value_to_json_28(value, ctx, state.io))
                 if key == "builder":
                     s = force_str(value)
                     ctx |= ctx_of(s)
@@ -240,7 +240,7 @@ def _derivation_strict(state, attrs: Attrs, drv_name: str, name_pos) -> Attrs:
                 elif key == "outputs":
                     outputs = _check_outputs([str(force_str_noctx(x)) for x in force_list(value)])
             else:
-                s = ops.coerce_to_string(value, coerce_more=True, copy_to_store=True)
+                s = ops.coerce_to_string(value, coerce_more=True, copy_to_store=state.io)
                 ctx |= ctx_of(s)
                 s = str(s)
                 drv.env[key] = s

@@ -82,7 +82,7 @@ def _string_or_path(v) -> str:
     v = force(v)
     if type(v) is NixPath:
         return v.path
-    return str(ops.coerce_to_string(v, copy_to_store=False))
+    return str(ops.coerce_to_string(v, copy_to_store=None))
 
 
 @builtin("fetchGit", 1, state=True)

@@ -102,14 +102,15 @@ def json_float_layout(f: float) -> str:
     return f"{neg}{mant}e{'+' if e >= 0 else '-'}{abs(e):02d}"
 
 
-def to_json(v, ctx: set[str], copy_to_store: bool = True) -> str:
-    """Serialise ``v`` (forcing it deeply) and collect string contexts into ``ctx``."""
+def to_json(v, ctx: set[str], copy_to_store) -> str:
+    """Serialise ``v`` (forcing it deeply) and collect string contexts into ``ctx``;
+    ``copy_to_store`` (an ``EvalIO`` or None) copies paths into the store."""
     out: list[str] = []
     _emit(v, out, ctx, copy_to_store)
     return "".join(out)
 
 
-def _emit(v, out: list[str], ctx: set[str], copy_to_store: bool) -> None:
+def _emit(v, out: list[str], ctx: set[str], copy_to_store) -> None:
     if type(v) is Thunk:
         v = v.force()
     t = type(v)
@@ -170,10 +171,10 @@ def _emit(v, out: list[str], ctx: set[str], copy_to_store: bool) -> None:
                 raise e.add_trace(f"while evaluating attribute '{name}'", v.attr_pos(name))
         out.append("}")
     elif t is NixPath:
-        if copy_to_store:
+        if copy_to_store is not None:
             from nixlite.eval.ops import coerce_to_string
 
-            s = coerce_to_string(v, copy_to_store=True)
+            s = coerce_to_string(v, copy_to_store=copy_to_store)
             if type(s) is CStr:
                 ctx.update(s.ctx)
             out.append(json_string(s))
@@ -184,11 +185,11 @@ def _emit(v, out: list[str], ctx: set[str], copy_to_store: bool) -> None:
                            v.pos if t is Lambda else None)
 
 
-@builtin("toJSON", 1)
-def to_json_builtin(v):
+@builtin("toJSON", 1, state=True)
+def to_json_builtin(state, v):
     ctx: set[str] = set()
     try:
-        s = to_json(v, ctx)
+        s = to_json(v, ctx, state.io)
     except EvalError as e:
         raise e.add_trace("while evaluating the first argument passed to builtins.toJSON")
     return mkstr(s, ctx)

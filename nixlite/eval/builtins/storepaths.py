@@ -28,7 +28,7 @@ from nixlite.eval.values import (
     type_name,
 )
 from nixlite.store.hashes import ALGOS, BadHash, hash_bytes, parse_hash_allow_empty
-from nixlite.store.paths import BadStorePath, make_fixed_output_path, to_store_path
+from nixlite.store.paths import BadStorePath, make_fixed_output_path, store_dir, to_store_path
 
 
 def _store_error(exc: NixliteError) -> EvalError:
@@ -40,7 +40,7 @@ def _coerce_to_path(v) -> tuple[str, frozenset[str]]:
     v = force(v)
     if type(v) is NixPath:
         return v.path, frozenset()
-    s = ops.coerce_to_string(v, copy_to_store=False)
+    s = ops.coerce_to_string(v, copy_to_store=None)
     if not s.startswith("/"):
         raise EvalError(f"string '{s}' doesn't represent an absolute path")
     return canon_path(str(s)), ctx_of(s)
@@ -189,6 +189,8 @@ def read_file(state, path):
     """Core ``readFile`` plus Nix's rule: a store file's references become its context."""
     s = _core_read_file(state, path)
     p, _ = _coerce_to_path(path)
+    if not p.startswith(store_dir() + "/"):  # (an evaluation without a store reads no store file)
+        return s
     store = state.io.store
     if store.in_store(p):
         try:

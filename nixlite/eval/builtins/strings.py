@@ -20,14 +20,14 @@ from nixlite.eval.builtins._common import (
 from nixlite.eval.values import CStr, EvalError, Thunk, mkstr
 
 
-@builtin("stringLength", 1)
-def string_length(s):
-    s = coerce_arg(s, "while evaluating the argument passed to builtins.stringLength")
+@builtin("stringLength", 1, state=True)
+def string_length(state, s):
+    s = coerce_arg(s, "while evaluating the argument passed to builtins.stringLength", copy_to_store=state.io)
     return byte_len(s)
 
 
-@builtin("substring", 3)
-def substring(start, length, s):
+@builtin("substring", 3, state=True)
+def substring(state, start, length, s):
     start = int_arg(start, "while evaluating the first argument (the start offset) passed to builtins.substring")
     if start < 0:
         raise EvalError("negative start position in 'substring'")
@@ -38,7 +38,8 @@ def substring(start, length, s):
             return ""
         if type(v) is CStr:
             return CStr("", v.ctx)
-    s = coerce_arg(s, "while evaluating the third argument (the string) passed to builtins.substring")
+    s = coerce_arg(s, "while evaluating the third argument (the string) passed to builtins.substring",
+                   copy_to_store=state.io)
     ctx = s.ctx if type(s) is CStr else None
     if s.isascii():
         r = s[start:] if length < 0 else s[start:start + length]
@@ -48,8 +49,8 @@ def substring(start, length, s):
     return CStr(r, ctx) if ctx else r
 
 
-@builtin("concatStringsSep", 2)
-def concat_strings_sep(sep, xs):
+@builtin("concatStringsSep", 2, state=True)
+def concat_strings_sep(state, sep, xs):
     sep = str_arg(sep, "while evaluating the first argument (the separator string) passed to builtins.concatStringsSep")
     xs = list_arg(xs, "while evaluating the second argument (the list of strings to concat) passed to builtins.concatStringsSep")
     what = "while evaluating one element of the list of strings to concat passed to builtins.concatStringsSep"
@@ -59,7 +60,7 @@ def concat_strings_sep(sep, xs):
         if type(x) is Thunk:
             x = x.force()
         if type(x) is not str:
-            x = coerce_arg(x, what)
+            x = coerce_arg(x, what, copy_to_store=state.io)
             if type(x) is CStr:
                 if ctx is None:
                     ctx = set(x.ctx)

@@ -20,6 +20,7 @@ from nixlite.eval.values import (
     NixPath,
     PrimOp,
     Thunk,
+    is_derivation,
     mkstr,
 )
 
@@ -110,7 +111,7 @@ class _Writer:
         return a if type(a) is str or type(a) is CStr else None
 
     def attrset(self, v: Attrs) -> None:
-        if _is_derivation(v):
+        if is_derivation(v):
             attrs: dict[str, str] = {}
             drv_path = self._known(v, "drvPath")
             if drv_path is not None:
@@ -158,15 +159,6 @@ class _Writer:
         else:
             self.empty("varpat", {"name": arg or ""})
         self.close("function")
-
-
-def _is_derivation(v: Attrs) -> bool:
-    t = v.get("type")
-    if t is None:
-        return False
-    if type(t) is Thunk:
-        t = t.force()
-    return (type(t) is str or type(t) is CStr) and t == "derivation"
 
 
 def to_xml(value, with_locations: bool, strict: bool = True, ctx: set[str] | None = None) -> str:

@@ -12,15 +12,19 @@ from nixlite.errors import Pos
 from nixlite.eval.builtins import load_all
 from nixlite.eval.builtins.json import json_float, json_float_layout
 from nixlite.eval.builtins.xml import to_xml
+from nixlite.eval.io import MemoryIO
+from nixlite.eval.state import EvalState
 from nixlite.eval.values import Attrs, CStr, EvalError, Lambda, ctx_of
 
 REG = load_all()
+STATE = EvalState(io=MemoryIO({}), use_nix_path_env=False)  # for builtins that take it
 DRV = "/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-x.drv"
 OUT = "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-x"
 
 
 def call(name, *args):
-    return REG[name].fn(*args)
+    spec = REG[name]
+    return spec.fn(STATE, *args) if spec.wants_state else spec.fn(*args)
 
 
 def c(s, *ctx):

@@ -6,8 +6,8 @@ def store(tmp_path, monkeypatch):
     """A fresh nixlite store for one test; evaluations in the test use it."""
     monkeypatch.setenv("NIXLITE_STORE", str(tmp_path / "nixlite-store"))
     monkeypatch.delenv("NIX_STORE_DIR", raising=False)
-    from nixlite.store import local
+    from nixlite.store.local import LocalStore
 
-    local.reset_default_store()
-    yield local.default_store()
-    local.reset_default_store()
+    store = LocalStore()
+    yield store
+    store.close()

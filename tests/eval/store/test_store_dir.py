@@ -6,9 +6,8 @@ from nixlite.store.paths import text_path_of
 
 def test_store_dir_override(store, monkeypatch, tmp_path):
     monkeypatch.setenv("NIX_STORE_DIR", "/opt/other-store")
-    from nixlite.store import local
+    from nixlite.store.local import LocalStore
 
-    local.reset_default_store()
     v = evaluate_string('let f = builtins.toFile "x" "hello"; d = derivation { name = "d"; '
                         'system = "s"; builder = "/bin/sh"; src = f; }; '
                         'in [ f (builtins.readFile f) d.drvPath d.outPath ]', strict=True)
@@ -16,11 +15,10 @@ def test_store_dir_override(store, monkeypatch, tmp_path):
     assert f == text_path_of("x", b"hello", sdir="/opt/other-store")
     assert text == "hello"  # read back through the physical store
     assert drv.startswith("/opt/other-store/") and out.startswith("/opt/other-store/")
-    s = local.default_store()
+    s = LocalStore()
     assert s.store_dir == "/opt/other-store"
-    s.flush()
     assert s.is_valid(drv) and s.physical(drv).startswith(s.root)
-    local.reset_default_store()
+    s.close()
 
 
 def test_installed_nix_store_is_never_read(store):
