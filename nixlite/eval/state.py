@@ -19,8 +19,14 @@ from nixlite.eval.values import (
     EvalError,
     PrimOp,
     Thunk,
+    ThrownError,
     canon_path,
 )
+
+# Where ``<nix/…>`` lands when no search-path entry provides it: Nix's built-in
+# corepkgs, which ``import`` reads from nixlite's own copies.
+COREPKGS_PREFIX = "/__corepkgs__/"
+
 
 def current_state() -> EvalState:
     """The state of the evaluation in progress (a fresh default one if none)."""
@@ -184,7 +190,10 @@ class EvalState:
             candidate = canon_path(os.path.abspath(base) + rest) if rest else canon_path(os.path.abspath(base))
             if self.io.path_exists(candidate):
                 return candidate
-        raise EvalError(
+        if name.startswith("nix/"):
+            return COREPKGS_PREFIX + name[4:]
+        # A throw, as in Nix: ``tryEval <missing>`` catches it.
+        raise ThrownError(
             f"file '{name}' was not found in the Nix search path (add it using $NIX_PATH or -I)"
         )
 

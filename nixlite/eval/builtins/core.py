@@ -37,14 +37,29 @@ LANG_VERSION = 6
 # ------------------------------------------------------------------ import
 
 
+_COREPKGS_DIR = os.path.join(os.path.dirname(__file__), "corepkgs")
+
+
+def _import_path(v) -> str:
+    """What ``import`` reads: the path, or nixlite's copy of a Nix corepkgs file."""
+    from nixlite.eval.state import COREPKGS_PREFIX
+
+    path = _real_path(v)
+    if path.startswith(COREPKGS_PREFIX):
+        ours = os.path.join(_COREPKGS_DIR, path[len(COREPKGS_PREFIX):])
+        if os.path.isfile(ours):
+            return ours
+    return path
+
+
 @builtin("import", 1, state=True)
 def import_(state, path):
-    return state.eval_file(_real_path(path))
+    return state.eval_file(_import_path(path))
 
 
 @builtin("scopedImport", 2, state=True)
 def scoped_import(state, scope, path):
-    return state.scoped_import(force_attrs(scope), _real_path(path))
+    return state.scoped_import(force_attrs(scope), _import_path(path))
 
 
 # ------------------------------------------------------- errors and control
