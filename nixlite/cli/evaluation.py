@@ -34,20 +34,20 @@ def add_evaluation_arguments(p) -> None:
 
 
 def auto_arguments(state, args):
-    """The ``--arg``/``--argstr`` set a top-level function is called with."""
+    """The ``--arg``/``--argstr`` set a top-level function is called with.
+
+    As in Nix, every ``--arg`` is parsed at once (a syntax error fails the command
+    even when the argument is never used) and evaluated only when used."""
     from nixlite.eval.values import Attrs, Thunk
+    from nixlite.syntax import parse
 
     auto_args = Attrs()
     for name, text in args.arg:
-        auto_args[name] = Thunk(_eval_arg, (state, text))
+        code = state.compile_expr(parse(text, "«string»", os.getcwd()))
+        auto_args[name] = Thunk(code, None)
     for name, value in args.argstr:
         auto_args[name] = value
     return auto_args
-
-
-def _eval_arg(pair):
-    state, text = pair
-    return state.eval_string(text, "«string»", os.getcwd())
 
 
 def roots(state, args) -> list:

@@ -204,9 +204,11 @@ def tokenize(text: str) -> tuple[list, list, list]:
                     stack.append(DEFAULT)
             elif kind == "INT":
                 digits = m.group(kind)
-                value = int(digits)
-                if value > INT64_MAX:
+                # more than 19 significant digits is out of range, and would be
+                # past Python's limit on converting long digit strings
+                if len(digits.lstrip("0")) > 19 or int(digits) > INT64_MAX:
                     raise LexError(f"invalid integer '{digits}'", pos)
+                value = int(digits)
                 add_t("INT")
                 add_v(value)
             elif kind == "FLOAT":

@@ -206,12 +206,15 @@ def _reject_constant(name: str):
 
 
 def _parse_int(s: str):
-    n = int(s)
-    if INT_MIN <= n <= INT_MAX:
-        return n
-    if 0 < n <= (1 << 64) - 1:
-        raise EvalError(f"unsigned json number {n} outside of Nix integer range")
-    return float(n)
+    # Past 20 digits a number is beyond 64 bits: it is read as a double, as Nix's
+    # JSON parser does (and long digit strings never reach Python's int()).
+    if len(s) <= 20:
+        n = int(s)
+        if INT_MIN <= n <= INT_MAX:
+            return n
+        if 0 < n <= (1 << 64) - 1:
+            raise EvalError(f"unsigned json number {n} outside of Nix integer range")
+    return _parse_float(s)
 
 
 def _parse_float(s: str) -> float:
