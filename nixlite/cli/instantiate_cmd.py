@@ -13,7 +13,14 @@ from __future__ import annotations
 import os
 import sys
 
-from nixlite.cli.evaluation import add_evaluation_arguments, auto_arguments, roots, write_error
+from nixlite.cli.evaluation import (
+    add_evaluation_arguments,
+    auto_arguments,
+    find_files,
+    make_state,
+    roots,
+    write_error,
+)
 
 
 def register(subparsers) -> None:
@@ -26,6 +33,8 @@ def register(subparsers) -> None:
     add_evaluation_arguments(p)
     p.add_argument("--add-root", metavar="PATH",
                    help="make PATH a symlink to the .drv file (PATH-2, PATH-3… for more) and print it")
+    p.add_argument("--eval", "--eval-only", action="store_true",
+                   help="evaluate and print the result instead (what `nixlite eval` does)")
     p.add_argument("--store", metavar="DIR", help="the nixlite store to use (default: $NIXLITE_STORE "
                    "or ~/.local/share/nixlite/store)")
     p.set_defaults(func=run)
@@ -34,6 +43,11 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from nixlite.errors import NixliteError
     from nixlite.eval.deep import run_deep
+
+    if args.eval:
+        from nixlite.cli import eval_cmd
+
+        return eval_cmd.run(args)
 
     if args.store:
         from nixlite.store.local import set_default_store
@@ -59,9 +73,11 @@ def _flush_store() -> None:
 
 def _instantiate(args):
     from nixlite.eval.api import auto_call, find_along_attr_path
-    from nixlite.eval.state import EvalState
 
-    state = EvalState(search_path=args.include, show_trace=args.show_trace, read_write=True)
+    state = make_state(args, read_write=True)
+    if args.find_file:
+        find_files(state, args)
+        return []
     auto_args = auto_arguments(state, args)
 
     printed = []

@@ -34,10 +34,10 @@ def auto_call(v, args: Attrs):
         elif not has_default:
             raise EvalError(
                 f"cannot evaluate a function that has an argument without a value ('{name}')\n"
-                "       Nix attempted to evaluate a function as a top level expression; in\n"
-                "       this case it must have its arguments supplied either by default\n"
-                "       values, or passed explicitly with '--arg' or '--argstr'. See\n"
-                "       https://nixos.org/manual/nix/stable/language/constructs.html#functions.",
+                "Nix attempted to evaluate a function as a top level expression; in\n"
+                "this case it must have its arguments supplied either by default\n"
+                "values, or passed explicitly with '--arg' or '--argstr'. See\n"
+                "https://nixos.org/manual/nix/stable/language/constructs.html#functions.",
                 _formal_pos(v, name),
             )
     return v.fn(actual)

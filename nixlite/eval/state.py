@@ -19,13 +19,9 @@ from nixlite.eval.values import (
     EvalError,
     PrimOp,
     Thunk,
-    ThrownError,
     canon_path,
 )
-
-# Where ``<nix/…>`` lands when no search-path entry provides it: Nix's built-in
-# corepkgs, which ``import`` reads from nixlite's own copies.
-COREPKGS_PREFIX = "/__corepkgs__/"
+from nixlite.eval.settings import COREPKGS_PREFIX, EvalSettings, SearchPathMiss
 
 
 def current_state() -> EvalState:
@@ -54,8 +50,9 @@ class EvalState:
 
     def __init__(self, *, io: EvalIO | None = None, search_path: list[str] | None = None,
                  use_nix_path_env: bool = True, pure: bool = False, show_trace: bool = False,
-                 read_write: bool = False, trace_sink=None) -> None:
+                 read_write: bool = False, trace_sink=None, settings=None) -> None:
         self.io = io or LocalIO()
+        self.settings = settings or EvalSettings()  # --option values the builtins consult
         entries = list(search_path or [])
         if use_nix_path_env:
             entries += os.environ.get("NIX_PATH", "").split(":")
@@ -192,8 +189,7 @@ class EvalState:
                 return candidate
         if name.startswith("nix/"):
             return COREPKGS_PREFIX + name[4:]
-        # A throw, as in Nix: ``tryEval <missing>`` catches it.
-        raise ThrownError(
+        raise SearchPathMiss(
             f"file '{name}' was not found in the Nix search path (add it using $NIX_PATH or -I)"
         )
 

@@ -46,6 +46,8 @@ list of ``… while …`` trace frames (``add_trace``).  ``ThrownError`` (from
 
 from __future__ import annotations
 
+import re
+
 from nixlite.errors import NixliteError, Pos, source_text
 
 INT_MIN = -(1 << 63)
@@ -77,7 +79,7 @@ class EvalError(NixliteError):
 
     def render(self, show_trace: bool = False) -> str:
         """Nix's layout: message, ``at FILE:L:C:`` with excerpt, then trace frames."""
-        out = f"error: {self.message}"
+        out = "error: " + indent_message(self.message)
         if self.pos is not None:
             out += "\n\n" + render_pos(self.pos)
         if self.hint:
@@ -88,6 +90,15 @@ class EvalError(NixliteError):
                 if pos is not None:
                     out += "\n\n" + render_pos(pos)
         return out
+
+
+def indent_message(message: str) -> str:
+    """A multi-line message under ``error: ``: continuation lines indented 7 spaces
+    (blank lines stay blank), as Nix prints them."""
+    return _CONTINUATION.sub("\n       ", message)
+
+
+_CONTINUATION = re.compile(r"\n(?=[^\n])")
 
 
 def render_pos(pos: Pos) -> str:
