@@ -204,7 +204,7 @@ def unsafe_get_attr_pos(name, attrs):
 
 @builtin("getEnv", 1, state=True)
 def get_env(state, name):
-    if state.pure:
+    if state.pure or state.settings.restrict_eval:
         return ""
     return os.environ.get(str(force_str(name)), "")
 
