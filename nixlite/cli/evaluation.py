@@ -162,11 +162,18 @@ def write_error(exc, show_trace: bool) -> None:
     sys.stdout.flush()
     if isinstance(exc, EvalError):
         text = exc.render(show_trace=show_trace)
+        if not show_trace and any(not message.startswith(_CALL_FRAMES) for message, _ in exc.trace):
+            text += "\n(use '--show-trace' to show detailed location information)"
     else:  # parse and resolve errors: same layout as Nix's
         text = "error: " + indent_message(exc.message)
         if exc.pos is not None:
             text += "\n\n" + render_pos(exc.pos)
     write_stderr(text)
+
+
+# Frames of function calls, which Nix records only under --show-trace: an error with
+# no other frame has nothing more to show, and Nix prints no hint for it.
+_CALL_FRAMES = ("while calling", "from call site")
 
 
 def write_stderr(text: str) -> None:

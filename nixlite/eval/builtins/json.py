@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from nixlite.eval.builtins import builtin
 from nixlite.eval.builtins._common import sorted_names, str_noctx_arg
+from nixlite.eval.settings import DEFAULT_MAX_CALL_DEPTH
 from nixlite.eval.values import (
     INT_MAX,
     INT_MIN,
@@ -102,14 +103,20 @@ def json_float_layout(f: float) -> str:
     return f"{neg}{mant}e{'+' if e >= 0 else '-'}{abs(e):02d}"
 
 
-def to_json(v, ctx: set[str], copy_to_store: bool = True) -> str:
-    """Serialise ``v`` (forcing it deeply) and collect string contexts into ``ctx``."""
+def to_json(v, ctx: set[str], copy_to_store: bool = True,
+            max_depth: int = DEFAULT_MAX_CALL_DEPTH) -> str:
+    """Serialise ``v`` (forcing it deeply) and collect string contexts into ``ctx``.
+    Nesting deeper than ``max_depth`` is Nix's stack overflow (``max-call-depth``)."""
     out: list[str] = []
-    _emit(v, out, ctx, copy_to_store)
+    _emit(v, out, ctx, copy_to_store, max_depth)
     return "".join(out)
 
 
-def _emit(v, out: list[str], ctx: set[str], copy_to_store: bool) -> None:
+def too_deep() -> EvalError:
+    return EvalError("stack overflow; max-call-depth exceeded")
+
+
+def _emit(v, out: list[str], ctx: set[str], copy_to_store: bool, depth: int) -> None:
     if type(v) is Thunk:
         v = v.force()
     t = type(v)
@@ -130,12 +137,14 @@ def _emit(v, out: list[str], ctx: set[str], copy_to_store: bool) -> None:
         if not v:
             out.append("[]")
             return
+        if depth <= 0:
+            raise too_deep()
         out.append("[")
         for i, item in enumerate(v):
             if i:
                 out.append(",")
             try:
-                _emit(item, out, ctx, copy_to_store)
+                _emit(item, out, ctx, copy_to_store, depth - 1)
             except EvalError as e:
                 raise e.add_trace(f"while evaluating list element at index {i}")
         out.append("]")
@@ -149,11 +158,13 @@ def _emit(v, out: list[str], ctx: set[str], copy_to_store: bool) -> None:
                 ctx.update(s.ctx)
             out.append(json_string(s))
             return
-        if "outPath" in v:
-            _emit(v["outPath"], out, ctx, copy_to_store)
-            return
         if not v:
             out.append("{}")
+            return
+        if depth <= 0:
+            raise too_deep()
+        if "outPath" in v:
+            _emit(v["outPath"], out, ctx, copy_to_store, depth - 1)
             return
         out.append("{")
         first = True
@@ -165,7 +176,7 @@ def _emit(v, out: list[str], ctx: set[str], copy_to_store: bool) -> None:
             out.append(json_string(name))
             out.append(":")
             try:
-                _emit(v[name], out, ctx, copy_to_store)
+                _emit(v[name], out, ctx, copy_to_store, depth - 1)
             except EvalError as e:
                 raise e.add_trace(f"while evaluating attribute '{name}'", v.attr_pos(name))
         out.append("}")
@@ -184,11 +195,11 @@ def _emit(v, out: list[str], ctx: set[str], copy_to_store: bool) -> None:
                            v.pos if t is Lambda else None)
 
 
-@builtin("toJSON", 1)
-def to_json_builtin(v):
+@builtin("toJSON", 1, state=True)
+def to_json_builtin(state, v):
     ctx: set[str] = set()
     try:
-        s = to_json(v, ctx)
+        s = to_json(v, ctx, max_depth=state.settings.max_call_depth)
     except EvalError as e:
         raise e.add_trace("while evaluating the first argument passed to builtins.toJSON")
     return mkstr(s, ctx)

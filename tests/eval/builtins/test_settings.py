@@ -150,3 +150,31 @@ def test_escape_filter_keeps_colours_on_a_terminal():
     text = "a\x1b[31mb\x1b[0m\x1b]0;t\x07\tc\r"
     assert filter_ansi_escapes(text, keep_colours=True) == "a\x1b[31mb\x1b[0m0;t   c"
     assert filter_ansi_escapes(text, keep_colours=False) == "ab0;t   c"
+
+
+@pytest.mark.nix
+@pytest.mark.parametrize("expr", ['builtins.toJSON (x: x)', 'builtins.fromJSON "1e400"',
+                                  'throw "x"', 'let f = x: throw "x"; in f 1', '1 + "a"'])
+def test_show_trace_hint_where_nix_prints_it(expr, nixlite_eval, nix_eval):
+    """2.8 ends an error with the hint when --show-trace would show more frames."""
+    hint = "(use '--show-trace' to show detailed location information)"
+    got, expected = nixlite_eval(["-E", expr]), nix_eval(["-E", expr])
+    assert got[0] == expected[0] == 1
+    assert (got[2].splitlines()[-1] == hint) == (expected[2].splitlines()[-1] == hint)
+    assert hint not in nixlite_eval(["--show-trace", "-E", expr])[2]
+
+
+def test_deep_json_is_a_stack_overflow(nixlite_eval):
+    """toJSON and structured attributes nest no deeper than max-call-depth (10000 by
+    default), with today's Nix's error, instead of running on."""
+    deep = "let f = n: if n == 0 then 1 else [ (f (n - 1)) ]; in f"
+    rc, _, err = nixlite_eval(["-E", f"builtins.toJSON ({deep} 20000)"])
+    assert rc == 1 and err.startswith("error: stack overflow; max-call-depth exceeded\n")
+    assert nixlite_eval(["-E", f"builtins.stringLength (builtins.toJSON ({deep} 9000))"]) == (0, "18001\n", "")
+    assert nixlite_eval(["--max-call-depth", "3", "-E", "builtins.toJSON [ [ [ 1 ] ] ]"])[0] == 0
+    assert nixlite_eval(["--max-call-depth", "2", "-E", "builtins.toJSON [ [ [ 1 ] ] ]"])[0] == 1
+    drv = ('(derivation { name = "a"; builder = "b"; system = "s"; __structuredAttrs = true; '
+           'x = [ [ 1 ] ]; }).drvPath')
+    assert nixlite_eval(["--option", "max-call-depth", "2", "-E", drv])[0] == 0
+    rc, _, err = nixlite_eval(["--option", "max-call-depth", "1", "-E", drv])
+    assert rc == 1 and "stack overflow; max-call-depth exceeded" in err
