@@ -69,7 +69,7 @@ class _SettingFlag(argparse.Action):
 def make_state(args, *, read_write: bool):
     """The ``EvalState`` a command line asks for: settings, search path, I/O guard, and
     traces and warnings written as Nix writes them."""
-    from nixlite.eval.settings import EvalSettings, RestrictedIO
+    from nixlite.eval.settings import FEATURE_GATED_BUILTINS, EvalSettings, RestrictedIO
     from nixlite.eval.state import EvalState
 
     settings = EvalSettings(show_trace=args.show_trace)
@@ -86,6 +86,9 @@ def make_state(args, *, read_write: bool):
     if pure:  # Nix does not define them in pure evaluation
         for name in ("currentTime", "currentSystem"):
             del state.builtins[name]
+    for name, feature in FEATURE_GATED_BUILTINS.items():
+        if feature not in settings.experimental_features:
+            state.builtins.pop(name, None)
     if pure or settings.restrict_eval:
         from nixlite.eval.builtins.core import COREPKGS_DIR
         from nixlite.store.paths import store_dir

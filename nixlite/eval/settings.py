@@ -27,6 +27,9 @@ EXPERIMENTAL_FEATURES = frozenset((
     "read-only-local-store", "recursive-nix", "verified-fetches",
 ))
 
+# Builtins today's Nix defines only when an experimental feature is enabled.
+FEATURE_GATED_BUILTINS = {"parseFlakeRef": "flakes", "flakeRefToString": "flakes"}
+
 
 @dataclass
 class EvalSettings:
