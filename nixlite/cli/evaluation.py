@@ -165,7 +165,7 @@ def write_error(exc, show_trace: bool) -> None:
     sys.stdout.flush()
     if isinstance(exc, EvalError):
         text = exc.render(show_trace=show_trace)
-        if not show_trace and any(not message.startswith(_CALL_FRAMES) for message, _ in exc.trace):
+        if not show_trace and any(_hinted(message) for message, _ in exc.trace):
             text += "\n(use '--show-trace' to show detailed location information)"
     else:  # parse and resolve errors: same layout as Nix's
         text = "error: " + indent_message(exc.message)
@@ -174,9 +174,12 @@ def write_error(exc, show_trace: bool) -> None:
     write_stderr(text)
 
 
-# Frames of function calls, which Nix records only under --show-trace: an error with
-# no other frame has nothing more to show, and Nix prints no hint for it.
-_CALL_FRAMES = ("while calling", "from call site")
+def _hinted(frame: str) -> bool:
+    """Whether 2.8 has this frame without --show-trace (then it hints at the flag).
+    Not the frames of function calls (recorded only under --show-trace), nor the
+    builtin-argument frames, which are today's Nix's (2.8 has none of them)."""
+    return not frame.startswith(("while calling", "from call site")) and \
+        " argument passed to builtins." not in frame
 
 
 def write_stderr(text: str) -> None:

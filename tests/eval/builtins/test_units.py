@@ -12,6 +12,7 @@ from nixlite.errors import Pos
 from nixlite.eval.builtins import load_all
 from nixlite.eval.builtins.json import json_float, json_float_layout
 from nixlite.eval.builtins.xml import to_xml
+from nixlite.eval.state import EvalState
 from nixlite.eval.values import Attrs, CStr, EvalError, Lambda, ctx_of
 
 REG = load_all()
@@ -20,7 +21,8 @@ OUT = "/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-x"
 
 
 def call(name, *args):
-    return REG[name].fn(*args)
+    spec = REG[name]
+    return spec.fn(EvalState(use_nix_path_env=False), *args) if spec.wants_state else spec.fn(*args)
 
 
 def c(s, *ctx):
