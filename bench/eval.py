@@ -95,6 +95,7 @@ def main() -> int:
         if args.only and name not in args.only:
             continue
         if name == "seed" and not SEED.exists():
+            print(f"{name:12} skipped: {SEED} is absent (test input beside the repository)")
             continue
         t1, c1, r1, o1 = measure(nixlite + [expr], args.repeat)
         if nix:

@@ -9,6 +9,8 @@ from nixlite.cli.evaluation import (
     add_evaluation_arguments,
     auto_arguments,
     evaluation_io,
+    find_files,
+    make_state,
     roots,
     write_error,
 )
@@ -23,12 +25,7 @@ def register(subparsers) -> None:
         "the value exactly as `nix-instantiate --eval` prints it.",
     )
     add_evaluation_arguments(p)
-    p.add_argument("--strict", action="store_true", help="evaluate the result deeply")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--xml", action="store_true", help="print the result as XML")
-    p.add_argument("--no-location", action="store_true", help="omit source positions in --xml output")
-    p.add_argument("--trace-verbose", action="store_true", help="print builtins.traceVerbose messages")
-    p.add_argument("--eval", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--eval", "--eval-only", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=run)
 
 
@@ -53,12 +50,11 @@ def run(args) -> int:
 
 def _evaluate(args, io) -> int:
     from nixlite.eval.api import auto_call, find_along_attr_path, print_result
-    from nixlite.eval.state import EvalState
     from nixlite.eval.values import force
 
-    state = EvalState(io=io, search_path=args.include, show_trace=args.show_trace,
-                      read_write=args.read_write_mode)
-    state.trace_verbose = args.trace_verbose
+    state = make_state(args, io, read_write=args.read_write_mode)
+    if args.find_file:
+        return find_files(state, args)
     auto_args = auto_arguments(state, args)
     for root in roots(state, args):
         v = root()

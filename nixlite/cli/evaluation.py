@@ -4,6 +4,7 @@ automatic arguments, and how errors are written."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -15,7 +16,7 @@ _FLAG_ONLY = object()
 
 
 def add_evaluation_arguments(p) -> None:
-    """FILE…/-E/-, -A, --arg, --argstr, -I, --show-trace, --read-write-mode, --store."""
+    """The flags every ``nix-instantiate`` mode takes (it ignores those of other modes)."""
     p.add_argument("inputs", nargs="*", metavar="FILE", help="files (or expressions with -E); - for stdin")
     # -E is a flag in Nix (the arguments are expressions), but it may be repeated
     # between them (`-E 1 -E 2`): collect an optional value each time it appears.
@@ -29,10 +30,42 @@ def add_evaluation_arguments(p) -> None:
                    help="pass a string to the top-level function")
     p.add_argument("-I", "--include", dest="include", action="append", default=[], metavar="PATH",
                    help="add a search path entry (PREFIX=PATH or PATH)")
-    p.add_argument("--show-trace", action="store_true", help="show the evaluation trace on errors")
+    p.add_argument("--find-file", action="store_true",
+                   help="print where each argument is found in the search path")
     p.add_argument("--read-write-mode", action="store_true", help="accepted for compatibility")
     p.add_argument("--store", metavar="DIR", help="the nixlite store to use (default: $NIXLITE_STORE "
                    "or ~/.local/share/nixlite/store)")
+    p.add_argument("--indirect", action="store_true", help="accepted for compatibility (no effect)")
+    # What --eval prints (nix-instantiate accepts these in every mode).
+    p.add_argument("--strict", action="store_true", help="evaluate the result deeply")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--xml", action="store_true", help="print the result as XML")
+    p.add_argument("--no-location", action="store_true", help="omit source positions in --xml output")
+    p.add_argument("--trace-verbose", action="store_true", help="print builtins.traceVerbose messages")
+    # Nix's settings: --option NAME VALUE, and the flags named after them.
+    p.add_argument("--option", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="set a Nix setting (pure-eval, restrict-eval, max-call-depth, lint-*, …)")
+    p.add_argument("--show-trace", action="store_true", help="show the evaluation trace on errors")
+    for name in ("pure-eval", "restrict-eval", "abort-on-warn"):
+        p.add_argument(f"--{name}", dest="setting_flags", action="append_const", const=(name, "true"),
+                       help=f"set {name}")
+    p.add_argument("--impure", dest="setting_flags", action="append_const", const=("pure-eval", "false"),
+                   help="allow impure evaluation (the default)")
+    p.add_argument("--no-allow-import-from-derivation", dest="setting_flags", action="append_const",
+                   const=("allow-import-from-derivation", "false"), help=argparse.SUPPRESS)
+    for name in ("max-call-depth", "lint-short-path-literals", "lint-absolute-path-literals",
+                 "lint-url-literals", "experimental-features", "extra-experimental-features"):
+        p.add_argument(f"--{name}", dest="setting_flags", action=_SettingFlag, metavar="VALUE",
+                       help=f"set {name}")
+
+
+class _SettingFlag(argparse.Action):
+    """``--NAME VALUE`` for a setting: queued with the others, applied in order."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        queued = list(getattr(namespace, self.dest) or [])
+        queued.append((option_string[2:], value))
+        setattr(namespace, self.dest, queued)
 
 
 def evaluation_io(args):
@@ -43,21 +76,81 @@ def evaluation_io(args):
     return LocalIO(store_root=args.store)
 
 
+def make_state(args, io, *, read_write: bool):
+    """The ``EvalState`` a command line asks for: settings, search path, I/O guard, and
+    traces and warnings written as Nix writes them."""
+    from nixlite.eval.settings import FEATURE_GATED_BUILTINS, EvalSettings, RestrictedIO
+    from nixlite.eval.state import EvalState
+
+    settings = EvalSettings(show_trace=args.show_trace)
+    for name, value in [*args.option, *(args.setting_flags or [])]:
+        warning = settings.set(name, value)
+        if warning:
+            write_stderr(f"warning: {warning}")
+    args.show_trace = settings.show_trace
+    pure = settings.pure_eval
+    state = EvalState(io=io, search_path=[] if pure else args.include, use_nix_path_env=not pure,
+                      show_trace=settings.show_trace, read_write=read_write, pure=pure,
+                      trace_sink=write_stderr, settings=settings)
+    state.trace_verbose = args.trace_verbose
+    if pure:  # Nix does not define them in pure evaluation
+        for name in ("currentTime", "currentSystem"):
+            del state.builtins[name]
+    for name, feature in FEATURE_GATED_BUILTINS.items():
+        if feature not in settings.experimental_features:
+            state.builtins.pop(name, None)
+    if pure or settings.restrict_eval:
+        from nixlite.eval.builtins.core import COREPKGS_DIR
+        from nixlite.store.paths import store_dir
+
+        roots = [os.path.abspath(path) for _, path in state.search_path] + [COREPKGS_DIR]
+        mode = "in pure eval mode (use '--impure' to override)" if pure else "in restricted mode"
+        state.io = RestrictedIO(state.io, roots, store_dir(), mode)
+    _lint_on_compile(state)
+    return state
+
+
+def _lint_on_compile(state) -> None:
+    """Run the literal lints on every file and expression as it is compiled."""
+    from nixlite.eval.lint import lint, wants_lint
+
+    if not wants_lint(state.settings):
+        return
+    compile_ = state.compiler.compile
+    linted: set[int] = set()  # sources (files, expressions) already linted, by id
+
+    def compile_linted(expr):
+        # compile() is also called on parts of a tree: lint each source once, whole
+        if id(expr.src) not in linted:
+            linted.add(id(expr.src))
+            lint(expr, state.settings, write_stderr)
+        return compile_(expr)
+
+    state.compiler.compile = compile_linted
+
+
+def find_files(state, args) -> int:
+    """``--find-file``: where each argument is in the search path, one per line."""
+    for name in args.inputs:
+        write_bytes(sys.stdout, state.find_file(state.search_path, name) + "\n")
+    return 0
+
+
 def auto_arguments(state, args):
-    """The ``--arg``/``--argstr`` set a top-level function is called with."""
+    """The ``--arg``/``--argstr`` set a top-level function is called with.
+
+    As in Nix, every ``--arg`` is parsed at once (a syntax error fails the command
+    even when the argument is never used) and evaluated only when used."""
     from nixlite.eval.values import Attrs, Thunk
+    from nixlite.syntax import parse
 
     auto_args = Attrs()
     for name, text in args.arg:
-        auto_args[name] = Thunk(_eval_arg, (state, text))
+        code = state.compile_expr(parse(text, "«string»", state.io.cwd()))
+        auto_args[name] = Thunk(code, None)
     for name, value in args.argstr:
         auto_args[name] = value
     return auto_args
-
-
-def _eval_arg(pair):
-    state, text = pair
-    return state.eval_string(text, "«string»")
 
 
 def roots(state, args) -> list:
@@ -77,13 +170,73 @@ def roots(state, args) -> list:
 
 def write_error(exc, show_trace: bool) -> None:
     """An error as Nix lays it out (evaluation errors with their trace frames)."""
-    from nixlite.eval.values import EvalError, render_pos
+    from nixlite.eval.values import EvalError, indent_message, render_pos
 
     sys.stdout.flush()
     if isinstance(exc, EvalError):
         text = exc.render(show_trace=show_trace)
+        if not show_trace and any(_hinted(message) for message, _ in exc.trace):
+            text += "\n(use '--show-trace' to show detailed location information)"
     else:  # parse and resolve errors: same layout as Nix's
-        text = f"error: {exc.message}"
+        text = "error: " + indent_message(exc.message)
         if exc.pos is not None:
             text += "\n\n" + render_pos(exc.pos)
-    write_bytes(sys.stderr, text + "\n")
+    write_stderr(text)
+
+
+def _hinted(frame: str) -> bool:
+    """Whether 2.8 has this frame without --show-trace (then it hints at the flag).
+    Not the frames of function calls (recorded only under --show-trace), nor the
+    builtin-argument frames, which are today's Nix's (2.8 has none of them)."""
+    return not frame.startswith(("while calling", "from call site")) and \
+        " argument passed to builtins." not in frame
+
+
+def write_stderr(text: str) -> None:
+    """A line for the user (error, trace, warning) as Nix's logger writes it: terminal
+    escapes removed unless stderr is a terminal (colours kept there), tabs expanded."""
+    write_bytes(sys.stderr, filter_ansi_escapes(text, keep_colours=sys.stderr.isatty()) + "\n")
+
+
+def filter_ansi_escapes(text: str, keep_colours: bool) -> str:
+    """Nix's ``filterANSIEscapes``: drop escape sequences (but colour ones, if asked),
+    carriage returns and bells; tabs to the next multiple of 8 counted from the start
+    of the text (Nix counts columns across lines)."""
+    if "\x1b" not in text and "\t" not in text and "\r" not in text and "\a" not in text:
+        return text
+    out: list[str] = []
+    width = 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\x1b":
+            j = i + 1
+            final = ""
+            if j < n and text[j] == "[":
+                j += 1
+                while j < n and "\x30" <= text[j] <= "\x3f":
+                    j += 1
+                while j < n and "\x20" <= text[j] <= "\x2f":
+                    j += 1
+                if j < n and "\x40" <= text[j] <= "\x7e":
+                    final = text[j]
+                    j += 1
+            elif j < n and "\x40" <= text[j] <= "\x5f":
+                j += 1
+            if keep_colours and final == "m":
+                out.append(text[i:j])
+            i = j
+        elif c == "\t":
+            out.append(" ")
+            width += 1
+            while width % 8:
+                out.append(" ")
+                width += 1
+            i += 1
+        elif c == "\r" or c == "\a":
+            i += 1
+        else:
+            out.append(c)
+            width += 1
+            i += 1
+    return "".join(out)

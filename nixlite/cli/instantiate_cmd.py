@@ -17,6 +17,8 @@ from nixlite.cli.evaluation import (
     add_evaluation_arguments,
     auto_arguments,
     evaluation_io,
+    find_files,
+    make_state,
     roots,
     write_error,
 )
@@ -32,12 +34,19 @@ def register(subparsers) -> None:
     add_evaluation_arguments(p)
     p.add_argument("--add-root", metavar="PATH",
                    help="make PATH a symlink to the .drv file (PATH-2, PATH-3… for more) and print it")
+    p.add_argument("--eval", "--eval-only", action="store_true",
+                   help="evaluate and print the result instead (what `nixlite eval` does)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from nixlite.errors import NixliteError
     from nixlite.eval.deep import run_deep
+
+    if args.eval:
+        from nixlite.cli import eval_cmd
+
+        return eval_cmd.run(args)
 
     io = evaluation_io(args)
     try:
@@ -53,9 +62,11 @@ def run(args) -> int:
 
 def _instantiate(args, io):
     from nixlite.eval.api import auto_call, find_along_attr_path
-    from nixlite.eval.state import EvalState
 
-    state = EvalState(io=io, search_path=args.include, show_trace=args.show_trace, read_write=True)
+    state = make_state(args, io, read_write=True)
+    if args.find_file:
+        find_files(state, args)
+        return []
     auto_args = auto_arguments(state, args)
 
     printed = []

@@ -34,10 +34,10 @@ def auto_call(v, args: Attrs):
         elif not has_default:
             raise EvalError(
                 f"cannot evaluate a function that has an argument without a value ('{name}')\n"
-                "       Nix attempted to evaluate a function as a top level expression; in\n"
-                "       this case it must have its arguments supplied either by default\n"
-                "       values, or passed explicitly with '--arg' or '--argstr'. See\n"
-                "       https://nixos.org/manual/nix/stable/language/constructs.html#functions.",
+                "Nix attempted to evaluate a function as a top level expression; in\n"
+                "this case it must have its arguments supplied either by default\n"
+                "values, or passed explicitly with '--arg' or '--argstr'. See\n"
+                "https://nixos.org/manual/nix/stable/language/constructs.html#functions.",
                 _formal_pos(v, name),
             )
     return v.fn(actual)
@@ -85,8 +85,9 @@ def find_along_attr_path(v, attr_path: str, auto_args: Attrs):
             raise EvalError(f"empty attribute name in selection path '{attr_path}'")
         v = auto_call(v, auto_args)
         v = force(v)
-        if key.isdigit() or (key.startswith("-") and key[1:].isdigit()):
-            index = int(key)
+        # Nix's ``string2Int<unsigned int>``: anything else names an attribute
+        index = int(key) if key.isascii() and key.isdigit() and len(key.lstrip("0")) <= 10 else None
+        if index is not None and index <= 0xFFFFFFFF:
             if type(v) is not list:
                 raise EvalError(
                     f"the expression selected by the selection path '{attr_path}' should be a "

@@ -23,6 +23,8 @@ from nixlite.eval.values import (
     Thunk,
     canon_path,
 )
+from nixlite.eval.settings import COREPKGS_PREFIX, EvalSettings, SearchPathMiss
+
 
 
 def parse_search_path(entries) -> list[tuple[str, str]]:
@@ -43,8 +45,9 @@ class EvalState:
 
     def __init__(self, *, io: EvalIO | None = None, search_path: list[str] | None = None,
                  use_nix_path_env: bool = True, pure: bool = False, show_trace: bool = False,
-                 read_write: bool = False, trace_sink=None) -> None:
+                 read_write: bool = False, trace_sink=None, settings=None) -> None:
         self.io = io or LocalIO()
+        self.settings = settings or EvalSettings()  # --option values the builtins consult
         entries = list(search_path or [])
         if use_nix_path_env:
             entries += os.environ.get("NIX_PATH", "").split(":")
@@ -169,7 +172,9 @@ class EvalState:
             candidate = canon_path(base + rest)
             if self.io.path_exists(candidate):
                 return candidate
-        raise EvalError(
+        if name.startswith("nix/"):
+            return COREPKGS_PREFIX + name[4:]
+        raise SearchPathMiss(
             f"file '{name}' was not found in the Nix search path (add it using $NIX_PATH or -I)"
         )
 

@@ -81,7 +81,7 @@ class EvalError(NixliteError):
 
     def render(self, show_trace: bool = False) -> str:
         """Nix's layout: message, ``at FILE:L:C:`` with excerpt, then trace frames."""
-        out = f"error: {self.message}"
+        out = "error: " + indent_message(self.message)
         if self.pos is not None:
             out += "\n\n" + render_pos(self.pos)
         if self.hint:
@@ -92,6 +92,15 @@ class EvalError(NixliteError):
                 if pos is not None:
                     out += "\n\n" + render_pos(pos)
         return out
+
+
+def indent_message(message: str) -> str:
+    """A multi-line message under ``error: ``: continuation lines indented 7 spaces
+    (blank lines stay blank), as Nix prints them."""
+    return _CONTINUATION.sub("\n       ", message)
+
+
+_CONTINUATION = re.compile(r"\n(?=[^\n])")
 
 
 def render_pos(pos: Pos) -> str:

@@ -187,6 +187,7 @@ class LocalStore:
             with self.lock():
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.executescript(_SCHEMA)
+                self._clean_stale_temps()  # what killed writers left, as Nix does on start
             self._db.execute("PRAGMA foreign_keys = ON")
             # WAL + NORMAL: a commit survives any process crash; after a power loss the
             # newest registrations may be rolled back, which only makes paths invalid again.

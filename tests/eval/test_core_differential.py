@@ -119,18 +119,11 @@ NON_STRICT = [
 ]
 
 
-def _skip_if_pending(got):
-    """Builtins of parallel work (list/string builtins, the store) may not exist yet."""
-    if got[0] != 0 and "not supported yet" in got[2]:
-        pytest.skip(got[2].splitlines()[0])
-
-
 @pytest.mark.parametrize("expr", LANGUAGE)
 def test_strict_matches_nix(expr, nixlite_eval, nix_eval):
     argv = ["--strict", "-E", expr]
     expected = nix_eval(argv)
     got = nixlite_eval(argv)
-    _skip_if_pending(got)
     assert (got[0], got[1]) == (expected[0], expected[1]), (expr, got[2], expected[2])
 
 
@@ -139,7 +132,6 @@ def test_lazy_printing_matches_nix(expr, nixlite_eval, nix_eval):
     argv = ["-E", expr]
     expected = nix_eval(argv)
     got = nixlite_eval(argv)
-    _skip_if_pending(got)
     assert (got[0], got[1]) == (expected[0], expected[1]), (expr, got[2], expected[2])
 
 
@@ -164,5 +156,4 @@ def test_output_formats_match_nix(flags, expr, nixlite_eval, nix_eval):
         # today's nix-instantiate ends JSON output with a newline; 2.8 did not
         expected = (expected[0], expected[1] + "\n", expected[2])
     got = nixlite_eval(argv)
-    _skip_if_pending(got)
     assert (got[0], got[1]) == (expected[0], expected[1]), (expr, got[2], expected[2])

@@ -19,6 +19,12 @@ SAME_AS_2_8 = [
     "let f = n: if n == 0 then {}.x else f (n - 1); in f 3",
 ]
 
+# 2.8 prints this hint when an error has frames --show-trace would show.  nixlite does
+# not record 2.8's "… while evaluating the attribute 'a'" frame of a selection, so it has
+# nothing to hint at for these.
+SHOW_TRACE_HINT = "\n(use '--show-trace' to show detailed location information)"
+NO_SELECT_FRAME = {"rec { a = b; b = a; }.a"}
+
 # Today's Nix reworded these (value shown after the type; lambda naming).
 TODAY = {
     "if 1 then 1 else 2": "error: expected a Boolean but found an integer: 1",
@@ -43,8 +49,9 @@ def test_error_matches_nix(expr, nixlite_eval, nix_eval):
     got = nixlite_eval(["--strict", "-E", expr])
     assert got[0] == expected[0] == 1
     assert got[1] == ""
-    assert got[2] == expected[2].replace(
-        "\n(use '--show-trace' to show detailed location information)", "")
+    if expr in NO_SELECT_FRAME:
+        expected = expected[:2] + (expected[2].replace(SHOW_TRACE_HINT, ""),)
+    assert got[2] == expected[2]
 
 
 @pytest.mark.parametrize("expr,first_line", list(TODAY.items()))

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "dockertools-default.nix"
 STUBS = Path(__file__).parent / "data" / "seed-stubs.nix"
 
 
@@ -100,9 +99,8 @@ def test_stdin(tmp_path, nix_eval, nixlite_eval, monkeypatch):
 
 
 @pytest.mark.nix
-@pytest.mark.skipif(not SEED.exists(), reason="seed not available")
-def test_seed_yields_docker_tools_functions(nixlite_eval, nix_eval):
-    expr = f"builtins.mapAttrs (n: v: builtins.typeOf v) (import {STUBS} {SEED})"
+def test_seed_yields_docker_tools_functions(nixlite_eval, nix_eval, seed):
+    expr = f"builtins.mapAttrs (n: v: builtins.typeOf v) (import {STUBS} {seed})"
     got = nixlite_eval(["--strict", "-E", expr])
     assert got[0] == 0, got[2]
     assert got[1] == nix_eval(["--strict", "-E", expr])[1]
@@ -110,9 +108,8 @@ def test_seed_yields_docker_tools_functions(nixlite_eval, nix_eval):
         assert f'{name} = "lambda";' in got[1]
 
 
-@pytest.mark.skipif(not SEED.exists(), reason="seed not available")
-def test_seed_lazy_print(nixlite_eval, nix_eval):
-    argv = ["-E", f"import {STUBS} {SEED}"]
+def test_seed_lazy_print(nixlite_eval, nix_eval, seed):
+    argv = ["-E", f"import {STUBS} {seed}"]
     got = nixlite_eval(argv)
     assert got[0] == 0, got[2]
     assert got[1].startswith("{ binSh = <CODE>; buildImage = <CODE>;")

@@ -34,7 +34,7 @@ def golden(case) -> dict:
 
 
 def _params():
-    return [pytest.param(c, id=c.name, marks=[pytest.mark.xfail(reason="in fixtures/drv/known-failures.txt")]
+    return [pytest.param(c, id=c.name, marks=[pytest.mark.xfail(reason="in fixtures/drv/known-failures.txt", strict=True)]
                          if c.name in KNOWN else []) for c in CASES]
 
 

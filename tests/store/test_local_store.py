@@ -215,3 +215,19 @@ def test_deferred_paths_visible_in_process(tmp_path):
     store.flush()
     assert other.is_valid(a) and other.references(b) == {a}
     store.close()
+
+
+def test_opening_the_store_clears_what_killed_writers_left(tmp_path):
+    """A writer killed mid-add leaves its temporary under tmp/; the next process to open
+    the store removes it, but never one whose writer is still running."""
+    store = LocalStore(str(tmp_path / "s"))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # reaped: its pid names no process now
+    stale_dir = os.path.join(store.tmp_dir, f"{dead.pid}-aaaaaa")
+    os.makedirs(os.path.join(stale_dir, "sub"))
+    stale_file = os.path.join(store.tmp_dir, f"{dead.pid}-bbbbbb")
+    open(stale_file, "w").close()
+    live = os.path.join(store.tmp_dir, f"{os.getppid()}-cccccc")
+    open(live, "w").close()
+    LocalStore(str(tmp_path / "s"))
+    assert sorted(os.listdir(store.tmp_dir)) == [os.path.basename(live)]

@@ -125,16 +125,11 @@ def test_token_soup_only_raises_nixlite_errors(tokens, spaced):
         assert exc.render().startswith("error: ")
 
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "dockertools-default.nix"
 CORPUS = sorted((Path(__file__).resolve().parents[2] / "fixtures" / "parse" / "ok").glob("*.nix"))
 SAMPLES = [p.read_bytes().decode("utf-8", "surrogateescape") for p in CORPUS]
-if SEED.is_file():
-    SAMPLES.append(SEED.read_text())
 
 
-@SETTINGS
-@given(st.sampled_from(SAMPLES), st.data())
-def test_mutated_sources_only_raise_nixlite_errors(source, data):
+def _mutate_and_parse(source: str, data) -> None:
     start = data.draw(st.integers(0, len(source)))
     end = data.draw(st.integers(start, min(len(source), start + 30)))
     insert = data.draw(st.sampled_from(TOKENS + [""]))
@@ -143,3 +138,20 @@ def test_mutated_sources_only_raise_nixlite_errors(source, data):
         show(resolve(parse(text, "«string»", "/base")))
     except NixliteError as exc:
         assert exc.render().startswith("error: ")
+
+
+@SETTINGS
+@given(st.sampled_from(SAMPLES), st.data())
+def test_mutated_sources_only_raise_nixlite_errors(source, data):
+    _mutate_and_parse(source, data)
+
+
+def test_mutated_seed_only_raises_nixlite_errors(seed):
+    source = seed.read_text()
+
+    @SETTINGS
+    @given(st.data())
+    def check(data):
+        _mutate_and_parse(source, data)
+
+    check()

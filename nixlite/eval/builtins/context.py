@@ -8,6 +8,7 @@ Context elements use Nix's encoding: ``/nix/store/p`` (a plain store path),
 from __future__ import annotations
 
 from nixlite.eval.builtins import builtin
+from nixlite.eval.builtins._common import coerce_arg
 from nixlite.eval.values import (
     Attrs,
     CStr,
@@ -28,14 +29,19 @@ def has_context(s):
     return type(force_str(s)) is CStr
 
 
-@builtin("unsafeDiscardStringContext", 1)
-def unsafe_discard_string_context(s):
-    return str.__str__(force_str(s))
+# These two coerce their argument (sets with outPath or __toString, paths), as
+# Nix's coerceToString does; they do not require a string.
+
+@builtin("unsafeDiscardStringContext", 1, state=True)
+def unsafe_discard_string_context(state, s):
+    return str.__str__(coerce_arg(s, "while evaluating the argument passed to "
+                                     "builtins.unsafeDiscardStringContext", copy_to_store=state.io))
 
 
-@builtin("unsafeDiscardOutputDependency", 1)
-def unsafe_discard_output_dependency(s):
-    s = force_str(s)
+@builtin("unsafeDiscardOutputDependency", 1, state=True)
+def unsafe_discard_output_dependency(state, s):
+    s = coerce_arg(s, "while evaluating the argument passed to builtins.unsafeDiscardOutputDependency",
+                   copy_to_store=state.io)
     return mkstr(str.__str__(s), {e[1:] if e[0] == "=" else e for e in ctx_of(s)})
 
 

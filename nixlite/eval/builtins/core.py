@@ -37,14 +37,29 @@ LANG_VERSION = 6
 # ------------------------------------------------------------------ import
 
 
+COREPKGS_DIR = os.path.join(os.path.dirname(__file__), "corepkgs")
+
+
+def _import_path(state, v) -> str:
+    """What ``import`` reads: the path, or nixlite's copy of a Nix corepkgs file."""
+    from nixlite.eval.settings import COREPKGS_PREFIX
+
+    path = _real_path(state, v)
+    if path.startswith(COREPKGS_PREFIX):
+        ours = os.path.join(COREPKGS_DIR, path[len(COREPKGS_PREFIX):])
+        if os.path.isfile(ours):
+            return ours
+    return path
+
+
 @builtin("import", 1, state=True)
 def import_(state, path):
-    return state.eval_file(_real_path(path))
+    return state.eval_file(_import_path(state, path))
 
 
 @builtin("scopedImport", 2, state=True)
 def scoped_import(state, scope, path):
-    return state.scoped_import(force_attrs(scope), _real_path(path))
+    return state.scoped_import(force_attrs(scope), _import_path(state, path))
 
 
 # ------------------------------------------------------- errors and control
@@ -62,9 +77,11 @@ def abort(state, msg):
 
 @builtin("tryEval", 1)
 def try_eval(e):
+    from nixlite.eval.settings import SearchPathMiss
+
     try:
         v = force(e)
-    except (ThrownError, AssertionFailed):
+    except (ThrownError, AssertionFailed, SearchPathMiss):
         return Attrs({"success": False, "value": False})
     return Attrs({"success": True, "value": v})
 
@@ -109,6 +126,8 @@ def warn(state, msg, v):
     if type(m) is not str and type(m) is not CStr:
         raise type_error(m, "a string").add_trace("while evaluating the first argument; the message passed to builtins.warn")
     state.trace_sink("evaluation warning: " + str(m))
+    if state.settings.abort_on_warn:  # today's Nix: an error that tryEval does not catch
+        raise EvalError("aborting to reveal stack trace of warning, as abort-on-warn is set")
     return v
 
 
@@ -185,7 +204,7 @@ def unsafe_get_attr_pos(name, attrs):
 
 @builtin("getEnv", 1, state=True)
 def get_env(state, name):
-    if state.pure:
+    if state.pure or state.settings.restrict_eval:
         return ""
     return os.environ.get(str(force_str(name)), "")
 
@@ -241,26 +260,38 @@ def find_file(state, search_path, name):
         p = ops.coerce_to_string(a["path"], copy_to_store=None)
         entries.append((prefix, str(p)))
     n = str(force_str(name))
+    if state.settings.pure_eval:
+        from nixlite.eval.settings import SearchPathMiss
+
+        raise SearchPathMiss(f"cannot look up '<{n}>' in pure evaluation mode (use '--impure' to override)")
     return NixPath(state.find_file(entries, n))
 
 
 # -------------------------------------------------------------- file system
 
 
-def _real_path(v) -> str:
-    """A path argument of the file-system builtins (path or absolute string)."""
+def _real_path(state, v) -> str:
+    """A path argument of the file-system builtins (path or absolute string).  A
+    string naming a derivation's output is refused when the evaluation does not
+    allow import from derivation."""
     v = force(v)
     if type(v) is NixPath:
         return v.path
     s = ops.coerce_to_string(v, copy_to_store=None)
     if not s.startswith("/"):
         raise EvalError(f"string '{s}' doesn't represent an absolute path")
+    if not state.settings.allow_import_from_derivation:
+        for elem in sorted(ctx_of(s)):
+            if elem[0] == "!":
+                output, _, drv_path = elem[1:].partition("!")
+                raise EvalError(f"cannot build '{drv_path}^{output}' during evaluation because the "
+                                "option 'allow-import-from-derivation' is disabled")
     return canon_path(s)
 
 
 @builtin("readFile", 1, state=True)
 def read_file(state, path):
-    real = _real_path(path)
+    real = _real_path(state, path)
     data = state.io.read_file(real)
     if b"\0" in data:
         raise EvalError(f"the contents of the file '{real}' cannot be represented as a Nix string")
@@ -269,26 +300,38 @@ def read_file(state, path):
 
 @builtin("readDir", 1, state=True)
 def read_dir(state, path):
-    entries = state.io.read_dir(_real_path(path))
+    entries = state.io.read_dir(_real_path(state, path))
     return Attrs({name: entries[name] for name in sorted(entries)})
 
 
 @builtin("readFileType", 1, state=True)
 def read_file_type(state, path):
-    return state.io.file_type(_real_path(path))
+    return state.io.file_type(_real_path(state, path))
 
 
 @builtin("pathExists", 1, state=True)
 def path_exists(state, path):
+    """Today's Nix: a string ending in ``/`` or ``/.`` must name a directory (symlinks
+    followed); otherwise the path itself is looked at, so a broken symlink exists.
+    ``..`` is resolved in the text first (2.8 asked the kernel, which fails on
+    ``missing/..``).  A path that restricted or pure evaluation forbids does not exist."""
+    from nixlite.eval.settings import RestrictedPathError
+    from nixlite.store.paths import store_dir
+
     v = force(path)
     if type(v) is NixPath:
-        return state.io.path_exists(v.path)
-    s = ops.coerce_to_string(v, copy_to_store=None)
-    if not s.startswith("/"):
-        raise EvalError(f"string '{s}' doesn't represent an absolute path")
-    trailing = s.endswith("/") and len(s) > 1
-    p = canon_path(s)
-    return state.io.is_dir(p) if trailing else state.io.path_exists(p)
+        p, must_be_dir = v.path, False
+    else:
+        s = ops.coerce_to_string(v, copy_to_store=None)
+        if not s.startswith("/"):
+            raise EvalError(f"string '{s}' doesn't represent an absolute path")
+        p, must_be_dir = canon_path(s), s.endswith(("/", "/."))
+    if p == store_dir():
+        return True  # nixlite's store directory, wherever it physically is
+    try:
+        return state.io.is_dir(p) if must_be_dir else state.io.path_exists(p)
+    except RestrictedPathError:
+        return False
 
 
 @builtin("baseNameOf", 1)

@@ -29,6 +29,7 @@ from nixlite.eval.values import (
     force_str_noctx,
     type_name,
 )
+from nixlite.eval.builtins.json import too_deep
 from nixlite.store.derivation import (
     Derivation,
     DrvOutput,
@@ -89,7 +90,8 @@ def store_error(exc: NixliteError) -> EvalError:
 # structured attributes: Nix 2.8's printValueAsJSON, collecting context
 
 
-def value_to_json_28(v, ctx: set[str], io) -> str:
+def value_to_json_28(v, ctx: set[str], io, depth: int) -> str:
+    """``v`` as JSON; nesting deeper than ``depth`` is Nix's stack overflow."""
     v = force(v)
     t = type(v)
     if t is str or t is CStr:
@@ -108,17 +110,19 @@ def value_to_json_28(v, ctx: set[str], io) -> str:
         s = ops.coerce_to_string(v, copy_to_store=io)
         ctx |= ctx_of(s)
         return json_string_28(s)
+    if (t is list or t is Attrs) and depth <= 0 and v:
+        raise too_deep()
     if t is list:
-        return "[" + ",".join(value_to_json_28(x, ctx, io) for x in v) + "]"
+        return "[" + ",".join(value_to_json_28(x, ctx, io, depth - 1) for x in v) + "]"
     if t is Attrs:
         if "__toString" in v:
             s = ops.coerce_to_string(v, copy_to_store=None)
             ctx |= ctx_of(s)
             return json_string_28(s)
         if "outPath" in v:
-            return value_to_json_28(v["outPath"], ctx, io)
+            return value_to_json_28(v["outPath"], ctx, io, depth - 1)
         return "{" + ",".join(
-            json_string_28(k) + ":" + value_to_json_28(v[k], ctx, io) for k in sorted(v)
+            json_string_28(k) + ":" + value_to_json_28(v[k], ctx, io, depth - 1) for k in sorted(v)
         ) + "}"
     raise EvalError(f"cannot convert {type_name(v)} to JSON")
 
@@ -224,7 +228,8 @@ def _derivation_strict(state, attrs: Attrs, drv_name: str, name_pos) -> Attrs:
             elif structured:
                 if key == "__structuredAttrs":
                     continue
-                json_items.append(json_string_28(key) + ":" + value_to_json_28(value, ctx, state.io))
+                json_items.append(json_string_28(key) + ":" + value_to_json_28(value, ctx, state.io,
+                                                                       state.settings.max_call_depth))
                 if key == "builder":
                     s = force_str(value)
                     ctx |= ctx_of(s)

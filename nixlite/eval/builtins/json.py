@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from nixlite.eval.builtins import builtin
 from nixlite.eval.builtins._common import sorted_names, str_noctx_arg
+from nixlite.eval.settings import DEFAULT_MAX_CALL_DEPTH
 from nixlite.eval.values import (
     INT_MAX,
     INT_MIN,
@@ -102,15 +103,20 @@ def json_float_layout(f: float) -> str:
     return f"{neg}{mant}e{'+' if e >= 0 else '-'}{abs(e):02d}"
 
 
-def to_json(v, ctx: set[str], copy_to_store) -> str:
+def to_json(v, ctx: set[str], copy_to_store, max_depth: int = DEFAULT_MAX_CALL_DEPTH) -> str:
     """Serialise ``v`` (forcing it deeply) and collect string contexts into ``ctx``;
-    ``copy_to_store`` (an ``EvalIO`` or None) copies paths into the store."""
+    ``copy_to_store`` (an ``EvalIO`` or None) copies paths into the store.  Nesting
+    deeper than ``max_depth`` is Nix's stack overflow (``max-call-depth``)."""
     out: list[str] = []
-    _emit(v, out, ctx, copy_to_store)
+    _emit(v, out, ctx, copy_to_store, max_depth)
     return "".join(out)
 
 
-def _emit(v, out: list[str], ctx: set[str], copy_to_store) -> None:
+def too_deep() -> EvalError:
+    return EvalError("stack overflow; max-call-depth exceeded")
+
+
+def _emit(v, out: list[str], ctx: set[str], copy_to_store, depth: int) -> None:
     if type(v) is Thunk:
         v = v.force()
     t = type(v)
@@ -131,12 +137,14 @@ def _emit(v, out: list[str], ctx: set[str], copy_to_store) -> None:
         if not v:
             out.append("[]")
             return
+        if depth <= 0:
+            raise too_deep()
         out.append("[")
         for i, item in enumerate(v):
             if i:
                 out.append(",")
             try:
-                _emit(item, out, ctx, copy_to_store)
+                _emit(item, out, ctx, copy_to_store, depth - 1)
             except EvalError as e:
                 raise e.add_trace(f"while evaluating list element at index {i}")
         out.append("]")
@@ -150,11 +158,13 @@ def _emit(v, out: list[str], ctx: set[str], copy_to_store) -> None:
                 ctx.update(s.ctx)
             out.append(json_string(s))
             return
-        if "outPath" in v:
-            _emit(v["outPath"], out, ctx, copy_to_store)
-            return
         if not v:
             out.append("{}")
+            return
+        if depth <= 0:
+            raise too_deep()
+        if "outPath" in v:
+            _emit(v["outPath"], out, ctx, copy_to_store, depth - 1)
             return
         out.append("{")
         first = True
@@ -166,7 +176,7 @@ def _emit(v, out: list[str], ctx: set[str], copy_to_store) -> None:
             out.append(json_string(name))
             out.append(":")
             try:
-                _emit(v[name], out, ctx, copy_to_store)
+                _emit(v[name], out, ctx, copy_to_store, depth - 1)
             except EvalError as e:
                 raise e.add_trace(f"while evaluating attribute '{name}'", v.attr_pos(name))
         out.append("}")
@@ -189,7 +199,7 @@ def _emit(v, out: list[str], ctx: set[str], copy_to_store) -> None:
 def to_json_builtin(state, v):
     ctx: set[str] = set()
     try:
-        s = to_json(v, ctx, state.io)
+        s = to_json(v, ctx, state.io, max_depth=state.settings.max_call_depth)
     except EvalError as e:
         raise e.add_trace("while evaluating the first argument passed to builtins.toJSON")
     return mkstr(s, ctx)
@@ -207,12 +217,15 @@ def _reject_constant(name: str):
 
 
 def _parse_int(s: str):
-    n = int(s)
-    if INT_MIN <= n <= INT_MAX:
-        return n
-    if 0 < n <= (1 << 64) - 1:
-        raise EvalError(f"unsigned json number {n} outside of Nix integer range")
-    return float(n)
+    # Past 20 digits a number is beyond 64 bits: it is read as a double, as Nix's
+    # JSON parser does (and long digit strings never reach Python's int()).
+    if len(s) <= 20:
+        n = int(s)
+        if INT_MIN <= n <= INT_MAX:
+            return n
+        if 0 < n <= (1 << 64) - 1:
+            raise EvalError(f"unsigned json number {n} outside of Nix integer range")
+    return _parse_float(s)
 
 
 def _parse_float(s: str) -> float:

@@ -195,7 +195,11 @@ class _Parser:
         start = self.i
         while self.peek() is not None and 0x30 <= self.peek() <= 0x39:
             self.i += 1
-        return int(self.p[start:self.i]) if self.i > start else None
+        if self.i == start:
+            return None
+        digits = self.p[start:self.i]
+        # a count past any machine integer is as out of reach as a huge one
+        return int(digits) if len(digits) <= 18 else 1 << 63
 
     # bracket expressions ------------------------------------------------------
     def bracket(self) -> str:

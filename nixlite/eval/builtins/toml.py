@@ -28,7 +28,8 @@ def _convert(v):
         return [_convert(x) for x in v]
     if t is int:
         if not INT_MIN <= v <= INT_MAX:
-            raise _Unsupported(f"integer {v} is out of the range of a 64-bit integer")
+            raise _Unsupported(_OUT_OF_RANGE if v.bit_length() > 256 else
+                               f"integer {v} is out of the range of a 64-bit integer")
         return v
     if t is str:
         return no_null_byte(v)
@@ -39,11 +40,16 @@ def _convert(v):
     raise _Unsupported(f"unsupported TOML value {v!r}")
 
 
+_OUT_OF_RANGE = "an integer is out of the range of a 64-bit integer"
+
+
 def from_toml(text: str):
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise EvalError(f"while parsing TOML: {e}") from None
+    except ValueError:  # Python's limit on converting long digit strings
+        raise EvalError(f"while parsing TOML: {_OUT_OF_RANGE}") from None
     try:
         return _convert(doc)
     except _Unsupported as e:

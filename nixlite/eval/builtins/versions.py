@@ -37,7 +37,7 @@ def split_version(v: str) -> list[str]:
 
 def _as_int(c: str) -> int | None:
     """Nix's ``string2Int<int>``: digits only and within a C ``int``."""
-    if c and c.isascii() and c.isdigit():
+    if c and c.isascii() and c.isdigit() and len(c.lstrip("0")) <= 10:
         n = int(c)
         return n if n <= _INT32_MAX else None
     return None
