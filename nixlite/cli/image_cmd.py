@@ -176,6 +176,10 @@ class _TerminalProgress(Progress):
         self._started = time.monotonic()
         super().begin(action, layers, total_bytes)
 
+    def layer_done(self) -> None:
+        super().layer_done()
+        self.changed(force=True)  # rare events: always shown
+
     def changed(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self._drawn < 0.125:
