@@ -13,7 +13,6 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from nixlite.errors import NixliteError
 from nixlite.image.files import remove_tree

@@ -39,6 +39,7 @@ from nixlite.image.files import exact_length
 from nixlite.image.files import printable as quote_remote
 from nixlite.image.registry.auth import (Challenge, Credentials, check_auth_file, find_credentials,
                                          parse_challenges)
+from nixlite.image.threads import start_worker
 
 READ_SIZE = 1 << 20
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -49,8 +50,9 @@ MAX_RETRY_AFTER = 60.0
 
 def _describe(e: BaseException) -> str:
     """An exception from the HTTP or socket layer, without the raw bytes some carry."""
-    if isinstance(e, socket.timeout):
-        return "timed out"
+    if isinstance(e, TimeoutError):  # socket.timeout is TimeoutError too
+        return str(e) if e.args and isinstance(e.args[0], str) and e.args[0] != "timed out" \
+            else "timed out"
     text = str(e) or type(e).__name__
     return quote_remote(text)
 
@@ -229,18 +231,23 @@ class RegistryClient:
     def _get_response(self, conn: http.client.HTTPConnection) -> http.client.HTTPResponse:
         """``conn.getresponse()``, but a server trickling its status line and headers is
         cut off after ``timeout`` seconds (the socket timeout bounds each read only)."""
-        timer = threading.Timer(self.timeout, _shut, (conn,))
-        timer.daemon = True
-        timer.start()
+        answered, expired = threading.Event(), threading.Event()
+
+        def watch() -> None:
+            if not answered.wait(self.timeout):
+                expired.set()
+                _shut(conn)
+
+        start_worker(watch, name="nixlite-headers")
         try:
             return conn.getresponse()
-        except (OSError, http.client.HTTPException):
-            if not timer.is_alive() and not self._cancelled.is_set():
+        except (OSError, http.client.HTTPException) as e:
+            if (expired.is_set() or isinstance(e, TimeoutError)) and not self._cancelled.is_set():
                 raise TimeoutError(f"no complete response headers within {self.timeout:g} s") \
                     from None
             raise
         finally:
-            timer.cancel()
+            answered.set()
 
     def _base_scheme(self) -> str:
         """https, or for ``tls_verify=False`` whichever of https/http the server speaks."""
@@ -359,6 +366,8 @@ class RegistryClient:
             if hasattr(body, "seek"):
                 body.seek(0)  # type: ignore[union-attr]
             conn.request(method, target, body=body, headers=headers)
+            if self._cancelled.is_set():  # cancel() may have missed a socket this new
+                raise Cancelled("cancelled")
             raw = self._get_response(conn)
         except ssl.SSLCertVerificationError as e:
             self._drop(parts.scheme, parts.netloc)

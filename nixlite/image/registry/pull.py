@@ -21,8 +21,6 @@ import itertools
 import os
 import platform as _platform
 import queue
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +31,7 @@ from nixlite.image.files import temporary_directory
 from nixlite.image.jsonstyle import MAX_JSON, parse_json
 from nixlite.image.model import Image, Layer, check_digest_syntax, file_source
 from nixlite.image.progress import Progress
+from nixlite.image.threads import start_worker, worker_pool
 from nixlite.image.registry.client import RegistryClient, RegistryError
 from nixlite.image.registry.reference import Reference
 
@@ -286,7 +285,7 @@ def _run_all(client: RegistryClient, work, items: list, max_workers: int) -> lis
     workers = max(1, min(max_workers, len(items)))
     if workers == 1:
         return [work(item) for item in items]
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="nixlite-pull")
+    pool = worker_pool(workers, "nixlite-pull")
     try:
         futures = [pool.submit(work, item) for item in items]
         return [future.result() for future in futures]
@@ -370,9 +369,7 @@ class _Inflater:
         self.error: BaseException | None = None
         self.diff_id: str | None = None
         self.size = 0
-        self._thread = threading.Thread(target=self._run, args=(kind, out, limit), daemon=True,
-                                        name="nixlite-inflate")
-        self._thread.start()
+        self._thread = start_worker(self._run, kind, out, limit, name="nixlite-inflate")
 
     def _chunks(self):
         while not self._ended:

@@ -16,13 +16,13 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from nixlite.image import model
 from nixlite.image.files import temporary_directory
 from nixlite.image.model import Image, Layer, bytes_source, file_source
 from nixlite.image.progress import Progress
+from nixlite.image.threads import worker_pool
 from nixlite.image.registry.client import RegistryClient
 from nixlite.image.registry.reference import Reference
 
@@ -60,7 +60,7 @@ def push(client: RegistryClient, image: Image, ref: Reference, *, oci: bool = Fa
     try:
         with temporary_directory(spool_parent, "nixlite-push") as spool_dir:
             workers = max(1, min(max_workers, len(image.layers)))
-            with ThreadPoolExecutor(workers, thread_name_prefix="nixlite-push") as pool:
+            with worker_pool(workers, "nixlite-push") as pool:
                 try:
                     layers = list(pool.map(lambda layer: _compressed(layer, spool_dir)
                                            if layer.compression == "none" else layer,

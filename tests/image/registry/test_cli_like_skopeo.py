@@ -3,7 +3,6 @@ byte for byte, crane's spellings, early refusal of bad input, progress on a term
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import pty
