@@ -17,7 +17,7 @@ import threading
 import time
 
 from nixlite.errors import NixliteError
-from nixlite.image.files import TEMP_SUFFIX, clear_stale_temporaries
+from nixlite.image.files import clear_stale_temporaries
 from nixlite.image.progress import Progress
 
 LOCATIONS = ("docker://REF (a registry), docker-archive:PATH[:NAME:TAG], oci:DIR[:TAG], "
@@ -269,8 +269,8 @@ def _sigterm_as_interrupt():
 
 
 def _command(run):
-    """Run a subcommand with the flags every one shares; OS errors become messages that name
-    the user's paths, never a temporary one."""
+    """Run a subcommand with the flags every one shares; an OS error left (a source that
+    cannot be read) becomes a message."""
 
     def wrapped(args) -> int:
         with _sigterm_as_interrupt():
@@ -279,12 +279,8 @@ def _command(run):
                 return run(args, _options(args))
             except BrokenPipeError:
                 raise  # the reader went away: main exits quietly
-            except OSError as e:  # a full disk, a permission: the user's to fix, not a bug
-                name = e.filename if isinstance(e.filename, str) else None
-                if name and (TEMP_SUFFIX in name or "/.nixlite-" in name):
-                    name = getattr(args, "output", None) or getattr(args, "dest", None) or \
-                        getattr(args, "dest_arg", None)
-                where = f"cannot write '{name}': " if name else ""
+            except OSError as e:  # a permission, a full disk: the user's to fix, not a bug
+                where = f"'{e.filename}': " if isinstance(e.filename, str) else ""
                 raise NixliteError(f"{where}{e.strerror or e}") from None
 
     return wrapped

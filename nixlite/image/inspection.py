@@ -9,96 +9,24 @@
 * ``inspect_json`` — the default: Name, Digest, RepoTags, Created, … in skopeo's order.
 
 Go's encoder decides the spellings: maps with sorted keys, times in RFC 3339 with the
-fraction trimmed and ``Z`` for UTC, HTML characters escaped.
+fraction trimmed and ``Z`` for UTC, HTML characters escaped (see ``oci_config``).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from nixlite.errors import NixliteError
 from nixlite.image.docker_archive import skopeo_view_manifest
 from nixlite.image.jsonstyle import go_json_indented, parse_json
 from nixlite.image.model import OCI_MANIFEST, Image, sha256_digest
-from nixlite.image.registry.pull import MANIFEST_ACCEPT, fetch_config, resolve_manifest
+from nixlite.image.oci_config import GO_ZERO_TIME, go_time, oci_config, sorted_map
+from nixlite.image.registry.pull import (MANIFEST_ACCEPT, fetch_config, host_platform,
+                                         resolve_manifest)
 from nixlite.image.transports import Location, Options, open_image
-
-GO_ZERO_TIME = "0001-01-01T00:00:00Z"
-_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)\Z")
-
-
-def go_time(text: Any, what: str = "created") -> str:
-    """An RFC 3339 time as Go's ``time.Time`` re-encodes it."""
-    m = _RFC3339.match(text) if isinstance(text, str) else None
-    if m is None:
-        raise NixliteError(f"image config: invalid '{what}' time {text!r} (expected RFC 3339)")
-    fraction = (m.group(2) or "").rstrip("0")
-    zone = "Z" if m.group(3) in ("Z", "+00:00", "-00:00") else m.group(3)
-    return m.group(1) + ("." + fraction if fraction else "") + zone
-
-
-def _sorted_map(value: Any, what: str, *, empty_values: bool = False) -> dict | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise NixliteError(f"image config: '{what}' is not an object")
-    items = sorted(value.items(), key=lambda kv: kv[0].encode())
-    return {k: ({} if empty_values else v) for k, v in items}
-
-
-def _fields(source: dict, spec: tuple[tuple[str, type], ...], what: str) -> dict:
-    """Go's ``omitempty`` fields of a struct, in its order."""
-    out: dict[str, Any] = {}
-    for key, kind in spec:
-        value = source.get(key)
-        if value in (None, "", False, [], {}):
-            continue
-        if kind is dict:
-            value = _sorted_map(value, f"{what}.{key}", empty_values=key in ("ExposedPorts",
-                                                                             "Volumes"))
-        elif not isinstance(value, kind):
-            raise NixliteError(f"image config: '{what}.{key}' has the wrong type")
-        out[key] = value
-    return out
-
-
-_IMAGE_CONFIG = (("User", str), ("ExposedPorts", dict), ("Env", list), ("Entrypoint", list),
-                 ("Cmd", list), ("Volumes", dict), ("WorkingDir", str), ("Labels", dict),
-                 ("StopSignal", str), ("ArgsEscaped", bool))
-_HISTORY = (("created_by", str), ("author", str), ("comment", str), ("empty_layer", bool))
-
 
 def oci_config_json(config: dict[str, Any]) -> str:
     """``skopeo inspect --config``: the config as the OCI ``Image`` struct, indented."""
-    out: dict[str, Any] = {}
-    if config.get("created") is not None:
-        out["created"] = go_time(config["created"])
-    if config.get("author"):
-        out["author"] = config["author"]
-    out["architecture"] = config.get("architecture") or ""
-    if config.get("variant"):
-        out["variant"] = config["variant"]
-    out["os"] = config.get("os") or ""
-    if config.get("os.version"):
-        out["os.version"] = config["os.version"]
-    if config.get("os.features"):
-        out["os.features"] = config["os.features"]
-    inner = config.get("config")
-    out["config"] = _fields(inner, _IMAGE_CONFIG, "config") if isinstance(inner, dict) else {}
-    rootfs = config.get("rootfs") if isinstance(config.get("rootfs"), dict) else {}
-    out["rootfs"] = {"type": rootfs.get("type") or "", "diff_ids": rootfs.get("diff_ids")}
-    history = config.get("history")
-    if isinstance(history, list) and history:
-        entries = []
-        for item in history:
-            item = item if isinstance(item, dict) else {}
-            entry = {"created": go_time(item["created"], "history.created")} \
-                if item.get("created") is not None else {}
-            entry.update(_fields(item, _HISTORY, "history"))
-            entries.append(entry)
-        out["history"] = entries
-    return go_json_indented(out)
+    return go_json_indented(oci_config(config))
 
 
 def _info(config: dict[str, Any], digest: str, tags: list[str], layers: list[str],
@@ -113,7 +41,7 @@ def _info(config: dict[str, Any], digest: str, tags: list[str], layers: list[str
             "Created": go_time(created) if created is not None else
             (None if oci else GO_ZERO_TIME),
             "DockerVersion": config.get("docker_version") or "",
-            "Labels": _sorted_map(inner.get("Labels"), "config.Labels"),
+            "Labels": sorted_map(inner.get("Labels"), "config.Labels"),
             "Architecture": config.get("architecture") or "", "Os": config.get("os") or "",
             "Layers": layers, "Env": inner.get("Env")}
 
@@ -136,9 +64,7 @@ def _local_manifest(loc: Location, image: Image) -> bytes:
 
 
 def _registry_config(loc: Location, options: Options):
-    """(client, manifest bytes, media type, digest to show, config bytes, layer descriptors)."""
-    from nixlite.image.registry.pull import host_platform
-
+    """(client, media type, digest to show, config bytes, layer descriptors)."""
     ref = loc.reference
     client = options.registry.client(ref)
     body, media_type, digest, index_digest = resolve_manifest(

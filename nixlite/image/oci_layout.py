@@ -23,7 +23,7 @@ from nixlite.image.model import (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDE
 from nixlite.image.progress import Progress
 
 REF_NAME = "org.opencontainers.image.ref.name"
-LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
+LAYOUT_FILE = b'{"imageLayoutVersion": "1.0.0"}'  # skopeo's spelling
 
 
 def _blob_path(directory: str, digest: str) -> str:

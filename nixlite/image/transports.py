@@ -23,18 +23,21 @@ name and renamed into place when complete; stale temporaries of killed runs are 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from nixlite.errors import NixliteError
 from nixlite.image import docker_archive, model, oci_layout
 from nixlite.image.compression import DEFAULT_MAX_DECOMPRESSED
-from nixlite.image.files import atomic_directory, atomic_file, clear_stale_temporaries
+from nixlite.image.files import (TEMP_SUFFIX, atomic_directory, atomic_file,
+                                 clear_stale_temporaries)
 from nixlite.image.model import Image
+from nixlite.image.oci_config import oci_config_bytes
 from nixlite.image.progress import Progress
 from nixlite.image.registry.auth import Credentials
 from nixlite.image.registry.client import DEFAULT_TIMEOUT, RegistryClient
@@ -273,6 +276,19 @@ def staging_directory(loc: Location) -> str | None:
     return parent
 
 
+@contextlib.contextmanager
+def _writing(dest: Location) -> Iterator[None]:
+    """OS errors while writing ``dest`` (a permission, a full disk) name it, never the
+    temporary they happened in."""
+    try:
+        yield
+    except OSError as e:
+        name = e.filename if isinstance(e.filename, str) else ""
+        if isinstance(e, BrokenPipeError) or (name and TEMP_SUFFIX not in name):
+            raise
+        raise NixliteError(f"cannot write '{dest}': {e.strerror or e}") from None
+
+
 def _write_layout(dest: str, write: Callable[[str], Any]) -> Any:
     """Add to an existing layout in place (blobs first, index.json replaced last, as
     skopeo does), or create a new one atomically."""
@@ -301,14 +317,15 @@ def write_image(image: Image, loc: Location, *, name: tuple[str, str] | None = N
     tag) is recorded in the archive's RepoTags (``loc.name`` wins) or as the layout's tag
     (``loc.tag`` wins; default ``latest``); ``workdir`` holds spooled layers."""
     check_destination(loc)
-    if loc.transport in ("docker-archive", "stream"):
-        tag = loc.name or name
-        _archive_output(loc, lambda out: write_skopeo_archive(
-            image, out, [tag] if tag else [], spool_dir=workdir, progress=progress),
-            stdout, progress)
-        return
-    _write_layout(loc.path, lambda path: oci_layout.write_oci_layout(
-        image, path, tag=loc.tag or (name[1] if name else "latest"), progress=progress))
+    with _writing(loc):
+        if loc.transport in ("docker-archive", "stream"):
+            tag = loc.name or name
+            _archive_output(loc, lambda out: write_skopeo_archive(
+                image, out, [tag] if tag else [], spool_dir=workdir, progress=progress),
+                stdout, progress)
+        else:
+            _write_layout(loc.path, lambda path: oci_layout.write_oci_layout(
+                image, path, tag=loc.tag or (name[1] if name else "latest"), progress=progress))
 
 
 def copy_image(src: Location, dest: Location, options: Options = Options(), *,
@@ -317,7 +334,7 @@ def copy_image(src: Location, dest: Location, options: Options = Options(), *,
     name recorded is ``name``, else the source's first RepoTag."""
     check_destination(dest)
     workdir = staging_directory(dest)
-    with open_image(src, options, workdir=workdir) as opened:
+    with _writing(dest), open_image(src, options, workdir=workdir) as opened:
         if name is None and opened.image.repo_tags:
             name = name_and_tag(opened.image.repo_tags[0])
         progress = options.progress
@@ -337,6 +354,12 @@ def pull_to(ref: Reference, dest: Location, options: Options = Options(), *,
     layout's tag is ``dest.tag``, else ``name``'s tag, else the reference's, else latest."""
     check_destination(dest)
     workdir = staging_directory(dest)
+    with _writing(dest):
+        _pull_to(ref, dest, options, name, stdout, workdir)
+
+
+def _pull_to(ref: Reference, dest: Location, options: Options, name: tuple[str, str] | None,
+             stdout: IO[bytes] | None, workdir: str | None) -> None:
     client = options.registry.client(ref)
     wanted = options.platform or host_platform()
     common = {"wanted": wanted, "max_decompressed": options.max_decompressed,
@@ -349,7 +372,10 @@ def pull_to(ref: Reference, dest: Location, options: Options = Options(), *,
             os.makedirs(blobs, exist_ok=True)
             with pull(client, ref, keep="blob", workdir_parent=path, blob_dir=blobs,
                       **common) as pulled:
-                oci_layout.write_oci_layout(pulled.image, path, tag=tag)
+                image = pulled.image
+                if pulled.manifest_media_type != model.OCI_MANIFEST:  # as skopeo stores it
+                    image = Image(oci_config_bytes(image.config), image.layers)
+                oci_layout.write_oci_layout(image, path, tag=tag)
 
         _write_layout(dest.path, write_layout)
         return
