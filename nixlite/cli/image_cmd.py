@@ -17,7 +17,7 @@ import threading
 import time
 
 from nixlite.errors import NixliteError
-from nixlite.image.files import clear_stale_temporaries
+from nixlite.image.files import clear_stale_temporaries, printable
 from nixlite.image.progress import Progress
 
 LOCATIONS = ("docker://REF (a registry), docker-archive:PATH[:NAME:TAG], oci:DIR[:TAG], "
@@ -279,6 +279,11 @@ def _command(run):
                 return run(args, _options(args))
             except BrokenPipeError:
                 raise  # the reader went away: main exits quietly
+            except NixliteError as e:  # names from archives, layouts, servers: no escapes
+                safe = printable(e.message, None)
+                if safe != e.message and e.pos is None:
+                    raise NixliteError(safe) from None
+                raise
             except OSError as e:  # a permission, a full disk: the user's to fix, not a bug
                 where = f"'{e.filename}': " if isinstance(e.filename, str) else ""
                 raise NixliteError(f"{where}{e.strerror or e}") from None

@@ -29,11 +29,12 @@ READ_SIZE = 1 << 20
 TEMP_SUFFIX = ".nixlite-tmp"
 
 
-def printable(data: bytes | str, limit: int = 200) -> str:
+def printable(data: bytes | str, limit: int | None = 200) -> str:
     """Text from outside (a server's answer, a header field, a member name), safe to put
     in a message: cut to ``limit`` characters (marked with …), control and other
     non-printable characters shown as escapes, so no terminal escape reaches the screen."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+    limit = len(text) if limit is None else limit
     cut = len(text) > limit
     text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
                    for c in text[:limit])

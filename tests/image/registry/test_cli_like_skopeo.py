@@ -180,3 +180,18 @@ def test_progress_on_a_terminal_and_quiet_in_pipes(images, tmp_path):
     assert piped.returncode == 0
     assert piped.stderr == f"pulled {ref[9:]} to {tmp_path / 'b.tar'} (docker-archive)\n".encode()
     assert (tmp_path / "a.tar").read_bytes() == (tmp_path / "b.tar").read_bytes()
+
+
+def test_names_from_an_archive_cannot_reach_the_terminal(tmp_path, capsys):
+    """A member name chosen by whoever made the archive is shown with its escapes quoted."""
+    from imagekit import tar_file
+
+    layer = layer_tar([("x", b"x")])
+    evil = "\x1b]0;pwned\x07\x1b[2J.tar"
+    manifest = json.dumps([{"Config": "c.json", "RepoTags": None, "Layers": [evil]}]).encode()
+    archive = tar_file(tmp_path / "evil.tar", [("manifest.json", manifest),
+                                               ("c.json", image_config([layer]))])
+    assert nixlite("inspect", str(archive)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "\x1b" not in err and "\x07" not in err, err
+    assert "has no member '\\x1b]0;pwned\\x07\\x1b[2J.tar'" in err
