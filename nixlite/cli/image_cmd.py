@@ -96,7 +96,7 @@ def register(subparsers) -> None:
                               f"A location is {LOCATIONS}.  Flags are spelled as in skopeo; "
                               "crane's --insecure, --platform and 'pull IMAGE TARBALL' work too.")
     sub = p.add_subparsers(dest="image_command", metavar="SUBCOMMAND")
-    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
+    p.set_defaults(func=_needs_subcommand)
 
     pull = sub.add_parser("pull", help="copy an image from a registry to an archive or layout",
                           description="Pull REF from a registry into DEST (-o DEST, or crane's "
@@ -157,6 +157,11 @@ def register(subparsers) -> None:
     _add_tls(inspect, "--tls-verify")
     _add_common(inspect)
     inspect.set_defaults(func=_command(run_inspect))
+
+
+def _needs_subcommand(args) -> int:
+    raise NixliteError("'nixlite image' needs a subcommand: pull, push, convert or inspect "
+                       "(see 'nixlite image --help')")
 
 
 # --- what every subcommand shares ----------------------------------------------------------------

@@ -149,11 +149,13 @@ class OpenedImage:
     mounted from it); ``manifest_oci`` whether its manifest is an OCI one."""
 
     def __init__(self, image: Image, cleanup: Callable[[], None] | None = None,
-                 source_repo: tuple[str, str] | None = None, manifest_oci: bool = False) -> None:
+                 source_repo: tuple[str, str] | None = None, manifest_oci: bool = False,
+                 cancel: Callable[[], None] | None = None) -> None:
         self.image = image
         self._cleanup = cleanup
         self.source_repo = source_repo
         self.manifest_oci = manifest_oci
+        self.cancel = cancel or (lambda: None)  # stops transfers from the source at once
 
     def close(self) -> None:
         if self._cleanup is not None:
@@ -178,11 +180,11 @@ def open_image(loc: Location, options: Options = Options(), *, keep: str = "blob
     if loc.transport == "docker":
         ref = loc.reference
         assert ref is not None
-        pulled = pull(options.registry.client(ref), ref,
-                      wanted=options.platform or host_platform(), keep=keep,
+        client = options.registry.client(ref)
+        pulled = pull(client, ref, wanted=options.platform or host_platform(), keep=keep,
                       workdir_parent=workdir, max_decompressed=limit, progress=options.progress)
         return OpenedImage(pulled.image, pulled.cleanup, (ref.api_host, ref.repository),
-                           pulled.manifest_media_type == model.OCI_MANIFEST)
+                           pulled.manifest_media_type == model.OCI_MANIFEST, client.cancel)
     if loc.transport == "stream":
         source = stdin if stdin is not None else sys.stdin.buffer
         return OpenedImage(docker_archive.read_docker_archive(
@@ -403,7 +405,8 @@ def push_from(src: Location, ref: Reference, options: Options = Options(), *,
             mount_from = {layer.digest: opened.source_repo[1] for layer in opened.image.layers}
             mount_from[opened.image.config_digest] = opened.source_repo[1]
         return push(client, opened.image, ref, oci=opened.manifest_oci if oci is None else oci,
-                    mount_from=mount_from, chunk_size=chunk_size, progress=options.progress)
+                    mount_from=mount_from, chunk_size=chunk_size, progress=options.progress,
+                    on_abort=opened.cancel)
 
 
 def pull_image(image_name: str, image_digest: str | None, dest: str, *, final_name: str,

@@ -21,6 +21,7 @@ import itertools
 import os
 import platform as _platform
 import queue
+from concurrent.futures import FIRST_EXCEPTION, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -288,6 +289,10 @@ def _run_all(client: RegistryClient, work, items: list, max_workers: int) -> lis
     pool = worker_pool(workers, "nixlite-pull")
     try:
         futures = [pool.submit(work, item) for item in items]
+        wait(futures, return_when=FIRST_EXCEPTION)  # a failure is reported at once
+        for future in futures:
+            if future.done() and future.exception() is not None:
+                raise future.exception()
         return [future.result() for future in futures]
     except BaseException:
         client.cancel()

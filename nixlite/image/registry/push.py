@@ -49,10 +49,12 @@ def _compressed(layer: Layer, spool_dir: str) -> Layer:
 def push(client: RegistryClient, image: Image, ref: Reference, *, oci: bool = False,
          mount_from: dict[str, str] | None = None, chunk_size: int | None = None,
          max_workers: int = 4, spool_parent: str | None = None,
-         progress: Progress | None = None) -> PushResult:
+         progress: Progress | None = None,
+         on_abort: Callable[[], None] | None = None) -> PushResult:
     """Push ``image`` as ``ref``.  ``oci`` picks the manifest flavour; ``mount_from`` maps
     blob digests to a repository on the same registry that already holds them.  A failure
-    or an interruption cancels the other transfers."""
+    or an interruption cancels the other transfers, and calls ``on_abort`` (e.g. to cancel
+    the client the layers stream from) before waiting for them to stop."""
     mount_from = mount_from or {}
     progress = progress or Progress()
     counts = {"uploaded": 0, "mounted": 0, "existing": 0}
@@ -74,8 +76,14 @@ def push(client: RegistryClient, image: Image, ref: Reference, *, oci: bool = Fa
                                    sum(layer.size for layer in unique.values()))
 
                     def send(layer: Layer) -> None:
-                        def counted():
+                        sent = 0
+
+                        def counted():  # a retried upload starts counting again
+                            nonlocal sent
+                            progress.transferred(-sent)
+                            sent = 0
                             for chunk in layer.blob_chunks():
+                                sent += len(chunk)
                                 progress.transferred(len(chunk))
                                 yield chunk
 
@@ -86,6 +94,8 @@ def push(client: RegistryClient, image: Image, ref: Reference, *, oci: bool = Fa
                     list(pool.map(send, unique.values()))
                 except BaseException:
                     client.cancel()
+                    if on_abort is not None:
+                        on_abort()
                     raise
             _send_blob(client, ref.repository, pushed.config_digest, len(pushed.config_bytes),
                        bytes_source(pushed.config_bytes), mount_from.get(pushed.config_digest),

@@ -195,3 +195,9 @@ def test_names_from_an_archive_cannot_reach_the_terminal(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "\x1b" not in err and "\x07" not in err, err
     assert "has no member '\\x1b]0;pwned\\x07\\x1b[2J.tar'" in err
+
+
+def test_image_without_a_subcommand_is_a_usage_error(capsys):
+    assert main(["image"]) == 1
+    assert capsys.readouterr().err == ("error: 'nixlite image' needs a subcommand: pull, push, "
+                                       "convert or inspect (see 'nixlite image --help')\n")

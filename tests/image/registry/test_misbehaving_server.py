@@ -48,6 +48,7 @@ class BadRegistry:
         self.retry_after = retry_after
         self.release = threading.Event()  # ends every stall at once
         self.blob_requested = threading.Event()
+        self.stall_expired = False  # a stall ended by its bound: the client waited it out
         self.blob_requests = 0
         self.asked_to_wait: set[str] = set()
         layers = [layer_tar([(f"f{i}", os.urandom(200_000))]) for i in range(2)]
@@ -134,8 +135,8 @@ class BadRegistry:
                     return False
             return False
         conn.sendall(body[:len(body) // 2])
-        if self.mode == "stall":
-            self.release.wait(BOUND)
+        if self.mode == "stall" and not self.release.wait(BOUND):
+            self.stall_expired = True
         return False  # 'cut' and 'stall' end by closing the connection
 
     @staticmethod
@@ -226,8 +227,8 @@ def test_interrupting_a_stalled_pull_stops_it_and_leaves_nothing(bad_registry, s
     proc = nixlite_process("pull", bad_registry.ref, "-o", dest, "--tls-verify=false")
     assert bad_registry.blob_requested.wait(BOUND)
     proc.send_signal(signum)
-    _, err = proc.communicate(timeout=BOUND)  # promptly: the server still stalls
-    assert not bad_registry.release.is_set()
+    _, err = proc.communicate(timeout=2 * BOUND)
+    assert not bad_registry.stall_expired  # it stopped at once, not when the server gave up
     assert proc.returncode == 130, err
     assert err.decode().endswith("error: interrupted by the user\n"), err
     assert leftovers(out) == []
@@ -253,3 +254,16 @@ def test_temporaries_of_a_killed_convert_are_cleared_by_the_next_run(bad_registr
                                 "--tls-verify=false", "-q")
         assert code == 0, err
         assert leftovers(out) == [alive.name, "layout"]
+
+
+@pytest.mark.parametrize("bad_registry", [("stall",)], indirect=True)
+def test_interrupting_a_push_that_streams_from_a_stalled_registry(bad_registry, registry):
+    """The layers stream from the source registry into the upload: Ctrl-C must stop the
+    reads from the source too, not only the uploads."""
+    proc = nixlite_process("push", bad_registry.ref, f"docker://{registry.host}/stalled/x:1",
+                           "--tls-verify=false")
+    assert bad_registry.blob_requested.wait(BOUND)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=2 * BOUND)
+    assert not bad_registry.stall_expired
+    assert proc.returncode == 130 and err.endswith(b"error: interrupted by the user\n"), err
