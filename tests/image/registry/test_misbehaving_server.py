@@ -202,8 +202,9 @@ def test_what_a_server_says_is_quoted_and_cut(bad_registry, tmp_path):
     assert "\\x1b]0;pwned\\x07" in err and "…" in err
 
 
-@pytest.mark.parametrize("bad_registry", [("retry-after", "120"), ("retry-after", "0")],
-                         indirect=True, ids=["capped", "now"])
+@pytest.mark.parametrize("bad_registry", [("retry-after", "120"), ("retry-after", "0"),
+                                          ("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")],
+                         indirect=True, ids=["capped", "now", "a-date-past"])
 def test_retry_after_is_honoured_up_to_a_cap(bad_registry, tmp_path):
     ref = parse_reference(bad_registry.ref)
     client = RegistryClient(ref.api_host, tls_verify=False, retries=2, retry_delay=5,
