@@ -273,7 +273,8 @@ def staging_directory(loc: Location) -> str | None:
         return None
     parent = _parent(loc.path)
     clear_stale_temporaries(parent)
-    if loc.transport == "oci" and _is_layout(loc.path):
+    if loc.transport == "oci" and _is_layout(loc.path):  # added to in place: staged inside
+        clear_stale_temporaries(loc.path)
         clear_stale_temporaries(os.path.join(loc.path, "blobs", "sha256"))
     return parent
 
