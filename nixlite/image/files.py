@@ -113,6 +113,12 @@ def atomic_directory(dest: str, write: Callable[[str], Any]) -> Any:
     return result
 
 
+def is_temporary(path: str) -> bool:
+    """Whether ``path`` names one of our temporaries (or something inside one)."""
+    return any(part.startswith(".") and part.endswith((TEMP_SUFFIX, _NEW_SUFFIX))
+               for part in path.split(os.sep))
+
+
 def clear_stale_temporaries(directory: str) -> list[str]:
     """Remove the temporaries in ``directory`` whose owner is gone (no lock held on them);
     returns their paths.  Quietly does nothing where the directory cannot be read."""

@@ -34,8 +34,8 @@ from typing import IO, Any
 from nixlite.errors import NixliteError
 from nixlite.image import docker_archive, model, oci_layout
 from nixlite.image.compression import DEFAULT_MAX_DECOMPRESSED
-from nixlite.image.files import (TEMP_SUFFIX, atomic_directory, atomic_file,
-                                 clear_stale_temporaries)
+from nixlite.image.files import (atomic_directory, atomic_file, clear_stale_temporaries,
+                                 is_temporary)
 from nixlite.image.model import Image
 from nixlite.image.oci_config import oci_config_bytes
 from nixlite.image.progress import Progress
@@ -290,7 +290,7 @@ def _writing(dest: Location) -> Iterator[None]:
         yield
     except OSError as e:
         name = e.filename if isinstance(e.filename, str) else ""
-        if isinstance(e, BrokenPipeError) or (name and TEMP_SUFFIX not in name):
+        if isinstance(e, BrokenPipeError) or (name and not is_temporary(name)):
             raise
         raise NixliteError(f"cannot write '{dest}': {e.strerror or e}") from None
 
