@@ -163,8 +163,30 @@ def collect_outputs(store: LocalStore, drv_path: str, drv: Derivation, locations
         if drv.is_fixed_output():
             info.ca = _fixed_output_info(drv_path, drv, real, info)
         infos[name] = info
+    _check_no_cycle(drv_path, infos)
     check_references(store, drv, infos)
     return list(infos.values())
+
+
+def _check_no_cycle(drv_path: str, infos: dict[str, PathInfo]) -> None:
+    """Outputs may refer to each other, but not in a cycle (Nix's message)."""
+    name_of = {i.path: n for n, i in infos.items()}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, parent: str | None) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            raise OutputError(f"cycle detected in build of '{drv_path}' in the references of output "
+                              f"'{name}' from output '{parent}'")
+        state[name] = 1
+        for ref in sorted(infos[name].references):
+            if ref in name_of and ref != infos[name].path:
+                visit(name_of[ref], name)
+        state[name] = 2
+
+    for name in sorted(infos):
+        visit(name, None)
 
 
 _CHECKS = ("allowedReferences", "allowedRequisites", "disallowedReferences", "disallowedRequisites")

@@ -172,6 +172,8 @@ class Realiser:
 
         def needed(drv_path: str, outputs) -> bool:
             drv = store.read_derivation(drv_path)
+            if isinstance(outputs, str):
+                outputs = (outputs,)
             wanted = set(outputs) if outputs else set(drv.outputs)
             missing = wanted - set(drv.outputs)
             if missing:
@@ -250,12 +252,14 @@ class Realiser:
 
     # -------------------------------------------------------------- realising
 
-    def realise(self, targets) -> None:
-        """Build what ``targets`` (``(drv path, output names or None)`` pairs) need."""
+    def realise(self, targets, announce: bool = True) -> None:
+        """Build what ``targets`` (``(drv path, output name(s) or None)`` pairs) need.
+        ``announce``: list them first, as nix-build does (imports from derivations do not)."""
         goals, tops = self._plan(targets)
         if not goals:
             return
-        self._announce(goals)
+        if announce:
+            self._announce(goals)
         if any(not g.drv.builder.startswith("builtin:") for g in goals.values()):
             check_available()
         self.store.flush()
@@ -281,6 +285,9 @@ class Realiser:
             todo = [(g, message)]
             while todo:
                 g, message = todo.pop()
+                if g.failed_deps and state.stop:  # cancelled, as Nix drops its goals silently
+                    state.settled[g] = message
+                    continue
                 state.settle(g, message)
                 for d in sorted(g.dependents, key=lambda x: x.seq, reverse=True):
                     if d in state.settled:
@@ -291,11 +298,8 @@ class Realiser:
                     if d.deps:
                         continue
                     if d.failed_deps:
-                        if state.stop:
-                            state.settled[d] = "cancelled"
-                        else:
-                            todo.append((d, f"{d.failed_deps} dependencies of derivation "
-                                            f"'{d.drv_path}' failed to build"))
+                        todo.append((d, f"{d.failed_deps} dependencies of derivation "
+                                        f"'{d.drv_path}' failed to build"))
                     else:
                         ready.append(d)
 

@@ -39,8 +39,9 @@ def register(subparsers) -> None:
                    help="rebuild the targets and report outputs that differ")
     p.add_argument("-L", "--print-build-logs", action="store_true",
                    help="print the whole build log as it is written")
-    p.add_argument("--quiet", "-Q", "--no-build-output", action="store_true",
-                   help="do not say what is built")
+    p.add_argument("--quiet", action="store_true", help="do not say what is built")
+    p.add_argument("-Q", "--no-build-output", action="store_true",
+                   help="do not print build logs (the default; accepted for nix-build's sake)")
     p.add_argument("--store", metavar="DIR", help="the nixlite store to use (default: $NIXLITE_STORE "
                    "or ~/.local/share/nixlite/store)")
     p.set_defaults(func=run)
@@ -134,7 +135,7 @@ def _evaluate(args, realiser):
     from nixlite.eval.state import EvalState
 
     state = EvalState(search_path=args.include, show_trace=args.show_trace, read_write=True)
-    state.io.realiser = realiser.realise
+    state.io.realiser = lambda targets: realiser.realise(targets, announce=False)
     auto_args = auto_arguments(state, args)
     store = state.io.store
     wanted = []
