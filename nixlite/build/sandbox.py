@@ -12,6 +12,10 @@ When the logical store directory does not exist on the host (no Nix installed,
 nobody may create ``/nix``), the builder gets a new root instead: a tmpfs with
 every top-level entry of ``/`` bind-mounted into it, plus the store.
 
+As in Nix (even without its sandbox), a seccomp filter makes ``chmod`` with the
+setuid/setgid bits fail with EPERM and extended attributes fail with ENOTSUP,
+and no-new-privileges is set: a store cannot hold what a NAR cannot express.
+
 The set-up runs in the forked child just before ``exec`` (``preexec_fn``), with
 libc's ``unshare``/``mount`` through ctypes; it allocates little and takes no
 Python-level lock, so it is safe although other threads (evaluation, native
@@ -47,6 +51,68 @@ _mount = _libc.mount
 _mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
 _prctl = _libc.prctl
 _prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+
+
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+AUDIT_ARCH_X86_64 = 0xC000003E
+_SECCOMP_ALLOW = 0x7FFF0000
+_SECCOMP_ERRNO = 0x00050000
+_EPERM, _ENOTSUP = 1, 95
+_SET_ID_BITS = 0o6000
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
+                ("k", ctypes.c_uint32)]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def _assemble(program) -> ctypes.Array:
+    """Classic BPF from ``(label, code, k, jt label, jf label)`` rows (labels may be None)."""
+    where = {row[0]: i for i, row in enumerate(program) if row[0]}
+    out = (_SockFilter * len(program))()
+    for i, (_, code, k, jt, jf) in enumerate(program):
+        out[i] = _SockFilter(code, where[jt] - i - 1 if jt else 0, where[jf] - i - 1 if jf else 0, k)
+    return out
+
+
+_LD, _JEQ, _JSET, _RET = 0x20, 0x15, 0x45, 0x06
+# seccomp_data: nr at 0, arch at 4, args[i] at 16 + 8 i (low word first on x86_64)
+_FILTER = _assemble([
+    (None, _LD, 4, None, None),
+    (None, _JEQ, AUDIT_ARCH_X86_64, None, "allow"),
+    (None, _LD, 0, None, None),
+    (None, _JEQ, 90, "mode1", None),     # chmod
+    (None, _JEQ, 91, "mode1", None),     # fchmod
+    (None, _JEQ, 268, "mode2", None),    # fchmodat
+    (None, _JEQ, 452, "mode2", None),    # fchmodat2
+    (None, _JEQ, 188, "notsup", None),   # setxattr
+    (None, _JEQ, 189, "notsup", None),   # lsetxattr
+    (None, _JEQ, 190, "notsup", None),   # fsetxattr
+    (None, _RET, _SECCOMP_ALLOW, None, None),
+    ("mode1", _LD, 24, None, None),
+    (None, _JSET, _SET_ID_BITS, "eperm", "allow"),
+    ("mode2", _LD, 32, None, None),
+    (None, _JSET, _SET_ID_BITS, "eperm", "allow"),
+    ("eperm", _RET, _SECCOMP_ERRNO | _EPERM, None, None),
+    ("notsup", _RET, _SECCOMP_ERRNO | _ENOTSUP, None, None),
+    ("allow", _RET, _SECCOMP_ALLOW, None, None),
+])
+_FPROG = _SockFprog(len(_FILTER), _FILTER)
+
+
+def _install_seccomp() -> None:
+    if os.uname().machine != "x86_64":
+        return  # the filter is written for x86_64 system call numbers
+    if _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        _fail("setting no-new-privileges")
+    if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(_FPROG), 0, 0) != 0:
+        _fail("installing the seccomp filter")
 
 
 class SandboxUnavailable(NixliteError):
@@ -116,6 +182,7 @@ class Namespace:
             _mount_or_fail(self.real_store, self.store_dir, None, MS_BIND | MS_REC)
         if private_network:
             _loopback_up()
+        _install_seccomp()
         os.chdir(cwd)
 
     def _enter_new_root(self) -> None:

@@ -76,15 +76,24 @@ def _interrupt(signum, frame):
 
 
 def run(args) -> int:
-    from nixlite.build.realise import BuildFailed
-    from nixlite.errors import NixliteError
-    from nixlite.eval.deep import run_deep
-    from nixlite.store.local import default_store, set_default_store
+    from nixlite.store.local import set_default_store
 
     if args.store:
         set_default_store(args.store)
-    if threading_main():
-        signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, _interrupt) if threading_main() else None
+    try:
+        return _build(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _build(args) -> int:
+    from nixlite.build.realise import BuildFailed
+    from nixlite.errors import NixliteError
+    from nixlite.eval.deep import run_deep
+    from nixlite.store.local import default_store
+
     try:
         store = default_store()
         realiser = make_realiser(store, args)
