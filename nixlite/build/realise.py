@@ -169,6 +169,7 @@ class Realiser:
         goals: dict[str, _Goal] = {}
         tops: list[_Goal] = []
         check_paths = {d for d, _ in targets} if self.options.check else set()
+        uncheckable = self._uncheckable = []
 
         def needed(drv_path: str, outputs) -> bool:
             drv = store.read_derivation(drv_path)
@@ -182,11 +183,9 @@ class Realiser:
             if drv_path in goals:
                 return True
             if all(store.is_valid(drv.outputs[o].path) for o in wanted):
-                if drv_path not in check_paths:
-                    return False
-            elif drv_path in check_paths:
-                raise BuildFailed(f"some outputs of '{drv_path}' are not valid, so checking is "
-                                  "not possible")
+                return drv_path in check_paths
+            if drv_path in check_paths and drv_path not in uncheckable:
+                uncheckable.append(drv_path)
             return True
 
         def visit(drv_path: str) -> _Goal:
@@ -243,12 +242,13 @@ class Realiser:
         return out
 
     def _announce(self, goals: dict[str, _Goal]) -> None:
+        """nix-build's plan (``--check`` goals whose outputs are all valid are not in it)."""
+        store = self.store
+        goals = {p: g for p, g in goals.items()
+                 if not g.check or not all(store.is_valid(o.path) for o in g.drv.outputs.values())}
         if self.options.quiet or not goals:
             return
-        order = self._print_order(goals)
-        head = ("this derivation will be built:\n" if len(order) == 1
-                else f"these {len(order)} derivations will be built:\n")
-        self._say(head + "".join(f"  {p}\n" for p in order))
+        self._say(missing_text(self._print_order(goals)))
 
     # -------------------------------------------------------------- realising
 
@@ -260,6 +260,9 @@ class Realiser:
             return
         if announce:
             self._announce(goals)
+        if self._uncheckable:
+            raise BuildFailed(f"some outputs of '{self._uncheckable[0]}' are not valid, so checking "
+                              "is not possible")
         if any(not g.drv.builder.startswith("builtin:") for g in goals.values()):
             check_available()
         self.store.flush()
@@ -273,7 +276,7 @@ class Realiser:
         """The worker loop.  Without keep-going (Nix's default) the first failure of a
         target stops everything: running builds are killed, nothing new starts."""
         jobs = max(1, self.options.jobs)
-        ready = sorted((g for g in goals.values() if not g.deps), key=lambda g: g.seq)
+        ready = [g for g in goals.values() if not g.deps]
         waiting_for_lock: list[_Goal] = []
         running: dict[int, _Build] = {}
         announced_wait: set[str] = set()
@@ -306,7 +309,9 @@ class Realiser:
         try:
             while True:
                 if not state.stop:
-                    candidates, waiting_for_lock, ready[:] = waiting_for_lock + ready, [], []
+                    # Nix's worker wakes goals in the order of their key: name, then path
+                    candidates = sorted(waiting_for_lock + ready, key=_goal_key)
+                    waiting_for_lock, ready[:] = [], []
                     for g in candidates:
                         if len(running) >= jobs:
                             ready.append(g)
@@ -583,6 +588,19 @@ class Realiser:
             b.commit_log = None
         self.store.unlock(b.locks)
         b.locks = []
+
+
+def missing_text(drvs: list[str]) -> str:
+    """``printMissing``'s lines for derivations that will be built."""
+    if not drvs:
+        return ""
+    head = ("this derivation will be built:\n" if len(drvs) == 1
+            else f"these {len(drvs)} derivations will be built:\n")
+    return head + "".join(f"  {p}\n" for p in drvs)
+
+
+def _goal_key(g: _Goal) -> tuple[str, str]:
+    return os.path.basename(g.drv_path)[HASH_PART_LEN + 1:], g.drv_path
 
 
 def _hash_part(path: str) -> str:

@@ -103,7 +103,9 @@ def _build(args) -> int:
             store.flush()
         targets = [(drv_path, {output}) for drv_path, output, _ in wanted]
         if args.dry_run:
-            _print_missing(realiser.missing(targets))
+            from nixlite.build.realise import missing_text
+
+            sys.stderr.write(missing_text(realiser.missing(targets)))
             return 0
         realiser.realise(targets)
     except BuildFailed as exc:
@@ -127,14 +129,6 @@ def threading_main() -> bool:
     import threading
 
     return threading.current_thread() is threading.main_thread()
-
-
-def _print_missing(drvs: list[str]) -> None:
-    if not drvs:
-        return
-    head = ("this derivation will be built:\n" if len(drvs) == 1
-            else f"these {len(drvs)} derivations will be built:\n")
-    sys.stderr.write(head + "".join(f"  {p}\n" for p in drvs))
 
 
 def _evaluate(args, realiser):

@@ -25,14 +25,14 @@ def store(tmp_path) -> str:
 
 @pytest.fixture
 def nixlite(store, tmp_path):
-    """``nixlite(*argv)`` → CompletedProcess of ``nixlite ARGV --store STORE`` in ``tmp_path``
-    (for ``store`` subcommands the flag goes after the subcommand name)."""
+    """``nixlite(*argv)`` → CompletedProcess of ``nixlite ARGV`` on the test's store, in
+    ``tmp_path`` (``build`` gets ``--store``, every command ``NIXLITE_STORE``)."""
 
     def run(*argv: str, check: bool = False, **kw) -> subprocess.CompletedProcess:
-        args = [argv[0], "--store", store, *argv[1:]] if argv[0] != "store" else \
-            ["store", "--store", store, *argv[1:]]
+        args = [argv[0], "--store", store, *argv[1:]] if argv[0] == "build" else list(argv)
+        env = {**os.environ, "NIXLITE_STORE": store, "NIX_PATH": ""}
         p = subprocess.run(nixlite_cmd(*args), capture_output=True, cwd=kw.pop("cwd", tmp_path),
-                           **kw)
+                           env=env, **kw)
         if check:
             assert p.returncode == 0, p.stderr.decode()
         return p
