@@ -158,20 +158,29 @@ class Namespace:
         self.store_dir = os.fsencode(store_dir)
         self.need_new_root = not os.path.isdir(store_dir)
         self.new_root = os.fsencode(new_root)
-        if self.need_new_root:
-            os.makedirs(new_root, exist_ok=True)
+        os.makedirs(new_root, exist_ok=True)
         self.uid = os.geteuid()
         self.gid = os.getegid()
+        # root can mount in a plain mount namespace; anyone else needs a user namespace
+        self.user_namespace = self.uid != 0
 
     def enter(self, private_network: bool, cwd: str) -> None:
-        """Runs in the forked child, before exec."""
+        """Runs in the forked child, before exec; a failure ends the child with status 1
+        and its reason in the build log (subprocess would only say "preexec_fn failed")."""
+        try:
+            self._enter(private_network, cwd)
+        except OSError as exc:
+            os.write(2, f"error: setting up the build environment: {exc}\n".encode())
+            os._exit(1)
+
+    def _enter(self, private_network: bool, cwd: str) -> None:
         _prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
         flags = CLONE_NEWNS | (CLONE_NEWNET if private_network else 0)
-        if self.uid != 0:
+        if self.user_namespace:
             flags |= CLONE_NEWUSER
         if _unshare(flags) != 0:
             _fail("creating the build namespaces")
-        if self.uid != 0:
+        if self.user_namespace:
             _write("/proc/self/setgroups", "deny")
             _write("/proc/self/uid_map", f"{self.uid} {self.uid} 1")
             _write("/proc/self/gid_map", f"{self.gid} {self.gid} 1")
