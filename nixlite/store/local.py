@@ -559,8 +559,10 @@ class LocalStore:
         return fd
 
     def register_outputs(self, infos: list[PathInfo]) -> None:
-        """Register the outputs a builder wrote in place (all of one derivation, one transaction)."""
-        _flush_to_disk(self.real_dir, [self.physical(i.path) for i in infos])
+        """Register the outputs a builder wrote in place (all of one derivation, one
+        transaction).  Like Nix, without flushing them to disk first: a ``syncfs`` per
+        build cost more than the build itself on a busy disk, and a process crash
+        cannot leave a registered output incomplete."""
         self.flush()  # their deriver and inputs first
         with self.lock():
             self._register(infos)

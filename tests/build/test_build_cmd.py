@@ -149,15 +149,18 @@ def test_namespace_variants(tmp_path, store, nixlite, variant):
     drv = nixlite("instantiate", "n.nix", check=True).stdout.decode().strip()
     local = LocalStore(store)
     realiser = Realiser(local, {})
-    from nixlite.build.sandbox import Namespace
+    from nixlite.build.sandbox import Launcher
 
-    ns = realiser._namespace = Namespace(local.real_dir, local.store_dir,
-                                         os.path.join(local.root, "sandbox-root"))
+    launcher = realiser._launcher = Launcher(local.real_dir, local.store_dir,
+                                             os.path.join(local.root, "sandbox-root"))
     if variant == "user-namespace":
-        ns.user_namespace = True
+        launcher.user_namespace = True
     else:
-        ns.need_new_root = True
-    realiser.realise([(drv, None)])
+        launcher.need_new_root = True
+    try:
+        realiser.realise([(drv, None)])
+    finally:
+        realiser.close()
     out = local.read_derivation(drv).outputs["out"].path
     lines = open(local.physical(out)).read().splitlines()
     assert lines[0] == "leaf" and lines[1] == str(os.geteuid())
