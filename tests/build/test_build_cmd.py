@@ -167,3 +167,77 @@ def test_namespace_variants(tmp_path, store, nixlite, variant):
     mapping = lines[2].split()
     assert mapping == (["0", "0", "1"] if variant == "user-namespace"
                        else ["0", "0", "4294967295"])
+
+
+def test_jobs_run_builds_at_the_same_time(tmp_path, nixlite):
+    """Each of two builders waits for the other's mark: only -j 2 can finish them."""
+    tag = uuid.uuid4().hex[:8]
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def waiting(me: str, other: str) -> str:
+        return _drv(f"{me}-{tag}", f"touch {marks}/{me}; i=0; while [ ! -e {marks}/{other} ]; do "
+                    "i=$((i+1)); [ $i -gt 600 ] && exit 1; sleep 0.1; done; echo ok > $out")
+
+    (tmp_path / "j.nix").write_text(f"[ ({waiting('a', 'b')}) ({waiting('b', 'a')}) ]")
+    p = nixlite("build", "j.nix", "-j", "2", "--no-out-link", check=True)
+    assert len(p.stdout.split()) == 2
+
+
+def test_valid_outputs_are_never_rebuilt(tmp_path, nixlite):
+    """A derivation with one output still valid builds the other; the valid one stays."""
+    tag = uuid.uuid4().hex[:8]
+    (tmp_path / "m.nix").write_text(_drv(
+        f"multi-{tag}", "head -c 8 /dev/urandom | od -x > $out; head -c 8 /dev/urandom | od -x > $dev",
+        'outputs = [ "out" "dev" ];'))
+    out, dev = nixlite("build", "m.nix", "-A", "out", "-A", "dev", "--no-out-link",
+                       check=True).stdout.decode().split()
+    before = nixlite("store", "cat", out, check=True).stdout
+    assert nixlite("store", "delete", dev, check=True).returncode == 0
+    again = nixlite("build", "m.nix", "-A", "dev", "--no-out-link", check=True)
+    assert again.stdout.decode().split() == [dev]
+    assert nixlite("store", "cat", out, check=True).stdout == before
+    assert nixlite("store", "verify").returncode == 0
+
+
+def test_native_steps_are_builtin_builders(tmp_path, store, nixlite):
+    """builtin:NAME calls the step NAME with a StepContext; its outputs are then scanned and
+    registered like a builder's, and a StepFailed is reported like a failing builder."""
+    from nixlite.build.native import StepFailed
+    from nixlite.build.realise import BuildFailed
+
+    tag = uuid.uuid4().hex[:8]
+    leaf = _drv(f"leaf-{tag}", "echo leaf > $out")
+    (tmp_path / "n.nix").write_text(
+        f'let leaf = {leaf}; mk = name: derivation {{ name = "${{name}}-{tag}"; system = "builtin"; '
+        'builder = "builtin:${name}"; inherit leaf; passAsFile = [ "leaf" ]; }; '
+        'in { good = mk "copy"; bad = mk "refuse"; }')
+    seen = {}
+
+    def copy(ctx):
+        seen["ctx"] = ctx
+        leaf_path = open(ctx.env["leafPath"]).read()  # passAsFile, as for a process builder
+        seen["leaf"] = leaf_path
+        with open(ctx.outputs["out"], "w") as f:
+            f.write(open(ctx.store.physical(leaf_path)).read() + leaf_path + "\n")
+        ctx.log.write("copied\n")
+
+    def refuse(ctx):
+        raise StepFailed("no, thanks")
+
+    local = LocalStore(store)
+    realiser = Realiser(local, {"copy": copy, "refuse": refuse})
+    good = nixlite("instantiate", "n.nix", "-A", "good", check=True).stdout.decode().strip()
+    realiser.realise([(good, None)])
+    ctx = seen["ctx"]
+    out = local.read_derivation(good).outputs["out"].path
+    assert ctx.output_paths == {"out": out} and ctx.drv_path == good and ctx.attrs is None
+    assert "leaf" not in ctx.env and os.path.basename(ctx.build_dir).startswith("nix-build-")
+    assert local.references(out) == {seen["leaf"]}
+    assert local.read_log(good) == b"copied\n"
+    bad = nixlite("instantiate", "n.nix", "-A", "bad", check=True).stdout.decode().strip()
+    with pytest.raises(BuildFailed) as exc:
+        realiser.realise([(bad, None)])
+    assert exc.value.status == 100 and exc.value.message == (
+        f"builder for '{bad}' failed with exit code 1;\nlast 1 log lines:\n> error: no, thanks\n"
+        f"For full logs, run 'nixlite store log {bad}'.")
