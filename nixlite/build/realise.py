@@ -40,7 +40,7 @@ from nixlite.build.sandbox import Builder, Launcher
 from nixlite.errors import NixliteError
 from nixlite.store.derivation import Derivation, DrvOutput
 from nixlite.store.hashes import nixbase32_encode
-from nixlite.store.local import LocalStore, remove_tree
+from nixlite.store.local import LocalStore, dependencies_first, remove_tree
 from nixlite.store.paths import HASH_PART_LEN
 
 
@@ -222,24 +222,8 @@ class Realiser:
         return self._print_order(goals)
 
     def _print_order(self, goals: dict[str, _Goal]) -> list[str]:
-        """``printMissing``'s order: a depth-first walk over the sorted paths through
-        each ``.drv``'s references, dependencies first."""
-        out: list[str] = []
-        visited: set[str] = set()
-        for start in sorted(goals):
-            stack = [(start, False)]
-            while stack:
-                p, done = stack.pop()
-                if done:
-                    out.append(p)
-                    continue
-                if p in visited:
-                    continue
-                visited.add(p)
-                stack.append((p, True))
-                refs = sorted(r for r in goals[p].drv.references() if r in goals and r != p)
-                stack.extend((r, False) for r in reversed(refs) if r not in visited)
-        return out
+        """``printMissing``'s order: dependencies first, through each ``.drv``'s references."""
+        return dependencies_first(goals, lambda p: goals[p].drv.references() & goals.keys())
 
     def _announce(self, goals: dict[str, _Goal]) -> None:
         """nix-build's plan (``--check`` goals whose outputs are all valid are not in it)."""
