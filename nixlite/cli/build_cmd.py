@@ -71,6 +71,17 @@ def make_realiser(store, args):
     return Realiser(store, native_steps(), options)
 
 
+def enable_import_from_derivation(state) -> None:
+    """Let an evaluation outside ``nixlite build`` (``eval``, ``instantiate``) build the
+    outputs it imports or reads, as Nix does, with nix-build's default options."""
+    import argparse
+
+    options = argparse.Namespace(max_jobs="1", cores=0, keep_failed=False,
+                                 print_build_logs=False, quiet=False, check=False)
+    realiser = make_realiser(state.io.store.local, options)
+    state.io.realiser = lambda targets: realiser.realise(targets, announce=False)
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 

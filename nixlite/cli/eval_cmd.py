@@ -49,6 +49,10 @@ def _evaluate(args) -> int:
     state = EvalState(search_path=args.include, show_trace=args.show_trace,
                       read_write=args.read_write_mode)
     state.trace_verbose = args.trace_verbose
+    if args.read_write_mode:  # as Nix, which builds imported outputs only then
+        from nixlite.cli.build_cmd import enable_import_from_derivation
+
+        enable_import_from_derivation(state)
     auto_args = auto_arguments(state, args)
     for root in roots(state, args):
         v = root()

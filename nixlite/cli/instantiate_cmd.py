@@ -62,6 +62,9 @@ def _instantiate(args):
     from nixlite.eval.state import EvalState
 
     state = EvalState(search_path=args.include, show_trace=args.show_trace, read_write=True)
+    from nixlite.cli.build_cmd import enable_import_from_derivation
+
+    enable_import_from_derivation(state)
     auto_args = auto_arguments(state, args)
 
     printed = []

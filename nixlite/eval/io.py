@@ -78,7 +78,7 @@ class EvalIO:
         if self.realiser is None:
             _, _, path = wanted[0]
             raise EvalError(f"cannot read '{path}': it is an output of '{wanted[0][0]}', which is "
-                            "not built (import from derivation needs `nixlite build`)")
+                            "not built (to build it while evaluating, use --read-write-mode)")
         self.realiser([(drv_path, output) for drv_path, output, _ in wanted])
 
     @property

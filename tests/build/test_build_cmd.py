@@ -42,6 +42,17 @@ def test_import_from_derivation(tmp_path, nixlite, nix_build):
         assert f.read() == '{ x = "ifd"; }\n\nyes\n'
 
 
+def test_instantiate_and_read_write_eval_build_imported_outputs(tmp_path, nixlite):
+    tag = uuid.uuid4().hex[:8]
+    gen = _drv(f"gen-{tag}", "printf x > $out")
+    (tmp_path / "i.nix").write_text(f"let gen = {gen}; in " + _drv("t-${builtins.readFile gen}", "true"))
+    refused = nixlite("eval", "i.nix", "-A", "name")
+    assert refused.returncode == 1 and "use --read-write-mode" in refused.stderr.decode()
+    assert nixlite("eval", "--read-write-mode", "i.nix", "-A", "name", check=True).stdout == b'"t-x"\n'
+    drv = nixlite("instantiate", "i.nix", check=True).stdout.decode()
+    assert drv.endswith("-t-x.drv\n")
+
+
 def test_two_processes_build_each_derivation_once(tmp_path, store):
     tag = uuid.uuid4().hex[:8]
     count = tmp_path / "count"
