@@ -16,11 +16,12 @@ import os
 
 from nixlite.build.native import StepContext, StepFailed
 from nixlite.errors import NixliteError
-from nixlite.store.fetch import download
 from nixlite.store.nar import MAGIC
 
 
 def fetchurl(ctx: StepContext) -> None:
+    from nixlite.store.fetch import download  # urllib: imported only when a build needs it
+
     env = ctx.env
     for attr in ("url", "out"):
         if attr not in env:
