@@ -11,6 +11,7 @@ friends are enforced.  Only then are the outputs registered, all at once.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import stat
@@ -181,8 +182,6 @@ def _discarded_references(drv: Derivation) -> set[str]:
     references are not scanned."""
     if "__json" not in drv.env:
         return set()
-    import json
-
     wanted = json.loads(drv.env["__json"]).get("unsafeDiscardReferences") or {}
     if not isinstance(wanted, dict):
         return set()
@@ -215,8 +214,6 @@ _CHECKS = ("allowedReferences", "allowedRequisites", "disallowedReferences", "di
 
 def check_references(store: LocalStore, drv: Derivation, infos: dict[str, PathInfo]) -> None:
     """``allowedReferences``/``allowedRequisites``/``disallowed…``, with Nix's message."""
-    import json
-
     structured = json.loads(drv.env["__json"]) if "__json" in drv.env else None
     by_path = {i.path: i for i in infos.values()}
 
