@@ -6,6 +6,8 @@ Stages raise these; only ``nixlite.cli`` prints them: ``error: MESSAGE``, then
 
 from __future__ import annotations
 
+import re
+
 
 class Pos:
     """A source position: 1-based line and column, as Nix prints them.
@@ -60,10 +62,19 @@ class NixliteError(Exception):
         """``error: MESSAGE``, then a blank line and ``render_pos``'s excerpt: the layout
         of Nix 2.8, which ``nixlite eval`` prints for every error (its goldens are 2.8's),
         so a parse error reads the same from ``nixlite parse`` and ``nixlite eval``."""
-        text = f"error: {self.message}"
+        text = "error: " + indent_message(self.message)
         if self.pos is not None:
             text += "\n\n" + render_pos(self.pos)
         return text
+
+
+def indent_message(message: str) -> str:
+    """A multi-line message under ``error: ``: continuation lines indented 7 spaces
+    (blank lines stay blank), as Nix prints them."""
+    return _CONTINUATION.sub("\n       ", message)
+
+
+_CONTINUATION = re.compile(r"\n(?=[^\n])")
 
 
 def source_text(pos: Pos) -> str | None:

@@ -25,6 +25,7 @@ COMMAND_MODULES = {
     "parse": "parse_cmd",
     "eval": "eval_cmd",
     "instantiate": "instantiate_cmd",
+    "build": "build_cmd",
     "store": "store_cmd",
     "image": "image_cmd",
 }

@@ -55,6 +55,10 @@ def _evaluate(args, io) -> int:
     state = make_state(args, io, read_write=args.read_write_mode)
     if args.find_file:
         return find_files(state, args)
+    if args.read_write_mode:  # as Nix, which builds imported outputs only then
+        from nixlite.cli.realising import enable_import_from_derivation
+
+        enable_import_from_derivation(state)
     auto_args = auto_arguments(state, args)
     for root in roots(state, args):
         v = root()

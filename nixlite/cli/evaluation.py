@@ -170,7 +170,8 @@ def roots(state, args) -> list:
 
 def write_error(exc, show_trace: bool) -> None:
     """An error as Nix lays it out (evaluation errors with their trace frames)."""
-    from nixlite.eval.values import EvalError, indent_message, render_pos
+    from nixlite.errors import indent_message
+    from nixlite.eval.values import EvalError, render_pos
 
     sys.stdout.flush()
     if isinstance(exc, EvalError):

@@ -67,6 +67,9 @@ def _instantiate(args, io):
     if args.find_file:
         find_files(state, args)
         return []
+    from nixlite.cli.realising import enable_import_from_derivation
+
+    enable_import_from_derivation(state)
     auto_args = auto_arguments(state, args)
 
     printed = []
@@ -88,11 +91,12 @@ def _instantiate(args, io):
 
 def _add_root(io, root: str, n: int, drv_path: str) -> str:
     """Nix's --add-root naming (``root``, ``root-2``…), as an atomically replaced symlink
-    to where the .drv file really is (nixlite has no garbage collector to register with)."""
+    to where the .drv file really is, registered as a GC root."""
     name = os.path.abspath(root) + ("" if n == 1 else f"-{n}")
     tmp = f"{name}.tmp-{os.getpid()}"
     os.symlink(io.store.real_path(drv_path), tmp)
     os.replace(tmp, name)
+    io.store.local.add_indirect_root(name)
     return name
 
 

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import re
 
-from nixlite.errors import NixliteError, Pos
+from nixlite.errors import NixliteError, Pos, indent_message
 # Nix's canonPath: one copy, in the parser that makes path literals canonical
 from nixlite.syntax.parser import _canon_path as canon_path  # noqa: F401 - re-exported
 
@@ -92,15 +92,6 @@ class EvalError(NixliteError):
                 if pos is not None:
                     out += "\n\n" + render_pos(pos)
         return out
-
-
-def indent_message(message: str) -> str:
-    """A multi-line message under ``error: ``: continuation lines indented 7 spaces
-    (blank lines stay blank), as Nix prints them."""
-    return _CONTINUATION.sub("\n       ", message)
-
-
-_CONTINUATION = re.compile(r"\n(?=[^\n])")
 
 
 def render_pos(pos: Pos) -> str:

@@ -271,9 +271,9 @@ def find_file(state, search_path, name):
 
 
 def _real_path(state, v) -> str:
-    """A path argument of the file-system builtins (path or absolute string).  A
-    string naming a derivation's output is refused when the evaluation does not
-    allow import from derivation."""
+    """A path argument of the file-system builtins (path or absolute string).  The
+    store paths a string's context names are realised first (import from derivation),
+    or refused when the evaluation does not allow that."""
     v = force(v)
     if type(v) is NixPath:
         return v.path
@@ -286,6 +286,8 @@ def _real_path(state, v) -> str:
                 output, _, drv_path = elem[1:].partition("!")
                 raise EvalError(f"cannot build '{drv_path}^{output}' during evaluation because the "
                                 "option 'allow-import-from-derivation' is disabled")
+    if ctx_of(s):
+        state.io.realise(ctx_of(s))  # import from derivation: build what it names first
     return canon_path(s)
 
 
@@ -325,6 +327,8 @@ def path_exists(state, path):
         s = ops.coerce_to_string(v, copy_to_store=None)
         if not s.startswith("/"):
             raise EvalError(f"string '{s}' doesn't represent an absolute path")
+        if ctx_of(s):
+            state.io.realise(ctx_of(s))
         p, must_be_dir = canon_path(s), s.endswith(("/", "/."))
     if p == store_dir():
         return True  # nixlite's store directory, wherever it physically is
