@@ -48,25 +48,25 @@ rec {
       config = removeAttrs m' [ "_file" "key" "imports" "meta" "disabledModules" "freeformType" ];
     };
 
-  # Every module reachable through imports, each once (by key).
+  # Every module reachable through imports, each once (by key: a file's path, or for an
+  # anonymous module its place in the import tree).
   collectModules = args: modules:
     let
-      load = parentFile: index: m:
+      load = parent: index: m:
         let
           isFile = isPath m || isString m;
-          file = if isFile then toString m else parentFile;
-          key = if isFile then toString m else "${parentFile}:anon-${toString index}";
+          file = if isFile then toString m else parent.file;
+          key = if isFile then toString m else "${parent.key}:anon-${toString index}";
           value = applyModuleArgsIfFunction key (if isFile then import m else m) args;
         in normalise file key value;
-      startSet = lib.imap1 (i: m:
-        let module = load "<root>" i m; in { key = module.key; inherit module; }) modules;
+      item = module: { key = module.key; inherit module; };
+      root = { file = "<unknown-file>"; key = ""; };
       closure = builtins.genericClosure {
-        inherit startSet;
-        operator = item: lib.imap1 (i: m:
-          let module = load item.module.file i m; in { key = module.key; inherit module; })
-          item.module.imports;
+        startSet = lib.imap1 (i: m: item (load root i m)) modules;
+        operator = parent: lib.imap1 (i: m: item (load parent.module i m)) parent.module.imports;
       };
-    in map (item: item.module) closure;
+    # nixpkgs merges definitions with the last-collected module's first.
+    in lib.reverseList (map (entry: entry.module) closure);
 
   # Definitions under mkIf/mkMerge/mkOverride/mkOrder, pushed into an attribute set's
   # values so names are known without evaluating conditions.
