@@ -32,6 +32,7 @@ rec {
   farm = linkFarm "farm" { "x/a" = chainA; b = chainB; };
   closure = closureInfo { rootPaths = [ hello ]; };
   refs = writeClosure [ hello ];
+  popular = referencesByPopularity [ app env ];
   subst = substituteAll { src = ./template.in; who = "world"; };
   replaced = replaceVars ./vars.in { who = "vars"; };
   wrapped = runCommand "wrapped" { nativeBuildInputs = [ makeWrapper ]; }
@@ -47,7 +48,7 @@ rec {
 }
 '''
 ATTRS = ["chainA", "chainB", "local", "hello", "text", "dir", "script", "shellScript", "app",
-         "joined", "env", "farm", "closure", "refs", "subst", "replaced", "wrapped", "tarball",
+         "joined", "env", "farm", "closure", "refs", "popular", "subst", "replaced", "wrapped", "tarball",
          "tarball2", "bash"]
 
 
@@ -127,6 +128,14 @@ def test_built_outputs(built, nix):
     assert sorted((b["closure"] / "store-paths").read_text().split()) == closure
     assert b["refs"].read_text().split() == closure
     assert closure == sorted([str(b["hello"]), str(b["bash"])])
+    # referencesByPopularity: the order nixlite's image layering computes from the graph
+    from nixlite.image.layering import references_by_popularity
+
+    roots = [str(b["app"]), str(b["env"])]
+    graph = [{"path": p, "references": nix(["nix-store", "-q", "--references", p]).stdout.split()}
+             for p in nix(["nix-store", "-qR", *roots]).stdout.split()]
+    assert b["popular"].read_text().split() == references_by_popularity(graph)
+    assert len(graph) > 4
     registration = (b["closure"] / "registration").read_text().split("\n")
     assert registration[0] == closure[0] and registration[1].startswith("sha256:")
     total = int((b["closure"] / "total-nar-size").read_text())
