@@ -308,3 +308,33 @@ def test_host_bash_built_by_nixlite_runs_in_an_empty_root(nixlite, tmp_path):
         if run.returncode != 0 and "unshare failed" in run.stderr:
             pytest.skip(f"this kernel does not allow user namespaces: {run.stderr.strip()}")
         assert (run.returncode, run.stdout) == (0, "ok\n"), run.stderr
+
+
+@pytest.mark.slow
+def test_fetchgit_checks_out_a_revision(nix, nixlite, tmp_path):
+    pygit2 = pytest.importorskip("pygit2")
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed (fetchgit uses the host's git)")
+    repo = pygit2.init_repository(str(tmp_path / "repo"))
+    author = pygit2.Signature("nixlite", "nixlite@example.org", 0, 0)
+
+    def commit(content: str, parents):
+        (tmp_path / "repo" / "file.txt").write_text(content)
+        repo.index.add("file.txt")
+        repo.index.write()
+        return repo.create_commit("HEAD", author, author, content, repo.index.write_tree(), parents)
+
+    first = commit("first\n", [])
+    commit("second\n", [first])
+    expected = tmp_path / "expected"
+    expected.mkdir()
+    (expected / "file.txt").write_text("first\n")
+    tree_hash = nix(["nix-hash", "--type", "sha256", "--base32", str(expected)])
+    assert tree_hash.returncode == 0, tree_hash.stderr
+    expr = (f'(import <nixpkgs> {{}}).fetchgit {{ url = "file://{tmp_path / "repo"}"; '
+            f'rev = "{first}"; sha256 = "{tree_hash.stdout.strip()}"; }}')
+    proc = nixlite(["build", "--no-out-link", "-E", expr])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = tmp_path / "nixlite-store" / "store" / proc.stdout.split("/")[-1].strip()
+    assert sorted(p.name for p in out.iterdir()) == ["file.txt"]
+    assert (out / "file.txt").read_text() == "first\n"
