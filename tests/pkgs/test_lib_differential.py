@@ -161,6 +161,7 @@ TODAY = {
     'lib.groupBy (x: if x > 2 then "big" else "small") [ 1 3 2 4 ]': {"big": [3, 4], "small": [1, 2]},
     'lib.findFirstIndex (x: x > 3) null [ 1 6 4 ]': 1,
     'lib.replicate 3 "a"': ["a", "a", "a"],
+    'lib.fakeHash': "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
     # 17.09 still merged below the path where `pred` said stop
     'lib.recursiveUpdateUntil (path: l: r: path == [ "foo" ]) { foo.bar = 1; foo.baz = 2; bar = 3; } { foo.bar = 1; foo.quz = 2; baz = 4; }':
         {"foo": {"bar": 1, "quz": 2}, "bar": 3, "baz": 4},

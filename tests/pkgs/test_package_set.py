@@ -44,12 +44,13 @@ rec {
     postInstall = "echo ${finalAttrs.version} > $out/share/version";
   });
   tarball2 = tarball.overrideAttrs (prev: { version = "2.0"; });
+  dirsrc = stdenv.mkDerivation { name = "dirsrc"; src = ./proj; env.GREETING = "from env"; };
   inherit bash;
 }
 '''
 ATTRS = ["chainA", "chainB", "local", "hello", "text", "dir", "script", "shellScript", "app",
          "joined", "env", "farm", "closure", "refs", "popular", "subst", "replaced", "wrapped", "tarball",
-         "tarball2", "bash"]
+         "tarball2", "dirsrc", "bash"]
 
 
 def _make_tarball(dest: Path) -> None:
@@ -72,6 +73,9 @@ def recipe(tmp_path) -> Path:
     _make_tarball(tmp_path)
     (tmp_path / "template.in").write_text("hello @who@\n")
     (tmp_path / "vars.in").write_text("hello @who@\n")
+    (tmp_path / "proj").mkdir()
+    (tmp_path / "proj" / "Makefile").write_text(
+        'all:\n\techo "$$GREETING" > out.txt\ninstall:\n\tmkdir -p $$out\n\tcp out.txt $$out/\n')
     path = tmp_path / "default.nix"
     path.write_text(RECIPE)
     return path
@@ -150,6 +154,8 @@ def test_built_outputs(built, nix):
     assert (b["tarball"] / "share/version").read_text() == "1.0\n"
     assert (b["tarball2"] / "share/version").read_text() == "2.0\n"
     assert b["tarball2"].name.endswith("-tarball-2.0")
+    # a directory as src, and `env` variables for the builder
+    assert (b["dirsrc"] / "out.txt").read_text() == "from env\n"
 
 
 @pytest.mark.slow

@@ -66,6 +66,11 @@ rec {
     assert (lib.isInt base); assert (lib.isInt i); assert (base >= 2); assert (i >= 0);
     lib.reverseList (go i);
 
+  # Placeholder hashes: a fixed-output build with one fails and prints the real hash.
+  fakeHash = "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+  fakeSha256 = "0000000000000000000000000000000000000000000000000000";
+  fakeSha512 = "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
+
   inNixShell = builtins.getEnv "IN_NIX_SHELL" != "";
   release = "nixlite";
   version = "nixlite";

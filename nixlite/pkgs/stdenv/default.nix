@@ -19,7 +19,7 @@ let
   };
 
   # Attributes mkDerivation reads itself and does not pass to the builder.
-  nonDerivationAttrs = [ "meta" "passthru" "pos" "finalPackage" "overrideAttrs" ];
+  nonDerivationAttrs = [ "meta" "passthru" "pos" "finalPackage" "overrideAttrs" "env" ];
 
   # Turn mkDerivation's attributes into `derivation`'s.
   derivationAttrs = attrs:
@@ -28,7 +28,8 @@ let
       outputs = attrs.outputs or [ "out" ];
       inputs = names: lib.concatMap (n: map toString (lib.filter (x: x != null) (attrs.${n} or []))) names;
     in
-    removeAttrs attrs nonDerivationAttrs // {
+    # `env`: variables for the builder, set beside the other attributes.
+    attrs.env or {} // removeAttrs attrs nonDerivationAttrs // {
       inherit name system outputs;
       builder = attrs.realBuilder or shell;
       args = attrs.args or [ "-e" (attrs.builder or ./default-builder.sh) ];
