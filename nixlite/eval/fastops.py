@@ -134,10 +134,11 @@ def force_attr(x, attrs, name, node):
 
 
 def missing_attr(name: str, v: Attrs, node) -> EvalError:
-    from nixlite.eval.suggest import did_you_mean
+    from nixlite.eval.suggest import missing_attribute
 
-    exc = EvalError(f"attribute '{name}' missing", node.pos)
-    exc.hint = did_you_mean(name, v)
+    message, hint = missing_attribute(name, v, f"attribute '{name}' missing")
+    exc = EvalError(message, node.pos)
+    exc.hint = hint
     return exc
 
 
