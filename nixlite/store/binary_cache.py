@@ -604,7 +604,7 @@ class BinaryCache:
     def __init__(self, url: str, settings: Settings, sdir: str) -> None:
         parts = urllib.parse.urlsplit(url)
         params = dict(urllib.parse.parse_qsl(parts.query))
-        self.url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/') or '/'}"  # as Nix prints it
+        self.url = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"  # as Nix prints it
         self.store_dir = sdir
         if parts.scheme == "file":
             self.transport = _FileTransport(urllib.parse.unquote(parts.path))
