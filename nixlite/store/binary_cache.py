@@ -882,15 +882,11 @@ class Substituter:
 
     def query(self, paths) -> dict[str, NarInfo]:
         """For each path some substituter has, the narinfo of the best one (parallel)."""
-        found = self._query_all(paths)
-        return {p: c[0][1] for p, c in found.items() if c}
-
-    def _query_all(self, paths) -> dict[str, list[tuple[BinaryCache, NarInfo]]]:
         paths = list(dict.fromkeys(paths))
         if not paths or not self.caches():
-            return {p: [] for p in paths}
+            return {}
         with concurrent.futures.ThreadPoolExecutor(self.jobs) as pool:
-            return dict(zip(paths, pool.map(self._candidates, paths)))
+            return {p: c[0][1] for p, c in zip(paths, pool.map(self._candidates, paths)) if c}
 
     def substitute(self, paths, store: LocalStore) -> set[str]:
         """Make ``paths`` and their closures valid from the substituters where possible.
@@ -900,43 +896,56 @@ class Substituter:
         a warning; nothing partial or unverified is registered.
         """
         wanted = list(dict.fromkeys(paths))
-        candidates: dict[str, list[tuple[BinaryCache, NarInfo]]] = {}
-        frontier = [p for p in wanted if not store.is_valid(p)]
-        while frontier:
-            found = self._query_all(frontier)
-            candidates.update(found)
-            frontier = sorted({r for c in found.values() if c for r in c[0][1].references
-                               if r not in candidates and not store.is_valid(r)})
-        if not candidates:
+        todo = [p for p in wanted if not store.is_valid(p)]
+        if not todo or not self.caches():
             return {p for p in wanted if store.is_valid(p)}
+        candidates: dict[str, list[tuple[BinaryCache, NarInfo]]] = {}
+        downloads: dict[str, concurrent.futures.Future] = {}
+        with concurrent.futures.ThreadPoolExecutor(self.jobs) as pool, store.batch():
+            # ask for narinfos and start each download as soon as its narinfo is in,
+            # following references the store lacks
+            queries = {pool.submit(self._candidates, p): p for p in todo}
+            asked = set(todo)
+            while queries:
+                done, _ = concurrent.futures.wait(queries, return_when=concurrent.futures.FIRST_COMPLETED)
+                for f in done:
+                    p = queries.pop(f)
+                    found = candidates[p] = f.result()
+                    if not found:
+                        continue
+                    downloads[p] = pool.submit(self._download, p, found, store)
+                    for r in sorted(found[0][1].references - asked):
+                        if not store.is_valid(r):
+                            asked.add(r)
+                            queries[pool.submit(self._candidates, r)] = r
+            self._register(candidates, downloads, store)
+        return {p for p in wanted if store.is_valid(p)}
 
+    def _register(self, candidates, downloads, store: LocalStore) -> None:
+        """Add the downloaded paths, references first; drop those whose closure is incomplete."""
         def refs_of(p: str) -> set[str]:
             c = candidates.get(p)
             return c[0][1].references if c else set()
 
-        order = topological_order(candidates, refs_of)
-        with concurrent.futures.ThreadPoolExecutor(self.jobs) as pool:
-            futures = {p: pool.submit(self._download, p, candidates[p], store)
-                       for p in order if candidates[p]}
-            failed: set[str] = {p for p in order if not candidates[p]}
-            for p in order:
-                if p in failed:
-                    continue
-                fetched = futures[p].result()
-                missing_refs = [r for r in refs_of(p) if r != p and r in failed]
-                if fetched is None or missing_refs:
-                    if fetched is not None:
-                        remove_tree(fetched[0])
-                        self.log(f"warning: some references of path '{p}' could not be realised")
-                    failed.add(p)
-                    continue
-                temp, got, info = fetched
-                try:
-                    store.add_restored(temp, got, info.path_info())
-                except StoreError as exc:
-                    self.log(f"warning: {exc}")
-                    failed.add(p)
-        return {p for p in wanted if store.is_valid(p)}
+        failed = {p for p, c in candidates.items() if not c}
+        for p in topological_order(candidates, refs_of):
+            if p in failed:
+                continue
+            fetched = downloads[p].result()
+            if fetched is None:
+                failed.add(p)
+                continue
+            temp, got, info = fetched
+            if any(r != p and r in failed for r in info.references):
+                remove_tree(temp)
+                self.log(f"warning: some references of path '{p}' could not be realised")
+                failed.add(p)
+                continue
+            try:
+                store.add_restored(temp, got, info.path_info())
+            except StoreError as exc:
+                self.log(f"warning: {exc}")
+                failed.add(p)
 
     def _download(self, path: str, candidates, store: LocalStore):
         """Fetch ``path`` from the first candidate that serves a good NAR: ``(temp, got, info)``."""

@@ -205,6 +205,7 @@ class LocalStore:
         self._valid_cache: set[str] = set()
         self._pending: dict[str, PathInfo] = {}  # added in deferred mode, not yet registered
         self._deferred = False
+        self._stale_temps_cleaned = False
         self._drv_cache: dict[str, Derivation] = {}
 
     def _add_sigs_column(self) -> None:
@@ -325,6 +326,21 @@ class LocalStore:
             self._deferred = True
             atexit.register(self.flush)
 
+    @contextlib.contextmanager
+    def batch(self):
+        """Group commit for a burst of adds (a substituted closure): objects go into place
+        as they come, and are registered after one ``syncfs`` in one transaction when the
+        block ends (also when it ends by an exception: what was added is complete)."""
+        if self._deferred:
+            yield
+            return
+        self._deferred = True
+        try:
+            yield
+        finally:
+            self._deferred = False
+            self.flush()
+
     def flush(self) -> None:
         """Register the paths added in deferred mode (no-op when there are none)."""
         if not self._pending:
@@ -334,14 +350,18 @@ class LocalStore:
         with self.lock():
             self._register(pending)
 
-    def _commit(self, temp: str, info: PathInfo) -> None:
-        """Move the finished object at ``temp`` into place and register it."""
-        _canonicalise(temp)
+    def _commit(self, temp: str, info: PathInfo, canonical: bool = False) -> None:
+        """Move the finished object at ``temp`` into place and register it
+        (``canonical``: its modes and times are already the store's)."""
+        if not canonical:
+            _canonicalise(temp)
         if not self._deferred:
             _flush_to_disk(self.tmp_dir, [temp])
         final = self.physical(info.path)
         with self.lock():
-            self._clean_stale_temps()
+            if not self._stale_temps_cleaned:  # once per process: they only come from dead writers
+                self._clean_stale_temps()
+                self._stale_temps_cleaned = True
             if self.is_valid(info.path):
                 remove_tree(temp)
                 return
@@ -470,7 +490,7 @@ class LocalStore:
         """
         temp = self._new_temp()
         try:
-            h, size = restore(source, temp, limit=expected_size)
+            h, size = restore(source, temp, limit=expected_size, canonical=True)
         except BaseException:
             remove_tree(temp)
             raise
@@ -485,7 +505,7 @@ class LocalStore:
                 return info.path
             check_nar(info, got)
             self._check_refs(info.path, info.references)
-            self._commit(temp, info)
+            self._commit(temp, info, canonical=True)
         finally:
             remove_tree(temp)
         return info.path

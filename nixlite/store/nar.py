@@ -232,25 +232,26 @@ class _NarInput:
         return self.pos == len(self.buf) and not self._fill()
 
 
-def restore(source, dest: str, limit: int | None = None) -> tuple[Hash, int]:
+def restore(source, dest: str, limit: int | None = None, canonical: bool = False) -> tuple[Hash, int]:
     """Unpack the NAR read from ``source`` (``.read(n)``) into the new path ``dest``.
 
     Returns the NAR's sha256 and size, computed over exactly the bytes read,
     so a caller can check them before trusting the tree.  Entry names are
     checked (no ``/``, ``.``, ``..``, strictly sorted) so an archive cannot
     write outside ``dest``; more than ``limit`` bytes, trailing data or a
-    truncated archive are errors.
+    truncated archive are errors.  ``canonical``: give every object the
+    store's read-only modes and mtime 1 while writing it (saves a second walk).
     """
     nar = _NarInput(source, limit)
     if nar.string() != b"nix-archive-1":
         raise NarError("bad archive: input doesn't look like a Nix archive")
-    _restore_node(nar, dest)
+    _restore_node(nar, dest, canonical)
     if not nar.at_end():
         raise NarError("bad archive: trailing data after the archive")
     return Hash("sha256", nar.h.digest()), nar.size
 
 
-def _restore_node(nar: _NarInput, dest: str) -> None:
+def _restore_node(nar: _NarInput, dest: str, canonical: bool) -> None:
     nar.expect(b"(", "open tag")
     nar.expect(b"type", "tag 'type'")
     kind = nar.string()
@@ -266,13 +267,19 @@ def _restore_node(nar: _NarInput, dest: str) -> None:
         n = nar.length()
         with open(dest, "xb") as out:
             nar.copy_to(n, out)
+            out.flush()
+            if canonical:
+                os.chmod(out.fileno(), 0o555 if executable else 0o444)
+                os.utime(out.fileno(), (1, 1))
+            elif executable:
+                os.chmod(out.fileno(), 0o755)
         nar.padding(n)
-        if executable:
-            os.chmod(dest, 0o755)
         nar.expect(b")", "close tag")
     elif kind == b"symlink":
         nar.expect(b"target", "tag 'target'")
         os.symlink(nar.string(), dest)
+        if canonical:
+            os.utime(dest, (1, 1), follow_symlinks=False)
         nar.expect(b")", "close tag")
     elif kind == b"directory":
         os.mkdir(dest)
@@ -292,7 +299,10 @@ def _restore_node(nar: _NarInput, dest: str) -> None:
                 raise NarError("bad archive: NAR directory is not sorted")
             previous = name
             nar.expect(b"node", "tag 'node'")
-            _restore_node(nar, os.path.join(dest, os.fsdecode(name)))
+            _restore_node(nar, os.path.join(dest, os.fsdecode(name)), canonical)
             nar.expect(b")", "close tag")
+        if canonical:
+            os.chmod(dest, 0o555)
+            os.utime(dest, (1, 1))
     else:
         raise NarError(f"bad archive: unknown file type '{kind.decode(errors='replace')}'")

@@ -29,6 +29,7 @@ class CacheServer:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out as separate writes
 
             def log_message(self, *args) -> None:
                 pass
@@ -101,3 +102,12 @@ class CacheServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self._thread.join(5)
+
+
+if __name__ == "__main__":
+    # ``python cache_server.py DIR``: serve DIR until killed, printing the URL first (for bench/)
+    import sys
+
+    with CacheServer(sys.argv[1]) as srv:
+        print(srv.url, flush=True)
+        threading.Event().wait()
