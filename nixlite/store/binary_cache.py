@@ -106,12 +106,16 @@ def _split_key(text: str, what: str) -> tuple[str, bytes]:
         raise BinaryCacheError(f"{what} is corrupt") from None
 
 
-class SecretKey:
-    """An ed25519 signing key in Nix's ``name:base64(seed ‖ public key)`` form."""
+class _NamedKey:
+    """A key and the name that signatures made with it carry (``name:…``)."""
 
-    def __init__(self, name: str, key: Ed25519PrivateKey) -> None:
+    def __init__(self, name: str, key) -> None:
         self.name = name
         self.key = key
+
+
+class SecretKey(_NamedKey):
+    """An ed25519 signing key in Nix's ``name:base64(seed ‖ public key)`` form."""
 
     @classmethod
     def parse(cls, text: str) -> "SecretKey":
@@ -149,12 +153,8 @@ class SecretKey:
         return f"{self.name}:{base64.b64encode(sig).decode()}"
 
 
-class PublicKey:
+class PublicKey(_NamedKey):
     """An ed25519 verification key in Nix's ``name:base64`` form."""
-
-    def __init__(self, name: str, key: Ed25519PublicKey) -> None:
-        self.name = name
-        self.key = key
 
     @classmethod
     def parse(cls, text: str) -> "PublicKey":
@@ -486,13 +486,22 @@ class _HttpTransport:
         auth = _netrc_auth(settings.values.get("netrc-file"), self.host)
         if auth:
             self.headers["Authorization"] = auth
+        self.ssl_context = None
+        if self.scheme == "https":
+            import ssl
+
+            cafile = settings.values.get("ssl-cert-file") or os.environ.get("NIX_SSL_CERT_FILE") or None
+            self.ssl_context = ssl.create_default_context(cafile=cafile)
         self._local = threading.local()
 
     def _connection(self):
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-            conn = cls(self.host, self.port, timeout=self.connect_timeout or self.stalled_timeout)
+            timeout = self.connect_timeout or self.stalled_timeout
+            if self.ssl_context is not None:
+                conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.ssl_context)
+            else:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
             conn.connect()
             conn.sock.settimeout(self.stalled_timeout)
             self._local.conn = conn

@@ -1,6 +1,18 @@
 import pytest
 
 
+@pytest.fixture
+def nix_conf_dir(tmp_path, monkeypatch):
+    """nixlite's nix.conf lookups (system, user, $NIX_CONFIG) land in an empty private directory."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    for var in ("NIX_CONFIG", "NIX_USER_CONF_FILES", "XDG_CONFIG_DIRS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("NIX_CONF_DIR", str(conf))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(conf / "user"))
+    return conf
+
+
 @pytest.fixture(autouse=True)
 def _fresh_default_store():
     """Commands run in-process (main([...])) may switch the process-wide store: never

@@ -30,31 +30,19 @@ sys.path.insert(0, os.path.dirname(__file__))
 from cache_server import CacheServer  # noqa: E402
 
 
-@pytest.fixture
-def no_nix_conf(tmp_path, monkeypatch):
-    """nix.conf lookups land in an empty private directory."""
-    conf = tmp_path / "conf"
-    conf.mkdir()
-    for var in ("NIX_CONFIG", "NIX_USER_CONF_FILES", "XDG_CONFIG_DIRS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NIX_CONF_DIR", str(conf))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(conf / "user"))
-    return conf
-
-
 # ------------------------------------------------------------------ settings
 
 
-def test_settings_read_nix_conf_like_nix(no_nix_conf, monkeypatch):
-    (no_nix_conf / "nix.conf").write_text(
+def test_settings_read_nix_conf_like_nix(nix_conf_dir, monkeypatch):
+    (nix_conf_dir / "nix.conf").write_text(
         "# system file\n"
         "substituters = https://a.example/   https://b.example/  # two\n"
         "extra-trusted-public-keys = k2:x\n"
         "trusted-public-keys = k1:y\n"
         "!include missing.conf\n"
         "include more.conf\n")
-    (no_nix_conf / "more.conf").write_text("require-sigs = false\n")
-    user = no_nix_conf / "user" / "nix"
+    (nix_conf_dir / "more.conf").write_text("require-sigs = false\n")
+    user = nix_conf_dir / "user" / "nix"
     user.mkdir(parents=True)
     (user / "nix.conf").write_text("extra-substituters = file:///user\n")
     monkeypatch.setenv("NIX_CONFIG", "connect-timeout = 7\nextra-substituters = http://env")
@@ -64,12 +52,12 @@ def test_settings_read_nix_conf_like_nix(no_nix_conf, monkeypatch):
     assert s.trusted_public_keys == ["k1:y", "k2:x"]
     assert s.require_sigs is False
     assert s.get_int("connect-timeout") == 7
-    assert s.values["netrc-file"] == str(no_nix_conf / "netrc")
+    assert s.values["netrc-file"] == str(nix_conf_dir / "netrc")
     s.set("substitute", "false")
     assert s.substituters == []
 
 
-def test_settings_defaults_are_nixs(no_nix_conf):
+def test_settings_defaults_are_nixs(nix_conf_dir):
     s = Settings.load()
     assert s.substituters == ["https://cache.nixos.org/"]
     assert s.trusted_public_keys == ["cache.nixos.org-1:6NCHdD59X431o0gWypbMrAURkbJ16ZPMQFGspcDShjY="]
@@ -81,15 +69,15 @@ def test_settings_defaults_are_nixs(no_nix_conf):
     ("include\n", "illegal configuration line 'include' in '{conf}'"),
     ("include nope.conf\n", "file '{dir}/nope.conf' included from '{conf}' not found"),
 ])
-def test_settings_errors(no_nix_conf, text, message):
-    conf = no_nix_conf / "nix.conf"
+def test_settings_errors(nix_conf_dir, text, message):
+    conf = nix_conf_dir / "nix.conf"
     conf.write_text(text)
     with pytest.raises(SettingsError) as e:
         Settings.load()
-    assert str(e.value) == message.format(conf=conf, dir=no_nix_conf)
+    assert str(e.value) == message.format(conf=conf, dir=nix_conf_dir)
 
 
-def test_settings_bad_boolean(no_nix_conf):
+def test_settings_bad_boolean(nix_conf_dir):
     s = Settings.load()
     s.set("require-sigs", "yes")
     with pytest.raises(SettingsError, match="Boolean setting 'require-sigs' has invalid value 'yes'"):
@@ -260,7 +248,7 @@ def test_topological_order_puts_references_first():
 # ----------------------------------------------------- nixlite ↔ nixlite over HTTP
 
 
-def test_upload_then_substitute_over_http(tmp_path, no_nix_conf):
+def test_upload_then_substitute_over_http(tmp_path, nix_conf_dir):
     """Store add → copy --to http:// (PUT, signed) → a fresh store substitutes it back."""
     src = _tree(str(tmp_path / "src"))
     up = LocalStore(str(tmp_path / "up"))
@@ -287,7 +275,7 @@ def test_upload_then_substitute_over_http(tmp_path, no_nix_conf):
     assert down.verify() == []
 
 
-def test_sign_and_verify_sigs_commands(tmp_path, no_nix_conf, capsys):
+def test_sign_and_verify_sigs_commands(tmp_path, nix_conf_dir, capsys):
     store_dir = str(tmp_path / "s")
     store = LocalStore(store_dir)
     # a content-addressed path is trusted without a signature

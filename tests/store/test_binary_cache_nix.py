@@ -78,15 +78,9 @@ def built(tmp_path_factory):
 
 
 @pytest.fixture
-def conf(tmp_path, monkeypatch):
-    """nixlite's nix.conf lookups land in an empty directory (Nix subprocesses keep NIX_ENV)."""
-    d = tmp_path / "conf"
-    d.mkdir()
-    for var in ("NIX_CONFIG", "NIX_USER_CONF_FILES", "XDG_CONFIG_DIRS"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("NIX_CONF_DIR", str(d))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(d))
-    return d
+def conf(nix_conf_dir):
+    """nixlite reads no nix.conf but what a test writes (Nix subprocesses keep NIX_ENV)."""
+    return nix_conf_dir
 
 
 def settings_for(urls, pk, **extra) -> Settings:
