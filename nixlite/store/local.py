@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 
 from nixlite.errors import NixliteError
 from nixlite.store.derivation import Derivation, parse_derivation
-from nixlite.store.hashes import Hash, hash_file, hash_stream, hasher, nixbase32_encode
-from nixlite.store.nar import NarError, PathFilter, nar_hash, nar_hash_bytes, restore
+from nixlite.store.hashes import BadHash, Hash, hash_file, hash_stream, hasher, nixbase32_encode, parse_hash
+from nixlite.store.nar import NarError, PathFilter, dump, nar_hash, nar_hash_bytes, restore
 from nixlite.store.paths import (
     make_fixed_output_path,
     make_text_path,
@@ -504,6 +504,7 @@ class LocalStore:
             if self.is_valid(info.path):
                 return info.path
             check_nar(info, got)
+            _check_ca(temp, info)
             self._check_refs(info.path, info.references)
             self._commit(temp, info, canonical=True)
         finally:
@@ -585,6 +586,33 @@ def check_nar(info: PathInfo, got: tuple[Hash, int]) -> None:
     if size != info.nar_size:
         raise StoreError(f"size mismatch importing path '{info.path}';\n"
                          f"  specified: {info.nar_size}\n  got:       {size}")
+
+
+def _check_ca(tree: str, info: PathInfo) -> None:
+    """A path that claims a content address (``CA:``) really has that content, so a
+    cache cannot get unsigned content in by claiming one (Nix: "ca hash mismatch")."""
+    if not info.ca:
+        return
+    method, _, rest = info.ca.partition(":")
+    recursive = method == "fixed" and rest.startswith("r:")
+    try:
+        if method not in ("text", "fixed"):
+            raise BadHash(f"unknown content address method '{method}'")
+        expected = parse_hash(rest[2:] if recursive else rest)
+    except BadHash as exc:
+        raise StoreError(f"path '{info.path}' has a bad content address '{info.ca}': {exc}") from None
+    if recursive and expected.algo == "sha256":
+        got = info.nar_hash  # the NAR hash, already checked against the tree
+    elif recursive:
+        h = hasher(expected.algo)
+        dump(tree, h.update)
+        got = Hash(expected.algo, h.digest())
+    else:
+        got = _flat_hash(tree, expected.algo)
+    if got != expected:
+        raise StoreError(f"ca hash mismatch importing path '{info.path}';\n"
+                         f"  specified: {expected.to_string('base32')}\n"
+                         f"  got:       {got.to_string('base32')}")
 
 
 def _once_per_path(path_filter: PathFilter) -> PathFilter:

@@ -295,3 +295,32 @@ def test_sign_and_verify_sigs_commands(tmp_path, nix_conf_dir, capsys):
     assert main(["store", "verify", "--sigs", "--store", store_dir,
                  "--trusted-public-keys", key.public().to_string()]) == 0
     assert main(["store", "verify", "--sigs", "--store", store_dir]) == 2
+
+
+def test_a_false_content_address_does_not_stand_in_for_a_signature(tmp_path, nix_conf_dir):
+    """Content-addressed paths need no signature, so a cache could try to pass other content
+    off under a CA path's name: the content is checked against the address."""
+    up = LocalStore(str(tmp_path / "up"))
+    path, _ = up.add_path(_tree(str(tmp_path / "src")), "tree")
+    cache = tmp_path / "cache"
+    settings = Settings.load()
+    BinaryCache(f"file://{cache}?compression=none", settings, up.store_dir).copy_paths(
+        up, [path], log=lambda line: None)
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    (evil / "payload").write_text("not what the address says\n")
+    buf = io.BytesIO()
+    dump(str(evil), buf.write)
+    (cache / "nar" / "evil.nar").write_bytes(buf.getvalue())
+    narinfo = cache / (os.path.basename(path)[:32] + ".narinfo")
+    info = NarInfo.parse(narinfo.read_text(), str(narinfo), up.store_dir)
+    info.url, info.file_hash, info.file_size = "nar/evil.nar", None, None
+    info.nar_hash, info.nar_size = nar_hash(str(evil))
+    narinfo.write_text(info.to_text())
+    settings.set("substituters", f"file://{cache}")
+    settings.set("trusted-public-keys", "")
+    down = LocalStore(str(tmp_path / "down"))
+    log = []
+    assert Substituter(settings, down.store_dir, log=log.append).substitute([path], down) == set()
+    assert log[-1].startswith(f"warning: ca hash mismatch importing path '{path}';\n  specified: sha256:")
+    assert down.all_valid_paths() == [] and os.listdir(down.tmp_dir) == []
