@@ -910,24 +910,35 @@ class Substituter:
             return {p for p in wanted if store.is_valid(p)}
         candidates: dict[str, list[tuple[BinaryCache, NarInfo]]] = {}
         downloads: dict[str, concurrent.futures.Future] = {}
-        with concurrent.futures.ThreadPoolExecutor(self.jobs) as pool, store.batch():
-            # ask for narinfos and start each download as soon as its narinfo is in,
-            # following references the store lacks
-            queries = {pool.submit(self._candidates, p): p for p in todo}
-            asked = set(todo)
-            while queries:
-                done, _ = concurrent.futures.wait(queries, return_when=concurrent.futures.FIRST_COMPLETED)
-                for f in done:
-                    p = queries.pop(f)
-                    found = candidates[p] = f.result()
-                    if not found:
-                        continue
-                    downloads[p] = pool.submit(self._download, p, found, store)
-                    for r in sorted(found[0][1].references - asked):
-                        if not store.is_valid(r):
-                            asked.add(r)
-                            queries[pool.submit(self._candidates, r)] = r
-            self._register(candidates, downloads, store)
+        pool = concurrent.futures.ThreadPoolExecutor(self.jobs)
+        try:
+            with store.batch():
+                # ask for narinfos and start each download as soon as its narinfo is in,
+                # following references the store lacks
+                queries = {pool.submit(self._candidates, p): p for p in todo}
+                asked = set(todo)
+                while queries:
+                    done, _ = concurrent.futures.wait(queries, return_when=concurrent.futures.FIRST_COMPLETED)
+                    for f in done:
+                        p = queries.pop(f)
+                        found = candidates[p] = f.result()
+                        if not found:
+                            continue
+                        downloads[p] = pool.submit(self._download, p, found, store)
+                        for r in sorted(found[0][1].references - asked):
+                            if not store.is_valid(r):
+                                asked.add(r)
+                                queries[pool.submit(self._candidates, r)] = r
+                self._register(candidates, downloads, store)
+        except BaseException:
+            # interrupted (Ctrl-C) or failed: start nothing new, wait for what runs, and
+            # drop what was unpacked but not registered
+            pool.shutdown(wait=True, cancel_futures=True)
+            for f in downloads.values():
+                if not f.cancelled() and f.exception() is None and f.result() is not None:
+                    remove_tree(f.result()[0])
+            raise
+        pool.shutdown()
         return {p for p in wanted if store.is_valid(p)}
 
     def _register(self, candidates, downloads, store: LocalStore) -> None:

@@ -324,3 +324,32 @@ def test_a_false_content_address_does_not_stand_in_for_a_signature(tmp_path, nix
     assert Substituter(settings, down.store_dir, log=log.append).substitute([path], down) == set()
     assert log[-1].startswith(f"warning: ca hash mismatch importing path '{path}';\n  specified: sha256:")
     assert down.all_valid_paths() == [] and os.listdir(down.tmp_dir) == []
+
+
+def test_interrupted_substitution_leaves_no_temps(tmp_path, nix_conf_dir):
+    """Ctrl-C while downloading: the exception comes through, paths already registered are
+    complete, and nothing unpacked-but-unregistered stays under tmp/."""
+    up = LocalStore(str(tmp_path / "up"))
+    paths = []
+    for i in range(6):
+        src = tmp_path / f"src{i}"
+        src.mkdir()
+        (src / "f").write_text(f"file {i}\n" * 1000)
+        paths.append(up.add_path(str(src), f"p{i}")[0])
+    cache = tmp_path / "cache"
+    settings = Settings.load()
+    BinaryCache(f"file://{cache}", settings, up.store_dir).copy_paths(up, paths, log=lambda line: None)
+    settings.set("substituters", f"file://{cache}")
+    down = LocalStore(str(tmp_path / "down"))
+
+    first = min(paths)  # registered first (no references: store-path order), so the others wait
+
+    def log(line: str) -> None:
+        if first in line:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Substituter(settings, down.store_dir, log=log).substitute(paths, down)
+    assert down.all_valid_paths() == []
+    assert os.listdir(down.tmp_dir) == []
+    assert down.verify() == []
