@@ -128,13 +128,24 @@ def test_substitutes_nix_cache_over_http(tmp_path, conf, built):
     assert os.listdir(store.tmp_dir) == []
 
 
-@pytest.mark.parametrize("compression", ["zstd", "bzip2", "none"])
-def test_copy_from_every_compression(tmp_path, conf, built, compression):
+@pytest.mark.parametrize("compression, trust_by", [
+    ("zstd", "flag"), ("bzip2", "option"), ("none", "NIX_CONFIG"), ("xz", "nix.conf")])
+def test_copy_from_every_compression(tmp_path, conf, built, compression, trust_by, monkeypatch):
+    """Every compression Nix writes, with the trusted key given each way a Nix user can."""
     cache = tmp_path / "cache"
     nix("copy", "--to", f"file://{cache}?compression={compression}&secret-key={built['sk']}", built["top"])
     store_dir = str(tmp_path / "store")
-    assert main(["store", "copy", "--store", store_dir, "--from", f"file://{cache}",
-                 "--trusted-public-keys", built["pk"], built["top"]]) == 0
+    argv = ["store", "copy", "--store", store_dir, "--from", f"file://{cache}", built["top"]]
+    if trust_by == "flag":
+        argv += ["--trusted-public-keys", built["pk"]]
+    elif trust_by == "option":
+        argv += ["--option", "trusted-public-keys", built["pk"]]
+    elif trust_by == "NIX_CONFIG":
+        monkeypatch.setenv("NIX_CONFIG", f"extra-trusted-public-keys = {built['pk']}")
+    else:
+        (conf / "user" / "nix").mkdir(parents=True)
+        (conf / "user" / "nix" / "nix.conf").write_text(f"trusted-public-keys = {built['pk']}\n")
+    assert main(argv) == 0
     assert_same_as_nix(LocalStore(store_dir), built, built["closure"])
 
 
@@ -156,7 +167,8 @@ def test_reuploaded_cache_is_byte_identical_to_nix_copy(tmp_path, conf, built):
             assert (mine / f).read_bytes() == (theirs / f).read_bytes(), f
 
 
-def test_nix_takes_and_verifies_nixlite_uploads(tmp_path, conf, built):
+@pytest.mark.parametrize("compression", ["xz", "zstd", "bzip2", "none"])
+def test_nix_takes_and_verifies_nixlite_uploads(tmp_path, conf, built, compression):
     """nixlite uploads (PUT over HTTP, signed with its own key) its own added path and an
     input-addressed closure; Nix copies them with require-sigs and verifies them."""
     store_dir = str(tmp_path / "store")
@@ -174,8 +186,8 @@ def test_nix_takes_and_verifies_nixlite_uploads(tmp_path, conf, built):
     served = tmp_path / "served"
     served.mkdir()
     with CacheServer(str(served)) as server:
-        assert main(["store", "copy", "--store", store_dir, "--to", server.url, "--sign", str(sk),
-                     added, built["top"]]) == 0
+        assert main(["store", "copy", "--store", store_dir, "--to", f"{server.url}?compression={compression}",
+                     "--sign", str(sk), added, built["top"]]) == 0
         assert ("PUT", f"/{os.path.basename(built['top'])[:32]}.narinfo") in server.requests
     root = tmp_path / "nixroot"
     nix("copy", "--from", f"file://{served}", "--to", f"local?root={root}",
