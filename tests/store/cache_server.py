@@ -4,7 +4,8 @@
 daemon threads.  Faults are set per request path suffix: ``fail[suffix] = 500``
 answers with that status, ``hang`` holds matching requests until the server
 stops (bounded by ``HANG_LIMIT``), ``auth = "user:password"`` requires basic
-credentials.  ``requests`` records ``(method, path)`` for assertions.
+credentials.  ``requests`` records ``(method, path)`` for assertions.  ``tls=(certfile,
+keyfile)`` serves HTTPS instead (``self_signed_cert`` makes a pair for 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ HANG_LIMIT = 30  # seconds; a hung request never outlives a test by more
 
 
 class CacheServer:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, tls: tuple[str, str] | None = None) -> None:
         self.root = root
         self.fail: dict[str, int] = {}
         self.hang: set[str] = set()
@@ -90,7 +91,15 @@ class CacheServer:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        scheme = "http"
+        if tls is not None:
+            import ssl
+
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> "CacheServer":
@@ -102,6 +111,35 @@ class CacheServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self._thread.join(5)
+
+
+def self_signed_cert(directory: str) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 signed by its own key: ``(cert.pem, key.pem)``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    with open(cert_file, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+    with open(key_file, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return cert_file, key_file
 
 
 if __name__ == "__main__":

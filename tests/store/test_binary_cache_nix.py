@@ -19,7 +19,7 @@ from nixlite.store.nar import dump
 from nixlite.store.settings import Settings
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cache_server import CacheServer  # noqa: E402
+from cache_server import CacheServer, self_signed_cert  # noqa: E402
 
 pytestmark = [
     pytest.mark.nix,
@@ -399,3 +399,18 @@ def test_copy_from_reports_missing_and_untrusted_paths(tmp_path, conf, built, ca
     assert LocalStore(store_dir).all_valid_paths() == []
     assert main(["store", "copy", "--store", store_dir, "--from", f"file://{built['cache']}",
                  "--no-check-sigs", built["top"]]) == 0
+
+
+def test_https_with_nixs_ssl_cert_file(tmp_path, conf, built):
+    """HTTPS checks the server's certificate; Nix's ssl-cert-file setting names the CA to trust."""
+    cert, key = self_signed_cert(str(tmp_path))
+    store = LocalStore(str(tmp_path / "store"))
+    with CacheServer(built["cache"], tls=(cert, key)) as server:
+        assert server.url.startswith("https://")
+        log = []
+        s = settings_for([server.url], built["pk"])
+        assert Substituter(s, store.store_dir, log=log.append).substitute([built["top"]], store) == set()
+        assert "CERTIFICATE_VERIFY_FAILED" in log[0], log
+        s = settings_for([server.url], built["pk"], ssl_cert_file=cert)
+        assert Substituter(s, store.store_dir, log=log.append).substitute([built["top"]], store) == {built["top"]}
+    assert_same_as_nix(store, built, built["closure"])
