@@ -9,8 +9,9 @@ it as a signed xz cache with ``nix copy --to file://…``.  The cache is served 
   signature checks, registration);
 * Nix 2.8: ``nix copy --from http://… --to local?root=DIR --option require-sigs true``.
 
-Prints wall time, NAR MB/s and paths/s of each and the ratio nixlite / Nix (target: ≤ 1,
-"no slower"), and checks both stores got the same NAR hashes.
+The same again from the cache directory as ``file://`` (no server in the way).  Prints wall
+time, NAR MB/s and paths/s of each and the ratio nixlite / Nix (target: ≤ 1, "no slower"),
+and checks both stores got the same NAR hashes.
 
     .venv/bin/python bench/substitute.py [--paths N] [--kib K] [--repeat N]
 """
@@ -32,6 +33,7 @@ from nixlite.store.local import LocalStore, remove_tree
 from nixlite.store.settings import Settings
 
 SERVER = Path(__file__).resolve().parents[1] / "tests" / "store" / "cache_server.py"
+NIX_ENV = {k: v for k, v in os.environ.items() if k != "NIX_CONFIG"}  # Nix as configured on this machine
 
 
 def closure_expr(paths: int, kib: int) -> str:
@@ -53,11 +55,37 @@ in derivation {{
 
 
 def run(*argv: str) -> str:
-    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(argv, check=True, capture_output=True, text=True, env=NIX_ENV).stdout
 
 
 def nix(*argv: str) -> str:
     return run("nix", "--experimental-features", "nix-command", "--option", "substituters", "", *argv)
+
+
+def time_nixlite(url: str, root: Path, top: str, pk: str, infos: dict) -> float:
+    store = LocalStore(str(root))
+    settings = Settings.load()
+    settings.set("substituters", url)
+    settings.set("trusted-public-keys", pk)
+    t = time.perf_counter()
+    done = Substituter(settings, store.store_dir, log=lambda line: None).substitute([top], store)
+    secs = time.perf_counter() - t
+    assert done == {top}, "nixlite did not substitute the closure"
+    assert {p: store.query_path_info(p).nar_hash.sri() for p in infos} == {p: i["narHash"] for p, i in infos.items()}
+    store.close()
+    return secs
+
+
+def time_nix(url: str, root: Path, top: str, pk: str, infos: dict) -> float:
+    t = time.perf_counter()
+    subprocess.run(["nix", "--experimental-features", "nix-command", "copy", "--from", url,
+                    "--to", f"local?root={root}", "--option", "substituters", "",
+                    "--option", "require-sigs", "true", "--option", "trusted-public-keys", pk,
+                    top], check=True, capture_output=True, env=NIX_ENV)
+    secs = time.perf_counter() - t
+    got = json.loads(nix("path-info", "--store", f"local?root={root}", "--json", "-r", top))
+    assert {i["path"]: i["narHash"] for i in got} == {p: i["narHash"] for p, i in infos.items()}
+    return secs
 
 
 def main() -> int:
@@ -83,46 +111,35 @@ def main() -> int:
         print(f"closure: {len(infos)} paths, {nar_mb:.1f} MB NAR, {file_mb:.1f} MB xz "
               f"(set up in {time.perf_counter() - t0:.1f} s)")
 
-        env = {k: v for k, v in os.environ.items() if k != "NIX_CONFIG"}
-        os.environ["NIX_CONF_DIR"] = str(work)  # nixlite: no nix.conf but the settings below
+        # nixlite: no nix.conf but the settings time_nixlite makes
+        os.environ.pop("NIX_CONFIG", None)
+        os.environ["NIX_CONF_DIR"] = str(work)
         os.environ["XDG_CONFIG_HOME"] = str(work)
-        best = {"nixlite": float("inf"), "nix": float("inf")}
         # the server runs in its own process, so it does not share nixlite's interpreter
         server_proc = subprocess.Popen([sys.executable, str(SERVER), str(cache)], stdout=subprocess.PIPE, text=True)
         try:
-            url = server_proc.stdout.readline().strip()
-            for n in range(args.repeat):
-                store = LocalStore(str(work / f"nixlite-{n}"))
-                settings = Settings.load()
-                settings.set("substituters", url)
-                settings.set("trusted-public-keys", pk)
-                t = time.perf_counter()
-                done = Substituter(settings, store.store_dir, log=lambda line: None).substitute([top], store)
-                best["nixlite"] = min(best["nixlite"], time.perf_counter() - t)
-                assert done == {top}, "nixlite did not substitute the closure"
-                for p, i in infos.items():
-                    assert store.query_path_info(p).nar_hash.sri() == i["narHash"], p
-                store.close()
-
-                root = work / f"nix-{n}"
-                t = time.perf_counter()
-                subprocess.run(["nix", "--experimental-features", "nix-command", "copy", "--from", url,
-                                "--to", f"local?root={root}", "--option", "substituters", "",
-                                "--option", "require-sigs", "true", "--option", "trusted-public-keys", pk,
-                                top], check=True, capture_output=True, env=env)
-                best["nix"] = min(best["nix"], time.perf_counter() - t)
-                got = json.loads(nix("path-info", "--store", f"local?root={root}", "--json", "-r", top))
-                assert {i["path"]: i["narHash"] for i in got} == {p: i["narHash"] for p, i in infos.items()}
+            http_url = server_proc.stdout.readline().strip()
+            rows = {}
+            for label, url in (("http (loopback)", http_url), ("file://", f"file://{cache}")):
+                best = {"nixlite": float("inf"), "nix": float("inf")}
+                for n in range(args.repeat):
+                    run_dir = work / f"{len(rows)}-{n}"
+                    best["nixlite"] = min(best["nixlite"], time_nixlite(url, run_dir / "nixlite", top, pk, infos))
+                    best["nix"] = min(best["nix"], time_nix(url, run_dir / "nix", top, pk, infos))
+                    remove_tree(str(run_dir))
+                rows[label] = best
         finally:
             server_proc.kill()
             server_proc.wait()
 
-        for tool, secs in best.items():
-            print(f"{tool:8s} {secs:7.2f} s  {nar_mb / secs:7.1f} MB/s  {len(infos) / secs:7.1f} paths/s")
-        ratio = best["nixlite"] / best["nix"]
-        print(f"ratio nixlite / nix: {ratio:.2f} (target <= 1.0)")
+        for label, best in rows.items():
+            print(f"{label}:")
+            for tool, secs in best.items():
+                print(f"  {tool:8s} {secs:7.2f} s  {nar_mb / secs:7.1f} MB/s  {len(infos) / secs:7.1f} paths/s")
+            print(f"  ratio nixlite / nix: {best['nixlite'] / best['nix']:.2f} (target <= 1.0)")
         # the issue's size (500 MB in 1,000 paths: larger paths than here, so the MB rate governs)
-        print("the issue's 500 MB / 1,000-path closure at these MB rates: "
+        best = rows["http (loopback)"]
+        print("the issue's 500 MB / 1,000-path closure over http at these MB rates: "
               + ", ".join(f"{tool} ~{500 / (nar_mb / secs):.0f} s" for tool, secs in best.items())
               + " (run: bench/substitute.py --paths 1000 --kib 512; its set-up takes minutes)")
         return 0
