@@ -484,7 +484,7 @@ class LocalStore:
         """Unpack a NAR stream into a fresh temp name: ``(temp, NAR sha256, NAR size)``.
 
         Nothing is registered: the caller checks the hash (and signatures)
-        and then calls ``add_restored``, or ``discard_temp``.  Thread-safe (it
+        and then calls ``add_restored``, or ``remove_tree(temp)``.  Thread-safe (it
         touches only ``tmp/``), so downloads can be unpacked in parallel.
         Reading more than ``expected_size`` bytes stops early with an error.
         """

@@ -22,7 +22,7 @@ from nixlite.store.binary_cache import (
     valid_signatures,
 )
 from nixlite.store.hashes import parse_hash
-from nixlite.store.local import LocalStore, PathInfo
+from nixlite.store.local import LocalStore, PathInfo, StoreError
 from nixlite.store.nar import NarError, dump, nar_hash, restore
 from nixlite.store.settings import Settings, SettingsError
 
@@ -353,3 +353,25 @@ def test_interrupted_substitution_leaves_no_temps(tmp_path, nix_conf_dir):
     assert down.all_valid_paths() == []
     assert os.listdir(down.tmp_dir) == []
     assert down.verify() == []
+
+
+def test_add_nar_registers_only_what_matches(tmp_path):
+    """LocalStore.add_nar: a NAR stream becomes a valid path with the given references and
+    signatures, but only when its hash and size are the ones promised."""
+    src = _tree(str(tmp_path / "src"))
+    buf = io.BytesIO()
+    dump(src, buf.write)
+    h, size = nar_hash(src)
+    store = LocalStore(str(tmp_path / "store"))
+    ref = store.add_text("ref", b"r\n")
+    path = "/nix/store/0c6kzph7l0dcbfmjap64f0czdafn3b7x-imported"
+    wrong = PathInfo(path, h, size + 8, {ref})
+    with pytest.raises(StoreError, match=f"size mismatch importing path '{path}'"):
+        store.add_nar(io.BytesIO(buf.getvalue()), wrong)
+    assert not store.is_valid(path) and os.listdir(store.tmp_dir) == []
+    info = PathInfo(path, h, size, {ref}, deriver="/nix/store/3g4myxbz20jkyp6d21bpv3frgigz79kk-x.drv",
+                    sigs={"k-1:c2ln"})
+    assert store.add_nar(io.BytesIO(buf.getvalue()), info) == path
+    got = LocalStore(str(tmp_path / "store")).query_path_info(path)
+    assert (got.references, got.deriver, got.sigs) == ({ref}, info.deriver, {"k-1:c2ln"})
+    assert store.verify() == []
