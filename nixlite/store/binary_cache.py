@@ -499,9 +499,10 @@ class _HttpTransport:
         if conn is None:
             timeout = self.connect_timeout or self.stalled_timeout
             if self.ssl_context is not None:
-                conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.ssl_context)
+                conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self.ssl_context,
+                                                   blocksize=BLOCK)
             else:
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout, blocksize=BLOCK)
             conn.connect()
             conn.sock.settimeout(self.stalled_timeout)
             self._local.conn = conn
