@@ -5,9 +5,11 @@ Subcommands: ``path-info`` (hash, size, references; ``--json``), ``cat``
 --dump``), ``add`` (copy a path in, print its store path, as ``nix-store
 --add[-fixed]``), ``requisites`` (the closure), ``show-derivation`` (a .drv
 as JSON, as ``nix show-derivation``), ``verify`` (check contents against the
-database), ``log`` (a build log, as ``nix-store -l``), ``gc`` (as ``nix-store --gc``:
-roots are result links and ``gcroots/``), ``delete`` (as ``nix-store --delete``).
-Paths are logical (``/nix/store/…``).
+database; ``--sigs`` also signatures), ``log`` (a build log, as ``nix-store -l``),
+``gc`` (as ``nix-store --gc``: roots are result links and ``gcroots/``), ``delete``
+(as ``nix-store --delete``).  Binary caches: ``copy --to/--from URL`` (closures, as
+``nix copy``), ``sign`` (as ``nix store sign``) and ``generate-key`` (the files
+``nix-store --generate-binary-cache-key`` writes).  Paths are logical (``/nix/store/…``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import json
 import os
 import stat
 import sys
+
+from nixlite.cli import nix_settings
 
 
 def register(subparsers) -> None:
@@ -61,6 +65,9 @@ def register(subparsers) -> None:
     q.set_defaults(func=_show_derivation)
 
     q = add("verify", help="check every valid path against its recorded NAR hash")
+    q.add_argument("--sigs", action="store_true",
+                   help="also require a valid signature by a trusted public key (or content addressing)")
+    nix_settings.add_arguments(q)
     q.set_defaults(func=_verify)
 
     q = add("log", help="print the build log of a derivation or of an output it built")
@@ -78,6 +85,30 @@ def register(subparsers) -> None:
     q = add("delete", help="delete store paths that nothing live refers to")
     q.add_argument("paths", nargs="+", metavar="PATH")
     q.set_defaults(func=_delete)
+
+    q = add("copy", help="copy closures to or from a binary cache (file://, http://, https://)")
+    where = q.add_mutually_exclusive_group(required=True)
+    where.add_argument("--to", metavar="URL", help="upload to this binary cache")
+    where.add_argument("--from", dest="from_", metavar="URL", help="download from this binary cache")
+    q.add_argument("--sign", metavar="KEYFILE", action="append", default=[],
+                   help="sign uploaded paths with this secret key file (--to)")
+    q.add_argument("--no-check-sigs", action="store_true",
+                   help="accept paths without a trusted signature (--from)")
+    q.add_argument("paths", nargs="+", metavar="PATH")
+    nix_settings.add_arguments(q)
+    q.set_defaults(func=_copy)
+
+    q = add("sign", help="sign store paths with a secret key")
+    q.add_argument("-k", "--key-file", required=True, metavar="FILE", help="the secret key file")
+    q.add_argument("-r", "--recursive", action="store_true", help="sign the closure")
+    q.add_argument("paths", nargs="+", metavar="PATH")
+    q.set_defaults(func=_sign)
+
+    q = add("generate-key", help="make a binary cache signing key pair (as nix-store --generate-binary-cache-key)")
+    q.add_argument("--key-name", required=True, metavar="NAME", help="key name, e.g. cache.example.org-1")
+    q.add_argument("--secret-key-file", required=True, metavar="FILE")
+    q.add_argument("--public-key-file", required=True, metavar="FILE")
+    q.set_defaults(func=_generate_key)
 
 
 def _store(args):
@@ -194,11 +225,21 @@ def _show_derivation(args) -> int:
 
 
 def _verify(args) -> int:
+    """Exit status as ``nix store verify``: 1 if contents are bad, 2 if paths are untrusted (or both)."""
     store = _store(args)
     problems = store.verify()
     for msg in problems:
         sys.stderr.write(f"error: {msg}\n")
-    return 1 if problems else 0
+    status = 1 if problems else 0
+    if args.sigs:
+        from nixlite.store.binary_cache import is_trusted, public_keys
+
+        keys = public_keys(nix_settings.settings_from_args(args).trusted_public_keys)
+        for p in store.all_valid_paths():
+            if not is_trusted(store.query_path_info(p), keys, store.store_dir):
+                sys.stderr.write(f"path '{p}' is untrusted\n")
+                status |= 2
+    return status
 
 
 def _log(args) -> int:
@@ -260,4 +301,61 @@ def _delete(args) -> int:
     finally:
         os.close(fd)
     sys.stdout.write(f"{len(deleted)} store paths deleted, {_mib(freed)} freed\n")
+    return 0
+
+
+def _copy(args) -> int:
+    from nixlite.store.binary_cache import BinaryCache, SecretKey, Substituter
+    from nixlite.store.local import StoreError
+    from nixlite.store.paths import parse_store_path
+
+    store = _store(args)
+    settings = nix_settings.settings_from_args(args)
+    if args.to:
+        keys = [SecretKey.load(f) for f in args.sign]
+        paths = [_store_path_of(store, p) for p in args.paths]
+        BinaryCache(args.to, settings, store.store_dir).copy_paths(store, paths, keys)
+        return 0
+    if args.sign:
+        raise StoreError("'--sign' only applies to 'nixlite store copy --to'")
+    if args.no_check_sigs:
+        settings.set("require-sigs", "false")
+    paths = [parse_store_path(p, store.store_dir) for p in args.paths]
+    done = Substituter(settings, store.store_dir, urls=[args.from_]).substitute(paths, store)
+    for p in paths:
+        if p not in done:
+            raise StoreError(f"path '{p}' is required, but there is no substituter that can build it")
+    return 0
+
+
+def _sign(args) -> int:
+    from nixlite.store.binary_cache import SecretKey
+
+    store = _store(args)
+    key = SecretKey.load(args.key_file)
+    paths = [_store_path_of(store, p) for p in args.paths]
+    if args.recursive:
+        paths = sorted(store.closure(paths))
+    for p in paths:
+        store.add_signatures(p, [key.sign(store.query_path_info(p))])
+    return 0
+
+
+def _generate_key(args) -> int:
+    from nixlite.store.binary_cache import SecretKey
+    from nixlite.store.local import StoreError
+
+    secret = SecretKey.generate(args.key_name)
+    for path, text, mode in ((args.secret_key_file, secret.to_string(), 0o600),
+                             (args.public_key_file, secret.public().to_string(), 0o644)):
+        temp = f"{path}.tmp-{os.getpid()}"
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(text)
+            os.replace(temp, path)
+        except OSError as exc:
+            if os.path.lexists(temp):
+                os.unlink(temp)
+            raise StoreError(f"writing key file '{path}': {exc.strerror}") from None
     return 0

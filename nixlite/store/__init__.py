@@ -12,4 +12,6 @@ Stateful modules (reached from evaluation only through ``nixlite.eval.io``):
 * ``local``   — ``LocalStore``: physical store, SQLite validity DB, atomic and group commits
 * ``backend`` — ``StoreBackend``: what ``state.io.store`` offers the store builtins
 * ``fetch``   — fetchurl / fetchTarball / fetchGit machinery
+* ``binary_cache`` — Nix binary caches: narinfo, signatures, substitution, uploads
+* ``settings`` — the Nix settings nixlite honours, from nix.conf / ``NIX_CONFIG`` / flags
 """

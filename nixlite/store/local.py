@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 
 from nixlite.errors import NixliteError
 from nixlite.store.derivation import Derivation, parse_derivation
-from nixlite.store.hashes import Hash, hash_file, hash_stream, hasher, nixbase32_encode
-from nixlite.store.nar import NarError, PathFilter, nar_hash, nar_hash_bytes
+from nixlite.store.hashes import BadHash, Hash, hash_file, hash_stream, hasher, nixbase32_encode, parse_hash
+from nixlite.store.nar import NarError, PathFilter, dump, nar_hash, nar_hash_bytes, restore
 from nixlite.store.paths import (
     make_fixed_output_path,
     make_text_path,
@@ -80,6 +80,14 @@ class PathInfo:
     deriver: str | None = None
     registration_time: int = 0
     ca: str | None = None
+    sigs: set[str] = field(default_factory=set)  # "keyname:base64" signatures over fingerprint()
+
+    def fingerprint(self) -> str:
+        """What signatures sign (Nix's ``ValidPathInfo::fingerprint``)."""
+        if self.nar_hash.algo != "sha256":
+            raise StoreError(f"cannot calculate fingerprint of path '{self.path}' "
+                             "because its hash is not sha256")
+        return f"1;{self.path};sha256:{self.nar_hash.base32()};{self.nar_size};{','.join(sorted(self.references))}"
 
 
 def default_root() -> str:
@@ -187,6 +195,7 @@ class LocalStore:
             with self.lock():
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.executescript(_SCHEMA)
+                self._add_sigs_column()
                 self._clean_stale_temps()  # what killed writers left, as Nix does on start
             self._db.execute("PRAGMA foreign_keys = ON")
             # WAL + NORMAL: a commit survives any process crash; after a power loss the
@@ -198,6 +207,12 @@ class LocalStore:
         self._pending: dict[str, PathInfo] = {}  # added in deferred mode, not yet registered
         self._deferred = False
         self._drv_cache: dict[str, Derivation] = {}
+
+    def _add_sigs_column(self) -> None:
+        """Stores made before signatures were kept lack ``ValidPaths.sigs`` (space-separated)."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(ValidPaths)")}
+        if "sigs" not in columns:
+            self._db.execute("ALTER TABLE ValidPaths ADD COLUMN sigs TEXT")
 
     def close(self) -> None:
         self.flush()
@@ -233,15 +248,16 @@ class LocalStore:
         if pending is not None:
             return pending
         row = self._db.execute(
-            "SELECT id, hash, registrationTime, deriver, narSize, ca FROM ValidPaths WHERE path = ?",
+            "SELECT id, hash, registrationTime, deriver, narSize, ca, sigs FROM ValidPaths WHERE path = ?",
             (path,),
         ).fetchone()
         if row is None:
             return None
-        pid, h, reg, deriver, size, ca = row
+        pid, h, reg, deriver, size, ca, sigs = row
         refs = {r for (r,) in self._db.execute("SELECT reference FROM Refs WHERE referrer = ?", (pid,))}
         algo, _, hexdigest = h.partition(":")
-        return PathInfo(path, Hash(algo, bytes.fromhex(hexdigest)), size, refs, deriver, reg, ca)
+        return PathInfo(path, Hash(algo, bytes.fromhex(hexdigest)), size, refs, deriver, reg, ca,
+                        set(sigs.split()) if sigs else set())
 
     def references(self, path: str) -> set[str]:
         info = self.query_path_info(path)
@@ -310,6 +326,21 @@ class LocalStore:
             self._deferred = True
             atexit.register(self.flush)
 
+    @contextlib.contextmanager
+    def batch(self):
+        """Group commit for a burst of adds (a substituted closure): objects go into place
+        as they come, and are registered after one ``syncfs`` in one transaction when the
+        block ends (also when it ends by an exception: what was added is complete)."""
+        if self._deferred:
+            yield
+            return
+        self._deferred = True
+        try:
+            yield
+        finally:
+            self._deferred = False
+            self.flush()
+
     def flush(self) -> None:
         """Register the paths added in deferred mode (no-op when there are none)."""
         if not self._pending:
@@ -319,14 +350,15 @@ class LocalStore:
         with self.lock():
             self._register(pending)
 
-    def _commit(self, temp: str, info: PathInfo) -> None:
-        """Move the finished object at ``temp`` into place and register it."""
-        _canonicalise(temp)
+    def _commit(self, temp: str, info: PathInfo, canonical: bool = False) -> None:
+        """Move the finished object at ``temp`` into place and register it
+        (``canonical``: its modes and times are already the store's)."""
+        if not canonical:
+            _canonicalise(temp)
         if not self._deferred:
             _flush_to_disk(self.tmp_dir, [temp])
         final = self.physical(info.path)
         with self.lock():
-            self._clean_stale_temps()
             if self.is_valid(info.path):
                 remove_tree(temp)
                 return
@@ -347,10 +379,11 @@ class LocalStore:
             now = int(time.time())
             for info in infos:
                 cur = db.execute(
-                    "INSERT OR IGNORE INTO ValidPaths (path, hash, registrationTime, deriver, narSize, ca)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO ValidPaths (path, hash, registrationTime, deriver, narSize, ca, sigs)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (info.path, f"{info.nar_hash.algo}:{info.nar_hash.hex()}",
-                     info.registration_time or now, info.deriver, info.nar_size, info.ca),
+                     info.registration_time or now, info.deriver, info.nar_size, info.ca,
+                     " ".join(sorted(info.sigs)) or None),
                 )
                 if cur.rowcount:
                     db.executemany("INSERT INTO Refs (referrer, reference) VALUES (?, ?)",
@@ -443,6 +476,56 @@ class LocalStore:
             if os.path.lexists(temp_tree):
                 remove_tree(temp_tree)
         return path
+
+    def restore_nar(self, source, expected_size: int | None = None) -> tuple[str, Hash, int]:
+        """Unpack a NAR stream into a fresh temp name: ``(temp, NAR sha256, NAR size)``.
+
+        Nothing is registered: the caller checks the hash (and signatures)
+        and then calls ``add_restored``, or ``remove_tree(temp)``.  Thread-safe (it
+        touches only ``tmp/``), so downloads can be unpacked in parallel.
+        Reading more than ``expected_size`` bytes stops early with an error.
+        """
+        temp = self._new_temp()
+        try:
+            h, size = restore(source, temp, limit=expected_size, canonical=True)
+        except BaseException:
+            remove_tree(temp)
+            raise
+        return temp, h, size
+
+    def add_restored(self, temp: str, got: tuple[Hash, int], info: PathInfo) -> str:
+        """Register the tree ``restore_nar`` left at ``temp`` as ``info`` if it is what
+        ``info`` says (NAR hash and size, Nix's wording otherwise); the temp is
+        consumed either way.  References (other than itself) must already be valid."""
+        try:
+            if self.is_valid(info.path):
+                return info.path
+            check_nar(info, got)
+            _check_ca(temp, info)
+            self._check_refs(info.path, info.references)
+            self._commit(temp, info, canonical=True)
+        finally:
+            remove_tree(temp)
+        return info.path
+
+    def add_nar(self, source, info: PathInfo) -> str:
+        """Add ``info.path`` from a NAR stream, verified against ``info`` before it is valid."""
+        if self.is_valid(info.path):
+            return info.path
+        temp, h, size = self.restore_nar(source, info.nar_size)
+        return self.add_restored(temp, (h, size), info)
+
+    def add_signatures(self, path: str, sigs) -> None:
+        """Record more signatures for a valid path (``nixlite store sign``)."""
+        info = self.query_path_info(path)
+        if info is None:
+            raise StoreError(f"path '{path}' is not valid")
+        merged = info.sigs | set(sigs)
+        if merged != info.sigs:
+            self.flush()
+            with self.lock():
+                self._db.execute("UPDATE ValidPaths SET sigs = ? WHERE path = ?",
+                                 (" ".join(sorted(merged)), path))
 
     def make_temp_dir(self) -> str:
         """A fresh private directory on the store's file system (for fetchers)."""
@@ -651,6 +734,44 @@ class LocalStore:
             freed += info.nar_size if info is not None else 0
             deleted.append(p)
         return deleted, freed
+
+def check_nar(info: PathInfo, got: tuple[Hash, int]) -> None:
+    """The NAR hash and size ``got`` while unpacking are what ``info`` says (Nix's wording)."""
+    h, size = got
+    if h != info.nar_hash:
+        raise StoreError(f"hash mismatch importing path '{info.path}';\n"
+                         f"  specified: {info.nar_hash.to_string('base32')}\n"
+                         f"  got:       {h.to_string('base32')}")
+    if size != info.nar_size:
+        raise StoreError(f"size mismatch importing path '{info.path}';\n"
+                         f"  specified: {info.nar_size}\n  got:       {size}")
+
+
+def _check_ca(tree: str, info: PathInfo) -> None:
+    """A path that claims a content address (``CA:``) really has that content, so a
+    cache cannot get unsigned content in by claiming one (Nix: "ca hash mismatch")."""
+    if not info.ca:
+        return
+    method, _, rest = info.ca.partition(":")
+    recursive = method == "fixed" and rest.startswith("r:")
+    try:
+        if method not in ("text", "fixed"):
+            raise BadHash(f"unknown content address method '{method}'")
+        expected = parse_hash(rest[2:] if recursive else rest)
+    except BadHash as exc:
+        raise StoreError(f"path '{info.path}' has a bad content address '{info.ca}': {exc}") from None
+    if recursive and expected.algo == "sha256":
+        got = info.nar_hash  # the NAR hash, already checked against the tree
+    elif recursive:
+        h = hasher(expected.algo)
+        dump(tree, h.update)
+        got = Hash(expected.algo, h.digest())
+    else:
+        got = _flat_hash(tree, expected.algo)
+    if got != expected:
+        raise StoreError(f"ca hash mismatch importing path '{info.path}';\n"
+                         f"  specified: {expected.to_string('base32')}\n"
+                         f"  got:       {got.to_string('base32')}")
 
 
 def _once_per_path(path_filter: PathFilter) -> PathFilter:

@@ -159,3 +159,150 @@ def nar_hash(path: str, path_filter: PathFilter | None = None,
 def nar_hash_bytes(contents: bytes, executable: bool = False) -> tuple[Hash, int]:
     nar = dump_bytes(contents, executable)
     return Hash("sha256", hashlib.sha256(nar).digest()), len(nar)
+
+
+# --------------------------------------------------------------------------
+# restoring
+
+
+class _NarInput:
+    """Buffered reads from ``source`` that hash and count every NAR byte consumed."""
+
+    __slots__ = ("source", "buf", "pos", "h", "size", "limit")
+
+    def __init__(self, source, limit: int | None) -> None:
+        self.source = source
+        self.buf = b""
+        self.pos = 0
+        self.h = hashlib.sha256()
+        self.size = 0
+        self.limit = limit
+
+    def _fill(self) -> bool:
+        block = self.source.read(BLOCK)
+        if not block:
+            return False
+        self.size += len(block)
+        if self.limit is not None and self.size > self.limit:
+            raise NarError(f"bad archive: longer than the expected {self.limit} bytes")
+        self.h.update(block)
+        rest = self.buf[self.pos:]
+        self.buf = rest + block if rest else block
+        self.pos = 0
+        return True
+
+    def take(self, n: int) -> bytes:
+        while len(self.buf) - self.pos < n:
+            if not self._fill():
+                raise NarError("bad archive: unexpected end-of-file")
+        out = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return out
+
+    def length(self) -> int:
+        return int.from_bytes(self.take(8), "little")
+
+    def padding(self, n: int) -> None:
+        if -n % 8 and self.take(-n % 8).strip(b"\0"):
+            raise NarError("bad archive: non-zero padding")
+
+    def string(self, max_len: int = 4096) -> bytes:
+        n = self.length()
+        if n > max_len:
+            raise NarError("bad archive: string too long")
+        s = self.take(n)
+        self.padding(n)
+        return s
+
+    def expect(self, token: bytes, what: str) -> None:
+        if self.string() != token:
+            raise NarError(f"bad archive: expected {what}")
+
+    def copy_to(self, n: int, out) -> None:
+        """Move ``n`` content bytes to the file ``out`` without holding them all."""
+        while n:
+            if self.pos == len(self.buf) and not self._fill():
+                raise NarError("bad archive: unexpected end-of-file")
+            chunk = self.buf[self.pos:self.pos + n]
+            out.write(chunk)
+            self.pos += len(chunk)
+            n -= len(chunk)
+
+    def at_end(self) -> bool:
+        return self.pos == len(self.buf) and not self._fill()
+
+
+def restore(source, dest: str, limit: int | None = None, canonical: bool = False) -> tuple[Hash, int]:
+    """Unpack the NAR read from ``source`` (``.read(n)``) into the new path ``dest``.
+
+    Returns the NAR's sha256 and size, computed over exactly the bytes read,
+    so a caller can check them before trusting the tree.  Entry names are
+    checked (no ``/``, ``.``, ``..``, strictly sorted) so an archive cannot
+    write outside ``dest``; more than ``limit`` bytes, trailing data or a
+    truncated archive are errors.  ``canonical``: give every object the
+    store's read-only modes and mtime 1 while writing it (saves a second walk).
+    """
+    nar = _NarInput(source, limit)
+    if nar.string() != b"nix-archive-1":
+        raise NarError("bad archive: input doesn't look like a Nix archive")
+    _restore_node(nar, dest, canonical)
+    if not nar.at_end():
+        raise NarError("bad archive: trailing data after the archive")
+    return Hash("sha256", nar.h.digest()), nar.size
+
+
+def _restore_node(nar: _NarInput, dest: str, canonical: bool) -> None:
+    nar.expect(b"(", "open tag")
+    nar.expect(b"type", "tag 'type'")
+    kind = nar.string()
+    if kind == b"regular":
+        tag = nar.string()
+        executable = tag == b"executable"
+        if executable:
+            if nar.string() != b"":
+                raise NarError("bad archive: executable marker has non-empty value")
+            tag = nar.string()
+        if tag != b"contents":
+            raise NarError("bad archive: expected tag 'contents'")
+        n = nar.length()
+        with open(dest, "xb") as out:
+            nar.copy_to(n, out)
+            out.flush()
+            if canonical:
+                os.chmod(out.fileno(), 0o555 if executable else 0o444)
+                os.utime(out.fileno(), (1, 1))
+            elif executable:
+                os.chmod(out.fileno(), 0o755)
+        nar.padding(n)
+        nar.expect(b")", "close tag")
+    elif kind == b"symlink":
+        nar.expect(b"target", "tag 'target'")
+        os.symlink(nar.string(), dest)
+        if canonical:
+            os.utime(dest, (1, 1), follow_symlinks=False)
+        nar.expect(b")", "close tag")
+    elif kind == b"directory":
+        os.mkdir(dest)
+        previous = None
+        while True:
+            tag = nar.string()
+            if tag == b")":
+                break
+            if tag != b"entry":
+                raise NarError("bad archive: expected tag 'entry' or ')'")
+            nar.expect(b"(", "open tag")
+            nar.expect(b"name", "tag 'name'")
+            name = nar.string()
+            if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
+                raise NarError(f"bad archive: NAR contains invalid file name '{name.decode(errors='replace')}'")
+            if previous is not None and name <= previous:
+                raise NarError("bad archive: NAR directory is not sorted")
+            previous = name
+            nar.expect(b"node", "tag 'node'")
+            _restore_node(nar, os.path.join(dest, os.fsdecode(name)), canonical)
+            nar.expect(b")", "close tag")
+        if canonical:
+            os.chmod(dest, 0o555)
+            os.utime(dest, (1, 1))
+    else:
+        raise NarError(f"bad archive: unknown file type '{kind.decode(errors='replace')}'")
