@@ -1,0 +1,118 @@
+"""Running native dockerTools steps as the realiser does, over a temporary LocalStore.
+
+``realise(store, "nixlite-docker-layer", "docker-layer-x", args)`` calls the step with a
+StepContext (physical output in a fresh build dir on the store's file system), then does
+what the realiser does after a builder: scans the output for the hash parts of valid paths
+and registers it (normalised by the store's commit) under a logical path derived from the
+step and its arguments, which it returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from nixlite.build.native import StepContext
+from nixlite.image.steps import NATIVE_STEPS
+from nixlite.store.hashes import nixbase32_encode
+from nixlite.store.local import LocalStore
+
+STORE = "/nix/store"
+
+
+def store_path_for(name: str, salt: str) -> str:
+    digest = hashlib.sha256(f"{name}\0{salt}".encode()).digest()[:20]
+    return f"{STORE}/{nixbase32_encode(digest)}-{name}"
+
+
+def scan_references(store: LocalStore, physical: str, self_path: str) -> set[str]:
+    """Valid store paths whose hash part occurs in the output's bytes (Nix's scan)."""
+    candidates = {os.path.basename(p).split("-", 1)[0].encode(): p
+                  for p in store.all_valid_paths()}
+    candidates[os.path.basename(self_path).split("-", 1)[0].encode()] = self_path
+    found = set()
+    files = [physical] if not os.path.isdir(physical) or os.path.islink(physical) else [
+        os.path.join(d, n) for d, dirs, names in os.walk(physical) for n in dirs + names]
+    for path in files:
+        data = os.readlink(path).encode() if os.path.islink(path) else (
+            open(path, "rb").read() if os.path.isfile(path) else b"")
+        for h, p in candidates.items():
+            if h in data or h in os.path.basename(path).encode():
+                found.add(p)
+    return found
+
+
+def context(store: LocalStore, name: str, args: dict, *, out: str | None = None,
+            env: dict | None = None) -> StepContext:
+    build = store.make_temp_dir()
+    logical = out or store_path_for(name, json.dumps(args, sort_keys=True))
+    return StepContext(
+        drv_path=store_path_for(name + ".drv", json.dumps(args, sort_keys=True)),
+        env={"nixliteArgs": json.dumps(args), "out": logical, **(env or {})}, attrs=None,
+        outputs={"out": os.path.join(build, "out")}, output_paths={"out": logical},
+        build_dir=os.path.join(build, "build"), store=store, log=io.StringIO(), cores=2)
+
+
+def realise(store: LocalStore, step: str, name: str, args: dict, **options) -> str:
+    ctx = context(store, name, args, **options)
+    os.mkdir(ctx.build_dir)
+    try:
+        NATIVE_STEPS[step](ctx)
+        logical = ctx.output_paths["out"]
+        refs = scan_references(store, ctx.outputs["out"], logical) - {logical}
+        if store.is_valid(logical):
+            return logical
+        return store.add_prepared(ctx.outputs["out"], logical, refs)
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", os.path.dirname(ctx.build_dir)], check=False)
+        shutil.rmtree(os.path.dirname(ctx.build_dir), ignore_errors=True)
+
+
+def add_tree(store: LocalStore, tmp, name: str, files: dict, refs=()) -> str:
+    """A store path made from ``files`` (relative name → bytes, or ('link', target), or
+    ('exec', bytes)); ``refs`` are recorded as its references."""
+    root = tmp / f"src-{name}-{len(files)}"
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    for rel, value in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(value, tuple) and value[0] == "link":
+            os.symlink(value[1], path)
+        elif isinstance(value, tuple) and value[0] == "dir":
+            path.mkdir()
+        elif isinstance(value, tuple) and value[0] == "exec":
+            path.write_bytes(value[1])
+            path.chmod(0o755)
+        else:
+            path.write_bytes(value)
+    return store.add_path(str(root), name, refs=refs)[0]
+
+
+def _can_mount_store() -> bool:
+    if not os.path.isdir("/nix/store") or not shutil.which("unshare"):
+        return False
+    flags = ["-m"] if os.geteuid() == 0 else ["-rm"]
+    return subprocess.run(["unshare", *flags, "true"], capture_output=True).returncode == 0
+
+
+needs_store_mount = pytest.mark.skipif(
+    not _can_mount_store(), reason="needs /nix/store as a mount point and mount namespaces")
+
+
+def run_with_store(store: LocalStore, script: str, *, cwd, env: dict) -> subprocess.CompletedProcess:
+    """Run bash ``script`` where /nix/store is ``store`` (bind-mounted in a private mount
+    namespace: the host's Nix store is never touched)."""
+    flags = ["-m"] if os.geteuid() == 0 else ["-rm"]
+    wrapper = f'mount --bind {store.real_dir} /nix/store && exec bash -eo pipefail -c "$0"'
+    return subprocess.run(["unshare", *flags, "bash", "-c", wrapper, script], cwd=cwd,
+                          env={"PATH": os.environ["PATH"], "LC_ALL": "C", "TZ": "UTC",
+                               "SOURCE_DATE_EPOCH": "315532800", **env},
+                          capture_output=True)
