@@ -74,9 +74,14 @@ def _copy_dir(view: StoreView, logical: str, dest: str, keep_dirlinks: bool, top
     os.chmod(target, mode if not top else mode | 0o200)
 
 
+LNDIR_SKIPS = {"RCS", "SCCS", "CVS", "CVS.adm", ".svn", ".git", ".hg"}
+
+
 def link_contents(view: StoreView, item: str, dest: str) -> None:
     """``lndir -silent ITEM DEST`` (symlinkJoin): directories made, files linked to their
-    logical path, symlinks copied; an existing entry of the same name is left alone."""
+    logical path, symlinks copied (their text); an existing entry is left alone; version
+    control directories skipped.  (lndir's st_nlink shortcut, which may also descend into a
+    linked directory depending on readdir order, is not reproduced: links stay links.)"""
     source = view.resolve(item)
     real = view.physical(source)
     if not os.path.isdir(real):
@@ -86,6 +91,8 @@ def link_contents(view: StoreView, item: str, dest: str) -> None:
         child, child_real, child_dest = source + "/" + name, real + "/" + name, os.path.join(dest, name)
         st = os.lstat(child_real)
         if stat.S_ISDIR(st.st_mode):
+            if name in LNDIR_SKIPS:
+                continue
             if os.path.islink(child_dest) and view.is_dir(os.readlink(child_dest)):
                 # an earlier package linked this directory: lndir descends into real dirs only
                 continue
