@@ -9,7 +9,7 @@ in, the mount points made before and removed after as the seed's VM script does.
 ownership changes are real; otherwise uid 0 is mapped to the calling user and the caller
 records every file as root's.
 
-``python -m nixlite.image.steps.sandbox`` is the child side: it reads its spec as JSON on
+``main`` is the child side (run as ``python -c CHILD``): it reads its spec as JSON on
 stdin, sets the namespaces up and execs the shell.
 """
 
@@ -30,6 +30,7 @@ CLONE_NEWUSER = 0x10000000
 MS_RDONLY, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 
+CHILD = "from nixlite.image.steps.sandbox import main; main()"
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NAMESPACE_HINT = ("user namespaces are unavailable (check the sysctls "
                   "kernel.unprivileged_userns_clone, user.max_user_namespaces and "
@@ -45,7 +46,7 @@ def run_script(script: str, *, cwd: str, env: Mapping[str, str], store_real_dir:
     spec = {"script": script, "cwd": cwd, "env": dict(env), "store": store_real_dir,
             "store_dir": store_dir, "overlay": overlay, "shell": shell, "scratch": scratch}
     log.flush()
-    proc = subprocess.run([sys.executable, "-m", "nixlite.image.steps.sandbox"],
+    proc = subprocess.run([sys.executable, "-c", CHILD],
                           input=json.dumps(spec).encode(), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, cwd=cwd)
     output = proc.stdout.decode("utf-8", "replace")
@@ -198,7 +199,3 @@ def _which(program: str, path: str) -> str:
         if os.access(candidate, os.X_OK):
             return candidate
     return program
-
-
-if __name__ == "__main__":
-    main()

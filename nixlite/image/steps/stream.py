@@ -9,7 +9,7 @@ and the result (``stream_script``: an executable that writes the image to stdout
 The script is ``#!/bin/sh`` exec'ing the Python that built it on this module, with the conf's
 store path and its own location (from which it finds nixlite's store on disk):
 ``$(nixlite build img.nix) | docker load`` works wherever that nixlite is installed.
-Run as ``python -m nixlite.image.steps.stream CONF [SCRIPT] [-t NAME:TAG]``.
+``main`` takes ``CONF [SCRIPT] [-t NAME:TAG]``.
 """
 
 from __future__ import annotations
@@ -188,11 +188,12 @@ def stream_script(ctx: StepContext) -> None:
         text = ("#!/bin/sh\n"
                 f"# streamLayeredImage {args.get('name', '')}: writes the image (docker-archive) "
                 "to stdout, e.g. into `docker load`\n"
-                f"exec {shlex.quote(sys.executable)} -m nixlite.image.steps.stream "
+                f"exec {shlex.quote(sys.executable)} -c {shlex.quote(SCRIPT_ENTRY)} "
                 f"{shlex.quote(conf)} \"$0\" \"$@\"\n")
         write_bytes_atomically(ctx.outputs["out"], text.encode(), mode=0o755)
 
 
+SCRIPT_ENTRY = "import sys; from nixlite.image.steps.stream import main; sys.exit(main(sys.argv[1:]))"
 COMPRESSIONS = {None: "gzip", "gz": "gzip-rsyncable", "zstd": "zstd", "none": "none"}
 
 
@@ -241,7 +242,3 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"error: {e.strerror}: '{e.filename}'\n")
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
