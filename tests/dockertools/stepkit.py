@@ -116,3 +116,45 @@ def run_with_store(store: LocalStore, script: str, *, cwd, env: dict) -> subproc
                           env={"PATH": os.environ["PATH"], "LC_ALL": "C", "TZ": "UTC",
                                "SOURCE_DATE_EPOCH": "315532800", **env},
                           capture_output=True)
+
+
+def realise_drv(store: LocalStore, drv_path: str, log: io.StringIO | None = None) -> str:
+    """Build a derivation graph whose builders are all native dockerTools steps, in
+    dependency order, as ``nixlite build`` will (until it lands): inputs first, then the
+    step, the reference scan over the inputs' closure, the fixed-output hash check with Nix's
+    message, and registration.  Returns the ``out`` path."""
+    from nixlite.build.native import StepFailed
+    from nixlite.store.hashes import Hash
+
+    drv = store.read_derivation(drv_path)
+    out = drv.outputs["out"].path
+    if store.is_valid(out):
+        return out
+    for input_drv in sorted(drv.input_drvs):
+        realise_drv(store, input_drv, log)
+    if not drv.builder.startswith("builtin:nixlite-"):
+        pytest.skip(f"'{drv_path}' needs a process builder ({drv.builder}): nixlite build")
+    build = store.make_temp_dir()
+    ctx = StepContext(drv_path=drv_path, env=dict(drv.env), attrs=None,
+                      outputs={"out": os.path.join(build, "out")}, output_paths={"out": out},
+                      build_dir=os.path.join(build, "build"), store=store,
+                      log=log or io.StringIO(), cores=2)
+    os.mkdir(ctx.build_dir)
+    try:
+        NATIVE_STEPS[drv.builder.removeprefix("builtin:")](ctx)
+        if drv.is_fixed_output():
+            spec = drv.outputs["out"]
+            got = hashlib.sha256(open(ctx.outputs["out"], "rb").read()).hexdigest()
+            if got != spec.hash:
+                raise StepFailed(
+                    f"hash mismatch in fixed-output derivation '{drv_path}':\n"
+                    f"         specified: {Hash('sha256', bytes.fromhex(spec.hash)).sri()}\n"
+                    f"            got:    {Hash('sha256', bytes.fromhex(got)).sri()}")
+        inputs = store.closure([store.read_derivation(d).outputs[o].path
+                                for d, outs in drv.input_drvs.items() for o in outs]
+                               + sorted(drv.input_srcs))
+        refs = {p for p in scan_references(store, ctx.outputs["out"], out) if p in inputs}
+        return store.add_prepared(ctx.outputs["out"], out, refs)
+    finally:
+        subprocess.run(["chmod", "-R", "u+w", build], check=False)
+        shutil.rmtree(build, ignore_errors=True)

@@ -8,7 +8,7 @@ the derivation's ``nixliteArgs`` JSON attribute (``context.step_args``).
 from __future__ import annotations
 
 from nixlite.build.native import NativeStep
-from nixlite.image.steps.images import export_image, merge_images, pull_image
+from nixlite.image.steps.images import export_image, merge_images, pull_image, write_tree
 from nixlite.image.steps.legacy_image import docker_image, docker_layer
 from nixlite.image.steps.stream import (customisation_layer, layered_archive, stream_conf,
                                         stream_script)
@@ -23,4 +23,5 @@ NATIVE_STEPS: dict[str, NativeStep] = {
     "nixlite-pull-image": pull_image,                  # pullImage (fixed output)
     "nixlite-export-image": export_image,              # exportImage's root file system tar
     "nixlite-merge-images": merge_images,              # mergeImages
+    "nixlite-tree": write_tree,                        # fakeNss, binSh, usrBinEnv, caCertificates
 }

@@ -1,4 +1,5 @@
-"""The dockerTools steps that move whole images: pullImage, exportImage, mergeImages."""
+"""The dockerTools steps that move whole images (pullImage, exportImage, mergeImages), and
+``tree``: the small directories of files and links fakeNss, binSh and friends are."""
 
 from __future__ import annotations
 
@@ -92,3 +93,28 @@ def merge_images(ctx: StepContext) -> None:
         make_read_only(image)
         _write_tar(ctx, image, compress=True, uid=0, gid=0, uname="root", gname="root",
                    strip_dot_slash=True)
+
+
+def write_tree(ctx: StepContext) -> None:
+    """A directory with ``files`` (relative path → text), ``symlinks`` (relative path →
+    target) and empty ``dirs``: what upstream writes with writeTextDir, ``ln -s`` and
+    ``mkdir -p`` in its small helpers."""
+    from nixlite.image.tarreader import safe_relative
+
+    with failures():
+        args = step_args(ctx)
+        out = ctx.outputs["out"]
+        os.mkdir(out)
+
+        def place(rel: str) -> str:
+            path = os.path.join(out, safe_relative(rel, "tree entry"))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            return path
+
+        for rel in args.get("dirs") or []:
+            os.makedirs(place(rel), exist_ok=True)
+        for rel, text in (args.get("files") or {}).items():
+            with open(place(rel), "w") as f:
+                f.write(text)
+        for rel, target in (args.get("symlinks") or {}).items():
+            os.symlink(target, place(rel))

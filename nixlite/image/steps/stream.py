@@ -119,6 +119,8 @@ def stream_conf(ctx: StepContext) -> None:
         virtual = [p for p in graph if "0" * 32 in p or "1" * 32 in p]
         layers = store_layers(graph, max_layers=int(args.get("maxLayers", 100)),
                               base_layers=base_layers, exclude=virtual)
+        if args.get("includeStorePaths") is False:
+            layers = []
         tag = args.get("tag") or hash_part(ctx.output_paths["out"])
         conf = dict(json.loads(base_json))
         conf.update({
@@ -129,8 +131,9 @@ def stream_conf(ctx: StepContext) -> None:
             "repo_tag": f"{args['name']}:{tag}",
             "created": normalise_created(args.get("created", "1970-01-01T00:00:01Z")),
         })
-        if args.get("mtime") is not None:
-            conf["mtime"] = args["mtime"]
+        for key in ("mtime", "uid", "gid", "uname", "gname"):
+            if args.get(key) is not None:
+                conf[key] = args[key]
         write_bytes_atomically(ctx.outputs["out"], json.dumps(conf, indent=2).encode() + b"\n")
 
 
@@ -150,7 +153,10 @@ def streamed_image(conf: dict[str, Any], view: StoreView, repo_tag: str | None =
                                   created_text, config, False)
     for paths in conf["store_layers"]:
         def source(paths=tuple(paths)):
-            return store_layer_chunks_at(paths, view, mtime=mtime)
+            return store_layer_chunks_at(paths, view, mtime=mtime, uid=int(conf.get("uid", 0)),
+                                         gid=int(conf.get("gid", 0)),
+                                         uname=conf.get("uname", "root"),
+                                         gname=conf.get("gname", "root"))
         layers.append(Layer.from_tar(source))
         history.append({"created": created_text, "comment": f"store paths: {list(paths)!r}"})
     custom = conf["customisation_layer"]
