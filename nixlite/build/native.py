@@ -13,7 +13,8 @@ and no stage to its right.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Callable, Mapping, TextIO
 
 from nixlite.store.local import LocalStore
@@ -33,6 +34,8 @@ class StepContext:
     store: LocalStore             # read inputs with store.physical(logical_path)
     log: TextIO                   # the build log (what ``nixlite store log`` shows)
     cores: int                    # NIX_BUILD_CORES
+    cancelled: threading.Event = field(default_factory=threading.Event)
+                                  # set when the build is interrupted: long steps should stop
 
 
 NativeStep = Callable[[StepContext], None]

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "parse_cmd",
     "eval_cmd",
     "instantiate_cmd",
+    "build_cmd",
     "store_cmd",
     "image_cmd",
 )

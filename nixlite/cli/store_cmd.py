@@ -1,11 +1,13 @@
-"""``nixlite store``: inspect and add to the local store (no garbage collection).
+"""``nixlite store``: inspect, add to and collect garbage in the local store.
 
 Subcommands: ``path-info`` (hash, size, references; ``--json``), ``cat``
 (a file inside a store path), ``dump`` (NAR to stdout, as ``nix-store
 --dump``), ``add`` (copy a path in, print its store path, as ``nix-store
 --add[-fixed]``), ``requisites`` (the closure), ``show-derivation`` (a .drv
 as JSON, as ``nix show-derivation``), ``verify`` (check contents against the
-database).  Paths are logical (``/nix/store/…``).
+database), ``log`` (a build log, as ``nix-store -l``), ``gc`` (as ``nix-store --gc``:
+roots are result links and ``gcroots/``), ``delete`` (as ``nix-store --delete``).
+Paths are logical (``/nix/store/…``).
 """
 
 from __future__ import annotations
@@ -60,6 +62,22 @@ def register(subparsers) -> None:
 
     q = add("verify", help="check every valid path against its recorded NAR hash")
     q.set_defaults(func=_verify)
+
+    q = add("log", help="print the build log of a derivation or of an output it built")
+    q.add_argument("paths", nargs="+", metavar="PATH")
+    q.set_defaults(func=_log)
+
+    q = add("gc", help="delete the store paths that no GC root (result link) reaches")
+    q.add_argument("--dry-run", "--print-dead", dest="dry_run", action="store_true",
+                   help="only print the paths that would be deleted")
+    q.add_argument("--max", "--max-freed", dest="max", type=int, metavar="BYTES",
+                   help="stop after freeing BYTES")
+    q.add_argument("--print-roots", action="store_true", help="print the roots and exit")
+    q.set_defaults(func=_gc)
+
+    q = add("delete", help="delete store paths that nothing live refers to")
+    q.add_argument("paths", nargs="+", metavar="PATH")
+    q.set_defaults(func=_delete)
 
 
 def _store(args):
@@ -181,3 +199,65 @@ def _verify(args) -> int:
     for msg in problems:
         sys.stderr.write(f"error: {msg}\n")
     return 1 if problems else 0
+
+
+def _log(args) -> int:
+    from nixlite.store.local import StoreError
+
+    store = _store(args)
+    for p in args.paths:
+        sp = _store_path_of(store, p)
+        log = store.read_log(sp)
+        if log is None:
+            raise StoreError(f"build log of '{sp}' is not available")
+        sys.stdout.buffer.write(log)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1024 * 1024):.2f} MiB"
+
+
+def _gc(args) -> int:
+    store = _store(args)
+    if args.print_roots:
+        for link, path in sorted(store.find_roots(remove_stale=False).items()):
+            sys.stdout.write(f"{link} -> {path}\n")
+        return 0
+    fd = store.gc_lock(exclusive=True)
+    try:
+        live = store.live_paths()
+        dead = set(store.all_valid_paths()) - live
+
+        def say(p: str) -> None:
+            if args.dry_run:
+                sys.stdout.write(p + "\n")
+            else:
+                sys.stderr.write(f"deleting '{p}'\n")
+
+        deleted, freed = store.delete_paths(dead, args.max, args.dry_run, say)
+    finally:
+        os.close(fd)
+    if not args.dry_run:
+        sys.stdout.write(f"{len(deleted)} store paths deleted, {_mib(freed)} freed\n")
+    return 0
+
+
+def _delete(args) -> int:
+    from nixlite.store.local import StoreError
+
+    store = _store(args)
+    fd = store.gc_lock(exclusive=True)
+    try:
+        paths = {_store_path_of(store, p) for p in args.paths}
+        live = store.live_paths()
+        for p in sorted(paths):
+            if p in live or store.referrers(p) - paths:
+                raise StoreError(f"Cannot delete path '{p}' since it is still alive. To find out "
+                                 "why, use: nixlite store gc --print-roots")
+        deleted, freed = store.delete_paths(paths)
+    finally:
+        os.close(fd)
+    sys.stdout.write(f"{len(deleted)} store paths deleted, {_mib(freed)} freed\n")
+    return 0

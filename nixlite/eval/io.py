@@ -53,6 +53,34 @@ class EvalIO:
     def fetch(self, kind: str, **params):
         raise NotSupportedYet(f"fetching ({kind}) is not supported yet")
 
+    # Import from derivation: builds outputs during evaluation.  A callable taking
+    # ``[(drv path, output name), …]``, set by the command that evaluates (nixlite.build
+    # is a later stage); without one, reading an unbuilt output is an error.
+    realiser = None
+
+    def realise(self, ctx) -> None:
+        """Make valid every store path a string context names (``import``, ``readFile``…
+        of a derivation output build it first, as Nix does)."""
+        store = self.store
+        wanted = []
+        for elem in ctx:
+            if elem[0] == "!":
+                output, _, drv_path = elem[1:].partition("!")
+                out = store.read_derivation(drv_path).outputs.get(output)
+                if out is None or not store.is_valid(out.path):
+                    wanted.append((drv_path, output, out.path if out else drv_path))
+            else:
+                p = elem[1:] if elem[0] == "=" else elem
+                if not store.is_valid(p):
+                    raise EvalError(f"path '{p}' is not valid")
+        if not wanted:
+            return
+        if self.realiser is None:
+            _, _, path = wanted[0]
+            raise EvalError(f"cannot read '{path}': it is an output of '{wanted[0][0]}', which is "
+                            "not built (import from derivation needs `nixlite build`)")
+        self.realiser([(drv_path, output) for drv_path, output, _ in wanted])
+
     @property
     def store(self):
         """The store operations (``nixlite.store.backend.StoreBackend`` interface)."""

@@ -489,6 +489,167 @@ class LocalStore:
         return problems
 
 
+    # ------------------------------------------------ builds: logs, locks, roots, gc
+    #
+    # Layout additions under the store root:
+    #   log/<drv basename>        the build log of a derivation (plain text)
+    #   locks/<hash part>.lock    flock held while an output is being built
+    #   gcroots/auto/<h>          symlink to a result link (indirect root, as Nix's)
+    #   gc.lock                   builds hold it shared, the collector exclusive
+
+    def _subdir(self, name: str) -> str:
+        d = os.path.join(self.root, name)
+        os.makedirs(d, exist_ok=True)
+        return d
+
+    def log_path(self, drv_path: str) -> str:
+        return os.path.join(self._subdir("log"), os.path.basename(drv_path))
+
+    def read_log(self, path: str) -> bytes | None:
+        """The build log of ``path`` (a .drv, or an output whose deriver is known)."""
+        candidates = [path]
+        info = self.query_path_info(path)
+        if info is not None and info.deriver:
+            candidates.append(info.deriver)
+        for p in candidates:
+            try:
+                with open(self.log_path(p), "rb") as f:
+                    return f.read()
+            except FileNotFoundError:
+                continue
+        return None
+
+    def new_log(self, drv_path: str):
+        """A log file being written: ``(file, commit)``; ``commit()`` moves it into place."""
+        final = self.log_path(drv_path)
+        temp = f"{final}.tmp-{os.getpid()}-{os.urandom(4).hex()}"
+        f = open(temp, "wb", buffering=0)
+
+        def commit() -> None:
+            f.close()
+            os.replace(temp, final)
+
+        return f, commit
+
+    def try_lock_outputs(self, paths) -> list[int] | None:
+        """Non-blocking per-output locks (all or none): file descriptors, or None if busy."""
+        d = self._subdir("locks")
+        fds: list[int] = []
+        for p in sorted(paths):
+            fd = os.open(os.path.join(d, os.path.basename(p)[:32] + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                self.unlock(fds)
+                return None
+            fds.append(fd)
+        return fds
+
+    @staticmethod
+    def unlock(fds) -> None:
+        for fd in fds:
+            os.close(fd)
+
+    def gc_lock(self, exclusive: bool) -> int:
+        """Builds hold this shared for their whole run; the collector takes it exclusive,
+        so it never deletes what a running build is using or has just made."""
+        fd = os.open(os.path.join(self.root, "gc.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        return fd
+
+    def register_outputs(self, infos: list[PathInfo]) -> None:
+        """Register the outputs a builder wrote in place (all of one derivation, one transaction)."""
+        _flush_to_disk(self.real_dir, [self.physical(i.path) for i in infos])
+        self.flush()  # their deriver and inputs first
+        with self.lock():
+            self._register(infos)
+        self._valid_cache.update(i.path for i in infos)
+
+    def add_indirect_root(self, link: str) -> None:
+        """Make the symlink ``link`` (a result link) a GC root, as Nix's ``gcroots/auto``."""
+        link = os.path.abspath(link)
+        name = nixbase32_encode(hashlib.sha1(os.fsencode(link)).digest())
+        d = self._subdir(os.path.join("gcroots", "auto"))
+        temp = os.path.join(d, f".{name}.tmp-{os.getpid()}")
+        os.symlink(link, temp)
+        os.replace(temp, os.path.join(d, name))
+
+    def _as_store_path(self, target: str) -> str | None:
+        """The store path a symlink target (logical or physical) names, if any."""
+        for prefix in (self.real_dir + "/", self.store_dir + "/"):
+            if target.startswith(prefix):
+                base = target[len(prefix):].split("/", 1)[0]
+                p = f"{self.store_dir}/{base}"
+                return p if self.is_valid(p) else None
+        return None
+
+    def find_roots(self, remove_stale: bool = True) -> dict[str, str]:
+        """GC roots: link → store path.  Stale indirect roots (the link is gone or no
+        longer points into the store) are removed, as Nix does."""
+        roots: dict[str, str] = {}
+        base = self._subdir("gcroots")
+        for dirpath, _dirs, files in os.walk(base):
+            for name in files + [d for d in _dirs if os.path.islink(os.path.join(dirpath, d))]:
+                entry = os.path.join(dirpath, name)
+                if not os.path.islink(entry) or name.startswith("."):
+                    continue
+                target = os.readlink(entry)
+                sp = self._as_store_path(target)
+                if sp is None and os.path.islink(target):
+                    sp = self._as_store_path(os.readlink(target))
+                    if sp is not None:
+                        roots[target] = sp
+                        continue
+                if sp is not None:
+                    roots[entry] = sp
+                elif remove_stale and dirpath.endswith(os.sep + "auto"):
+                    os.unlink(entry)
+        return roots
+
+    def referrers(self, path: str) -> set[str]:
+        return {p for (p,) in self._db.execute(
+            "SELECT v.path FROM Refs r JOIN ValidPaths v ON v.id = r.referrer WHERE r.reference = ?",
+            (path,))} - {path}
+
+    def live_paths(self) -> set[str]:
+        """What the roots reach, with the derivers of live paths (Nix's keep-derivations)."""
+        live = self.closure(set(self.find_roots().values()))
+        todo = list(live)
+        while todo:
+            info = self.query_path_info(todo.pop())
+            d = info.deriver if info is not None else None
+            if d and d not in live and self.is_valid(d):
+                new = self.closure([d]) - live
+                live |= new
+                todo.extend(new)
+        return live
+
+    def delete_paths(self, paths, max_freed: int | None = None, dry_run: bool = False,
+                     on_delete=None) -> tuple[list[str], int]:
+        """Delete dead ``paths`` referrers first; returns (deleted, bytes freed).
+        Callers hold ``gc_lock(exclusive=True)``."""
+        paths = set(paths)
+        order = _referrers_first(paths, lambda p: self.references(p) & paths)
+        deleted: list[str] = []
+        freed = 0
+        for p in order:
+            if max_freed is not None and freed >= max_freed:
+                break
+            info = self.query_path_info(p)
+            if on_delete is not None:
+                on_delete(p)
+            if not dry_run:
+                with self.lock():
+                    self._db.execute("DELETE FROM ValidPaths WHERE path = ?", (p,))
+                    self._valid_cache.discard(p)
+                    self._drv_cache.pop(p, None)
+                    remove_tree(self.physical(p))
+            freed += info.nar_size if info is not None else 0
+            deleted.append(p)
+        return deleted, freed
+
+
 def _once_per_path(path_filter: PathFilter) -> PathFilter:
     """A filter that asks the wrapped one (a Nix function with possible traces) once per path."""
     seen: dict[str, bool] = {}
@@ -500,6 +661,26 @@ def _once_per_path(path_filter: PathFilter) -> PathFilter:
         return r
 
     return filt
+
+
+def _referrers_first(paths: set[str], refs_within) -> list[str]:
+    """Order ``paths`` so that every path comes before the paths it refers to."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for start in sorted(paths):
+        stack = [(start, False)]
+        while stack:
+            p, done = stack.pop()
+            if done:
+                out.append(p)
+                continue
+            if p in seen:
+                continue
+            seen.add(p)
+            stack.append((p, True))
+            stack.extend((r, False) for r in sorted(refs_within(p) - {p}) if r not in seen)
+    out.reverse()
+    return out
 
 
 def _pid_alive(pid: int) -> bool:

@@ -39,12 +39,12 @@ LANG_VERSION = 6
 
 @builtin("import", 1, state=True)
 def import_(state, path):
-    return state.eval_file(_real_path(path))
+    return state.eval_file(_real_path(path, state))
 
 
 @builtin("scopedImport", 2, state=True)
 def scoped_import(state, scope, path):
-    return state.scoped_import(force_attrs(scope), _real_path(path))
+    return state.scoped_import(force_attrs(scope), _real_path(path, state))
 
 
 # ------------------------------------------------------- errors and control
@@ -247,20 +247,23 @@ def find_file(state, search_path, name):
 # -------------------------------------------------------------- file system
 
 
-def _real_path(v) -> str:
-    """A path argument of the file-system builtins (path or absolute string)."""
+def _real_path(v, state=None) -> str:
+    """A path argument of the file-system builtins (path or absolute string); with
+    ``state``, the store paths its context names are realised first (IFD)."""
     v = force(v)
     if type(v) is NixPath:
         return v.path
     s = ops.coerce_to_string(v, copy_to_store=False)
     if not s.startswith("/"):
         raise EvalError(f"string '{s}' doesn't represent an absolute path")
+    if state is not None and ctx_of(s):
+        state.io.realise(ctx_of(s))
     return canon_path(s)
 
 
 @builtin("readFile", 1, state=True)
 def read_file(state, path):
-    real = _real_path(path)
+    real = _real_path(path, state)
     data = state.io.read_file(real)
     if b"\0" in data:
         raise EvalError(f"the contents of the file '{real}' cannot be represented as a Nix string")
@@ -269,13 +272,13 @@ def read_file(state, path):
 
 @builtin("readDir", 1, state=True)
 def read_dir(state, path):
-    entries = state.io.read_dir(_real_path(path))
+    entries = state.io.read_dir(_real_path(path, state))
     return Attrs({name: entries[name] for name in sorted(entries)})
 
 
 @builtin("readFileType", 1, state=True)
 def read_file_type(state, path):
-    return state.io.file_type(_real_path(path))
+    return state.io.file_type(_real_path(path, state))
 
 
 @builtin("pathExists", 1, state=True)
@@ -286,6 +289,8 @@ def path_exists(state, path):
     s = ops.coerce_to_string(v, copy_to_store=False)
     if not s.startswith("/"):
         raise EvalError(f"string '{s}' doesn't represent an absolute path")
+    if ctx_of(s):
+        state.io.realise(ctx_of(s))
     trailing = s.endswith("/") and len(s) > 1
     p = canon_path(s)
     return state.io.is_dir(p) if trailing else state.io.path_exists(p)

@@ -46,24 +46,6 @@ def _coerce_to_path(v) -> tuple[str, frozenset[str]]:
     return canon_path(str(s)), ctx_of(s)
 
 
-def _realise_context(store, ctx) -> None:
-    """The store paths a path string refers to must exist (nixlite builds nothing here)."""
-    for elem in ctx:
-        if elem[0] == "!":
-            output, _, drv_path = elem[1:].partition("!")
-            drv = store.read_derivation(drv_path)
-            out = drv.outputs.get(output)
-            if out is None or not store.is_valid(out.path):
-                raise EvalError(
-                    f"cannot read '{out.path if out else drv_path}': it is an output of "
-                    f"'{drv_path}', which is not built (import from derivation needs "
-                    "`nixlite build`)")
-        else:
-            p = elem[1:] if elem[0] == "=" else elem
-            if not store.is_valid(p):
-                raise EvalError(f"path '{p}' is not valid")
-
-
 @builtin("toFile", 2, state=True)
 def to_file(state, name, contents):
     n = str(force_str_noctx(name))
@@ -85,7 +67,7 @@ def to_file(state, name, contents):
 def _add_path(state, name: str, path: str, ctx, path_filter, recursive: bool, expected) -> CStr:
     store = state.io.store
     try:
-        _realise_context(store, ctx)
+        state.io.realise(ctx)
         if not state.io.path_exists(path):
             raise EvalError(f"getting status of '{path}': No such file or directory")
         expected_path = None
@@ -177,7 +159,7 @@ def hash_file(state, algo, p):
     if a not in ALGOS:
         raise EvalError(f"unknown hash algorithm '{a}'")
     path, ctx = _coerce_to_path(p)
-    _realise_context(state.io.store, ctx)
+    state.io.realise(ctx)
     return hash_bytes(a, state.io.read_file(path)).hex()
 
 

@@ -1,0 +1,182 @@
+"""``nixlite build``: what ``nix-build`` does.
+
+Evaluates FILE (default ``./default.nix``), ``-E EXPR`` or ``-`` with the
+flags ``nixlite instantiate`` takes, builds every missing output of the
+derivations found (dependencies first, ``-j`` at a time), makes the
+``result``, ``result-dev``, ``result-2``… links (GC roots) and prints the
+output paths.  Builders see nixlite's store at ``/nix/store``
+(``nixlite.build.sandbox``).  Exit status as nix-build: 100 for a failed
+builder, 102 for a hash mismatch, 104 when ``--check`` finds a difference.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from nixlite.cli.evaluation import add_evaluation_arguments, auto_arguments, roots, write_error
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "build", help="build derivations and link their outputs, as nix-build does",
+        description="Build the derivations that FILE (default ./default.nix), -E EXPR or - "
+        "(stdin) evaluates to, as `nix-build` does: make the result links and print the "
+        "output paths.")
+    add_evaluation_arguments(p)
+    p.add_argument("-o", "--out-link", default="result", metavar="LINK",
+                   help="name of the result link (default: result)")
+    p.add_argument("--no-out-link", action="store_true", help="make no result link")
+    p.add_argument("-j", "--max-jobs", default="1", metavar="N",
+                   help="build up to N derivations at a time (a number or 'auto'; default 1)")
+    p.add_argument("--cores", type=int, default=0, metavar="N",
+                   help="NIX_BUILD_CORES for builders (default: the number of CPUs)")
+    p.add_argument("-K", "--keep-failed", action="store_true",
+                   help="keep the build directory of a failed build")
+    p.add_argument("--dry-run", action="store_true", help="show what would be built")
+    p.add_argument("--check", action="store_true",
+                   help="rebuild the targets and report outputs that differ")
+    p.add_argument("-L", "--print-build-logs", action="store_true",
+                   help="print the whole build log as it is written")
+    p.add_argument("--quiet", action="store_true", help="do not say what is built")
+    p.add_argument("-Q", "--no-build-output", action="store_true",
+                   help="do not print build logs (the default; accepted for nix-build's sake)")
+    p.add_argument("--store", metavar="DIR", help="the nixlite store to use (default: $NIXLITE_STORE "
+                   "or ~/.local/share/nixlite/store)")
+    p.set_defaults(func=run)
+
+
+def native_steps():
+    """The ``builtin:NAME`` builders the realiser knows."""
+    from nixlite.build.fetchurl import fetchurl
+
+    return {"fetchurl": fetchurl}
+
+
+def make_realiser(store, args):
+    from nixlite.build.realise import BuildOptions, Realiser
+    from nixlite.errors import NixliteError
+
+    jobs = args.max_jobs
+    if jobs == "auto":
+        jobs = os.cpu_count() or 1
+    else:
+        try:
+            jobs = int(jobs)
+        except ValueError:
+            raise NixliteError(f"invalid value '{jobs}' for -j / --max-jobs") from None
+    options = BuildOptions(jobs=jobs, cores=args.cores, keep_failed=args.keep_failed,
+                           print_logs=args.print_build_logs, quiet=args.quiet, check=args.check)
+    return Realiser(store, native_steps(), options)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def run(args) -> int:
+    from nixlite.store.local import set_default_store
+
+    if args.store:
+        set_default_store(args.store)
+    previous = signal.signal(signal.SIGTERM, _interrupt) if threading_main() else None
+    try:
+        return _build(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _build(args) -> int:
+    from nixlite.build.realise import BuildFailed
+    from nixlite.errors import NixliteError
+    from nixlite.eval.deep import run_deep
+    from nixlite.store.local import default_store
+
+    try:
+        store = default_store()
+        realiser = make_realiser(store, args)
+        try:
+            wanted = run_deep(_evaluate, args, realiser)
+        finally:
+            store.flush()
+        targets = [(drv_path, {output}) for drv_path, output, _ in wanted]
+        if args.dry_run:
+            from nixlite.build.realise import missing_text
+
+            sys.stderr.write(missing_text(realiser.missing(targets)))
+            return 0
+        realiser.realise(targets)
+    except BuildFailed as exc:
+        sys.stdout.flush()
+        sys.stderr.write(exc.render() + "\n")
+        return exc.status
+    except NixliteError as exc:
+        write_error(exc, args.show_trace)
+        return 1
+    links = {}
+    for link, out_path in _result_links(args, wanted):
+        links[link] = out_path
+    for link, out_path in links.items():
+        _make_root_link(store, link, out_path)
+    for _, _, out_path in wanted:
+        sys.stdout.write(out_path + "\n")
+    return 0
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _evaluate(args, realiser):
+    """``[(drv path, output name, output path)]`` of the derivations selected."""
+    from nixlite.cli.instantiate_cmd import derivation_lines
+    from nixlite.eval.api import auto_call, find_along_attr_path
+    from nixlite.eval.state import EvalState
+
+    state = EvalState(search_path=args.include, show_trace=args.show_trace, read_write=True)
+    state.io.realiser = lambda targets: realiser.realise(targets, announce=False)
+    auto_args = auto_arguments(state, args)
+    store = state.io.store
+    wanted = []
+    for root in roots(state, args):
+        v = root()
+        for attr_path in args.attr or [""]:
+            selected = auto_call(find_along_attr_path(v, attr_path, auto_args), auto_args)
+            for drv_path, output in derivation_lines(selected, auto_args):
+                out = store.read_derivation(drv_path).outputs.get(output)
+                if out is None:
+                    from nixlite.eval.values import EvalError
+
+                    raise EvalError(f"derivation '{drv_path}' does not have an output '{output}'")
+                wanted.append((drv_path, output, out.path))
+    return wanted
+
+
+def _result_links(args, wanted):
+    """nix-build's link names: ``result``, ``result-2``… per derivation, ``-OUTPUT`` for
+    outputs other than ``out``."""
+    if args.no_out_link or args.dry_run:
+        return []
+    prefixes: dict[str, str] = {}
+    out = []
+    for drv_path, output, out_path in wanted:
+        prefix = prefixes.get(drv_path)
+        if prefix is None:
+            prefix = args.out_link + (f"-{len(prefixes) + 1}" if prefixes else "")
+            prefixes[drv_path] = prefix
+        out.append((prefix if output == "out" else f"{prefix}-{output}", out_path))
+    return out
+
+
+def _make_root_link(store, link: str, out_path: str) -> None:
+    """An atomically replaced symlink to the output (where it really is), registered as a
+    GC root."""
+    link = os.path.abspath(link)
+    temp = f"{link}.tmp-{os.getpid()}"
+    os.symlink(store.physical(out_path), temp)
+    os.replace(temp, link)
+    store.add_indirect_root(link)
