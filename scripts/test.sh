@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
-for pkg in nix-bin skopeo umoci docker-registry pigz zstd git jq jshon; do
+for pkg in nix-bin skopeo umoci docker-registry pigz zstd git jq jshon busybox-static bash-static patchelf; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

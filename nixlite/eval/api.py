@@ -100,11 +100,10 @@ def find_along_attr_path(v, attr_path: str, auto_args: Attrs):
                     f"the expression selected by the selection path '{attr_path}' should be a set "
                     f"but is {type_name(v)}")
             if key not in v:
-                from nixlite.eval.suggest import did_you_mean
+                from nixlite.eval.suggest import missing_attribute
 
-                exc = EvalError(f"attribute '{key}' in selection path '{attr_path}' not found")
-                exc.hint = did_you_mean(key, v)
-                raise exc
+                raise missing_attribute(
+                    key, v, f"attribute '{key}' in selection path '{attr_path}' not found")
             v = v[key]
     return v
 

@@ -937,11 +937,9 @@ def _force_attr(x, attrs, name, node):
 
 
 def _missing(name: str, v: Attrs, node) -> EvalError:
-    from nixlite.eval.suggest import did_you_mean
+    from nixlite.eval.suggest import missing_attribute
 
-    exc = EvalError(f"attribute '{name}' missing", node.pos)
-    exc.hint = did_you_mean(name, v)
-    return exc
+    return missing_attribute(name, v, f"attribute '{name}' missing", node.pos)
 
 
 def _call2(f, a, b, node):

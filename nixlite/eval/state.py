@@ -184,9 +184,27 @@ class EvalState:
             candidate = canon_path(os.path.abspath(base) + rest) if rest else canon_path(os.path.abspath(base))
             if self.io.path_exists(candidate):
                 return candidate
+        bundled = bundled_nixpkgs(search_path, name)
+        if bundled is not None and self.io.path_exists(bundled):
+            return bundled
         raise EvalError(
             f"file '{name}' was not found in the Nix search path (add it using $NIX_PATH or -I)"
         )
+
+
+# ---- nixlite's own package set behind <nixpkgs> ------------------------------------
+
+BUNDLED_NIXPKGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pkgs")
+
+
+def bundled_nixpkgs(search_path: list[tuple[str, str]], name: str) -> str | None:
+    """``<nixpkgs>``/``<nixpkgs/…>`` in nixlite's package set (``nixlite/pkgs``) when no
+    search-path entry is for ``nixpkgs``; ``-I nixpkgs=DIR`` always wins."""
+    if name != "nixpkgs" and not name.startswith("nixpkgs/"):
+        return None
+    if any(prefix == "nixpkgs" for prefix, _ in search_path):
+        return None
+    return canon_path(BUNDLED_NIXPKGS + name[len("nixpkgs"):])
 
 
 def _constant(pair):

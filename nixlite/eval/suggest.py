@@ -22,3 +22,24 @@ def did_you_mean(query: str, names, limit: int = 5, max_distance: int = 2) -> st
     if len(best) == 1:
         return f"Did you mean {best[0]}?"
     return f"Did you mean one of {', '.join(best[:-1])} or {best[-1]}?"
+
+
+# nixlite's own package set (nixlite/pkgs) carries this attribute; selecting a name it
+# does not have says so, and how to evaluate a real nixpkgs instead.
+PACKAGE_SET_MARKER = "__nixlitePackageSet"
+
+
+def missing_attribute(name: str, attrs, message: str, pos=None):
+    """The error for selecting ``name`` from ``attrs``: ``message`` with Nix's hint, or
+    nixlite's own message when ``attrs`` is nixlite's package set."""
+    from nixlite.eval.values import EvalError
+
+    hint = did_you_mean(name, attrs)
+    if PACKAGE_SET_MARKER in attrs:
+        message = f"nixlite's package set has no attribute '{name}'"
+        pointer = ("nixlite's package set has only what nixlite/pkgs/README.md lists; to "
+                   "evaluate nixpkgs itself, point -I nixpkgs=DIR at a nixpkgs checkout")
+        hint = f"{hint}\n       {pointer}" if hint else pointer
+    exc = EvalError(message, pos)
+    exc.hint = hint
+    return exc
