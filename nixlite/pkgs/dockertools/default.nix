@@ -78,8 +78,9 @@ rec {
         inherit name baseJson keepContentsDirlinks extraCommands uid gid runAsRoot fromImage
           fromImageName fromImageTag nixDb;
         contents = contentsList;
-        shell = runAsRootShell;
-        path = runAsRootPath;
+        # only runAsRoot runs a program inside the image
+        shell = if runAsRoot != null then runAsRootShell else null;
+        path = if runAsRoot != null then runAsRootPath else null;
       } {};
       result = nativeStep "docker-image" "docker-image-${baseName}.tar.gz" {
         name = imageName name;
