@@ -192,3 +192,38 @@ def test_layered_image_loads_unpacks_and_runs(store, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "hello from ID=nixlite\n"
     subprocess.run(["chmod", "-R", "u+w", str(tmp_path)], check=False)
+
+
+def test_rebuild_streams_unchanged_layers_once(store, tmp_path, pkgs, monkeypatch):
+    """Layers are cached by content: after one package changes, a rebuild of the archive
+    streams each unchanged store layer once (into the archive), not twice; a poisoned cache
+    entry cannot slip through (the declared digest is verified while streaming)."""
+    import nixlite.image.steps.stream as stream_step
+    from nixlite.build.native import StepFailed
+
+    calls: list[tuple] = []
+    real = stream_step.store_layer_chunks_at
+
+    def counting(paths, view, **options):
+        calls.append(tuple(paths))
+        return real(paths, view, **options)
+
+    monkeypatch.setattr(stream_step, "store_layer_chunks_at", counting)
+    first = stream_layered(store, "app", [pkgs["hello"], pkgs["tools"]], {}, tag="v1")
+    cold = list(calls)
+    assert cold and all(cold.count(p) == 2 for p in cold)
+    calls.clear()
+    tools2 = add_tree(store, tmp_path, "tools-1", {"bin/tool": ("exec", b"changed")})
+    second = stream_layered(store, "app", [pkgs["hello"], tools2], {}, tag="v1")
+    assert second["archive"] != first["archive"]
+    assert calls.count((tools2,)) == 2
+    assert all(calls.count(p) == 1 for p in calls if p != (tools2,))
+    gz = subprocess.run(["pigz", "-nT"], input=run_stream(store.physical(second["script"])),
+                        capture_output=True, check=True).stdout
+    assert open(store.physical(second["archive"]), "rb").read() == gz
+
+    poisoned = stream_step.LayerCache(store)
+    options = {"mtime": 1, "uid": 0, "gid": 0, "uname": "root", "gname": "root"}
+    poisoned.put(poisoned.key([pkgs["libc"]], options), "sha256:" + "0" * 64, 10240)
+    with pytest.raises(StepFailed, match="expected sha256:0000"):
+        stream_layered(store, "app2", [pkgs["libc"]], {}, tag="v1")

@@ -15,6 +15,7 @@ store path and its own location (from which it finds nixlite's store on disk):
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -26,7 +27,7 @@ from nixlite.build.native import StepContext, StepFailed
 from nixlite.errors import NixliteError
 from nixlite.image.files import atomic_file, write_bytes_atomically
 from nixlite.image.layering import store_layers
-from nixlite.image.model import Image, Layer
+from nixlite.image.model import Image, Layer, file_source
 from nixlite.image.stream_layered import StreamedImage, _add_base_layers, _stat_header, parse_created
 from nixlite.image.tarwriter import gnu_tree_chunks
 from nixlite.image.steps.context import as_list, failures, hash_part, step_args, view_of
@@ -59,7 +60,6 @@ def customisation_layer(ctx: StepContext) -> None:
         digest = []
 
         def write(f):
-            import hashlib
             h = hashlib.sha256()
             for chunk in gnu_tree_chunks(tree, mtime=SDE, uid=owner, gid=owner,
                                          numeric_owner=True, exclude=exclude):
@@ -139,32 +139,64 @@ def stream_conf(ctx: StepContext) -> None:
 
 # the stream ---------------------------------------------------------------------------------
 
-def streamed_image(conf: dict[str, Any], view: StoreView, repo_tag: str | None = None) -> StreamedImage:
-    """``stream_layered_image`` over a store read through ``view`` (see ``storeview``)."""
+class LayerCache:
+    """Digests of store-path layers, by what they hold: store paths never change, so a layer
+    of the same paths written the same way has the same bytes.  A rebuild then streams an
+    unchanged layer once (into the archive) instead of twice (digest, then archive); the
+    declared digest is still verified as it streams."""
+
+    PREFIX = "dockertools-layer:"
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    @staticmethod
+    def key(paths, options: dict[str, Any]) -> str:
+        return hashlib.sha256(json.dumps([list(paths), options], sort_keys=True).encode()).hexdigest()
+
+    def get(self, key: str) -> tuple[str, int] | None:
+        value = self.store.cache_get(self.PREFIX + key)
+        return (value["digest"], value["size"]) if isinstance(value, dict) else None
+
+    def put(self, key: str, digest: str, size: int) -> None:
+        self.store.cache_put(self.PREFIX + key, {"digest": digest, "size": size})
+
+
+def streamed_image(conf: dict[str, Any], view: StoreView, repo_tag: str | None = None,
+                   cache: LayerCache | None = None) -> tuple[StreamedImage, list]:
+    """``stream_layered_image`` over a store read through ``view`` (see ``storeview``);
+    also returns ``(cache key, layer)`` for the store layers, to record after writing."""
     when = parse_created(conf["created"])
     created_text = when.isoformat()
     mtime = int(when.timestamp()) if conf.get("mtime") is None else int(conf["mtime"])
     layers: list[Layer] = []
     history: list[dict[str, str]] = []
     headers: dict[int, dict[str, Any]] = {}
+    keyed = []
     config = conf.get("config")
     if conf.get("from_image"):
         config = _add_base_layers(view.physical(conf["from_image"]), layers, history, headers,
                                   created_text, config, False)
+    options = {"mtime": mtime, "uid": int(conf.get("uid", 0)), "gid": int(conf.get("gid", 0)),
+               "uname": conf.get("uname", "root"), "gname": conf.get("gname", "root")}
     for paths in conf["store_layers"]:
         def source(paths=tuple(paths)):
-            return store_layer_chunks_at(paths, view, mtime=mtime, uid=int(conf.get("uid", 0)),
-                                         gid=int(conf.get("gid", 0)),
-                                         uname=conf.get("uname", "root"),
-                                         gname=conf.get("gname", "root"))
-        layers.append(Layer.from_tar(source))
+            return store_layer_chunks_at(paths, view, **options)
+        key = LayerCache.key(paths, options)
+        known = cache.get(key) if cache is not None else None
+        if known is None:
+            layer = Layer.from_tar(source)
+        else:
+            layer = Layer.from_blob(source, compression="none", digest=known[0], size=known[1],
+                                    diff_id=known[0])
+        keyed.append((key, layer))
+        layers.append(layer)
         history.append({"created": created_text, "comment": f"store paths: {list(paths)!r}"})
     custom = conf["customisation_layer"]
     tar_path = view.physical(custom + "/layer.tar")
     with open(view.physical(custom + "/checksum")) as f:
         checksum = "sha256:" + f.read().strip()
     headers[len(layers)] = _stat_header(tar_path, mtime)
-    from nixlite.image.model import file_source
     layers.append(Layer.from_blob(file_source(tar_path), compression="none", digest=checksum,
                                   diff_id=checksum))
     history.append({"created": created_text, "comment": f"store paths: {[custom]!r}"})
@@ -176,7 +208,7 @@ def streamed_image(conf: dict[str, Any], view: StoreView, repo_tag: str | None =
     }
     image = Image.from_config(image_config, layers, style="python",
                               repo_tags=[repo_tag or conf["repo_tag"]])
-    return StreamedImage(image, mtime, headers)
+    return StreamedImage(image, mtime, headers), keyed
 
 
 def _read_conf(view: StoreView, conf_path: str) -> dict[str, Any]:
@@ -212,8 +244,11 @@ def layered_archive(ctx: StepContext) -> None:
         if compressor not in COMPRESSIONS:
             raise StepFailed(f"unknown compressor '{compressor}' (expected gz, zstd or none)")
         view = view_of(ctx)
-        streamed = streamed_image(_read_conf(view, args["conf"]), view)
+        cache = LayerCache(ctx.store)
+        streamed, keyed = streamed_image(_read_conf(view, args["conf"]), view, cache=cache)
         streamed.write(ctx.outputs["out"], compression=COMPRESSIONS[compressor])
+        for key, layer in keyed:
+            cache.put(key, layer.digest, layer.size)
 
 
 def main(argv: list[str]) -> int:
@@ -236,7 +271,7 @@ def main(argv: list[str]) -> int:
     real_dir = os.path.dirname(os.path.realpath(anchor))
     view = StoreView(store_dir, lambda p: real_dir + p[len(store_dir):])
     try:
-        streamed = streamed_image(_read_conf(view, conf_path), view, repo_tag)
+        streamed, _ = streamed_image(_read_conf(view, conf_path), view, repo_tag)
         streamed.write(sys.stdout.buffer)
         sys.stdout.buffer.flush()
     except NixliteError as e:
