@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -158,3 +159,23 @@ def realise_drv(store: LocalStore, drv_path: str, log: io.StringIO | None = None
     finally:
         subprocess.run(["chmod", "-R", "u+w", build], check=False)
         shutil.rmtree(build, ignore_errors=True)
+
+
+def unpack(archive, tmp_path, tag: str):
+    """skopeo copy docker-archive → OCI layout, then umoci unpack: (rootfs, runtime config)."""
+    archive = Path(archive)
+    oci = tmp_path / f"oci-{archive.stem}"
+    subprocess.run(["skopeo", "copy", "-q", f"docker-archive:{archive}", f"oci:{oci}:{tag}"],
+                   check=True, capture_output=True)
+    bundle = tmp_path / f"bundle-{archive.stem}"
+    subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{oci}:{tag}", str(bundle)],
+                   check=True, capture_output=True)
+    return bundle / "rootfs", json.loads((bundle / "config.json").read_text())
+
+
+def run_in(rootfs: Path, args: list[str]) -> str:
+    """The command's output, run as root in a user namespace chrooted into ``rootfs``."""
+    proc = subprocess.run(["unshare", "-r", shutil.which("chroot"), str(rootfs), *args],
+                          capture_output=True, text=True, env={"PATH": "/bin"})
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout

@@ -5,7 +5,6 @@ with the real tar, jq, jshon, sort/comm, sha256sum and pigz over the same store 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 
 import pytest

@@ -22,17 +22,7 @@ from nixlite.build.native import StepFailed
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "image", "registry"))
 
-from regkit import REGISTRY_BIN, Registry, skopeo  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    if not os.path.exists(REGISTRY_BIN) or not shutil.which("skopeo"):
-        pytest.skip("docker-registry and skopeo are needed")
-    reg = Registry(tmp_path_factory.mktemp("registry"))
-    reg.start()
-    yield reg
-    reg.stop()
+from regkit import skopeo  # noqa: E402
 
 
 def push(store, tmp_path, archive_path: str, registry, ref: str) -> str:

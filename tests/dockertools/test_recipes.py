@@ -16,8 +16,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from stepkit import needs_store_mount, realise_drv
-from test_images import push, registry  # noqa: F401  (the module-scoped registry fixture)
+from stepkit import needs_store_mount, realise_drv, run_in, unpack
+from test_images import push
 from test_stream import BUSYBOX, needs_busybox
 
 from nixlite.build.native import StepFailed
@@ -72,23 +72,6 @@ def plain_archive(store, path: str, tmp_path: Path) -> Path:
     else:
         shutil.copy(store.physical(path), dest)
     return dest
-
-
-def unpack(archive: Path, tmp_path: Path, tag: str) -> tuple[Path, dict]:
-    oci = tmp_path / f"oci-{archive.stem}"
-    subprocess.run(["skopeo", "copy", "-q", f"docker-archive:{archive}", f"oci:{oci}:{tag}"],
-                   check=True, capture_output=True)
-    bundle = tmp_path / f"bundle-{archive.stem}"
-    subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{oci}:{tag}", str(bundle)],
-                   check=True, capture_output=True)
-    return bundle / "rootfs", json.loads((bundle / "config.json").read_text())
-
-
-def run_in(rootfs: Path, args: list[str]) -> str:
-    proc = subprocess.run(["unshare", "-r", shutil.which("chroot"), str(rootfs), *args],
-                          capture_output=True, text=True, env={"PATH": "/bin"})
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 needs_tools = pytest.mark.skipif(not (shutil.which("skopeo") and shutil.which("umoci")),
@@ -171,7 +154,7 @@ def test_run_as_root_recipe_and_its_export(store, busybox_dir, tmp_path):
 
 @needs_busybox
 @needs_tools
-def test_pulled_base_recipe_and_a_wrong_hash(store, busybox_dir, tmp_path, registry):  # noqa: F811
+def test_pulled_base_recipe_and_a_wrong_hash(store, busybox_dir, tmp_path, registry):
     hello = build(store, "hello.nix", recipe_args(busybox_dir))
     digest = push(store, tmp_path, store.physical(hello), registry, "test/hello:v1")
     expected = tmp_path / "skopeo.tar"

@@ -5,13 +5,11 @@ from it unpacks with umoci and runs."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 
 import pytest
-from stepkit import add_tree, realise
+from stepkit import add_tree, realise, run_in, unpack
 from test_build_image import base_json
 from test_stream import needs_busybox, static_busybox_pkg, stream_layered
 
@@ -68,20 +66,11 @@ def test_run_as_root_changes_become_the_layer(store, tmp_path):
     plain = tmp_path / "rooted.tar"
     plain.write_bytes(subprocess.run(["pigz", "-dc", store.physical(image)], capture_output=True,
                                      check=True).stdout)
-    oci = tmp_path / "oci"
-    subprocess.run(["skopeo", "copy", "-q", f"docker-archive:{plain}", f"oci:{oci}:v2"],
-                   check=True, capture_output=True)
-    bundle = tmp_path / "bundle"
-    subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{oci}:v2", str(bundle)],
-                   check=True, capture_output=True)
-    rootfs = bundle / "rootfs"
+    rootfs, _ = unpack(plain, tmp_path, "v2")
     assert not os.path.lexists(rootfs / "etc" / "os-release")
     assert os.readlink(rootfs / "etc" / "keep") == f"{etc}/etc/keep"  # from the base layer
     assert (rootfs / "whoami").read_text() == "uid=0\n"
-    proc = subprocess.run(["unshare", "-r", shutil.which("chroot"), str(rootfs), "/bin/sh", "-c",
-                           "cat /var/lib/x/f /etc/keep && /usr-run"], capture_output=True,
-                          text=True, env={"PATH": "/bin"})
-    assert (proc.returncode, proc.stdout) == (0, "hi\nkept\napp\n"), proc.stderr
+    assert run_in(rootfs, ["/bin/sh", "-c", "cat /var/lib/x/f /etc/keep && /usr-run"]) == "hi\nkept\napp\n"
     subprocess.run(["chmod", "-R", "u+w", str(tmp_path)], check=False)
 
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-from stepkit import add_tree, needs_store_mount, realise, run_with_store
+from stepkit import add_tree, needs_store_mount, realise, run_in, run_with_store, unpack
 from test_build_image import toJSON
 from test_layering import upstream_cut, upstream_order
 
@@ -173,24 +173,13 @@ def test_layered_image_loads_unpacks_and_runs(store, tmp_path):
                                      capture_output=True, check=True).stdout)
     assert info["Architecture"] == "amd64" and info["Env"] == ["PATH=/bin"]
     assert len(info["Layers"]) == 3
-    oci = tmp_path / "oci"
-    subprocess.run(["skopeo", "copy", "-q", f"docker-archive:{archive}", f"oci:{oci}:v1"],
-                   check=True, capture_output=True)
-    bundle = tmp_path / "bundle"
-    subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{oci}:v1", str(bundle)],
-                   check=True, capture_output=True)
-    rootfs = bundle / "rootfs"
+    rootfs, config = unpack(archive, tmp_path, "v1")
     assert os.readlink(rootfs / "bin" / "sh") == "busybox"  # lndir copies a link's text
     assert os.readlink(rootfs / "bin" / "busybox") == f"{busybox}/bin/busybox"
     assert (rootfs / busybox.lstrip("/") / "bin" / "busybox").stat().st_mode & 0o777 == 0o555
     assert (rootfs / "nix" / "store").stat().st_mode & 0o777 == 0o555
-    config = json.loads((bundle / "config.json").read_text())
     assert config["process"]["args"][0] == "/bin/sh"
-    proc = subprocess.run(["unshare", "-r", shutil.which("chroot"), str(rootfs),
-                           *config["process"]["args"]],
-                          capture_output=True, text=True, env={"PATH": "/bin"})
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "hello from ID=nixlite\n"
+    assert run_in(rootfs, config["process"]["args"]) == "hello from ID=nixlite\n"
     subprocess.run(["chmod", "-R", "u+w", str(tmp_path)], check=False)
 
 

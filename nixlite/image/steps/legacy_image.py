@@ -10,72 +10,23 @@ The JSON printers, TarSum, GNU tar dialect and pigz are the image library's.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from nixlite.build.native import StepContext, StepFailed
 from nixlite.image.files import atomic_file, read_chunks, write_bytes_atomically
 from nixlite.image.gzip import pigz_chunks
-from nixlite.image.legacy import SDE, jq_dumps, jshon_dumps, load_ordered, tarsum_v1
+from nixlite.image.legacy import SDE, jq_dumps, jshon_dumps, load_ordered
 from nixlite.image.tarreader import index_tar_file
 from nixlite.image.tarwriter import RECORD, gnu_entries_chunks, gnu_tree_chunks
 from nixlite.image.steps.archive_dir import extract_archive, make_read_only, tar_names
 from nixlite.image.steps.context import as_list, failures, hash_part, step_args, view_of
-from nixlite.image.steps.sandbox import run_script
+from nixlite.image.steps.layer import base_json_bytes, owner_name, run_extra_commands, write_layer_dir
+from nixlite.image.steps.rootlayer import root_layer
 from nixlite.image.steps.tree import copy_contents
-
-
-def base_json_bytes(args: dict[str, Any]) -> bytes:
-    """The base JSON the seed writes with ``builtins.toJSON``; for ``created = "now"`` the
-    impure variant's ``jq '.created = "<date --iso-8601=seconds>"'`` output."""
-    text = args["baseJson"].encode()
-    if json.loads(text).get("created") != "now":
-        return text
-    value = load_ordered(text)
-    value["created"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+00:00")
-    return jq_dumps(value).encode()
-
-
-def owner_name(uid: int) -> str:
-    """What uid/gid ``--owner``/``--group`` resolve to in Nix's build sandbox."""
-    return "root" if uid == 0 else ""
-
-
-def _tee(chunks: Iterable[bytes], out) -> Iterator[bytes]:
-    for chunk in chunks:
-        out.write(chunk)
-        yield chunk
-
-
-def write_layer_dir(out: str, layer_chunks: Iterable[bytes], base_json: bytes) -> None:
-    """``layer.tar`` (streamed to disk while TarSum reads it), ``json`` with ``checksum``
-    inserted by jshon, ``VERSION``."""
-    os.makedirs(out)
-    checksum: list[str] = []
-    atomic_file(os.path.join(out, "layer.tar"),
-                lambda f: checksum.append(tarsum_v1(_tee(layer_chunks, f))))
-    layer_json = load_ordered(base_json)
-    layer_json["checksum"] = checksum[0]
-    write_bytes_atomically(os.path.join(out, "json"), jshon_dumps(layer_json).encode())
-    write_bytes_atomically(os.path.join(out, "VERSION"), b"1.0")
-
-
-def run_extra_commands(ctx: StepContext, script: str, cwd: str, what: str = "extraCommands",
-                       nix_db_roots: list[str] | None = None) -> None:
-    """The user's commands in ``cwd`` (``nix_db_roots``: the WithNixDb variants' database
-    first, as the seed prepends its command)."""
-    if nix_db_roots:
-        from nixlite.image.steps.nixdb import write_nix_db
-        ctx.log.write("Generating the nix database...\n")
-        write_nix_db(ctx.store, cwd, nix_db_roots)
-    if script.strip():
-        run_script(script, cwd=cwd, env=ctx.env, store_real_dir=ctx.store.real_dir,
-                   store_dir=ctx.store.store_dir, log=ctx.log, scratch=ctx.build_dir, what=what)
 
 
 def docker_layer(ctx: StepContext) -> None:
@@ -83,7 +34,6 @@ def docker_layer(ctx: StepContext) -> None:
     with failures():
         args = step_args(ctx)
         if args.get("runAsRoot") is not None:
-            from nixlite.image.steps.rootlayer import root_layer
             root_layer(ctx, args)
             return
         view = view_of(ctx)

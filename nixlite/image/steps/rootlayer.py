@@ -20,7 +20,7 @@ from nixlite.image.legacy import SDE
 from nixlite.image.tarwriter import gnu_tree_chunks
 from nixlite.image.unpack import unpack_layers
 from nixlite.image.steps.context import as_list, view_of
-from nixlite.image.steps.legacy_image import base_json_bytes, run_extra_commands, write_layer_dir
+from nixlite.image.steps.layer import base_json_bytes, run_extra_commands, write_layer_dir
 from nixlite.image.steps.sandbox import run_script
 from nixlite.image.steps.tree import copy_contents
 

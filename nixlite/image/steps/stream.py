@@ -31,7 +31,7 @@ from nixlite.image.model import Image, Layer, file_source
 from nixlite.image.stream_layered import StreamedImage, _add_base_layers, _stat_header, parse_created
 from nixlite.image.tarwriter import gnu_tree_chunks
 from nixlite.image.steps.context import as_list, failures, hash_part, step_args, view_of
-from nixlite.image.steps.legacy_image import run_extra_commands
+from nixlite.image.steps.layer import run_extra_commands
 from nixlite.image.steps.storeview import StoreView, store_layer_chunks_at
 from nixlite.image.steps.tree import link_contents
 
