@@ -5,6 +5,7 @@ with the real tar, jq, jshon, sort/comm, sha256sum and pigz over the same store 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -208,3 +209,22 @@ def test_pure_layer_is_gnu_tar_of_the_copied_contents(store, tmp_path, app):
     assert layer_json["checksum"] == tarsum_v1([expected])
     assert list(layer_json) == ["architecture", "config", "created", "os", "checksum"]
     subprocess.run(["chmod", "-R", "u+w", str(tree)], check=True)
+
+
+def test_cancelling_stops_extra_commands_promptly(store, tmp_path):
+    """Ctrl-C during a build sets the context's event: a running script is killed and the
+    step fails at once, leaving no output."""
+    import threading
+
+    from stepkit import context
+
+    from nixlite.build.native import StepFailed
+    from nixlite.image.steps import NATIVE_STEPS
+
+    ctx = context(store, "docker-layer-slow", {"name": "slow", "baseJson": base_json(None),
+                                               "contents": [], "extraCommands": "sleep 60"})
+    os.mkdir(ctx.build_dir)
+    threading.Timer(0.5, ctx.cancelled.set).start()
+    with pytest.raises(StepFailed, match="interrupted"):  # (the script would succeed in 60 s)
+        NATIVE_STEPS["nixlite-docker-layer"](ctx)
+    assert not os.path.exists(ctx.outputs["out"])

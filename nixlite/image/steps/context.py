@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from nixlite.build.native import StepContext, StepFailed
 from nixlite.errors import NixliteError
+from nixlite.image.files import atomic_file
 from nixlite.image.steps.storeview import StoreView
 
 ARGS_ATTR = "nixliteArgs"
@@ -67,3 +68,20 @@ def failures() -> Iterator[None]:
     except OSError as e:
         where = f" '{e.filename}'" if e.filename else ""
         raise StepFailed(f"{e.strerror or e}{where}") from None
+
+
+def interruptible(ctx: StepContext, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """``chunks``, stopping with the step's failure once the build is cancelled (Ctrl-C)."""
+    for chunk in chunks:
+        if ctx.cancelled.is_set():
+            raise StepFailed("interrupted")
+        yield chunk
+
+
+def write_output(ctx: StepContext, dest: str, chunks: Iterable[bytes]) -> None:
+    """Write a file output from chunks: atomically, interruptibly."""
+    def write(f) -> None:
+        for chunk in interruptible(ctx, chunks):
+            f.write(chunk)
+    atomic_file(dest, write)
+

@@ -8,13 +8,12 @@ import os
 
 from nixlite.build.native import StepContext, StepFailed
 from nixlite.image.docker_archive import DockerArchive
-from nixlite.image.files import atomic_file
 from nixlite.image.gzip import pigz_chunks
 from nixlite.image.legacy import SDE
 from nixlite.image.tarwriter import gnu_tree_chunks
 from nixlite.image.unpack import unpack_layers
 from nixlite.image.steps.archive_dir import extract_archive, make_read_only
-from nixlite.image.steps.context import failures, step_args, view_of
+from nixlite.image.steps.context import failures, step_args, view_of, write_output
 
 
 def pull_image(ctx: StepContext) -> None:
@@ -35,7 +34,7 @@ def _write_tar(ctx: StepContext, tree: str, *, compress: bool, **options) -> Non
     chunks = gnu_tree_chunks(tree, mtime=SDE, **options)
     if compress:
         chunks = pigz_chunks(chunks)
-    atomic_file(ctx.outputs["out"], lambda f: [f.write(c) for c in chunks])
+    write_output(ctx, ctx.outputs["out"], chunks)
 
 
 def export_image(ctx: StepContext) -> None:

@@ -61,4 +61,5 @@ def run_extra_commands(ctx: StepContext, script: str, cwd: str, what: str = "ext
         write_nix_db(ctx.store, cwd, nix_db_roots)
     if script.strip():
         run_script(script, cwd=cwd, env=ctx.env, store_real_dir=ctx.store.real_dir,
-                   store_dir=ctx.store.store_dir, log=ctx.log, scratch=ctx.build_dir, what=what)
+                   store_dir=ctx.store.store_dir, log=ctx.log, scratch=ctx.build_dir, what=what,
+                   cancelled=ctx.cancelled)

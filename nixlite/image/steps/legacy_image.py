@@ -17,13 +17,14 @@ import shutil
 from typing import Any
 
 from nixlite.build.native import StepContext, StepFailed
-from nixlite.image.files import atomic_file, read_chunks, write_bytes_atomically
+from nixlite.image.files import read_chunks, write_bytes_atomically
 from nixlite.image.gzip import pigz_chunks
 from nixlite.image.legacy import SDE, jq_dumps, jshon_dumps, load_ordered
 from nixlite.image.tarreader import index_tar_file
 from nixlite.image.tarwriter import RECORD, gnu_entries_chunks, gnu_tree_chunks
 from nixlite.image.steps.archive_dir import extract_archive, make_read_only, tar_names
-from nixlite.image.steps.context import as_list, failures, hash_part, step_args, view_of
+from nixlite.image.steps.context import (as_list, failures, hash_part, interruptible, step_args,
+                                         view_of, write_output)
 from nixlite.image.steps.layer import base_json_bytes, owner_name, run_extra_commands, write_layer_dir
 from nixlite.image.steps.rootlayer import root_layer
 from nixlite.image.steps.tree import copy_contents
@@ -46,8 +47,8 @@ def docker_layer(ctx: StepContext) -> None:
         run_extra_commands(ctx, args.get("extraCommands") or "", layer,
                            nix_db_roots=as_list(args.get("contents")) if args.get("nixDb") else None)
         uid, gid = int(args.get("uid", 0)), int(args.get("gid", 0))
-        chunks = gnu_tree_chunks(layer, mtime=SDE, uid=uid, gid=gid, uname=owner_name(uid),
-                                 gname=owner_name(gid))
+        chunks = interruptible(ctx, gnu_tree_chunks(layer, mtime=SDE, uid=uid, gid=gid,
+                                                    uname=owner_name(uid), gname=owner_name(gid)))
         write_layer_dir(ctx.outputs["out"], chunks, base_json_bytes(args))
 
 
@@ -205,7 +206,7 @@ def _docker_image(ctx: StepContext, args: dict[str, Any]) -> None:
     ctx.log.write("Cooking the image...\n")
     chunks = gnu_tree_chunks(image, mtime=SDE, uid=0, gid=0, uname="root", gname="root",
                              strip_dot_slash=True)
-    atomic_file(ctx.outputs["out"], lambda f: [f.write(c) for c in pigz_chunks(chunks)])
+    write_output(ctx, ctx.outputs["out"], pigz_chunks(chunks))
 
 
 def _read_json(path: str, label: str, kind: type) -> Any:

@@ -55,7 +55,7 @@ def root_layer(ctx: StepContext, args: dict[str, Any]) -> None:
     env["PATH"] = args.get("path") or "/bin:/usr/bin:/sbin:/usr/sbin"
     run_script(args["runAsRoot"], cwd=work, env=env, store_real_dir=ctx.store.real_dir,
                store_dir=ctx.store.store_dir, log=ctx.log, scratch=work, what="runAsRoot",
-               shell=args.get("shell") or "/bin/sh",
+               shell=args.get("shell") or "/bin/sh", cancelled=ctx.cancelled,
                overlay={"lower": lower, "upper": upper, "work": overlay_work, "mnt": mnt})
     whiteouts_to_files(upper)
     run_extra_commands(ctx, args.get("extraCommands") or "", upper)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -39,17 +40,29 @@ NAMESPACE_HINT = ("user namespaces are unavailable (check the sysctls "
 
 def run_script(script: str, *, cwd: str, env: Mapping[str, str], store_real_dir: str,
                log: IO[str], store_dir: str = "/nix/store", overlay: dict | None = None,
-               shell: str = "bash", scratch: str, what: str) -> None:
+               shell: str = "bash", scratch: str, what: str, cancelled=None) -> None:
     """Run ``shell -e -c script`` in ``cwd``; a non-zero exit is the step's failure.
     ``overlay`` ({lower: dir or None, upper, work, mnt}) chroots the script into an overlay
-    of ``upper`` on ``lower`` instead (runAsRoot); its changes land in ``upper``."""
+    of ``upper`` on ``lower`` instead (runAsRoot); its changes land in ``upper``.
+    ``cancelled`` (an Event) kills the script's process group when set."""
     spec = {"script": script, "cwd": cwd, "env": dict(env), "store": store_real_dir,
             "store_dir": store_dir, "overlay": overlay, "shell": shell, "scratch": scratch}
     log.flush()
-    proc = subprocess.run([sys.executable, "-c", CHILD],
-                          input=json.dumps(spec).encode(), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, cwd=cwd)
-    output = proc.stdout.decode("utf-8", "replace")
+    proc = subprocess.Popen([sys.executable, "-c", CHILD], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd,
+                            start_new_session=True)
+    data: bytes | None = json.dumps(spec).encode()
+    while True:
+        try:
+            out, _ = proc.communicate(input=data, timeout=0.2)
+            break
+        except subprocess.TimeoutExpired:
+            data = None
+            if cancelled is not None and cancelled.is_set():
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise StepFailed(f"{what}: interrupted") from None
+    output = out.decode("utf-8", "replace")
     log.write(output)
     if proc.returncode == 125:
         raise StepFailed(f"{what}: {output.strip().splitlines()[-1] if output.strip() else NAMESPACE_HINT}")

@@ -25,12 +25,13 @@ from typing import Any
 
 from nixlite.build.native import StepContext, StepFailed
 from nixlite.errors import NixliteError
+from nixlite.image.docker_archive import docker_archive_chunks
 from nixlite.image.files import atomic_file, write_bytes_atomically
 from nixlite.image.layering import store_layers
 from nixlite.image.model import Image, Layer, file_source
 from nixlite.image.stream_layered import StreamedImage, _add_base_layers, _stat_header, parse_created
 from nixlite.image.tarwriter import gnu_tree_chunks
-from nixlite.image.steps.context import as_list, failures, hash_part, step_args, view_of
+from nixlite.image.steps.context import as_list, failures, hash_part, step_args, view_of, write_output
 from nixlite.image.steps.layer import run_extra_commands
 from nixlite.image.steps.storeview import StoreView, store_layer_chunks_at
 from nixlite.image.steps.tree import link_contents
@@ -246,7 +247,9 @@ def layered_archive(ctx: StepContext) -> None:
         view = view_of(ctx)
         cache = LayerCache(ctx.store)
         streamed, keyed = streamed_image(_read_conf(view, args["conf"]), view, cache=cache)
-        streamed.write(ctx.outputs["out"], compression=COMPRESSIONS[compressor])
+        write_output(ctx, ctx.outputs["out"], docker_archive_chunks(
+            streamed.image, mtime=streamed.mtime, layer_headers=streamed.layer_headers,
+            compression=COMPRESSIONS[compressor]))
         for key, layer in keyed:
             cache.put(key, layer.digest, layer.size)
 
