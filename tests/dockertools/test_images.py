@@ -139,7 +139,7 @@ def hostile(store, tmp_path, name, data: bytes) -> str:
 
 MANIFEST = json.dumps([{"Config": "c.json", "RepoTags": ["x:y"], "Layers": ["l/layer.tar"]}]).encode()
 CONFIG = json.dumps({"architecture": "amd64", "os": "linux",
-                     "rootfs": {"type": "layers", "diff_ids": []}}).encode()
+                     "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "0" * 64]}}).encode()
 HOSTILE = {
     "dotdot": (tar_bytes(("../../escaped", "file", b"x"), ("manifest.json", "file", MANIFEST)),
                "has a '..' component"),
@@ -161,8 +161,9 @@ def test_hostile_base_image_fails_cleanly(store, tmp_path, kind):
     base = hostile(store, tmp_path, f"hostile-{kind}", data)
     tool = add_tree(store, tmp_path, "tool", {"bin/tool": b"t"})
     before = set(os.listdir(tmp_path))
-    with pytest.raises(StepFailed, match=message):
+    with pytest.raises(StepFailed, match=message) as failure:
         build_image(store, "victim", [tool], None, from_image=base)
+    assert base in str(failure.value) and store.real_dir not in str(failure.value)
     assert set(os.listdir(tmp_path)) == before
     assert not os.path.exists("/etc/escaped") and not os.path.exists(tmp_path.parent / "escaped")
     assert not [p for p in store.all_valid_paths() if p.endswith("docker-image-victim.tar.gz")]
@@ -175,3 +176,19 @@ def test_decompression_bomb_base_image_is_refused(store, tmp_path, monkeypatch):
     tool = add_tree(store, tmp_path, "tool", {"bin/tool": b"t"})
     with pytest.raises(StepFailed, match="1 MiB|1048576"):
         build_image(store, "victim", [tool], None, from_image=base)
+
+
+@pytest.mark.parametrize("kind", ["dotdot", "link-out"])
+def test_hostile_base_under_stream_and_run_as_root(store, tmp_path, kind):
+    """The same archives as fromImage of streamLayeredImage's conf and of runAsRoot's layer."""
+    data, _ = HOSTILE[kind]
+    base = hostile(store, tmp_path, f"hostile-{kind}", data)
+    tool = add_tree(store, tmp_path, "tool", {"bin/tool": b"t"})
+    with pytest.raises(StepFailed, match="'\\.\\.'|is a link|no member") as failure:
+        stream_layered(store, "victim", [tool], {}, from_image=base)
+    assert store.real_dir not in str(failure.value)
+    with pytest.raises(StepFailed, match="'\\.\\.'|is a link|no member|outside"):
+        realise(store, "nixlite-docker-layer", "docker-layer-victim", {
+            "name": "victim", "baseJson": base_json(None), "contents": [tool],
+            "runAsRoot": "true", "fromImage": base})
+    assert not os.path.exists(tmp_path.parent / "escaped")

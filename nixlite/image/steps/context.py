@@ -57,17 +57,20 @@ def as_list(value: Any) -> list[Any]:
 
 
 @contextlib.contextmanager
-def failures() -> Iterator[None]:
-    """Library errors and I/O errors become the step's failure message."""
+def failures(ctx: StepContext) -> Iterator[None]:
+    """Library errors and I/O errors become the step's failure message, naming store paths
+    by their logical names (the library names the files it was given)."""
+    def logical(text: str) -> str:
+        return text.replace(ctx.store.real_dir + "/", ctx.store.store_dir + "/")
     try:
         yield
-    except StepFailed:
-        raise
+    except StepFailed as e:
+        raise StepFailed(logical(str(e))) from None
     except NixliteError as e:
-        raise StepFailed(e.message) from None
+        raise StepFailed(logical(e.message)) from None
     except OSError as e:
         where = f" '{e.filename}'" if e.filename else ""
-        raise StepFailed(f"{e.strerror or e}{where}") from None
+        raise StepFailed(logical(f"{e.strerror or e}{where}")) from None
 
 
 def interruptible(ctx: StepContext, chunks: Iterable[bytes]) -> Iterator[bytes]:

@@ -21,7 +21,7 @@ def pull_image(ctx: StepContext) -> None:
     writes; the realiser checks the fixed output's hash."""
     from nixlite.image.registry import pull_image as pull
 
-    with failures():
+    with failures(ctx):
         args = step_args(ctx)
         ctx.log.write(f"pulling {args['imageName']}@{args['imageDigest']}\n")
         pull(args["imageName"], args["imageDigest"], ctx.outputs["out"],
@@ -40,7 +40,7 @@ def _write_tar(ctx: StepContext, tree: str, *, compress: bool, **options) -> Non
 def export_image(ctx: StepContext) -> None:
     """exportImage: the image's merged root file system as a plain tar (``tar -C mnt
     --hard-dereference --sort=name --mtime=@SDE -cf $out .``)."""
-    with failures():
+    with failures(ctx):
         args = step_args(ctx)
         source = view_of(ctx).physical(args["fromImage"])
         archive = DockerArchive(source)
@@ -55,7 +55,7 @@ def export_image(ctx: StepContext) -> None:
 def merge_images(ctx: StepContext) -> None:
     """mergeImages: several docker-archives as one (every image's members, one manifest.json
     listing them all), packed as buildImage packs its result (``tar | pigz -nT``)."""
-    with failures():
+    with failures(ctx):
         args = step_args(ctx)
         view = view_of(ctx)
         image = os.path.join(ctx.build_dir, "image")
@@ -100,7 +100,7 @@ def write_tree(ctx: StepContext) -> None:
     ``mkdir -p`` in its small helpers."""
     from nixlite.image.tarreader import safe_relative
 
-    with failures():
+    with failures(ctx):
         args = step_args(ctx)
         out = ctx.outputs["out"]
         os.mkdir(out)

@@ -32,7 +32,7 @@ from nixlite.image.steps.tree import copy_contents
 
 def docker_layer(ctx: StepContext) -> None:
     """mkPureLayer, or mkRootLayer when ``runAsRoot`` is set."""
-    with failures():
+    with failures(ctx):
         args = step_args(ctx)
         if args.get("runAsRoot") is not None:
             root_layer(ctx, args)
@@ -97,7 +97,7 @@ def _sha256_file(path: str) -> str:
 
 
 def docker_image(ctx: StepContext) -> None:
-    with failures():
+    with failures(ctx):
         _docker_image(ctx, step_args(ctx))
 
 

@@ -43,7 +43,7 @@ FAKECHROOT_EXCLUDES = ("./dev", "./proc", "./sys", "./nix/store")
 # customisation layer ------------------------------------------------------------------------
 
 def customisation_layer(ctx: StepContext) -> None:
-    with failures():
+    with failures(ctx):
         args = step_args(ctx)
         view = view_of(ctx)
         tree = os.path.join(ctx.build_dir, "old_out")
@@ -106,7 +106,7 @@ def normalise_created(created: str) -> str:
 
 
 def stream_conf(ctx: StepContext) -> None:
-    with failures():
+    with failures(ctx):
         args = step_args(ctx)
         contents = [str(p) for p in as_list(args.get("contents"))]
         base_json = args["baseJson"]
@@ -221,7 +221,7 @@ def _read_conf(view: StoreView, conf_path: str) -> dict[str, Any]:
 
 
 def stream_script(ctx: StepContext) -> None:
-    with failures():
+    with failures(ctx):
         args = step_args(ctx)
         conf = args["conf"]
         text = ("#!/bin/sh\n"
@@ -239,7 +239,7 @@ COMPRESSIONS = {None: "gzip", "gz": "gzip-rsyncable", "zstd": "zstd", "none": "n
 def layered_archive(ctx: StepContext) -> None:
     """buildLayeredImage: the stream through the seed's ``pigz -nT`` (no ``compressor``) or
     today's compressors."""
-    with failures():
+    with failures(ctx):
         args = step_args(ctx)
         compressor = args.get("compressor")
         if compressor not in COMPRESSIONS:
