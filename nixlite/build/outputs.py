@@ -83,7 +83,10 @@ class _ScanningSink:
 
 def scan(real_path: str, candidates) -> tuple[Hash, int, set[str]]:
     """NAR hash, NAR size and the ``candidates`` (store paths) whose hash part occurs."""
-    wanted = {os.path.basename(p)[:HASH_PART_LEN].encode(): p for p in candidates}
+    wanted = {}
+    for p in candidates:
+        start = p.rindex("/") + 1
+        wanted[p[start:start + HASH_PART_LEN].encode()] = p
     sink = _ScanningSink(wanted)
     dump(real_path, sink)
     return Hash("sha256", sink.h.digest()), sink.size, sink.found

@@ -27,7 +27,6 @@ import collections
 import os
 import selectors
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -37,11 +36,11 @@ from dataclasses import dataclass
 from nixlite.build.environment import BuildSetupError, builder_env, make_build_dir
 from nixlite.build.native import NativeSteps, StepContext, StepFailed
 from nixlite.build.outputs import OutputError, collect_outputs, normalise, rewrite_hashes, scan
-from nixlite.build.sandbox import Namespace, check_available
+from nixlite.build.sandbox import Builder, Launcher
 from nixlite.errors import NixliteError
 from nixlite.store.derivation import Derivation, DrvOutput
 from nixlite.store.hashes import nixbase32_encode
-from nixlite.store.local import LocalStore, remove_tree
+from nixlite.store.local import LocalStore, dependencies_first, remove_tree
 from nixlite.store.paths import HASH_PART_LEN
 
 
@@ -125,7 +124,7 @@ class _Build:
     def __init__(self, goal: _Goal, locks: list[int]) -> None:
         self.goal = goal
         self.locks = locks
-        self.proc: subprocess.Popen | None = None
+        self.proc: Builder | None = None
         self.thread: threading.Thread | None = None
         self.step_error: BaseException | None = None
         self.fd = -1
@@ -149,7 +148,8 @@ class Realiser:
         self.steps = steps
         self.options = options or BuildOptions()
         self.err = err
-        self._namespace: Namespace | None = None
+        self._launcher: Launcher | None = None
+        self._closures: dict[str, frozenset[str]] = {}
 
     # ----------------------------------------------------------------- output
 
@@ -222,24 +222,8 @@ class Realiser:
         return self._print_order(goals)
 
     def _print_order(self, goals: dict[str, _Goal]) -> list[str]:
-        """``printMissing``'s order: a depth-first walk over the sorted paths through
-        each ``.drv``'s references, dependencies first."""
-        out: list[str] = []
-        visited: set[str] = set()
-        for start in sorted(goals):
-            stack = [(start, False)]
-            while stack:
-                p, done = stack.pop()
-                if done:
-                    out.append(p)
-                    continue
-                if p in visited:
-                    continue
-                visited.add(p)
-                stack.append((p, True))
-                refs = sorted(r for r in goals[p].drv.references() if r in goals and r != p)
-                stack.extend((r, False) for r in reversed(refs) if r not in visited)
-        return out
+        """``printMissing``'s order: dependencies first, through each ``.drv``'s references."""
+        return dependencies_first(goals, lambda p: goals[p].drv.references() & goals.keys())
 
     def _announce(self, goals: dict[str, _Goal]) -> None:
         """nix-build's plan (``--check`` goals whose outputs are all valid are not in it)."""
@@ -263,8 +247,6 @@ class Realiser:
         if self._uncheckable:
             raise BuildFailed(f"some outputs of '{self._uncheckable[0]}' are not valid, so checking "
                               "is not possible")
-        if any(not g.drv.builder.startswith("builtin:") for g in goals.values()):
-            check_available()
         self.store.flush()
         gc_fd = self.store.gc_lock(exclusive=False)
         try:
@@ -403,11 +385,38 @@ class Realiser:
         return "started"
 
     def _input_closure(self, drv: Derivation) -> set[str]:
+        """The closure of the build's inputs, from memoised per-path closures (a deep
+        graph would otherwise query the same references once per dependent)."""
         roots = set(drv.input_srcs)
         for dep_path, outs in drv.input_drvs.items():
             dep = self.store.read_derivation(dep_path)
             roots.update(dep.outputs[o].path for o in outs)
-        return self.store.closure(roots)
+        out: set[str] = set()
+        for p in roots:
+            out |= self._closure_of(p)
+        return out
+
+    def _closure_of(self, path: str) -> frozenset[str]:
+        memo = self._closures
+        hit = memo.get(path)
+        if hit is not None:
+            return hit
+        # iterative post-order, so long reference chains do not recurse
+        stack = [(path, False)]
+        while stack:
+            p, expanded = stack.pop()
+            if p in memo:
+                continue
+            refs = self.store.references(p) - {p}
+            if expanded:
+                c = {p}
+                for r in refs:
+                    c |= memo[r]
+                memo[p] = frozenset(c)
+            else:
+                stack.append((p, True))
+                stack.extend((r, False) for r in refs if r not in memo)
+        return memo[path]
 
     def _rewrites(self, b: _Build) -> dict[str, str]:
         return {b.goal.drv.outputs[name].path: path for name, path in b.redirects.items()}
@@ -417,27 +426,17 @@ class Realiser:
         rewrites = self._rewrites(b)
         env, _ = builder_env(_rewritten(drv, rewrites), b.build_dir, self.store,
                              self.options.cores or os.cpu_count() or 1, b.input_closure)
-        if self._namespace is None:
-            self._namespace = Namespace(self.store.real_dir, self.store.store_dir,
-                                        os.path.join(self.store.root, "sandbox-root"))
-        namespace = self._namespace
-        private_net = not drv.is_fixed_output()
-        build_dir = b.build_dir
+        if self._launcher is None:
+            self._launcher = Launcher(self.store.real_dir, self.store.store_dir,
+                                      os.path.join(self.store.root, "sandbox-root"))
         master, slave = os.openpty()
         tty.setraw(slave)
         builder = _rewrite(drv.builder, rewrites)
         try:
-            b.proc = subprocess.Popen(
+            b.proc = self._launcher.start(
+                not drv.is_fixed_output(), builder,
                 [os.path.basename(builder), *(_rewrite(a, rewrites) for a in drv.args)],
-                executable=builder, env=env, cwd=build_dir, stdin=subprocess.DEVNULL,
-                stdout=slave, stderr=slave, start_new_session=True, close_fds=True,
-                preexec_fn=lambda: namespace.enter(private_net, build_dir))
-        except OSError as exc:
-            os.write(slave, f"error: executing '{builder}': {exc.strerror}\n".encode())
-            b.step_error = exc
-        except subprocess.SubprocessError as exc:
-            os.write(slave, f"error: setting up the build environment: {exc}\n".encode())
-            b.step_error = exc
+                env, b.build_dir, slave)
         finally:
             os.close(slave)
         b.fd = master
@@ -489,6 +488,12 @@ class Realiser:
             b.tail.append(line)
             if len(b.tail) > self.options.log_lines:
                 b.tail.popleft()
+
+    def close(self) -> None:
+        """Stop the builder launchers (they also stop when this process ends)."""
+        if self._launcher is not None:
+            self._launcher.close()
+            self._launcher = None
 
     def _reap(self, b: _Build) -> int:
         if b.thread is not None:
@@ -565,11 +570,8 @@ class Realiser:
 
     def _kill(self, b: _Build) -> None:
         b.cancel.set()
-        if b.proc is not None and b.proc.poll() is None:
-            try:
-                os.killpg(b.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        if b.proc is not None:
+            b.proc.kill()
 
     def _cleanup(self, b: _Build, ok: bool) -> None:
         """Remove what a build leaves behind (outputs unless registered, scratch paths, the

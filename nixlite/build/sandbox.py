@@ -1,243 +1,40 @@
-"""Run a builder where nixlite's store is ``/nix/store``: a private mount namespace.
+"""Run builders where nixlite's store is ``/nix/store``.
 
 nixlite keeps its store wherever the user can write (``~/.local/share/…``), but
-builders and their outputs name ``/nix/store/…``.  Each builder therefore starts
-in its own mount namespace (plus a user namespace when not root) in which the
-real store directory is bind-mounted at the logical one.  Nothing else is
-hidden, as with Debian's Nix and ``sandbox = false``: host tools stay usable.
-A derivation that is not fixed-output also gets an empty network namespace
-(only a loopback interface).
+builders and their outputs name ``/nix/store/…``.  Builders are therefore started
+in a private mount namespace (plus a user namespace when not root) in which the
+real store directory is bind-mounted at the logical one.  Nothing else is hidden,
+as with Debian's Nix and ``sandbox = false``: host tools stay usable.  Builds that
+are not fixed-output get a network namespace with only a loopback interface
+(shared by the builds of one run); fixed-output ones keep the host's network.
 
-When the logical store directory does not exist on the host (no Nix installed,
-nobody may create ``/nix``), the builder gets a new root instead: a tmpfs with
-every top-level entry of ``/`` bind-mounted into it, plus the store.
-
-As in Nix (even without its sandbox), a seccomp filter makes ``chmod`` with the
-setuid/setgid bits fail with EPERM and extended attributes fail with ENOTSUP,
-and no-new-privileges is set: a store cannot hold what a NAR cannot express.
-
-The set-up runs in the forked child just before ``exec`` (``preexec_fn``), with
-libc's ``unshare``/``mount`` through ctypes; it allocates little and takes no
-Python-level lock, so it is safe although other threads (evaluation, native
-steps) may be running.
+The namespaces are entered once per run by a launcher process (``zygote.py``) per
+network mode, which then forks each builder: see there for the details.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import fcntl
+import array
+import json
 import os
+import signal
 import socket
-import struct
+import subprocess
+import sys
 
 from nixlite.errors import NixliteError
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWNET = 0x40000000
-MS_BIND = 0x1000
-MS_REC = 0x4000
-MS_PRIVATE = 1 << 18
-PR_SET_PDEATHSIG = 1
-SIOCGIFFLAGS = 0x8913
-SIOCSIFFLAGS = 0x8914
-IFF_UP = 0x1
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-_unshare = _libc.unshare
-_unshare.argtypes = [ctypes.c_int]
-_mount = _libc.mount
-_mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
-_prctl = _libc.prctl
-_prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-
-
-PR_SET_NO_NEW_PRIVS = 38
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
-AUDIT_ARCH_X86_64 = 0xC000003E
-_SECCOMP_ALLOW = 0x7FFF0000
-_SECCOMP_ERRNO = 0x00050000
-_EPERM, _ENOTSUP = 1, 95
-_SET_ID_BITS = 0o6000
-
-
-class _SockFilter(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
-                ("k", ctypes.c_uint32)]
-
-
-class _SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
-
-
-def _assemble(program) -> ctypes.Array:
-    """Classic BPF from ``(label, code, k, jt label, jf label)`` rows (labels may be None)."""
-    where = {row[0]: i for i, row in enumerate(program) if row[0]}
-    out = (_SockFilter * len(program))()
-    for i, (_, code, k, jt, jf) in enumerate(program):
-        out[i] = _SockFilter(code, where[jt] - i - 1 if jt else 0, where[jf] - i - 1 if jf else 0, k)
-    return out
-
-
-_LD, _JEQ, _JSET, _RET = 0x20, 0x15, 0x45, 0x06
-# seccomp_data: nr at 0, arch at 4, args[i] at 16 + 8 i (low word first on x86_64)
-_FILTER = _assemble([
-    (None, _LD, 4, None, None),
-    (None, _JEQ, AUDIT_ARCH_X86_64, None, "allow"),
-    (None, _LD, 0, None, None),
-    (None, _JEQ, 90, "mode1", None),     # chmod
-    (None, _JEQ, 91, "mode1", None),     # fchmod
-    (None, _JEQ, 268, "mode2", None),    # fchmodat
-    (None, _JEQ, 452, "mode2", None),    # fchmodat2
-    (None, _JEQ, 188, "notsup", None),   # setxattr
-    (None, _JEQ, 189, "notsup", None),   # lsetxattr
-    (None, _JEQ, 190, "notsup", None),   # fsetxattr
-    (None, _RET, _SECCOMP_ALLOW, None, None),
-    ("mode1", _LD, 24, None, None),
-    (None, _JSET, _SET_ID_BITS, "eperm", "allow"),
-    ("mode2", _LD, 32, None, None),
-    (None, _JSET, _SET_ID_BITS, "eperm", "allow"),
-    ("eperm", _RET, _SECCOMP_ERRNO | _EPERM, None, None),
-    ("notsup", _RET, _SECCOMP_ERRNO | _ENOTSUP, None, None),
-    ("allow", _RET, _SECCOMP_ALLOW, None, None),
-])
-_FPROG = _SockFprog(len(_FILTER), _FILTER)
-
-
-def _install_seccomp() -> None:
-    if os.uname().machine != "x86_64":
-        return  # the filter is written for x86_64 system call numbers
-    if _prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        _fail("setting no-new-privileges")
-    if _prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(_FPROG), 0, 0) != 0:
-        _fail("installing the seccomp filter")
+ZYGOTE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zygote.py")
 
 
 class SandboxUnavailable(NixliteError):
     """The kernel refuses the namespaces a build needs."""
 
 
-def _fail(what: str) -> None:
-    err = ctypes.get_errno()
-    raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _mount_or_fail(src: bytes | None, dst: bytes, fstype: bytes | None, flags: int,
-                   data: bytes | None = None) -> None:
-    if _mount(src, dst, fstype, flags, data) != 0:
-        _fail(f"mounting '{os.fsdecode(dst)}'")
-
-
-def _write(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-
-
-def _loopback_up() -> None:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        req = struct.pack("16sH14x", b"lo", 0)
-        flags = struct.unpack("16sH14x", fcntl.ioctl(s.fileno(), SIOCGIFFLAGS, req))[1]
-        fcntl.ioctl(s.fileno(), SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
-    finally:
-        s.close()
-
-
-class Namespace:
-    """How builders of one store are confined; ``enter(private_network, cwd)`` is the
-    ``preexec_fn`` body.  ``new_root`` is an empty directory used only when the
-    logical store directory is missing on the host."""
-
-    def __init__(self, real_store: str, store_dir: str, new_root: str) -> None:
-        self.real_store = os.fsencode(real_store)
-        self.store_dir = os.fsencode(store_dir)
-        self.need_new_root = not os.path.isdir(store_dir)
-        self.new_root = os.fsencode(new_root)
-        if self.need_new_root:
-            os.makedirs(new_root, exist_ok=True)
-        self.uid = os.geteuid()
-        self.gid = os.getegid()
-
-    def enter(self, private_network: bool, cwd: str) -> None:
-        """Runs in the forked child, before exec."""
-        _prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0)
-        flags = CLONE_NEWNS | (CLONE_NEWNET if private_network else 0)
-        if self.uid != 0:
-            flags |= CLONE_NEWUSER
-        if _unshare(flags) != 0:
-            _fail("creating the build namespaces")
-        if self.uid != 0:
-            _write("/proc/self/setgroups", "deny")
-            _write("/proc/self/uid_map", f"{self.uid} {self.uid} 1")
-            _write("/proc/self/gid_map", f"{self.gid} {self.gid} 1")
-        _mount_or_fail(None, b"/", None, MS_REC | MS_PRIVATE)
-        if self.need_new_root:
-            self._enter_new_root()
-        else:
-            _mount_or_fail(self.real_store, self.store_dir, None, MS_BIND | MS_REC)
-        if private_network:
-            _loopback_up()
-        _install_seccomp()
-        os.chdir(cwd)
-
-    def _enter_new_root(self) -> None:
-        root = self.new_root
-        _mount_or_fail(b"tmpfs", root, b"tmpfs", 0, b"mode=0755")
-        for name in os.listdir(b"/"):
-            src = b"/" + name
-            dst = root + b"/" + name
-            if os.path.islink(src):
-                os.symlink(os.readlink(src), dst)
-            elif os.path.isdir(src):
-                os.mkdir(dst)
-                _mount_or_fail(src, dst, None, MS_BIND | MS_REC)
-            else:
-                os.close(os.open(dst, os.O_CREAT | os.O_WRONLY, 0o644))
-                _mount_or_fail(src, dst, None, MS_BIND)
-        store = root + self.store_dir
-        os.makedirs(store, exist_ok=True)
-        _mount_or_fail(self.real_store, store, None, MS_BIND | MS_REC)
-        os.chroot(root)
-
-
-_checked: dict[int, str | None] = {}
-
-
-def check_available() -> None:
-    """Fail early, with the setting to change, where the kernel forbids the namespaces."""
-    uid = os.geteuid()
-    if uid not in _checked:
-        _checked[uid] = _probe(uid)
-    problem = _checked[uid]
-    if problem is not None:
-        raise SandboxUnavailable(problem)
-
-
-def _probe(uid: int) -> str | None:
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        os.close(r)
-        code = 0
-        if _unshare(CLONE_NEWNS | (CLONE_NEWUSER if uid != 0 else 0)) != 0:
-            code = ctypes.get_errno() or 1
-        os.write(w, code.to_bytes(4, "little"))
-        os._exit(0)
-    os.close(w)
-    data = os.read(r, 4)
-    os.close(r)
-    os.waitpid(pid, 0)
-    err = int.from_bytes(data, "little") if len(data) == 4 else 1
-    if err == 0:
-        return None
-    reason = os.strerror(err)
-    if uid == 0:
-        return f"cannot create a mount namespace for builders: {reason}"
+def _unavailable(reply: dict, user_namespace: bool) -> SandboxUnavailable:
+    reason = reply.get("error", "unknown error")
+    if reply.get("stage") != "unshare" or not user_namespace:
+        return SandboxUnavailable(f"cannot set up the build namespaces: {reason}")
     settings = []
     for path, setting in (("/proc/sys/kernel/unprivileged_userns_clone", "kernel.unprivileged_userns_clone=1"),
                           ("/proc/sys/user/max_user_namespaces", "user.max_user_namespaces (> 0)"),
@@ -246,6 +43,115 @@ def _probe(uid: int) -> str | None:
         if os.path.exists(path):
             settings.append(setting)
     hint = " or ".join(settings) or "user namespaces in the kernel configuration"
-    return (f"cannot create a user namespace for builders ({reason}); nixlite needs user "
-            f"namespaces to show its store at /nix/store to builders: enable them with sysctl "
-            f"{hint}, or run as root")
+    return SandboxUnavailable(
+        f"cannot create a user namespace for builders ({reason}); nixlite needs user namespaces "
+        f"to show its store at /nix/store to builders: enable them with sysctl {hint}, or run "
+        "as root")
+
+
+class _Zygote:
+    """One launcher process and the replies it has sent that nobody asked for yet."""
+
+    def __init__(self, argv: list[str], user_namespace: bool) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock = ours
+        self.proc = subprocess.Popen(argv, stdin=theirs,
+                                     env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+        theirs.close()
+        self.pending: dict[int, dict] = {}  # request id -> its {"status"} reply
+        reply = self._recv()
+        if not reply.get("ready"):
+            self.close()
+            raise _unavailable(reply, user_namespace)
+
+    def _recv(self) -> dict:
+        try:
+            data = self.sock.recv(1 << 16)
+        except OSError:
+            data = b""
+        if not data:
+            raise NixliteError("the builder launcher died unexpectedly")
+        return json.loads(data)
+
+    def start(self, req: dict, pty: int) -> int:
+        try:
+            self.sock.sendmsg([json.dumps(req).encode()],
+                              [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [pty]))])
+        except OSError:
+            raise NixliteError("the builder launcher died unexpectedly") from None
+        while True:
+            reply = self._recv()
+            if reply["id"] == req["id"] and "pid" in reply:
+                return reply["pid"]
+            self.pending[reply["id"]] = reply
+
+    def wait(self, ident: int) -> int:
+        while ident not in self.pending:
+            reply = self._recv()
+            self.pending[reply["id"]] = reply
+        return self.pending.pop(ident)["status"]
+
+    def close(self) -> None:
+        self.sock.close()  # the launcher kills what is left and exits
+        self.proc.wait()
+
+
+class Builder:
+    """A builder started by ``Launcher.start``."""
+
+    def __init__(self, zygote: _Zygote, ident: int, pid: int) -> None:
+        self.zygote = zygote
+        self.ident = ident
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def wait(self) -> int:
+        """Exit code as ``subprocess`` gives it (``-N`` for a signal)."""
+        if self.returncode is None:
+            self.returncode = os.waitstatus_to_exitcode(self.zygote.wait(self.ident))
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+class Launcher:
+    """Starts builders of one store in its namespaces; launchers are started on first use."""
+
+    def __init__(self, real_store: str, store_dir: str, new_root: str) -> None:
+        self.real_store = real_store
+        self.store_dir = store_dir
+        self.new_root = new_root
+        # root can mount in a plain mount namespace; anyone else needs a user namespace
+        self.user_namespace = os.geteuid() != 0
+        # where the logical store directory is missing, builders get a new root
+        self.need_new_root = not os.path.isdir(store_dir)
+        self._zygotes: dict[bool, _Zygote] = {}
+        self._count = 0
+
+    def _zygote(self, private_network: bool) -> _Zygote:
+        z = self._zygotes.get(private_network)
+        if z is None:
+            os.makedirs(self.new_root, exist_ok=True)
+            modes = ["net"] * private_network + ["user"] * self.user_namespace \
+                + ["newroot"] * self.need_new_root
+            argv = [sys.executable, "-S", "-E", ZYGOTE, self.real_store, self.store_dir,
+                    self.new_root, ",".join(modes) or "-"]
+            z = self._zygotes[private_network] = _Zygote(argv, self.user_namespace)
+        return z
+
+    def start(self, private_network: bool, path: str, argv: list[str], env: dict[str, str],
+              cwd: str, pty: int) -> Builder:
+        z = self._zygote(private_network)
+        self._count += 1
+        req = {"id": self._count, "path": path, "argv": argv, "env": env, "cwd": cwd}
+        return Builder(z, self._count, z.start(req, pty))
+
+    def close(self) -> None:
+        for z in self._zygotes.values():
+            z.close()
+        self._zygotes.clear()

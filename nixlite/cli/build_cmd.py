@@ -108,6 +108,7 @@ def _build(args) -> int:
             sys.stderr.write(missing_text(realiser.missing(targets)))
             return 0
         realiser.realise(targets)
+        realiser.close()
     except BuildFailed as exc:
         sys.stdout.flush()
         sys.stderr.write(exc.render() + "\n")

@@ -83,13 +83,14 @@ def _instantiate(args):
 
 def _add_root(root: str, n: int, drv_path: str) -> str:
     """Nix's --add-root naming (``root``, ``root-2``…), as an atomically replaced symlink
-    to where the .drv file really is (nixlite has no garbage collector to register with)."""
+    to where the .drv file really is, registered as a GC root."""
     from nixlite.store.local import default_store
 
     name = os.path.abspath(root) + ("" if n == 1 else f"-{n}")
     tmp = f"{name}.tmp-{os.getpid()}"
     os.symlink(default_store().physical(drv_path), tmp)
     os.replace(tmp, name)
+    default_store().add_indirect_root(name)
     return name
 
 

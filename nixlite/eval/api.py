@@ -102,8 +102,11 @@ def find_along_attr_path(v, attr_path: str, auto_args: Attrs):
             if key not in v:
                 from nixlite.eval.suggest import missing_attribute
 
-                raise missing_attribute(
+                message, hint = missing_attribute(
                     key, v, f"attribute '{key}' in selection path '{attr_path}' not found")
+                exc = EvalError(message)
+                exc.hint = hint
+                raise exc
             v = v[key]
     return v
 

@@ -939,7 +939,10 @@ def _force_attr(x, attrs, name, node):
 def _missing(name: str, v: Attrs, node) -> EvalError:
     from nixlite.eval.suggest import missing_attribute
 
-    return missing_attribute(name, v, f"attribute '{name}' missing", node.pos)
+    message, hint = missing_attribute(name, v, f"attribute '{name}' missing")
+    exc = EvalError(message, node.pos)
+    exc.hint = hint
+    return exc
 
 
 def _call2(f, a, b, node):

@@ -29,17 +29,13 @@ def did_you_mean(query: str, names, limit: int = 5, max_distance: int = 2) -> st
 PACKAGE_SET_MARKER = "__nixlitePackageSet"
 
 
-def missing_attribute(name: str, attrs, message: str, pos=None):
-    """The error for selecting ``name`` from ``attrs``: ``message`` with Nix's hint, or
-    nixlite's own message when ``attrs`` is nixlite's package set."""
-    from nixlite.eval.values import EvalError
-
+def missing_attribute(name: str, attrs, message: str) -> tuple[str, str | None]:
+    """The message and hint for selecting ``name`` from ``attrs``: ``message`` with Nix's
+    hint, or nixlite's own message when ``attrs`` is nixlite's package set."""
     hint = did_you_mean(name, attrs)
     if PACKAGE_SET_MARKER in attrs:
         message = f"nixlite's package set has no attribute '{name}'"
         pointer = ("nixlite's package set has only what nixlite/pkgs/README.md lists; to "
                    "evaluate nixpkgs itself, point -I nixpkgs=DIR at a nixpkgs checkout")
         hint = f"{hint}\n       {pointer}" if hint else pointer
-    exc = EvalError(message, pos)
-    exc.hint = hint
-    return exc
+    return message, hint

@@ -559,8 +559,10 @@ class LocalStore:
         return fd
 
     def register_outputs(self, infos: list[PathInfo]) -> None:
-        """Register the outputs a builder wrote in place (all of one derivation, one transaction)."""
-        _flush_to_disk(self.real_dir, [self.physical(i.path) for i in infos])
+        """Register the outputs a builder wrote in place (all of one derivation, one
+        transaction).  Like Nix, without flushing them to disk first: a ``syncfs`` per
+        build cost more than the build itself on a busy disk, and a process crash
+        cannot leave a registered output incomplete."""
         self.flush()  # their deriver and inputs first
         with self.lock():
             self._register(infos)
@@ -630,7 +632,7 @@ class LocalStore:
         """Delete dead ``paths`` referrers first; returns (deleted, bytes freed).
         Callers hold ``gc_lock(exclusive=True)``."""
         paths = set(paths)
-        order = _referrers_first(paths, lambda p: self.references(p) & paths)
+        order = reversed(dependencies_first(paths, lambda p: self.references(p) & paths))
         deleted: list[str] = []
         freed = 0
         for p in order:
@@ -663,8 +665,10 @@ def _once_per_path(path_filter: PathFilter) -> PathFilter:
     return filt
 
 
-def _referrers_first(paths: set[str], refs_within) -> list[str]:
-    """Order ``paths`` so that every path comes before the paths it refers to."""
+def dependencies_first(paths, refs_within) -> list[str]:
+    """``paths`` ordered so that each comes after the paths it refers to: Nix's
+    ``topoSortPaths`` reversed (a depth-first walk over the sorted paths, visiting each
+    one's references in sorted order)."""
     out: list[str] = []
     seen: set[str] = set()
     for start in sorted(paths):
@@ -678,8 +682,8 @@ def _referrers_first(paths: set[str], refs_within) -> list[str]:
                 continue
             seen.add(p)
             stack.append((p, True))
-            stack.extend((r, False) for r in sorted(refs_within(p) - {p}) if r not in seen)
-    out.reverse()
+            refs = sorted(r for r in refs_within(p) if r != p and r not in seen)
+            stack.extend((r, False) for r in reversed(refs))
     return out
 
 

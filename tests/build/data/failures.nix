@@ -1,12 +1,7 @@
 # Derivations that fail in the ways Nix reports; `tag` makes them fresh for every test run.
 { tag, fixedRefsHash ? "sha256-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" }:
 let
-  mk = name: script: attrs: derivation ({
-    name = "${tag}-${name}";
-    system = "x86_64-linux";
-    builder = "/bin/sh";
-    args = [ "-c" "PATH=/bin:/usr/bin; ${script}" ];
-  } // attrs);
+  mk = import ./mk.nix tag;
 in rec {
   ok = mk "ok" "echo ok > $out" { };
   noisy = mk "noisy" "for i in $(seq 1 15); do echo line $i; done; echo to-stderr >&2; touch $out; exit 3" { };

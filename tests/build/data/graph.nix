@@ -2,12 +2,7 @@
 # comparing nixlite's builds with nix-build's: out paths, NAR bytes, references.
 { flatHash, treeHash, tag ? "t" }:
 let
-  mk = name: script: attrs: derivation ({
-    name = "${tag}-${name}";
-    system = "x86_64-linux";
-    builder = "/bin/sh";
-    args = [ "-c" "PATH=/bin:/usr/bin; ${script}" ];
-  } // attrs);
+  mk = import ./mk.nix tag;
 in rec {
   leaf = mk "leaf" "echo hello > $out" { };
   chain = mk "chain" "cat ${leaf} > $out; echo ${leaf} >> $out" { };
