@@ -5,9 +5,10 @@ accepted for compressing whole archives; it decompresses as plain gzip.
 
 Decompression is defensive: truncated or corrupt input and trailing garbage are
 ``NixliteError``s, output is produced in bounded pieces so a compression bomb cannot exhaust
-memory, and one stream may not decompress to more than ``max_decompressed()`` bytes (16 GiB
-unless ``NIXLITE_MAX_DECOMPRESSED_SIZE`` or ``set_max_decompressed`` says otherwise), so a
-bomb cannot fill the disk either: a few kilobytes of gzip can stand for terabytes of zeros.
+memory, and one stream may not decompress to more than ``limit`` bytes, so a bomb cannot fill
+the disk either: a few kilobytes of gzip can stand for terabytes of zeros.  The limit is a
+parameter of every reader (``max_decompressed=``), 16 GiB unless the caller says otherwise;
+``limit_from_environment`` gives the one ``NIXLITE_MAX_DECOMPRESSED_SIZE`` asks for.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ ZSTD_SLICE = 4096  # at most 128 MiB of output per decompress call
 DEFAULT_MAX_DECOMPRESSED = 16 << 30
 LIMIT_VARIABLE = "NIXLITE_MAX_DECOMPRESSED_SIZE"
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_limit_override: int | None = None
 
 
 def parse_size(text: str, what: str = "size") -> int:
@@ -35,17 +35,9 @@ def parse_size(text: str, what: str = "size") -> int:
     return int(m.group(1)) * _UNITS[m.group(2).lower()]
 
 
-def set_max_decompressed(limit: int | None) -> None:
-    """Set the bound for this process (None: back to the environment or the default)."""
-    global _limit_override
-    _limit_override = limit
-
-
-def max_decompressed() -> int:
-    """The most bytes one layer or archive may decompress to."""
-    if _limit_override is not None:
-        return _limit_override
-    text = os.environ.get(LIMIT_VARIABLE)
+def limit_from_environment(environ=os.environ) -> int:
+    """The decompression limit ``$NIXLITE_MAX_DECOMPRESSED_SIZE`` sets, else the default."""
+    text = environ.get(LIMIT_VARIABLE)
     return parse_size(text, LIMIT_VARIABLE) if text else DEFAULT_MAX_DECOMPRESSED
 
 
@@ -110,9 +102,10 @@ def _zstd_compress(chunks: Iterable[bytes], level: int) -> Iterator[bytes]:
     yield cobj.flush()
 
 
-def decompress_chunks(chunks: Iterable[bytes], kind: str, limit: int | None = None) -> Iterator[bytes]:
-    """Decompress a stream; more than ``limit`` (default ``max_decompressed()``) bytes of
-    output is an error raised before they are yielded."""
+def decompress_chunks(chunks: Iterable[bytes], kind: str,
+                      limit: int = DEFAULT_MAX_DECOMPRESSED) -> Iterator[bytes]:
+    """Decompress a stream; more than ``limit`` bytes of output is an error raised before
+    they are yielded."""
     if kind == "gzip-rsyncable":
         kind = "gzip"
     if kind == "none":
@@ -123,7 +116,7 @@ def decompress_chunks(chunks: Iterable[bytes], kind: str, limit: int | None = No
         pieces = _unzstd(chunks)
     else:
         raise CompressionError(f"unknown compression '{kind}'")
-    return _bounded(pieces, kind, max_decompressed() if limit is None else limit)
+    return _bounded(pieces, kind, limit)
 
 
 def _gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:

@@ -13,18 +13,19 @@ archives) and the whole archive may itself be compressed (``buildLayeredImage``'
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
-import shutil
-import tempfile
 from collections.abc import Iterator
 from typing import IO, Any
 
 from nixlite.errors import NixliteError
-from nixlite.image.compression import compress_chunks, decompress_chunks, sniff_compression
-from nixlite.image.files import atomic_file, read_chunks
+from nixlite.image.compression import (DEFAULT_MAX_DECOMPRESSED, compress_chunks,
+                                       decompress_chunks, sniff_compression)
+from nixlite.image.files import atomic_file, read_chunks, temporary_directory
 from nixlite.image.jsonstyle import MAX_JSON, go_json, parse_json, python_json
-from nixlite.image.model import Image, Layer, check_digest_syntax, file_source
+from nixlite.image.model import (DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, Image, Layer,
+                                 check_digest_syntax, descriptor, file_source)
 from nixlite.image.tarreader import Member, index_tar_file, safe_relative
 from nixlite.image.tarwriter import PaxTarWriter
 
@@ -87,21 +88,22 @@ class _Spool:
     """A decompressed copy of a compressed or streamed archive, removed when unreferenced."""
 
     def __init__(self, chunks, label: str) -> None:
-        self.dir = tempfile.mkdtemp(prefix="nixlite-archive-")
+        self._stack = contextlib.ExitStack()
+        self.dir = self._stack.enter_context(temporary_directory(None, "nixlite-archive"))
         self.path = os.path.join(self.dir, "archive.tar")
         try:
             with open(self.path, "wb") as out:
                 for chunk in chunks:
                     out.write(chunk)
         except NixliteError as e:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            self._stack.close()
             raise NixliteError(f"'{label}': {e.message}") from None
         except BaseException:
-            shutil.rmtree(self.dir, ignore_errors=True)
+            self._stack.close()
             raise
 
     def __del__(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self._stack.close()
 
 
 def _sniff_file(path: str, offset: int = 0) -> str:
@@ -111,13 +113,18 @@ def _sniff_file(path: str, offset: int = 0) -> str:
 
 
 class DockerArchive:
-    """An opened archive: ``entries`` is manifest.json; ``image(...)`` builds an ``Image``.
+    """An opened archive: ``entries`` is manifest.json; ``image(...)`` builds an ``Image``
+    and ``stored_members(...)`` tells how its layers are stored (for verbatim copies).
 
     The archive file must stay in place while its images' layers are used; compressed or
-    streamed input is spooled to a private temporary file kept alive by the layers."""
+    streamed input is spooled to a private temporary file kept alive by the layers.  No
+    layer (nor the archive itself, if compressed) may decompress to more than
+    ``max_decompressed`` bytes."""
 
-    def __init__(self, source: str | IO[bytes]) -> None:
+    def __init__(self, source: str | IO[bytes], *,
+                 max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> None:
         self._spool: _Spool | None = None
+        self.max_decompressed = max_decompressed
         if isinstance(source, str):
             try:
                 kind = _sniff_file(source)
@@ -126,7 +133,8 @@ class DockerArchive:
             self.label = source
             if kind != "none":
                 with open(source, "rb") as f:
-                    self._spool = _Spool(decompress_chunks(read_chunks(f), kind), self.label)
+                    self._spool = _Spool(decompress_chunks(read_chunks(f), kind, max_decompressed),
+                                         self.label)
             self.path = self._spool.path if self._spool else source
         else:
             chunks = read_chunks(source)
@@ -134,7 +142,7 @@ class DockerArchive:
             kind = sniff_compression(first)
             rest = (c for part in ([first], chunks) for c in part)
             self.label = "<stream>"
-            self._spool = _Spool(decompress_chunks(rest, kind), self.label)
+            self._spool = _Spool(decompress_chunks(rest, kind, max_decompressed), self.label)
             self.path = self._spool.path
         self.members: dict[str, Member] = {}
         for member in index_tar_file(self.path, self.label):
@@ -182,20 +190,6 @@ class DockerArchive:
             f.seek(member.offset)
             return f.read(member.size)
 
-    def member_named(self, name: str) -> Member:
-        """The member stored under ``name`` itself (links not followed)."""
-        member = self.members.get(safe_relative(name, "manifest reference"))
-        if member is None:
-            raise NixliteError(f"'{self.label}' has no member '{name}' (named in manifest.json)")
-        return member
-
-    def config_json(self, entry: dict[str, Any]) -> Any:
-        return parse_json(self._read_member(self._member(entry["Config"])), f"'{self.label}': config")
-
-    def layer(self, member: Member) -> Layer:
-        """A layer reading a member's bytes from the archive."""
-        return self._layer(member)
-
     def tags(self) -> list[str]:
         return [t for e in self.entries for t in (e.get("RepoTags") or []) if isinstance(t, str)]
 
@@ -205,6 +199,32 @@ class DockerArchive:
         out), or number ``index``, or the only one.  Compressed layer members are checked
         against the config's diff_ids now unless ``verify`` is false (``inspect``, which like
         skopeo's does not hash layers); uncompressed ones as they are streamed."""
+        entry = self._entry(tag, index)
+        config_bytes = self._read_member(self._member(entry["Config"]))
+        parse_json(config_bytes, f"'{self.label}': config")
+        layers = [self._layer(self._member(ref)) for ref in entry["Layers"]]
+        tags = [t for t in (entry.get("RepoTags") or []) if isinstance(t, str)]
+        image = Image(config_bytes, layers, tags)
+        image.check_layers_match_config()
+        if verify:  # (an uncompressed member's digest is its diff_id, checked as it streams)
+            for number, layer in enumerate(layers, 1):
+                if layer.compression != "none":
+                    self._verify_compressed(layer, number, entry["Layers"][number - 1])
+        return image
+
+    def stored_members(self, tag: str | None = None, index: int | None = None) -> list[Member]:
+        """The members manifest.json names as an image's layers, as stored (links not
+        followed): what a verbatim copy such as streamLayeredImage's ``fromImage`` keeps."""
+        entry = self._entry(tag, index)
+        found = []
+        for name in entry["Layers"]:
+            member = self.members.get(safe_relative(name, "manifest reference"))
+            if member is None:
+                raise NixliteError(f"'{self.label}' has no member '{name}' (named in manifest.json)")
+            found.append(member)
+        return found
+
+    def _entry(self, tag: str | None, index: int | None) -> dict[str, Any]:
         if tag is not None:
             wanted = {tag, _normalise_tag(tag)}
             found = [e for e in self.entries
@@ -213,31 +233,15 @@ class DockerArchive:
             if not found:
                 raise NixliteError(f"'{self.label}' has no image tagged '{tag}' "
                                    f"(it has: {', '.join(self.tags()) or 'no tags'})")
-            entry = found[0]
-        elif index is not None:
+            return found[0]
+        if index is not None:
             if not 0 <= index < len(self.entries):
                 raise NixliteError(f"'{self.label}' has no image number {index}")
-            entry = self.entries[index]
-        elif len(self.entries) == 1:
-            entry = self.entries[0]
-        else:
-            raise NixliteError(f"'{self.label}' holds {len(self.entries)} images; name one by tag "
-                               f"({', '.join(self.tags())})")
-        config_bytes = self._read_member(self._member(entry["Config"]))
-        parse_json(config_bytes, f"'{self.label}': config")
-        layers = []
-        for ref in entry["Layers"]:
-            member = self._member(ref)
-            layers.append(self._layer(member))
-        tags = [t for t in (entry.get("RepoTags") or []) if isinstance(t, str)]
-        image = Image(config_bytes, layers, tags)
-        image.check_layers_match_config()
-        for number, (layer, diff_id) in enumerate(zip(layers, image.diff_ids), 1):
-            if layer.compression == "none":
-                layer._want_digest = diff_id
-            elif verify:
-                self._verify_compressed(layer, number, entry["Layers"][number - 1])
-        return image
+            return self.entries[index]
+        if len(self.entries) == 1:
+            return self.entries[0]
+        raise NixliteError(f"'{self.label}' holds {len(self.entries)} images; name one by tag "
+                           f"({', '.join(self.tags())})")
 
     def _verify_compressed(self, layer: Layer, number: int, ref: str) -> None:
         """Decompress a compressed layer member once, within the decompression bound, and
@@ -261,7 +265,8 @@ class DockerArchive:
 
             source = keep_alive_source
         kind = _sniff_file(self.path, member.offset) if member.size else "none"
-        return Layer.from_blob(source, compression=kind, size=member.size)
+        return Layer.from_blob(source, compression=kind, size=member.size,
+                               max_tar_size=self.max_decompressed)
 
 
 def skopeo_view_manifest(image: Image) -> bytes:
@@ -270,16 +275,14 @@ def skopeo_view_manifest(image: Image) -> bytes:
     diff_id with its uncompressed size, under the gzip media type whatever the member's
     actual compression.  Compressed members are decompressed (within the bound) to size
     them, but not checked: inspect, like skopeo's, does not verify layers."""
-    from nixlite.image.compression import decompress_chunks
-    from nixlite.image.model import DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, descriptor
-
     layers = []
     for number, (layer, diff_id) in enumerate(zip(image.layers, image.diff_ids), 1):
         if layer.compression == "none":
             size = layer.size
         else:
             try:
-                size = sum(map(len, decompress_chunks(layer.blob_chunks(), layer.compression)))
+                size = sum(map(len, decompress_chunks(layer.blob_chunks(), layer.compression,
+                                                      layer.max_tar_size)))
             except NixliteError as e:
                 raise NixliteError(f"layer {number}: {e.message}") from None
         layers.append(descriptor(DOCKER_LAYER_GZIP, diff_id, size, False))
@@ -310,6 +313,9 @@ def _normalise_tag(tag: str) -> str:
 
 
 def read_docker_archive(source: str | IO[bytes], *, tag: str | None = None,
-                        index: int | None = None, verify: bool = True) -> Image:
-    """Read one image from a docker-archive file (plain, .tar.gz or .tar.zst) or stream."""
-    return DockerArchive(source).image(tag=tag, index=index, verify=verify)
+                        index: int | None = None, verify: bool = True,
+                        max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Image:
+    """Read one image from a docker-archive file (plain, .tar.gz or .tar.zst) or stream;
+    see ``DockerArchive.image`` for ``tag``, ``index`` and ``verify``."""
+    return DockerArchive(source, max_decompressed=max_decompressed).image(
+        tag=tag, index=index, verify=verify)

@@ -1,12 +1,21 @@
-"""File helpers every image writer and reader shares: atomic writes, chunked reads, removal
-of read-only trees.
+"""File helpers every image writer and reader shares: atomic writes, locked temporaries,
+chunked reads, removal of read-only trees.
 
-Writers never leave a half-written file under its final name: ``atomic_file`` writes under a
-hidden temporary name in the destination's directory and renames it into place only when the
-content is complete (a failure removes the temporary file)."""
+Writers never leave a half-written file under its final name: ``atomic_file`` and
+``atomic_directory`` write under a hidden temporary name in the destination's directory and
+rename it into place only when the content is complete (a failure removes the temporary).
+
+A process killed outright (``kill -9``, a power cut) cannot remove its temporaries, so each
+one is named ``.<what>.<random>.nixlite-tmp`` and holds an exclusive ``flock`` for as long as
+its owner works on it; ``clear_stale_temporaries`` removes those nobody holds any more (the
+lock dies with its process, whatever became of the process id), as Nix clears its stale
+temporary roots and build directories.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import stat
@@ -17,6 +26,30 @@ from typing import IO, Any
 from nixlite.errors import NixliteError
 
 READ_SIZE = 1 << 20
+TEMP_SUFFIX = ".nixlite-tmp"
+
+
+def printable(data: bytes | str, limit: int | None = 200) -> str:
+    """Text from outside (a server's answer, a header field, a member name), safe to put
+    in a message: cut to ``limit`` characters (marked with …), control and other
+    non-printable characters shown as escapes, so no terminal escape reaches the screen."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+    limit = len(text) if limit is None else limit
+    cut = len(text) > limit
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text[:limit])
+    return text + ("…" if cut else "")
+
+
+def _lock(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+
+
+def _check_directory(dest: str) -> str:
+    directory = os.path.dirname(os.path.abspath(dest.rstrip("/"))) or "/"
+    if not os.path.isdir(directory):
+        raise NixliteError(f"cannot write '{dest}': directory '{directory}' does not exist")
+    return directory
 
 
 def atomic_file(dest: str, write: Callable[[IO[bytes]], Any], *, mode: int = 0o644,
@@ -24,22 +57,82 @@ def atomic_file(dest: str, write: Callable[[IO[bytes]], Any], *, mode: int = 0o6
     """Create ``dest`` through ``write(fileobj)``; returns what ``write`` returns.
     ``final_name``, if given, names the file once written (e.g. by the digest learnt while
     writing it); ``dest`` then only gives the directory and the temporary name."""
-    directory = os.path.dirname(os.path.abspath(dest))
-    if not os.path.isdir(directory):
-        raise NixliteError(f"cannot write '{dest}': directory '{directory}' does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=".tmp", dir=directory)
+    directory = _check_directory(dest)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=TEMP_SUFFIX,
+                               dir=directory)
     try:
+        _lock(fd)
         with os.fdopen(fd, "wb") as out:
             result = write(out)
-        os.chmod(tmp, mode)
-        os.replace(tmp, final_name() if final_name else dest)
+            out.flush()
+            os.fchmod(out.fileno(), mode)
+            os.replace(tmp, final_name() if final_name else dest)  # still locked: not stale
         return result
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
+
+
+@contextlib.contextmanager
+def temporary_directory(parent: str | None, what: str) -> Iterator[str]:
+    """A locked private directory ``.<what>.<random>.nixlite-tmp`` in ``parent`` (default:
+    the system's temporary directory), removed with everything in it on leaving."""
+    path = tempfile.mkdtemp(prefix=f".{what}.", suffix=TEMP_SUFFIX, dir=parent)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        _lock(fd)
+        yield path
+    finally:
+        try:
+            remove_tree(path)
+        finally:
+            os.close(fd)
+
+
+def atomic_directory(dest: str, write: Callable[[str], Any]) -> Any:
+    """Create the directory ``dest`` through ``write(path)`` under a temporary name, then
+    rename it into place; an existing empty directory is replaced, anything else at
+    ``dest`` is refused (the caller decides whether to add to it instead)."""
+    if os.path.lexists(dest) and not (os.path.isdir(dest) and not os.listdir(dest)):
+        raise NixliteError(f"cannot write '{dest}': it exists and is not an empty directory")
+    parent = _check_directory(dest)
+    with temporary_directory(parent, os.path.basename(dest.rstrip("/"))) as tmp:
+        result = write(tmp)
+        os.chmod(tmp, 0o755)
+        if os.path.isdir(dest):
+            os.rmdir(dest)
+        os.rename(tmp, dest)
+    return result
+
+
+def clear_stale_temporaries(directory: str) -> list[str]:
+    """Remove the temporaries in ``directory`` whose owner is gone (no lock held on them);
+    returns their paths.  Quietly does nothing where the directory cannot be read."""
+    removed = []
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(".") and n.endswith(TEMP_SUFFIX)]
+    except OSError:
+        return removed
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # its owner is alive and working on it
+        try:
+            remove_tree(path)
+            removed.append(path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
 
 
 def write_bytes_atomically(dest: str, data: bytes, *, mode: int = 0o644) -> None:

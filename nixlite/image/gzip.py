@@ -25,9 +25,9 @@ import os
 import struct
 import zlib
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 from nixlite.errors import NixliteError
+from nixlite.image.threads import worker_pool
 
 CHUNK = 131072
 DICT = 32768
@@ -363,7 +363,7 @@ def _parallel(jobs: Iterator[Job], level: int, threads: int, totals: _Totals) ->
                 deflaters.append(d)
         return d.job(data, dictionary, blocks, more)
 
-    pool = ThreadPoolExecutor(max_workers=threads)
+    pool = worker_pool(threads, "nixlite-gzip")
     inflight: queue.SimpleQueue = queue.SimpleQueue()
     count = 0
     try:

@@ -3,150 +3,24 @@
 ``build_image_chunks`` reproduces the ``result`` derivation of the seed's buildImage (without
 ``fromImage``/``runAsRoot``): the mkPureLayer tar with its TarSum-carrying ``json`` and
 ``VERSION``, the layer's runtime closure appended to ``layer.tar`` as ``tar -r`` does, the
-layer ID, the jq-printed config and manifest, the jshon-printed ``repositories``, and the
-final ``tar --xform 's:^./::' | pigz -nT``.  The JSON printers mimic jq 1.6 and jshon
-(jansson) byte for byte; the tests compare them with the real programs.
+layer ID, the jq-printed config and manifest, the jshon-printed ``repositories`` (printers in
+``jsonstyle``), and the final ``tar --xform 's:^./::' | pigz -nT``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from nixlite.errors import NixliteError
 from nixlite.image.files import remove_tree
+from nixlite.image.jsonstyle import jq_dumps, jshon_dumps, load_ordered
 from nixlite.image.tarreader import TarStream
 from nixlite.image.tarwriter import RECORD, gnu_entries_chunks, gnu_tree_chunks
 
 SDE = 315532800
-
-
-# JSON printers --------------------------------------------------------------------------------
-
-def _jq_number(value: float) -> str:
-    """jq 1.6's jvp_dtoa_fmt: shortest digits; exponent form when the decimal point is far."""
-    if value == 0:
-        return "-0" if math.copysign(1, value) < 0 else "0"
-    if math.isinf(value):
-        return "1.7976931348623157e+308" if value > 0 else "-1.7976931348623157e+308"
-    sign = "-" if value < 0 else ""
-    digits, exponent = _shortest_digits(abs(value))
-    decpt = exponent + len(digits)
-    if decpt <= -4 or decpt > len(digits) + 15:
-        mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        e = decpt - 1
-        return f"{sign}{mantissa}e{'-' if e < 0 else '+'}{abs(e):02d}"
-    if decpt <= 0:
-        return f"{sign}0.{'0' * -decpt}{digits}"
-    if decpt >= len(digits):
-        return sign + digits + "0" * (decpt - len(digits))
-    return f"{sign}{digits[:decpt]}.{digits[decpt:]}"
-
-
-def _shortest_digits(value: float) -> tuple[str, int]:
-    """(digits, exponent) with value == int(digits) * 10**exponent, shortest round-trip."""
-    mantissa, _, exp = repr(value).partition("e")
-    whole, _, frac = mantissa.partition(".")
-    digits = (whole + frac).lstrip("0")
-    exponent = (int(exp) if exp else 0) - len(frac)
-    stripped = digits.rstrip("0")
-    exponent += len(digits) - len(stripped)
-    return stripped or "0", exponent
-
-
-_SHORT_ESCAPES = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _json_string(text: str, *, escape_slash: bool, escape_del: bool, hex_format: str) -> str:
-    """A JSON string as one of the C tools writes it; they differ only in ``/``,
-    DEL and the case of ``\\u`` digits."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "/" and escape_slash:
-            out.append("\\/")
-        elif code < 0x20 or (code == 0x7F and escape_del):
-            out.append(_SHORT_ESCAPES.get(ch) or "\\u" + format(code, hex_format))
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
-
-
-def _jq_string(text: str) -> str:
-    return _json_string(text, escape_slash=False, escape_del=True, hex_format="04x")
-
-
-def _jansson_string(text: str) -> str:
-    return _json_string(text, escape_slash=True, escape_del=False, hex_format="04X")
-
-
-def _jansson_real(value: float) -> str:
-    text = "%.17g" % value
-    if "e" in text:
-        mantissa, exp = text.split("e")
-        sign = "-" if exp.startswith("-") else ""
-        text = f"{mantissa}e{sign}{exp.lstrip('+-').lstrip('0') or '0'}"
-    if "." not in text and "e" not in text:
-        text += ".0"
-    return text
-
-
-def _pretty(value: Any, indent: str, depth: int, string, number) -> str:
-    if isinstance(value, dict):
-        if not value:
-            return "{}"
-        pad = indent * (depth + 1)
-        items = [f"{pad}{string(k)}: {_pretty(v, indent, depth + 1, string, number)}"
-                 for k, v in value.items()]
-        return "{\n" + ",\n".join(items) + "\n" + indent * depth + "}"
-    if isinstance(value, list):
-        if not value:
-            return "[]"
-        pad = indent * (depth + 1)
-        items = [pad + _pretty(v, indent, depth + 1, string, number) for v in value]
-        return "[\n" + ",\n".join(items) + "\n" + indent * depth + "]"
-    if isinstance(value, str):
-        return string(value)
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return "null"
-    return number(value)
-
-
-def jq_dumps(value: Any) -> str:
-    """What ``jq .`` prints (2-space indent, trailing newline), numbers as doubles."""
-    def number(n):
-        if isinstance(n, int) and abs(n) < 2 ** 53:
-            return str(n)
-        return _jq_number(float(n))
-    return _pretty(value, "  ", 0, _jq_string, number) + "\n"
-
-
-def jshon_dumps(value: Any) -> str:
-    """What jshon prints (jansson, 1-space indent, ``/`` escaped, trailing newline)."""
-    def number(n):
-        return str(n) if isinstance(n, int) else _jansson_real(n)
-    return _pretty(value, " ", 0, _jansson_string, number) + "\n"
-
-
-def load_ordered(data: bytes | str) -> Any:
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise NixliteError(f"invalid JSON: {e}") from None
 
 
 # TarSum ------------------------------------------------------------------------------------------

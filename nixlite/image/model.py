@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from nixlite.errors import NixliteError
+from nixlite.image.compression import (DEFAULT_MAX_DECOMPRESSED, CompressionError, compress_chunks,
+                                       decompress_chunks, sniff_compression)
 from nixlite.image.files import read_chunks
 from nixlite.image.jsonstyle import go_json, parse_json, python_json
 
@@ -125,13 +127,15 @@ class Layer:
     or ``Layer.from_blob`` (you have the stored blob, e.g. read from an archive or a registry).
     ``media_type`` is the type the layer was read with (None if made locally); writers pick
     their own with ``media_type_for(oci)``.  ``urls`` and ``annotations`` are carried through
-    from descriptors of foreign layers.
+    from descriptors of foreign layers.  ``max_tar_size`` bounds what a compressed blob may
+    decompress to (a compression bomb is refused, not unpacked); readers set it from their
+    ``max_decompressed`` parameter.
     """
 
     __slots__ = (
         "_blob_source", "_tar_source", "compression", "compression_level", "media_type",
         "_digest", "_size", "_diff_id", "_tar_size", "_want_digest", "_want_size", "_want_diff_id",
-        "urls", "annotations", "history",
+        "urls", "annotations", "history", "max_tar_size",
     )
 
     def __init__(self) -> None:
@@ -150,6 +154,7 @@ class Layer:
         self.urls: list[str] | None = None
         self.annotations: dict[str, str] | None = None
         self.history: dict[str, Any] | None = None
+        self.max_tar_size = DEFAULT_MAX_DECOMPRESSED
 
     # construction ---------------------------------------------------------------------
     @classmethod
@@ -169,28 +174,52 @@ class Layer:
     @classmethod
     def from_blob(cls, source: Source, *, media_type: str | None = None,
                   compression: str | None = None, digest: str | None = None,
-                  size: int | None = None, diff_id: str | None = None) -> Layer:
+                  size: int | None = None, diff_id: str | None = None,
+                  max_tar_size: int = DEFAULT_MAX_DECOMPRESSED) -> Layer:
         """A layer whose stored blob comes from ``source``.  Its compression is taken from
         ``compression``, else from ``media_type``, else sniffed from the first bytes.
         ``digest``/``size``/``diff_id`` are expected values, verified when streamed."""
         layer = cls()
+        layer.max_tar_size = max_tar_size
         layer._blob_source = source
         layer.media_type = media_type
         if compression is None and media_type is not None:
             compression = compression_of_media_type(media_type)
         layer.compression = compression if compression is not None else _sniff(source)
+        if size is not None and size < 0:
+            raise NixliteError(f"invalid layer size {size}")
+        layer._want_size = size
+        layer.expect(digest=digest, diff_id=diff_id)
+        return layer
+
+    def expect(self, *, digest: str | None = None, diff_id: str | None = None) -> None:
+        """Declare what the blob (``digest``) or the tar (``diff_id``) must hash to, e.g. as a
+        config or manifest says; checked on every later full pass.  An uncompressed layer's
+        blob is its tar, so either value declares both."""
         for name, value in (("digest", digest), ("diff_id", diff_id)):
             if value is not None:
                 check_digest_syntax(value, f"layer {name}")
-        if size is not None and size < 0:
-            raise NixliteError(f"invalid layer size {size}")
-        layer._want_digest = digest
-        layer._want_size = size
-        layer._want_diff_id = diff_id
-        if layer.compression == "none" and digest is not None and diff_id is not None \
-                and digest != diff_id:
-            raise NixliteError(f"uncompressed layer {digest} declares a different diff_id {diff_id}")
-        return layer
+        if self.compression == "none":
+            digest = digest or diff_id or self._want_digest
+            diff_id = diff_id or digest
+            if digest != diff_id:
+                raise NixliteError(f"uncompressed layer {digest} declares a different diff_id "
+                                   f"{diff_id}")
+        for want, value, got in (("_want_digest", digest, self._digest),
+                                 ("_want_diff_id", diff_id, self._diff_id)):
+            if value is None:
+                continue
+            earlier = getattr(self, want)
+            if earlier is not None and earlier != value:
+                raise NixliteError(f"{self.label} is declared as both {earlier} and {value}")
+            if got is not None and got != value:
+                raise NixliteError(f"{self.label} hashes to {got}, expected {value}")
+            setattr(self, want, value)
+
+    @property
+    def known_digest(self) -> str | None:
+        """The blob digest if known without streaming the layer (declared or computed)."""
+        return self._digest or self._want_digest
 
     # identity ---------------------------------------------------------------------------
     @property
@@ -268,8 +297,6 @@ class Layer:
         if self._blob_source is not None:
             chunks: Iterable[bytes] = self._blob_source()
         else:
-            from nixlite.image.compression import compress_chunks
-
             chunks = self._tar_source()  # type: ignore[misc]
             if self.compression != "none":
                 chunks = compress_chunks(self._hash_tar(chunks), self.compression,
@@ -290,10 +317,9 @@ class Layer:
         if self._tar_source is not None:
             yield from self._hash_tar(self._tar_source())
             return
-        from nixlite.image.compression import CompressionError, decompress_chunks
-
         try:
-            yield from self._hash_tar(decompress_chunks(self.blob_chunks(), self.compression))
+            yield from self._hash_tar(decompress_chunks(self.blob_chunks(), self.compression,
+                                                        self.max_tar_size))
         except CompressionError as e:
             raise CompressionError(f"{self.label}: {e.message}") from None
 
@@ -349,8 +375,6 @@ class Layer:
 
 
 def _sniff(source: Source) -> str:
-    from nixlite.image.compression import sniff_compression
-
     for chunk in source():
         if chunk:
             return sniff_compression(chunk)
@@ -416,13 +440,7 @@ class Image:
                                f"{len(self.layers)} layers")
         for layer, diff_id in zip(self.layers, ids):
             check_digest_syntax(diff_id, "diff_id")
-            if layer._want_diff_id is None:
-                layer._want_diff_id = diff_id
-                if layer._diff_id is not None and layer._diff_id != diff_id:
-                    raise NixliteError(f"layer has diff_id {layer._diff_id}, expected {diff_id}")
-            elif layer._want_diff_id != diff_id:
-                raise NixliteError(f"layer diff_id {layer._want_diff_id} does not match the "
-                                   f"config's {diff_id}")
+            layer.expect(diff_id=diff_id)
 
     def manifest(self, oci: bool = False) -> dict[str, Any]:
         return json.loads(self.manifest_bytes(oci))

@@ -15,13 +15,15 @@ import os
 from typing import Any
 
 from nixlite.errors import NixliteError
+from nixlite.image.compression import DEFAULT_MAX_DECOMPRESSED
 from nixlite.image.files import atomic_file, write_bytes_atomically
 from nixlite.image.jsonstyle import MAX_JSON, go_json, parse_json
 from nixlite.image.model import (DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST,
                                  Image, Layer, check_digest_syntax, file_source, sha256_digest)
+from nixlite.image.progress import Progress
 
 REF_NAME = "org.opencontainers.image.ref.name"
-LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
+LAYOUT_FILE = b'{"imageLayoutVersion": "1.0.0"}'  # skopeo's spelling
 
 
 def _blob_path(directory: str, digest: str) -> str:
@@ -36,15 +38,16 @@ def _write_blob_bytes(directory: str, data: bytes) -> str:
     return digest
 
 
-def _write_layer_blob(directory: str, layer: Layer) -> None:
-    known = layer._digest or layer._want_digest
-    if known is not None:
-        path = _blob_path(directory, known)
-        if os.path.isfile(path) and os.path.getsize(path) == layer.size:
-            return
-    # the digest may be unknown until the blob is streamed: named once written
-    atomic_file(os.path.join(directory, "blobs", "sha256", "layer"), layer.write_blob,
-                final_name=lambda: _blob_path(directory, layer.digest))
+def _write_layer_blob(directory: str, layer: Layer, progress: Progress | None) -> None:
+    known = layer.known_digest
+    path = _blob_path(directory, known) if known is not None else None
+    if not (path and os.path.isfile(path) and os.path.getsize(path) == layer.size):
+        # the digest may be unknown until the blob is streamed: named once written
+        atomic_file(os.path.join(directory, "blobs", "sha256", "layer"),
+                    lambda out: layer.write_blob(progress.counting(out) if progress else out),
+                    final_name=lambda: _blob_path(directory, layer.digest))
+    if progress is not None:
+        progress.layer_done()
 
 
 def default_tag(image: Image) -> str:
@@ -56,8 +59,10 @@ def default_tag(image: Image) -> str:
     return "latest"
 
 
-def write_oci_layout(image: Image, directory: str, tag: str | None = None) -> str:
-    """Add ``image`` to the layout at ``directory`` under ``tag``; returns the manifest digest."""
+def write_oci_layout(image: Image, directory: str, tag: str | None = None, *,
+                     progress: Progress | None = None) -> str:
+    """Add ``image`` to the layout at ``directory`` under ``tag``; returns the manifest digest.
+    ``progress`` hears of every layer blob written."""
     tag = default_tag(image) if tag is None else tag
     if not tag:
         raise NixliteError("an OCI layout tag must not be empty")
@@ -68,7 +73,7 @@ def write_oci_layout(image: Image, directory: str, tag: str | None = None) -> st
     else:
         write_bytes_atomically(layout_path, LAYOUT_FILE)
     for layer in image.layers:
-        _write_layer_blob(directory, layer)
+        _write_layer_blob(directory, layer, progress)
     _write_blob_bytes(directory, image.config_bytes)
     manifest = image.manifest_bytes(oci=True)
     digest = _write_blob_bytes(directory, manifest)
@@ -151,12 +156,14 @@ def list_tags(directory: str) -> list[str]:
 
 def read_oci_layout(directory: str, tag: str | None = None, *, os_name: str = "linux",
                     arch: str = "amd64", variant: str | None = None,
-                    verify: bool = True) -> Image:
+                    verify: bool = True,
+                    max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> Image:
     """The image tagged ``tag`` (or the only one); an index entry picks os/arch/variant.
     Compressed layers are decompressed once now (within the decompression bound) and checked
     against the config's diff_ids unless ``verify`` is false: copied verbatim to another
     layout or a registry, a blob that matches its digest but not its diff_id would otherwise
-    pass unnoticed (umoci refuses such layouts)."""
+    pass unnoticed (umoci refuses such layouts).  No layer may decompress to more than
+    ``max_decompressed`` bytes."""
     _check_layout_file(directory)
     manifests = [m for m in _read_index(directory)["manifests"] if isinstance(m, dict)]
     if tag is not None:
@@ -205,7 +212,7 @@ def read_oci_layout(directory: str, tag: str | None = None, *, os_name: str = "l
         if not os.path.isfile(path):
             raise NixliteError(f"'{directory}': layer blob {digest} is missing")
         layer = Layer.from_blob(file_source(path), media_type=layer_desc.get("mediaType"),
-                                digest=digest, size=size)
+                                digest=digest, size=size, max_tar_size=max_decompressed)
         layer.urls = layer_desc.get("urls")
         layer.annotations = layer_desc.get("annotations")
         layers.append(layer)

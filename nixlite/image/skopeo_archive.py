@@ -26,6 +26,7 @@ from nixlite.errors import NixliteError
 from nixlite.image.files import read_chunks
 from nixlite.image.jsonstyle import go_compact, go_object, go_string
 from nixlite.image.model import Image, Layer, check_digest_syntax
+from nixlite.image.progress import Progress
 from nixlite.image.tarwriter import (BLOCK, NO_DEV, POSIX_MAGIC, header_block, octal_field,
                                      padding, pax_record)
 
@@ -160,9 +161,11 @@ class _LayerTar:
 
 
 def _parts(image: Image, repo_tags: Iterable[tuple[str, str]], spool_dir: str | None,
-           layer_files: dict[str, str] | None) -> Iterator[bytes | tuple[str, int]]:
+           layer_files: dict[str, str] | None,
+           progress: Progress | None = None) -> Iterator[bytes | tuple[str, int]]:
     """The archive as bytes, and (path, size) for layer tars that are already verified files
-    (``layer_files``: diff_id → path), which writers may copy without reading them."""
+    (``layer_files``: diff_id → path), which writers may copy without reading them.
+    ``progress`` hears of every layer written."""
     image.check_layers_match_config()
     diff_ids = image.diff_ids
     config_hex = check_digest_syntax(image.config_digest, "config digest")
@@ -192,6 +195,8 @@ def _parts(image: Image, repo_tags: Iterable[tuple[str, str]], spool_dir: str | 
             yield padding(n)
         finally:
             tar.close()
+        if progress is not None:
+            progress.layer_done()
     yield _header(f"{config_hex}.json", len(image.config_bytes), b"0")
     yield image.config_bytes + padding(len(image.config_bytes))
     top = ""
@@ -240,10 +245,12 @@ def skopeo_archive_chunks(image: Image, repo_tags: Iterable[tuple[str, str]] = (
 
 def write_skopeo_archive(image: Image, out: BinaryIO, repo_tags: Iterable[tuple[str, str]] = (),
                          spool_dir: str | None = None,
-                         layer_files: dict[str, str] | None = None) -> None:
+                         layer_files: dict[str, str] | None = None,
+                         progress: Progress | None = None) -> None:
     """Write the archive to a binary file object; verified layer files are copied by the
-    kernel (copy_file_range / sendfile) when ``out`` is a real file or pipe."""
-    for part in _parts(image, repo_tags, spool_dir, layer_files):
+    kernel (copy_file_range / sendfile) when ``out`` is a real file or pipe.  ``progress``
+    hears of every layer written (count the bytes with ``progress.counting(out)``)."""
+    for part in _parts(image, repo_tags, spool_dir, layer_files, progress):
         if isinstance(part, bytes):
             out.write(part)
         else:

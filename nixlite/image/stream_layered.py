@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nixlite.errors import NixliteError
+from nixlite.image.compression import DEFAULT_MAX_DECOMPRESSED
+from nixlite.image.docker_archive import DockerArchive, write_docker_archive
 from nixlite.image.files import atomic_file, write_bytes_atomically
 from nixlite.image.model import Image, Layer, check_digest_syntax, file_source
 from nixlite.image.tarwriter import store_layer_chunks
@@ -28,8 +30,6 @@ class StreamedImage:
     layer_headers: dict[int, dict[str, Any]]
 
     def write(self, dest, compression: str = "none") -> None:
-        from nixlite.image.docker_archive import write_docker_archive
-
         write_docker_archive(self.image, dest, mtime=self.mtime, layer_headers=self.layer_headers,
                              compression=compression)
 
@@ -89,32 +89,23 @@ def _stat_header(path: str, mtime: int) -> dict[str, Any]:
 
 def _add_base_layers(from_image: str, layers: list[Layer], history: list[dict[str, str]],
                      headers: dict[int, dict[str, Any]], created_text: str, config: Any,
-                     merge_env: bool) -> Any:
+                     merge_env: bool, max_decompressed: int) -> Any:
     """Upstream's add_base_layers: each layer member of the base archive's first image,
-    copied as stored, named by the base config's diff_ids; returns the (merged) config."""
-    from nixlite.image.docker_archive import DockerArchive
-
-    archive = DockerArchive(from_image)
-    entry = archive.entries[0]
-    base_config = archive.config_json(entry)
-    rootfs = base_config.get("rootfs") if isinstance(base_config, dict) else None
-    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
-    if not isinstance(diff_ids, list):
-        raise NixliteError(f"base image '{from_image}' has no rootfs.diff_ids in its config")
-    for name, diff_id in zip(entry["Layers"], diff_ids):
-        member = archive.member_named(name)
+    copied as stored (name and header kept), with the base config's diff_ids; returns the
+    (merged) config."""
+    archive = DockerArchive(from_image, max_decompressed=max_decompressed)
+    base = archive.image(index=0, verify=False)  # copied verbatim: checked as they stream
+    for layer, member in zip(base.layers, archive.stored_members(index=0)):
         if not member.is_file:
-            raise NixliteError(f"base image '{from_image}': layer member '{name}' is a link")
-        diff_id = "sha256:" + str(diff_id).removeprefix("sha256:")
-        layer = archive.layer(member)
-        layer._want_diff_id = diff_id
+            raise NixliteError(f"base image '{from_image}': layer member '{member.name}' is a link")
         headers[len(layers)] = {"name": member.name, "mode": member.mode, "uid": member.uid,
                                 "gid": member.gid, "uname": member.uname, "gname": member.gname,
                                 "mtime": member.mtime, "verbatim": True}
         layers.append(layer)
         history.append({"created": created_text, "comment": f"store paths: {[member.name]!r}"})
+    inner = base.config.get("config")
     if merge_env and isinstance(config, dict):
-        base_env = (base_config.get("config") or {}).get("Env", []) or []
+        base_env = (inner if isinstance(inner, dict) else {}).get("Env", []) or []
         env = list(base_env) + list(config.get("Env", []))
         if env:
             resolved: dict[str, str] = {}
@@ -130,12 +121,14 @@ def stream_layered_image(*, store_layers: list[list[str]], customisation_layer: 
                          mtime: int | None = None, store_dir: str = "/nix/store",
                          uid: int = 0, gid: int = 0, uname: str = "root", gname: str = "root",
                          nix_dir_mode: int = 0o555, walk_symlinked_roots: bool = True,
-                         from_image: str | None = None, merge_base_env: bool = False) -> StreamedImage:
+                         from_image: str | None = None, merge_base_env: bool = False,
+                         max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> StreamedImage:
     """The seed's stream script (defaults) or today's (``mtime``, owner, ``nix_dir_mode=0o755``,
     ``walk_symlinked_roots=False``, ``merge_base_env=True``).  ``config`` is the base JSON's
     ``config`` value.  ``from_image`` is a docker-archive whose layers come first, copied
     with their member names and headers; ``merge_base_env`` prepends its ``Env`` to the
-    config's, each variable keeping its first position and its last value (today's rule)."""
+    config's, each variable keeping its first position and its last value (today's rule);
+    none of its layers may decompress to more than ``max_decompressed`` bytes."""
     when = parse_created(created)
     created_text = when.isoformat()
     layer_mtime = int(when.timestamp()) if mtime is None else mtime
@@ -144,7 +137,7 @@ def stream_layered_image(*, store_layers: list[list[str]], customisation_layer: 
     headers: dict[int, dict[str, Any]] = {}
     if from_image is not None:
         config = _add_base_layers(from_image, layers, history, headers, created_text, config,
-                                  merge_base_env)
+                                  merge_base_env, max_decompressed)
     for paths in store_layers:
         def source(paths=tuple(paths)):
             return store_layer_chunks(paths, mtime=layer_mtime, uid=uid, gid=gid, uname=uname,

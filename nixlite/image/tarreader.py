@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from nixlite.errors import NixliteError
+from nixlite.image.files import printable
 
 BLOCK = 512
 MAX_MEMBER = 1 << 46  # 64 TiB: anything larger is not a real layer member
@@ -67,7 +68,8 @@ def _number(field_: bytes, what: str) -> int:
     try:
         return int(text, 8)
     except ValueError:
-        raise TarError(f"corrupt tar header: bad {what} field {field_!r}") from None
+        raise TarError(f"corrupt tar header: the {what} field is not an octal number "
+                       f"('{printable(text, 40)}')") from None
 
 
 def _string(field_: bytes) -> str:

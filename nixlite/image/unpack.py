@@ -16,7 +16,7 @@ import stat
 import tempfile
 
 from nixlite.errors import NixliteError
-from nixlite.image.files import remove_tree
+from nixlite.image.files import printable, remove_tree
 from nixlite.image.model import Image, Layer
 from nixlite.image.tarreader import Member, TarStream, safe_relative
 
@@ -148,7 +148,8 @@ class _LayerApplier:
         elif kind == b"6":
             os.mkfifo(path, member.mode)
         else:
-            raise NixliteError(f"layer entry '{member.name}' has unsupported type {kind!r}")
+            raise NixliteError(f"layer entry '{printable(member.name)}' has unsupported type "
+                               f"'{printable(kind)}'")
         self._finish(path, member)
 
     def _make_writable(self, directory: str) -> None:

@@ -243,15 +243,6 @@ def bomb():
     return data, *packed
 
 
-@pytest.fixture
-def small_limit():
-    from nixlite.image.compression import set_max_decompressed
-
-    set_max_decompressed(8 << 20)
-    yield
-    set_max_decompressed(None)
-
-
 @pytest.mark.parametrize("kind", ["gzip", "zstd"])
 def test_decompression_stops_at_the_limit(bomb, kind):
     from nixlite.image.compression import decompress_chunks
@@ -265,33 +256,31 @@ def test_decompression_stops_at_the_limit(bomb, kind):
     assert sum(map(len, decompress_chunks([packed], kind))) == len(bomb[0])  # default: fine
 
 
-def test_compressed_archive_bomb_is_refused(bomb, tmp_path, small_limit):
+def test_compressed_archive_bomb_is_refused(bomb, tmp_path):
     path = tmp_path / "bomb.tar.gz"
     path.write_bytes(bomb[1])
     with pytest.raises(NixliteError, match=r"bomb.tar.gz': gzip data decompresses to more than 8 MiB"):
-        read_docker_archive(str(path))
+        read_docker_archive(str(path), max_decompressed=8 << 20)
 
 
-def test_layer_bomb_is_refused_while_unpacking(bomb, tmp_path, small_limit):
-    layer = Layer.from_blob(bytes_source(bomb[1]), compression="gzip", diff_id=sha256_digest(bomb[0]))
+def test_layer_bomb_is_refused_while_unpacking(bomb, tmp_path):
+    layer = Layer.from_blob(bytes_source(bomb[1]), compression="gzip", diff_id=sha256_digest(bomb[0]),
+                            max_tar_size=8 << 20)
     with pytest.raises(NixliteError, match="decompresses to more than 8 MiB"):
         unpack_layers([layer], str(tmp_path / "root"))
     assert not (tmp_path / "root").exists()
 
 
-def test_limit_from_the_environment(monkeypatch, bomb):
-    from nixlite.image.compression import decompress_chunks, max_decompressed
+def test_limit_from_the_environment():
+    from nixlite.image.compression import DEFAULT_MAX_DECOMPRESSED, limit_from_environment
 
-    monkeypatch.setenv("NIXLITE_MAX_DECOMPRESSED_SIZE", "4M")
-    assert max_decompressed() == 4 << 20
-    with pytest.raises(NixliteError, match="more than 4 MiB"):
-        list(decompress_chunks([bomb[1]], "gzip"))
-    monkeypatch.setenv("NIXLITE_MAX_DECOMPRESSED_SIZE", "lots")
+    assert limit_from_environment({}) == DEFAULT_MAX_DECOMPRESSED
+    assert limit_from_environment({"NIXLITE_MAX_DECOMPRESSED_SIZE": "4M"}) == 4 << 20
     with pytest.raises(NixliteError, match="invalid NIXLITE_MAX_DECOMPRESSED_SIZE 'lots'"):
-        max_decompressed()
+        limit_from_environment({"NIXLITE_MAX_DECOMPRESSED_SIZE": "lots"})
 
 
-def test_cli_refuses_a_bomb_and_writes_nothing(bomb, tmp_path, capsys):
+def test_cli_refuses_a_bomb_and_writes_nothing(bomb, tmp_path, capsys, monkeypatch):
     from nixlite.cli import main
 
     layout, _ = oci_image(tmp_path, b"")  # a layout to put the bomb into
@@ -306,6 +295,10 @@ def test_cli_refuses_a_bomb_and_writes_nothing(bomb, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "decompresses to more than 8 MiB" in err
     assert err.count("\n") == 1 and os.listdir(out) == []
+    monkeypatch.setenv("NIXLITE_MAX_DECOMPRESSED_SIZE", "4M")  # the flag's default
+    assert main(["image", "convert", f"oci:{layout}:bomb", str(out / "x.tar")]) == 1
+    assert "decompresses to more than 4 MiB" in capsys.readouterr().err
+    assert os.listdir(out) == []
 
 
 def test_cli_rejects_a_bad_limit_or_retry_count_up_front(monkeypatch, tmp_path, capsys):
@@ -341,12 +334,20 @@ def test_corrupt_tar_header_names_the_layer_and_the_archive(tmp_path):
     data[148:156] = b"        "
     data[148:156] = b"%06o\0 " % sum(data[:512])
     layer = Layer.from_blob(bytes_source(bytes(data)), compression="none")
-    with pytest.raises(NixliteError, match=rf"^{layer.label}: corrupt tar header: bad size field"):
+    bad_size = r"corrupt tar header: the size field is not an octal number \('12345678901z'\)"
+    with pytest.raises(NixliteError, match=rf"^{layer.label}: {bad_size}"):
         unpack_layers([layer], str(tmp_path / "root"))
     archive = tmp_path / "broken.tar"
     archive.write_bytes(bytes(data))
-    with pytest.raises(NixliteError, match=r"^'.*broken.tar': corrupt tar header: bad size field"):
+    with pytest.raises(NixliteError, match=rf"^'.*broken.tar': {bad_size}$"):
         read_docker_archive(str(archive))
+    # bytes that are not text, or a terminal escape, are shown as escapes, never raw or as
+    # a Python bytes repr
+    data[148:156] = b"\xf0l\x1b[31m\0"
+    with pytest.raises(NixliteError) as err:
+        list(TarStream([bytes(data)], "layer.tar"))
+    assert err.value.message == ("layer.tar: corrupt tar header: the checksum field is not an "
+                                 "octal number ('\ufffdl\\x1b[31m')")
     flipped = bytearray(tar_of(("x", "file", b"abc")))
     flipped[0] ^= 1
     with pytest.raises(NixliteError, match="^layer.tar: corrupt tar header: checksum mismatch at byte 0"):

@@ -13,8 +13,8 @@ import tarfile
 
 import pytest
 
-from nixlite.image.legacy import (append_entries, build_image_chunks, jq_dumps, jshon_dumps,
-                                  tarsum_v1)
+from nixlite.image.jsonstyle import jq_dumps, jshon_dumps
+from nixlite.image.legacy import append_entries, build_image_chunks, tarsum_v1
 from nixlite.image.tarwriter import gnu_tree_chunks
 
 SDE = 315532800

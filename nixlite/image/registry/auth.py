@@ -93,7 +93,7 @@ def _normalise_key(key: str) -> str:
 def _decode_auth(value: str, path: str) -> Credentials:
     try:
         user, sep, password = base64.b64decode(value, validate=False).decode().partition(":")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, TypeError):
         raise NixliteError(f"invalid 'auth' value in '{path}' (expected base64 of user:password)") from None
     if not sep:
         raise NixliteError(f"invalid 'auth' value in '{path}' (expected base64 of user:password)")
@@ -120,23 +120,47 @@ def _helper_credentials(helper: str, host: str) -> Credentials | None:
         raise NixliteError(f"credential helper '{program}' printed an unexpected answer") from None
 
 
+def read_auth_file(path: str) -> dict | None:
+    """An auth file's JSON object, checked (None if the file does not exist): a malformed
+    file is an error as soon as it is named, as in skopeo, not when a registry first asks
+    for credentials."""
+    try:
+        with open(path, "rb") as f:
+            config = json.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, RecursionError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+        raise NixliteError(f"cannot read registry credentials from '{path}': {reason}") from None
+    if not isinstance(config, dict):
+        raise NixliteError(f"cannot read registry credentials from '{path}': not a JSON object")
+    for field in ("auths", "credHelpers"):
+        if not isinstance(config.get(field, {}), dict):
+            raise NixliteError(f"cannot read registry credentials from '{path}': "
+                               f"'{field}' is not an object")
+    for entry in config.get("auths", {}).values():
+        if isinstance(entry, dict) and entry.get("auth"):
+            _decode_auth(entry["auth"], path)
+    return config
+
+
+def check_auth_file(path: str) -> None:
+    """Refuse a missing or malformed ``--authfile`` before any network traffic."""
+    if read_auth_file(path) is None:
+        raise NixliteError(f"auth file '{path}' does not exist")
+
+
 def find_credentials(host: str, repository: str, auth_file: str | None = None) -> Credentials | None:
     """Credentials for ``host`` (as in the reference, e.g. ``docker.io``) and repository,
     from ``auth_file`` only if given (skopeo's ``--authfile``), else the usual files."""
     wanted = host if host not in _DOCKER_HUB_KEYS else "docker.io"
     full = f"{wanted}/{repository}"
     for path in [auth_file] if auth_file else _auth_files():
-        try:
-            with open(path, "rb") as f:
-                config = json.load(f)
-        except FileNotFoundError:
+        config = read_auth_file(path)
+        if config is None:
             if auth_file:
-                raise NixliteError(f"auth file '{auth_file}' does not exist") from None
+                raise NixliteError(f"auth file '{auth_file}' does not exist")
             continue
-        except (OSError, ValueError) as e:
-            raise NixliteError(f"cannot read registry credentials from '{path}': {e}") from None
-        if not isinstance(config, dict):
-            raise NixliteError(f"cannot read registry credentials from '{path}': not a JSON object")
         helpers = config.get("credHelpers") or {}
         if isinstance(helpers, dict):
             for key, helper in helpers.items():

@@ -8,13 +8,21 @@ keeps one ``http.client`` connection per origin, so parallel blob transfers reus
 * Authentication follows the server's ``WWW-Authenticate`` challenge: bearer tokens (fetched
   from the realm per repository scope, with Basic credentials if the config files hold some)
   or Basic.  Tokens are cached per scope; a later 401 renews them.
-* Transient failures — connection errors, 429 and 5xx — are retried with exponential backoff;
-  blob downloads restart from scratch, so nothing half-received is ever kept.
+* Transient failures — connection errors, 429 and 5xx — are retried with exponential backoff
+  (a server's ``Retry-After`` is honoured up to ``max_retry_after`` seconds); blob downloads
+  restart from scratch, so nothing half-received is ever kept.
+* Nothing waits forever: a connection that sends nothing, or less than ``LOW_SPEED`` bytes,
+  for ``timeout`` seconds — while connecting, in the response headers or in a body — is a
+  transient failure.  ``cancel()`` (on Ctrl-C) shuts every open connection down at once, so
+  threads blocked in a read return promptly.
 * Redirects are followed for reads; the Authorization header is not sent to another host.
+* Whatever a server sends that ends up in an error message is quoted and cut short
+  (``quote_remote``): a hostile registry cannot write terminal escapes to the user's screen.
 """
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import http.client
 import json
@@ -28,11 +36,25 @@ from typing import Any, BinaryIO
 
 from nixlite.errors import NixliteError
 from nixlite.image.files import exact_length
-from nixlite.image.registry.auth import Challenge, Credentials, find_credentials, parse_challenges
+from nixlite.image.files import printable as quote_remote
+from nixlite.image.registry.auth import (Challenge, Credentials, check_auth_file, find_credentials,
+                                         parse_challenges)
+from nixlite.image.threads import start_worker
 
 READ_SIZE = 1 << 20
 TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-_TRANSIENT_ERRORS = (ConnectionError, http.client.HTTPException, socket.timeout, TimeoutError)
+DEFAULT_TIMEOUT = 30.0  # containers/image's dial timeout; here also for headers and stalls
+LOW_SPEED = 1024  # bytes a transfer must move per timeout window to count as alive
+MAX_RETRY_AFTER = 60.0
+
+
+def _describe(e: BaseException) -> str:
+    """An exception from the HTTP or socket layer, without the raw bytes some carry."""
+    if isinstance(e, TimeoutError):  # socket.timeout is TimeoutError too
+        return str(e) if e.args and isinstance(e.args[0], str) and e.args[0] != "timed out" \
+            else "timed out"
+    text = str(e) or type(e).__name__
+    return quote_remote(text)
 
 
 class RegistryError(NixliteError):
@@ -45,34 +67,65 @@ class RegistryError(NixliteError):
 
 class TransientError(RegistryError):
     """A failure worth retrying (connection lost, 5xx); retried where the request can be
-    repeated, shown as is where it cannot."""
+    repeated, shown as is where it cannot.  ``retry_after``: what the server asked for."""
+
+    def __init__(self, message: str, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, status)
+        self.retry_after = retry_after
+
+
+class Cancelled(RegistryError):
+    """The client was cancelled (the user interrupted the program): never retried."""
 
 
 class Response:
     """A response whose body may still be unread; read it fully (or ``close``) before the
-    connection is used again."""
+    connection is used again.  Reading gives up on a body that stalls (see the module
+    docstring)."""
 
-    __slots__ = ("status", "headers", "_raw", "_conn_drop", "url")
+    __slots__ = ("status", "headers", "_raw", "_conn_drop", "url", "_window")
 
-    def __init__(self, raw: http.client.HTTPResponse, url: str, conn_drop: Callable[[], None]):
+    def __init__(self, raw: http.client.HTTPResponse, url: str, conn_drop: Callable[[], None],
+                 window: float) -> None:
         self.status = raw.status
         self.headers = raw.headers
         self._raw = raw
         self._conn_drop = conn_drop
         self.url = url
+        self._window = window
 
     def read(self, limit: int = 64 << 20) -> bytes:
-        data = self._raw.read(limit + 1)
-        if len(data) > limit:
-            self.close()
-            raise NixliteError(f"response from {self.url} is larger than {limit} bytes")
-        return data
+        data = bytearray()
+        for block in self.chunks():
+            data += block
+            if len(data) > limit:
+                self.close()
+                raise NixliteError(f"response from {quote_remote(self.url)} is larger than "
+                                   f"{limit} bytes")
+        return bytes(data)
 
     def chunks(self) -> Iterator[bytes]:
+        """The body as it arrives; a connection lost or stalled is a ``TransientError``."""
+        window_start, window_bytes = time.monotonic(), 0
         while True:
-            block = self._raw.read(READ_SIZE)
+            try:
+                block = self._raw.read1(READ_SIZE)
+            except (OSError, http.client.HTTPException) as e:
+                self.close()
+                raise TransientError(f"reading {quote_remote(self.url)}: {_describe(e)}") from None
             if not block:
+                self._raw.read()  # read1 leaves a finished response open: mark it done
                 return
+            window_bytes += len(block)
+            now = time.monotonic()
+            if now - window_start >= self._window:
+                if window_bytes < LOW_SPEED:
+                    self.close()
+                    raise TransientError(f"reading {quote_remote(self.url)}: the transfer "
+                                         f"stalled (under {LOW_SPEED} bytes in "
+                                         f"{self._window:g} s)")
+                window_start, window_bytes = now, 0
             yield block
 
     def close(self) -> None:
@@ -85,14 +138,14 @@ def _error_text(status: int, body: bytes) -> str:
     try:
         errors = json.loads(body)["errors"]
         parts = []
-        for e in errors:
+        for e in errors[:4]:
             text = f"{e.get('code', '')}: {e.get('message', '')}".strip(": ")
-            parts.append(text)
+            parts.append(quote_remote(text, 120))
         if parts:
             return "; ".join(parts)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         pass
-    snippet = body[:200].decode("utf-8", "replace").strip()
+    snippet = quote_remote(body.strip(), 120)
     return f"HTTP {status}" + (f" ({snippet})" if snippet else "")
 
 
@@ -102,7 +155,8 @@ class RegistryClient:
     up in the auth files (or only ``auth_file``) under ``name_for_credentials``."""
 
     def __init__(self, host: str, *, tls_verify: bool = True, retries: int = 4,
-                 retry_delay: float = 0.5, timeout: float = 60.0,
+                 retry_delay: float = 0.5, timeout: float = DEFAULT_TIMEOUT,
+                 max_retry_after: float = MAX_RETRY_AFTER,
                  credentials: Credentials | None | bool = True, name_for_credentials: str | None = None,
                  auth_file: str | None = None):
         self.host = host
@@ -110,6 +164,9 @@ class RegistryClient:
         self.retries = retries
         self.retry_delay = retry_delay
         self.timeout = timeout
+        self.max_retry_after = max_retry_after
+        self._open: set[http.client.HTTPConnection] = set()  # every thread's, for cancel()
+        self._cancelled = threading.Event()
         self._creds_arg = credentials
         self._creds_host = name_for_credentials or host
         self._auth_file = auth_file
@@ -121,7 +178,18 @@ class RegistryClient:
         self._ctx: ssl.SSLContext | None = None
         self._challenge: Challenge | None = None
         self._tokens: dict[str, str] = {}
-        self.stats = {"requests": 0, "retries": 0}
+        self.stats = {"requests": 0, "retries": 0, "waited": 0.0}
+        if auth_file is not None and credentials is True:
+            check_auth_file(auth_file)  # a bad file is an error now, not at the first 401
+
+    def cancel(self) -> None:
+        """Stop: every open connection is shut down (threads blocked reading one get an
+        error at once) and no request is sent or retried any more."""
+        self._cancelled.set()
+        with self._lock:
+            conns = list(self._open)
+        for conn in conns:
+            _shut(conn)
 
     # connections ----------------------------------------------------------------------
     def _ssl_context(self) -> ssl.SSLContext:
@@ -148,13 +216,38 @@ class RegistryClient:
             else:
                 conn = http.client.HTTPConnection(netloc, timeout=self.timeout)
             conns[(scheme, netloc)] = conn
+            with self._lock:
+                self._open.add(conn)
         return conn
 
     def _drop(self, scheme: str, netloc: str) -> None:
         conns = getattr(self._local, "conns", {})
         conn = conns.pop((scheme, netloc), None)
         if conn is not None:
+            with self._lock:
+                self._open.discard(conn)
             conn.close()
+
+    def _get_response(self, conn: http.client.HTTPConnection) -> http.client.HTTPResponse:
+        """``conn.getresponse()``, but a server trickling its status line and headers is
+        cut off after ``timeout`` seconds (the socket timeout bounds each read only)."""
+        answered, expired = threading.Event(), threading.Event()
+
+        def watch() -> None:
+            if not answered.wait(self.timeout):
+                expired.set()
+                _shut(conn)
+
+        start_worker(watch, name="nixlite-headers")
+        try:
+            return conn.getresponse()
+        except (OSError, http.client.HTTPException) as e:
+            if (expired.is_set() or isinstance(e, TimeoutError)) and not self._cancelled.is_set():
+                raise TimeoutError(f"no complete response headers within {self.timeout:g} s") \
+                    from None
+            raise
+        finally:
+            answered.set()
 
     def _base_scheme(self) -> str:
         """https, or for ``tls_verify=False`` whichever of https/http the server speaks."""
@@ -170,8 +263,9 @@ class RegistryClient:
                     self._scheme = "https"
                 except ssl.SSLError:
                     self._scheme = "http"
-                except OSError as e:
-                    raise RegistryError(f"cannot reach registry {self.host}: {e}") from None
+                except (OSError, http.client.HTTPException) as e:
+                    raise RegistryError(f"cannot reach registry {self.host}: {_describe(e)}") \
+                        from None
                 finally:
                     conn.close()
         return self._scheme
@@ -203,7 +297,7 @@ class RegistryClient:
             next((c for c in challenges if c.scheme == "basic"), None)
         if chosen is None:
             raise RegistryError(f"registry {self.host} asks for unsupported authentication "
-                                f"'{header}'", 401)
+                                f"'{quote_remote(header)}'", 401)
         self._challenge = chosen
         creds = self._credentials(repository)
         if chosen.scheme == "basic":
@@ -226,40 +320,55 @@ class RegistryClient:
         body = resp.read(1 << 20)
         if resp.status == 401:
             what = "credentials were rejected" if creds else "anonymous access was refused"
-            raise RegistryError(f"authentication to {self.host} failed: {what} by {realm}", 401)
+            raise RegistryError(f"authentication to {self.host} failed: {what} by "
+                                f"{quote_remote(realm)}", 401)
         if resp.status != 200:
-            raise RegistryError(f"token request to {realm} failed: {_error_text(resp.status, body)}",
-                                resp.status)
+            raise RegistryError(f"token request to {quote_remote(realm)} failed: "
+                                f"{_error_text(resp.status, body)}", resp.status)
         try:
             data = json.loads(body)
             token = data.get("token") or data.get("access_token")
         except (ValueError, AttributeError):
             token = None
         if not isinstance(token, str) or not token:
-            raise RegistryError(f"token server {realm} answered without a token")
+            raise RegistryError(f"token server {quote_remote(realm)} answered without a token")
         self._tokens[scope] = token
 
     # requests ----------------------------------------------------------------------------
-    def _back_off(self, attempt: int, failure: str) -> int:
+    def _back_off(self, attempt: int, failure: str, retry_after: float | None = None) -> int:
         """After a transient failure: raise ``failure`` if the retries are used up, else
-        wait (exponential backoff) and return the next attempt number."""
+        wait (the server's ``Retry-After`` up to ``max_retry_after``, else exponential
+        backoff) and return the next attempt number."""
+        if self._cancelled.is_set():
+            raise Cancelled("cancelled") from None
         if attempt >= self.retries:
             raise RegistryError(failure) from None
         self.stats["retries"] += 1
-        time.sleep(self.retry_delay * (2 ** attempt))
+        if retry_after is not None:
+            delay = min(max(retry_after, 0.0), self.max_retry_after)
+        else:
+            delay = self.retry_delay * (2 ** attempt)
+        self.stats["waited"] += delay
+        if self._cancelled.wait(delay):
+            raise Cancelled("cancelled") from None
         return attempt + 1
 
     def _send_once(self, method: str, url: str, headers: dict[str, str],
                    body: bytes | BinaryIO | None) -> Response:
+        if self._cancelled.is_set():
+            raise Cancelled("cancelled")
         parts = urllib.parse.urlsplit(url)
         target = parts.path + (("?" + parts.query) if parts.query else "")
         conn = self._connection(parts.scheme, parts.netloc)
         self.stats["requests"] += 1
+        shown = quote_remote(url)
         try:
             if hasattr(body, "seek"):
                 body.seek(0)  # type: ignore[union-attr]
             conn.request(method, target, body=body, headers=headers)
-            raw = conn.getresponse()
+            if self._cancelled.is_set():  # cancel() may have missed a socket this new
+                raise Cancelled("cancelled")
+            raw = self._get_response(conn)
         except ssl.SSLCertVerificationError as e:
             self._drop(parts.scheme, parts.netloc)
             raise RegistryError(f"TLS certificate of {parts.netloc} not trusted: {e.verify_message} "
@@ -268,18 +377,20 @@ class RegistryClient:
         except ssl.SSLError as e:
             self._drop(parts.scheme, parts.netloc)
             if isinstance(e, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
-                raise TransientError(f"{method} {url}: {e}") from None
+                raise TransientError(f"{method} {shown}: {_describe(e)}") from None
             hint = " (use --tls-verify=false for a plain-HTTP registry)" \
                 if "WRONG_VERSION_NUMBER" in str(e) else ""
-            raise RegistryError(f"TLS connection to {parts.netloc} failed: "
-                                f"{e.reason or e}{hint}") from None
+            raise RegistryError(f"TLS connection to {quote_remote(parts.netloc)} failed: "
+                                f"{quote_remote(e.reason or str(e))}{hint}") from None
         except (OSError, http.client.HTTPException) as e:
             self._drop(parts.scheme, parts.netloc)
-            raise TransientError(f"{method} {url}: {e or type(e).__name__}") from None
+            if self._cancelled.is_set():
+                raise Cancelled("cancelled") from None
+            raise TransientError(f"{method} {shown}: {_describe(e)}") from None
         except BaseException:
             self._drop(parts.scheme, parts.netloc)  # e.g. a body source failing mid-request
             raise
-        resp = Response(raw, url, lambda: self._drop(parts.scheme, parts.netloc))
+        resp = Response(raw, url, lambda: self._drop(parts.scheme, parts.netloc), self.timeout)
         if method == "HEAD":
             raw.read()
         return resp
@@ -292,17 +403,17 @@ class RegistryClient:
             try:
                 resp = self._send_once(method, url, headers, body)
                 if resp.status in TRANSIENT_STATUS:
-                    text = _error_text(resp.status, resp.read(1 << 20))
-                    raise TransientError(f"{method} {url}: {text}")
+                    raise _transient_status(method, url, resp)
             except TransientError as e:
                 attempt = self._back_off(attempt, f"registry request failed after {attempt + 1} "
-                                                  f"attempts: {e}")
+                                                  f"attempts: {e}", e.retry_after)
                 continue
             if follow and resp.status in (301, 302, 303, 307, 308) and method in ("GET", "HEAD"):
                 location = resp.headers.get("Location")
                 resp.read()
                 if not location or redirects >= 10:
-                    raise RegistryError(f"{method} {url}: bad or too many redirects", resp.status)
+                    raise RegistryError(f"{method} {quote_remote(url)}: bad or too many "
+                                        "redirects", resp.status)
                 redirects += 1
                 new_url = urllib.parse.urljoin(url, location)
                 if urllib.parse.urlsplit(new_url).netloc != urllib.parse.urlsplit(url).netloc:
@@ -328,14 +439,15 @@ class RegistryClient:
             resp.read(1 << 20)
             challenge = resp.headers.get("WWW-Authenticate")
             if not challenge:
-                raise RegistryError(f"{method} {url}: 401 Unauthorized without a challenge", 401)
+                raise RegistryError(f"{method} {quote_remote(url)}: 401 Unauthorized without a "
+                                    "challenge", 401)
             if auth and self._challenge and self._challenge.scheme == "basic":
                 raise RegistryError(f"authentication to {self.host} failed: user name or "
                                     "password rejected", 401)
             self._tokens.pop(scope, None)
             self._authenticate(challenge, scope, repository)
-        raise RegistryError(f"{method} {url}: still unauthorized after authenticating "
-                            f"(scope {scope})", 401)
+        raise RegistryError(f"{method} {quote_remote(url)}: still unauthorized after "
+                            f"authenticating (scope {scope})", 401)
 
     def check(self, resp: Response, what: str, ok: tuple[int, ...] = (200,)) -> Response:
         """Raise a clear error unless ``resp.status`` is in ``ok``."""
@@ -397,7 +509,7 @@ class RegistryClient:
                     return alt
                 alt.read(1 << 20)
             raise RegistryError(f"blob {digest} is neither in {self.host}/{repository} nor at "
-                                f"its URLs ({', '.join(map(str, urls))})", 404)
+                                f"its URLs ({quote_remote(', '.join(map(str, urls)))})", 404)
         return self.check(resp, f"blob {digest} in {self.host}/{repository}")
 
     def download_blob(self, repository: str, digest: str, size: int | None,
@@ -412,7 +524,7 @@ class RegistryClient:
                 return consume(self.verified_chunks(resp, repository, digest, size))
             except TransientError as e:
                 attempt = self._back_off(attempt, f"downloading blob {digest} failed after "
-                                                  f"{attempt + 1} attempts: {e}")
+                                                  f"{attempt + 1} attempts: {e}", e.retry_after)
 
     def verified_chunks(self, resp: Response, repository: str, digest: str,
                         size: int | None) -> Iterator[bytes]:
@@ -420,14 +532,7 @@ class RegistryClient:
         h = hashlib.sha256()
         n = 0
         try:
-            while True:
-                try:
-                    block = resp._raw.read(READ_SIZE)
-                except (OSError, http.client.HTTPException) as e:
-                    resp.close()
-                    raise TransientError(f"reading blob {digest}: {e or type(e).__name__}") from None
-                if not block:
-                    break
+            for block in resp.chunks():
                 n += len(block)
                 if size is not None and n > size:
                     resp.close()
@@ -497,7 +602,8 @@ class RegistryClient:
                 self.stats["uploaded"] = self.stats.get("uploaded", 0) + 1
                 return
             except TransientError as e:
-                attempt = self._back_off(attempt, f"uploading blob {digest} failed: {e}")
+                attempt = self._back_off(attempt, f"uploading blob {digest} failed: {e}",
+                                         e.retry_after)
 
     def _upload_once(self, repository: str, digest: str, size: int,
                      source: Callable[[], Iterable[bytes]], chunk_size: int | None,
@@ -545,7 +651,7 @@ class RegistryClient:
             all_headers["Authorization"] = auth
         resp = self._send_once(method, url, all_headers, body)
         if resp.status in TRANSIENT_STATUS:
-            raise TransientError(f"{method} {url}: {_error_text(resp.status, resp.read(1 << 20))}")
+            raise _transient_status(method, url, resp)
         return resp
 
     def list_tags(self, repository: str) -> list[str]:
@@ -575,6 +681,42 @@ class RegistryClient:
         self.check(resp, f"writing manifest {self.host}/{repository}:{ref}", (201, 200))
         resp.read(1 << 20)
         return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _shut(conn: http.client.HTTPConnection) -> None:
+    """Shut a connection's socket down under whoever is blocked reading it."""
+    sock = conn.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date), None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _transient_status(method: str, url: str, resp: Response) -> TransientError:
+    """The error for a 429/5xx answer (its body read), with the server's Retry-After."""
+    try:
+        text = _error_text(resp.status, resp.read(1 << 20))
+    except (NixliteError, OSError):
+        text = f"HTTP {resp.status}"
+    return TransientError(f"{method} {quote_remote(url)}: {text}", resp.status,
+                          _retry_after(resp.headers.get("Retry-After")))
 
 
 def _pieces(chunks: Iterable[bytes], size: int) -> Iterator[bytes]:

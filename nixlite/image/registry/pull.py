@@ -15,23 +15,24 @@ has or can mount are never transferred).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
 import platform as _platform
-import shutil
 import queue
-import tempfile
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from nixlite.errors import NixliteError
 from nixlite.image import model
-from nixlite.image.compression import decompress_chunks, sniff_compression
+from nixlite.image.compression import DEFAULT_MAX_DECOMPRESSED, decompress_chunks, sniff_compression
+from nixlite.image.files import temporary_directory
 from nixlite.image.jsonstyle import MAX_JSON, parse_json
 from nixlite.image.model import Image, Layer, check_digest_syntax, file_source
+from nixlite.image.progress import Progress
+from nixlite.image.threads import start_worker, worker_pool
 from nixlite.image.registry.client import RegistryClient, RegistryError
 from nixlite.image.registry.reference import Reference
 
@@ -73,7 +74,8 @@ def _normal_variant(arch: str, variant: str | None) -> str | None:
 
 @dataclass(slots=True)
 class PulledImage:
-    """A pulled image whose layers live in ``workdir`` (remove with ``cleanup``)."""
+    """A pulled image whose layers live in a private staging directory (``workdir``) until
+    ``cleanup`` removes it; nothing is left there when the pull fails or is interrupted."""
 
     image: Image
     reference: Reference
@@ -84,10 +86,17 @@ class PulledImage:
     workdir: str
     layer_descriptors: list[dict[str, Any]] = field(default_factory=list)
     layer_files: dict[str, str] = field(default_factory=dict)  # diff_id -> verified tar file
+    _stack: contextlib.ExitStack | None = None
 
     def cleanup(self) -> None:
-        if self.workdir:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._stack is not None:
+            self._stack.close()
+
+    def __enter__(self) -> PulledImage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
 
 
 def _media_type(body: dict[str, Any], header_type: str) -> str:
@@ -191,10 +200,15 @@ def fetch_config(client: RegistryClient, ref: Reference, manifest_bytes: bytes
 
 def pull(client: RegistryClient, ref: Reference, *, wanted: Platform | None = None,
          keep: str = "tar", workdir_parent: str | None = None, blob_dir: str | None = None,
-         max_workers: int = 4) -> PulledImage:
+         max_workers: int = 4, max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+         progress: Progress | None = None) -> PulledImage:
     """Resolve, fetch and verify ``ref``; see the module docstring for ``keep``.  With
     ``keep='blob'`` and ``blob_dir``, each verified blob is renamed to ``blob_dir/<hex>``
-    (an OCI layout's ``blobs/sha256``), so writing the layout copies nothing."""
+    (an OCI layout's ``blobs/sha256``), so writing the layout copies nothing.  No layer may
+    decompress to more than ``max_decompressed`` bytes.  Use the result as a context manager
+    (or call ``cleanup``) to remove the staging directory.  On any failure or interruption
+    the other transfers are cancelled and the staging directory is removed before this
+    returns."""
     wanted = wanted or host_platform()
     body, media_type, digest, index_digest = resolve_manifest(client, ref, wanted)
     config_bytes, layer_descs = fetch_config(client, ref, body)
@@ -210,38 +224,36 @@ def pull(client: RegistryClient, ref: Reference, *, wanted: Platform | None = No
         for desc, diff_id in zip(layer_descs, diff_ids):
             layer = Layer.from_blob(_remote_source(client, ref.repository, desc),
                                     media_type=desc.get("mediaType"), digest=desc["digest"],
-                                    size=desc["size"], diff_id=diff_id)
+                                    size=desc["size"], diff_id=diff_id,
+                                    max_tar_size=max_decompressed)
             layer.urls = desc.get("urls")
             layer.annotations = desc.get("annotations")
             image.layers.append(layer)
         image.set_manifest_bytes(body, oci=media_type == model.OCI_MANIFEST)
         return PulledImage(image, ref, body, media_type, digest, index_digest, "", layer_descs)
 
-    workdir = tempfile.mkdtemp(prefix=".nixlite-pull-", dir=workdir_parent)
+    progress = progress or Progress()
+    stack = contextlib.ExitStack()
     try:
+        workdir = stack.enter_context(temporary_directory(workdir_parent, "nixlite-pull"))
         unique: dict[str, tuple[dict[str, Any], str]] = {}
         for desc, diff_id in zip(layer_descs, diff_ids):
             unique.setdefault(desc["digest"], (desc, diff_id))
+        progress.begin("pulling", len(unique), sum(d["size"] for d, _ in unique.values()))
 
         def fetch(item: tuple[str, tuple[dict[str, Any], str]]) -> tuple[str, str, int]:
             blob_digest, (desc, diff_id) = item
-            path, size = _fetch_layer(client, ref, desc, diff_id, workdir, keep)
+            path, size = _fetch_layer(client, ref, desc, diff_id, workdir, keep,
+                                      max_decompressed, progress)
             if blob_dir is not None and keep == "blob":
                 final = os.path.join(blob_dir, blob_digest.split(":", 1)[1])
                 os.replace(path, final)
                 path = final
+            progress.layer_done()
             return blob_digest, path, size
 
-        results: dict[str, tuple[str, int]] = {}
-        workers = max(1, min(max_workers, len(unique)))
-        if workers == 1:
-            for item in unique.items():
-                d, path, size = fetch(item)
-                results[d] = (path, size)
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="nixlite-pull") as pool:
-                for d, path, size in pool.map(fetch, unique.items()):
-                    results[d] = (path, size)
+        results = dict((d, (path, size)) for d, path, size in
+                       _run_all(client, fetch, list(unique.items()), max_workers))
         layer_files: dict[str, str] = {}
         for desc, diff_id in zip(layer_descs, diff_ids):
             path, size = results[desc["digest"]]
@@ -251,17 +263,42 @@ def pull(client: RegistryClient, ref: Reference, *, wanted: Platform | None = No
                                         size=size, diff_id=diff_id)
             else:
                 layer = Layer.from_blob(file_source(path), media_type=desc.get("mediaType"),
-                                        digest=desc["digest"], size=desc["size"], diff_id=diff_id)
+                                        digest=desc["digest"], size=desc["size"], diff_id=diff_id,
+                                        max_tar_size=max_decompressed)
                 layer.urls = desc.get("urls")
                 layer.annotations = desc.get("annotations")
             image.layers.append(layer)
         if keep == "blob":
             image.set_manifest_bytes(body, oci=media_type == model.OCI_MANIFEST)
         return PulledImage(image, ref, body, media_type, digest, index_digest, workdir, layer_descs,
-                           layer_files)
+                           layer_files, stack)
     except BaseException:
-        shutil.rmtree(workdir, ignore_errors=True)
+        stack.close()
         raise
+    finally:
+        progress.end()
+
+
+def _run_all(client: RegistryClient, work, items: list, max_workers: int) -> list:
+    """``work`` over ``items`` in up to ``max_workers`` threads, results in order.  The
+    first failure — or the caller's interruption (Ctrl-C) — cancels the client, so the
+    other transfers stop at once instead of running (or hanging) to the end."""
+    workers = max(1, min(max_workers, len(items)))
+    if workers == 1:
+        return [work(item) for item in items]
+    pool = worker_pool(workers, "nixlite-pull")
+    try:
+        futures = [pool.submit(work, item) for item in items]
+        wait(futures, return_when=FIRST_EXCEPTION)  # a failure is reported at once
+        for future in futures:
+            if future.done() and future.exception() is not None:
+                raise future.exception()
+        return [future.result() for future in futures]
+    except BaseException:
+        client.cancel()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _remote_source(client: RegistryClient, repository: str, desc: dict[str, Any]):
@@ -276,7 +313,8 @@ def _remote_source(client: RegistryClient, repository: str, desc: dict[str, Any]
 
 
 def _fetch_layer(client: RegistryClient, ref: Reference, desc: dict[str, Any], diff_id: str,
-                 workdir: str, keep: str) -> tuple[str, int]:
+                 workdir: str, keep: str, max_decompressed: int,
+                 progress: Progress) -> tuple[str, int]:
     """Download one layer into ``workdir``; returns (path, bytes written)."""
     media_type = desc.get("mediaType")
     if isinstance(media_type, str):
@@ -287,15 +325,21 @@ def _fetch_layer(client: RegistryClient, ref: Reference, desc: dict[str, Any], d
     path = os.path.join(workdir, hexpart + (".tar" if keep == "tar" else ".blob"))
 
     def consume(chunks):
+        received = 0
         with open(path, "wb") as out:
             first = next(chunks, b"")
             inflater = _Inflater(compression or sniff_compression(first),
-                                 out if keep == "tar" else None)
+                                 out if keep == "tar" else None, max_decompressed)
             try:
                 for chunk in itertools.chain((first,) if first else (), chunks):
                     if keep != "tar":
                         out.write(chunk)
                     inflater.feed(chunk)
+                    received += len(chunk)
+                    progress.transferred(len(chunk))
+            except BaseException:
+                progress.transferred(-received)  # a retry starts this layer again
+                raise
             finally:
                 inflater.close()  # the download's own errors (digest, size) come first
         if isinstance(inflater.error, NixliteError):
@@ -316,32 +360,41 @@ class _Inflater:
     """Decompresses and hashes a layer in its own thread while the download thread receives,
     hashes and stores the compressed blob: verifying the diff_id costs one pass over the
     bytes, overlapped with the transfer (zlib, zstd and sha256 release the GIL).  With
-    ``out``, the tar is written there too."""
+    ``out``, the tar is written there too.
 
-    __slots__ = ("_queue", "_thread", "error", "diff_id", "size")
+    ``close()`` ends the input and waits for the thread, which always finishes: after an
+    error (corrupt data, or input ended early because the download failed) it drains the
+    queue up to the end marker, and never waits for a second one."""
 
-    def __init__(self, kind: str, out) -> None:
+    __slots__ = ("_queue", "_thread", "_ended", "error", "diff_id", "size")
+
+    def __init__(self, kind: str, out, limit: int) -> None:
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._ended = False  # the end marker has been taken from the queue
         self.error: BaseException | None = None
         self.diff_id: str | None = None
         self.size = 0
-        self._thread = threading.Thread(target=self._run, args=(kind, out), daemon=True,
-                                        name="nixlite-inflate")
-        self._thread.start()
+        self._thread = start_worker(self._run, kind, out, limit, name="nixlite-inflate")
 
     def _chunks(self):
-        while (chunk := self._queue.get()) is not None:
+        while not self._ended:
+            chunk = self._queue.get()
+            if chunk is None:
+                self._ended = True
+                return
             yield chunk
 
-    def _run(self, kind: str, out) -> None:
+    def _run(self, kind: str, out, limit: int) -> None:
         h = hashlib.sha256()
         size = 0
         try:
-            for block in decompress_chunks(self._chunks(), kind):
+            for block in decompress_chunks(self._chunks(), kind, limit):
                 h.update(block)
                 size += len(block)
                 if out is not None:
                     out.write(block)
+            for _ in self._chunks():  # data after the end of the compressed stream
+                pass
             self.diff_id, self.size = "sha256:" + h.hexdigest(), size
         except BaseException as e:  # reported by the download thread after the transfer
             self.error = e

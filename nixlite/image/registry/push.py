@@ -13,15 +13,16 @@ temporary file so its digest is known before the blob-exists check and retries c
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from nixlite.image import model
+from nixlite.image.files import temporary_directory
 from nixlite.image.model import Image, Layer, bytes_source, file_source
+from nixlite.image.progress import Progress
+from nixlite.image.threads import worker_pool
 from nixlite.image.registry.client import RegistryClient
 from nixlite.image.registry.reference import Reference
 
@@ -47,45 +48,65 @@ def _compressed(layer: Layer, spool_dir: str) -> Layer:
 
 def push(client: RegistryClient, image: Image, ref: Reference, *, oci: bool = False,
          mount_from: dict[str, str] | None = None, chunk_size: int | None = None,
-         max_workers: int = 4, spool_parent: str | None = None) -> PushResult:
+         max_workers: int = 4, spool_parent: str | None = None,
+         progress: Progress | None = None,
+         on_abort: Callable[[], None] | None = None) -> PushResult:
     """Push ``image`` as ``ref``.  ``oci`` picks the manifest flavour; ``mount_from`` maps
-    blob digests to a repository on the same registry that already holds them."""
+    blob digests to a repository on the same registry that already holds them.  A failure
+    or an interruption cancels the other transfers, and calls ``on_abort`` (e.g. to cancel
+    the client the layers stream from) before waiting for them to stop."""
     mount_from = mount_from or {}
-    spool_dir = tempfile.mkdtemp(prefix=".nixlite-push-", dir=spool_parent)
+    progress = progress or Progress()
     counts = {"uploaded": 0, "mounted": 0, "existing": 0}
+    image.check_layers_match_config()
     try:
-        image.check_layers_match_config()
-        needs_compression = any(layer.compression == "none" for layer in image.layers)
+        with temporary_directory(spool_parent, "nixlite-push") as spool_dir:
+            workers = max(1, min(max_workers, len(image.layers)))
+            with worker_pool(workers, "nixlite-push") as pool:
+                try:
+                    layers = list(pool.map(lambda layer: _compressed(layer, spool_dir)
+                                           if layer.compression == "none" else layer,
+                                           image.layers))
+                    pushed = Image(image.config_bytes, layers, image.repo_tags) \
+                        if layers != image.layers else image
+                    unique: dict[str, Layer] = {}
+                    for layer in layers:
+                        unique.setdefault(layer.digest, layer)
+                    progress.begin("pushing", len(unique),
+                                   sum(layer.size for layer in unique.values()))
 
-        def prepare(layer: Layer) -> Layer:
-            return _compressed(layer, spool_dir) if layer.compression == "none" else layer
+                    def send(layer: Layer) -> None:
+                        sent = 0
 
-        workers = max(1, min(max_workers, len(image.layers)))
-        with ThreadPoolExecutor(workers, thread_name_prefix="nixlite-push") as pool:
-            layers = list(pool.map(prepare, image.layers))
-            if needs_compression:
-                pushed = Image(image.config_bytes, layers, image.repo_tags)
-            else:
-                pushed = image
-            unique: dict[str, Layer] = {}
-            for layer in layers:
-                unique.setdefault(layer.digest, layer)
+                        def counted():  # a retried upload starts counting again
+                            nonlocal sent
+                            progress.transferred(-sent)
+                            sent = 0
+                            for chunk in layer.blob_chunks():
+                                sent += len(chunk)
+                                progress.transferred(len(chunk))
+                                yield chunk
 
-            def send(layer: Layer) -> None:
-                _send_blob(client, ref.repository, layer.digest, layer.size, layer.blob_chunks,
-                           mount_from.get(layer.digest), chunk_size, counts)
+                        _send_blob(client, ref.repository, layer.digest, layer.size, counted,
+                                   mount_from.get(layer.digest), chunk_size, counts)
+                        progress.layer_done()
 
-            list(pool.map(send, unique.values()))
-        _send_blob(client, ref.repository, pushed.config_digest, len(pushed.config_bytes),
-                   bytes_source(pushed.config_bytes), mount_from.get(pushed.config_digest),
-                   None, counts)
-        media_type = model.OCI_MANIFEST if oci else model.DOCKER_MANIFEST
-        body = pushed.manifest_bytes(oci)
-        digest = client.put_manifest(ref.repository, ref.digest or ref.tag or "latest", body,
-                                     media_type)
-        return PushResult(digest, media_type, **counts)
+                    list(pool.map(send, unique.values()))
+                except BaseException:
+                    client.cancel()
+                    if on_abort is not None:
+                        on_abort()
+                    raise
+            _send_blob(client, ref.repository, pushed.config_digest, len(pushed.config_bytes),
+                       bytes_source(pushed.config_bytes), mount_from.get(pushed.config_digest),
+                       None, counts)
+            media_type = model.OCI_MANIFEST if oci else model.DOCKER_MANIFEST
+            body = pushed.manifest_bytes(oci)
+            digest = client.put_manifest(ref.repository, ref.digest or ref.tag or "latest", body,
+                                         media_type)
+            return PushResult(digest, media_type, **counts)
     finally:
-        shutil.rmtree(spool_dir, ignore_errors=True)
+        progress.end()
 
 
 _count_lock = threading.Lock()

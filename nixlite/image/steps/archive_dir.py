@@ -15,17 +15,17 @@ import stat
 from collections.abc import Iterable, Iterator
 
 from nixlite.errors import NixliteError
-from nixlite.image.compression import decompress_chunks, max_decompressed, sniff_compression
+from nixlite.image.compression import decompress_chunks, sniff_compression
 from nixlite.image.files import read_chunks
 from nixlite.image.tarreader import TarStream, safe_relative
 
 
-def archive_chunks(path: str) -> Iterator[bytes]:
+def archive_chunks(path: str, limit: int) -> Iterator[bytes]:
     """The plain tar bytes of an archive file that may be gzip- or zstd-compressed."""
     with open(path, "rb") as f:
         kind = sniff_compression(f.read(4))
         f.seek(0)
-        yield from decompress_chunks(read_chunks(f, None, path), kind)
+        yield from decompress_chunks(read_chunks(f, None, path), kind, limit)
 
 
 def _inside(name: str, target: str) -> bool:
@@ -44,11 +44,12 @@ def _check_parents(root: str, rel: str, label: str) -> None:
                                f"link '{part}'")
 
 
-def extract_archive(path: str, dest: str, label: str) -> list[str]:
-    """Extract into ``dest`` (modes kept, owners not); returns the member names extracted."""
-    budget = max_decompressed()
+def extract_archive(path: str, dest: str, label: str, limit: int) -> list[str]:
+    """Extract into ``dest`` (modes kept, owners not); returns the member names extracted.
+    At most ``limit`` bytes of content (and of decompressed archive) are accepted."""
+    budget = limit
     names = []
-    for member, data in TarStream(archive_chunks(path), label):
+    for member, data in TarStream(archive_chunks(path, limit), label):
         rel = safe_relative(member.name, f"{label}: member")
         if not rel:
             continue
@@ -65,8 +66,8 @@ def extract_archive(path: str, dest: str, label: str) -> list[str]:
         elif member.is_file:
             budget -= member.size
             if budget < 0:
-                raise NixliteError(f"{label}: archive holds more than the {max_decompressed()} "
-                                   "bytes allowed (NIXLITE_MAX_DECOMPRESSED_SIZE)")
+                raise NixliteError(f"{label}: archive holds more than the {limit} bytes "
+                                   "allowed (NIXLITE_MAX_DECOMPRESSED_SIZE)")
             with open(target, "wb") as out:
                 for piece in data:
                     out.write(piece)

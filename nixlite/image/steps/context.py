@@ -15,6 +15,7 @@ from typing import Any
 
 from nixlite.build.native import StepContext, StepFailed
 from nixlite.errors import NixliteError
+from nixlite.image.compression import limit_from_environment
 from nixlite.image.files import atomic_file
 from nixlite.image.steps.storeview import StoreView
 
@@ -34,6 +35,12 @@ def step_args(ctx: StepContext) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise StepFailed(f"'{ARGS_ATTR}' of '{ctx.drv_path}' is not a JSON object")
     return value
+
+
+def decompression_limit() -> int:
+    """How far one base image or layer may decompress: ``NIXLITE_MAX_DECOMPRESSED_SIZE`` of
+    the nixlite process (not of the derivation), else the library's default."""
+    return limit_from_environment()
 
 
 def view_of(ctx: StepContext) -> StoreView:

@@ -13,13 +13,14 @@ from nixlite.image.legacy import SDE
 from nixlite.image.tarwriter import gnu_tree_chunks
 from nixlite.image.unpack import unpack_layers
 from nixlite.image.steps.archive_dir import extract_archive, make_read_only
-from nixlite.image.steps.context import failures, step_args, view_of, write_output
+from nixlite.image.steps.context import (decompression_limit, failures, step_args, view_of,
+                                         write_output)
 
 
 def pull_image(ctx: StepContext) -> None:
     """pullImage's builder: what ``skopeo copy docker://NAME@DIGEST docker-archive:$out:…``
     writes; the realiser checks the fixed output's hash."""
-    from nixlite.image.registry import pull_image as pull
+    from nixlite.image.transports import pull_image as pull
 
     with failures(ctx):
         args = step_args(ctx)
@@ -27,7 +28,8 @@ def pull_image(ctx: StepContext) -> None:
         pull(args["imageName"], args["imageDigest"], ctx.outputs["out"],
              final_name=args["finalImageName"], final_tag=args["finalImageTag"],
              os_name=args.get("os", "linux"), arch=args.get("arch", "amd64"),
-             variant=args.get("variant"), tls_verify=bool(args.get("tlsVerify", True)))
+             variant=args.get("variant"), tls_verify=bool(args.get("tlsVerify", True)),
+             max_decompressed=decompression_limit())
 
 
 def _write_tar(ctx: StepContext, tree: str, *, compress: bool, **options) -> None:
@@ -43,7 +45,7 @@ def export_image(ctx: StepContext) -> None:
     with failures(ctx):
         args = step_args(ctx)
         source = view_of(ctx).physical(args["fromImage"])
-        archive = DockerArchive(source)
+        archive = DockerArchive(source, max_decompressed=decompression_limit())
         image = archive.image(index=0)
         rootfs = os.path.join(ctx.build_dir, "mnt")
         unpack_layers(image.layers, rootfs)
@@ -66,7 +68,7 @@ def merge_images(ctx: StepContext) -> None:
             inputs = os.path.join(ctx.build_dir, f"input-{number}")
             os.mkdir(inputs)
             label = f"image '{path}'"
-            extract_archive(view.physical(path), inputs, label)
+            extract_archive(view.physical(path), inputs, label, decompression_limit())
             try:
                 with open(os.path.join(inputs, "manifest.json"), "rb") as f:
                     entries = json.loads(f.read())
@@ -83,7 +85,7 @@ def merge_images(ctx: StepContext) -> None:
                 target = os.path.join(image, entry)
                 if not os.path.lexists(target):
                     os.rename(os.path.join(inputs, entry), target)
-        from nixlite.image.legacy import jq_dumps, jshon_dumps
+        from nixlite.image.jsonstyle import jq_dumps, jshon_dumps
         with open(os.path.join(image, "manifest.json"), "w") as f:
             f.write(jq_dumps(manifest))
         if repositories:

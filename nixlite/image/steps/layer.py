@@ -12,7 +12,8 @@ from typing import Any
 
 from nixlite.build.native import StepContext
 from nixlite.image.files import atomic_file, write_bytes_atomically
-from nixlite.image.legacy import jq_dumps, jshon_dumps, load_ordered, tarsum_v1
+from nixlite.image.jsonstyle import jq_dumps, jshon_dumps, load_ordered
+from nixlite.image.legacy import tarsum_v1
 from nixlite.image.steps.sandbox import run_script
 
 

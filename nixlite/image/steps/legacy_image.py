@@ -19,12 +19,13 @@ from typing import Any
 from nixlite.build.native import StepContext, StepFailed
 from nixlite.image.files import read_chunks, write_bytes_atomically
 from nixlite.image.gzip import pigz_chunks
-from nixlite.image.legacy import SDE, jq_dumps, jshon_dumps, load_ordered
+from nixlite.image.jsonstyle import jq_dumps, jshon_dumps, load_ordered
+from nixlite.image.legacy import SDE
 from nixlite.image.tarreader import index_tar_file
 from nixlite.image.tarwriter import RECORD, gnu_entries_chunks, gnu_tree_chunks
 from nixlite.image.steps.archive_dir import extract_archive, make_read_only, tar_names
-from nixlite.image.steps.context import (as_list, failures, hash_part, interruptible, step_args,
-                                         view_of, write_output)
+from nixlite.image.steps.context import (as_list, decompression_limit, failures, hash_part,
+                                         interruptible, step_args, view_of, write_output)
 from nixlite.image.steps.layer import base_json_bytes, owner_name, run_extra_commands, write_layer_dir
 from nixlite.image.steps.rootlayer import root_layer
 from nixlite.image.steps.tree import copy_contents
@@ -117,7 +118,7 @@ def _docker_image(ctx: StepContext, args: dict[str, Any]) -> None:
     if from_image:
         ctx.log.write("Unpacking base image...\n")
         label = f"base image '{from_image}'"
-        extract_archive(view.physical(from_image), image, label)
+        extract_archive(view.physical(from_image), image, label, decompression_limit())
         manifest = _read_json(os.path.join(image, "manifest.json"), label, list)
         if not manifest or not isinstance(manifest[0], dict):
             raise StepFailed(f"{label}: manifest.json lists no image")

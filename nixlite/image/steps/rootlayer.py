@@ -19,7 +19,7 @@ from nixlite.image.docker_archive import DockerArchive
 from nixlite.image.legacy import SDE
 from nixlite.image.tarwriter import gnu_tree_chunks
 from nixlite.image.unpack import unpack_layers
-from nixlite.image.steps.context import as_list, view_of
+from nixlite.image.steps.context import as_list, decompression_limit, view_of
 from nixlite.image.steps.layer import base_json_bytes, run_extra_commands, write_layer_dir
 from nixlite.image.steps.sandbox import run_script
 from nixlite.image.steps.tree import copy_contents
@@ -42,7 +42,8 @@ def root_layer(ctx: StepContext, args: dict[str, Any]) -> None:
     lower = None
     if args.get("fromImage"):
         lower = os.path.join(work, "lower")
-        image = DockerArchive(view.physical(args["fromImage"])).image(index=0)
+        image = DockerArchive(view.physical(args["fromImage"]),
+                              max_decompressed=decompression_limit()).image(index=0)
         unpack_layers(image.layers, lower)
     upper, overlay_work, mnt = (os.path.join(work, d) for d in ("layer", "work", "mnt"))
     for d in (upper, overlay_work, mnt):

@@ -31,7 +31,8 @@ from nixlite.image.layering import store_layers
 from nixlite.image.model import Image, Layer, file_source
 from nixlite.image.stream_layered import StreamedImage, _add_base_layers, _stat_header, parse_created
 from nixlite.image.tarwriter import gnu_tree_chunks
-from nixlite.image.steps.context import as_list, failures, hash_part, step_args, view_of, write_output
+from nixlite.image.steps.context import (as_list, decompression_limit, failures, hash_part,
+                                         step_args, view_of, write_output)
 from nixlite.image.steps.layer import run_extra_commands
 from nixlite.image.steps.storeview import StoreView, store_layer_chunks_at
 from nixlite.image.steps.tree import link_contents
@@ -115,7 +116,8 @@ def stream_conf(ctx: StepContext) -> None:
         from_image = args.get("fromImage")
         if from_image:
             from nixlite.image.docker_archive import DockerArchive
-            entries = DockerArchive(ctx.store.physical(from_image)).entries
+            entries = DockerArchive(ctx.store.physical(from_image),
+                                    max_decompressed=decompression_limit()).entries
             base_layers = len(entries[0]["Layers"])
         virtual = [p for p in graph if "0" * 32 in p or "1" * 32 in p]
         layers = store_layers(graph, max_layers=int(args.get("maxLayers", 100)),
@@ -177,7 +179,7 @@ def streamed_image(conf: dict[str, Any], view: StoreView, repo_tag: str | None =
     config = conf.get("config")
     if conf.get("from_image"):
         config = _add_base_layers(view.physical(conf["from_image"]), layers, history, headers,
-                                  created_text, config, False)
+                                  created_text, config, False, decompression_limit())
     options = {"mtime": mtime, "uid": int(conf.get("uid", 0)), "gid": int(conf.get("gid", 0)),
                "uname": conf.get("uname", "root"), "gname": conf.get("gname", "root")}
     for paths in conf["store_layers"]:

@@ -257,7 +257,7 @@ def test_blob_larger_than_its_descriptor_is_refused(registry, tmp_path, capsys):
 
 
 def test_pull_image_api_for_the_pullimage_builder(images, tmp_path):
-    from nixlite.image.registry import pull_image
+    from nixlite.image.transports import pull_image
 
     digest = json.loads(skopeo("inspect", "--tls-verify=false",
                                f"docker://{images.host}/test/multi:latest").stdout)["Digest"]

@@ -10,7 +10,7 @@ import pytest
 
 from nixlite.cli import main
 from nixlite.errors import NixliteError
-from nixlite.image.registry import client_for, parse_reference
+from nixlite.image.registry import parse_reference
 from nixlite.image.registry.auth import find_credentials
 from nixlite.image.registry.client import RegistryClient
 from nixlite.image.registry.pull import pull
@@ -194,7 +194,9 @@ def test_unreachable_registry(tmp_path, capsys):
 
 
 def test_client_for_docker_hub_uses_the_api_host():
-    client = client_for(parse_reference("nix"))
+    from nixlite.image.transports import RegistryAccess
+
+    client = RegistryAccess().client(parse_reference("nix"))
     assert client.host == "registry-1.docker.io" and client.tls_verify
 
 
