@@ -40,7 +40,7 @@ def nixlite_build(monkeypatch, tmp_path, capsys):
     return run
 
 
-def test_build_image_recipe_twice(nixlite_build, tmp_path):
+def test_build_image_recipe_twice_and_push(nixlite_build, tmp_path, registry, capsys):
     status, out, err = nixlite_build(str(FIXTURES / "hello.nix"))
     assert status == 0, err
     assert out.strip().endswith("-docker-image-Hello.tar.gz") and "docker-layer-Hello" in err
@@ -53,6 +53,13 @@ def test_build_image_recipe_twice(nixlite_build, tmp_path):
     assert info.returncode == 0 and '"Architecture": "amd64"' in info.stdout
     status, again, err = nixlite_build(str(FIXTURES / "hello.nix"))
     assert (status, again) == (0, out) and "will be built" not in err
+    from nixlite.cli import main  # what the README tells users to do with the result
+
+    assert main(["image", "push", "--tls-verify=false", "result",
+                 f"docker://{registry.host}/hello:v1"]) == 0, capsys.readouterr().err
+    pushed = subprocess.run(["skopeo", "inspect", "--tls-verify=false",
+                             f"docker://{registry.host}/hello:v1"], capture_output=True, text=True)
+    assert pushed.returncode == 0 and '"org.opencontainers.image.title": "hello"' in pushed.stdout
 
 
 def test_stream_recipe_result_writes_the_layered_archive(nixlite_build, tmp_path):
