@@ -28,6 +28,18 @@ STUB = HERE / "nixpkgs"
 
 
 @pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One store for the module: recipes that import others reuse what is already built."""
+    from nixlite.store.local import LocalStore
+
+    root = tmp_path_factory.mktemp("recipes") / "nixlite"
+    s = LocalStore(str(root))
+    yield s
+    s.close()
+    subprocess.run(["chmod", "-R", "u+w", str(root)], check=False)
+
+
+@pytest.fixture(scope="module")
 def busybox_dir(tmp_path_factory):
     if not os.path.isfile(BUSYBOX):
         pytest.skip("needs a static /bin/busybox (Debian package busybox-static)")

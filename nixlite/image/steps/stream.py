@@ -75,27 +75,23 @@ def customisation_layer(ctx: StepContext) -> None:
 
 # conf ---------------------------------------------------------------------------------------
 
-_STORE_PATH = re.compile(r"/nix/store/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+")
-
-
 def _referenced_paths(ctx: StepContext, text: str) -> list[str]:
-    """The store paths a file holding ``text`` would reference (as Nix scans it)."""
-    found = []
-    for match in sorted(set(_STORE_PATH.findall(text.replace("/nix/store", ctx.store.store_dir)))):
-        if ctx.store.is_valid(match):
-            found.append(match)
-    return found
+    """The valid store paths ``text`` names: what a file holding it would reference."""
+    pattern = re.escape(ctx.store.store_dir) + r"/[0-9a-df-np-sv-z]{32}-[A-Za-z0-9+\-._?=]+"
+    return sorted(p for p in set(re.findall(pattern, text)) if ctx.store.is_valid(p))
 
 
-def closure_graph(ctx: StepContext, base_json: str, contents: list[str]) -> dict[str, list[str]]:
+def closure_graph(ctx: StepContext, base_json: str, contents: list[str]
+                  ) -> tuple[dict[str, list[str]], tuple[str, str]]:
     """exportReferencesGraph of the seed's ``overallClosure`` text file (which references the
-    base JSON and the contents), with both of those files stood in for by nodes whose names
-    sort and match nothing real; they are dropped after ordering, as the seed's grep does."""
-    root, base = "/nix/store/" + "0" * 32 + "-closure", "/nix/store/" + "1" * 32 + "-base.json"
+    base JSON and the contents), with both of those files stood in for by nodes (returned
+    second) that are dropped after ordering, as the seed's grep drops them."""
+    root = f"{ctx.store.store_dir}/{'0' * 32}-closure"
+    base = f"{ctx.store.store_dir}/{'1' * 32}-base.json"
     graph = {root: [base] + contents, base: _referenced_paths(ctx, base_json)}
     for path in ctx.store.closure(contents + graph[base]):
         graph[path] = sorted(ctx.store.references(path))
-    return graph
+    return graph, (root, base)
 
 
 def normalise_created(created: str) -> str:
@@ -111,7 +107,7 @@ def stream_conf(ctx: StepContext) -> None:
         args = step_args(ctx)
         contents = [str(p) for p in as_list(args.get("contents"))]
         base_json = args["baseJson"]
-        graph = closure_graph(ctx, base_json, contents)
+        graph, virtual = closure_graph(ctx, base_json, contents)
         base_layers = 0
         from_image = args.get("fromImage")
         if from_image:
@@ -119,7 +115,6 @@ def stream_conf(ctx: StepContext) -> None:
             entries = DockerArchive(ctx.store.physical(from_image),
                                     max_decompressed=decompression_limit()).entries
             base_layers = len(entries[0]["Layers"])
-        virtual = [p for p in graph if "0" * 32 in p or "1" * 32 in p]
         layers = store_layers(graph, max_layers=int(args.get("maxLayers", 100)),
                               base_layers=base_layers, exclude=virtual)
         if args.get("includeStorePaths") is False:
