@@ -1,11 +1,15 @@
 """nixlite's package set behind <nixpkgs>: the same drvPaths as the reference Nix gives
-for it, builds (with nix-build, the reference) whose outputs do what they say, host
-packages that run in an empty root, and the errors for what the set lacks."""
+for it, builds (nix-build, and nixlite build with the same out paths and NAR bytes) whose
+outputs do what they say, host packages that run in an empty root, fetchers on file://
+URLs, and the errors for what the set lacks."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -28,6 +32,7 @@ rec {
   farm = linkFarm "farm" { "x/a" = chainA; b = chainB; };
   closure = closureInfo { rootPaths = [ hello ]; };
   refs = writeClosure [ hello ];
+  popular = referencesByPopularity [ app env ];
   subst = substituteAll { src = ./template.in; who = "world"; };
   replaced = replaceVars ./vars.in { who = "vars"; };
   wrapped = runCommand "wrapped" { nativeBuildInputs = [ makeWrapper ]; }
@@ -43,7 +48,7 @@ rec {
 }
 '''
 ATTRS = ["chainA", "chainB", "local", "hello", "text", "dir", "script", "shellScript", "app",
-         "joined", "env", "farm", "closure", "refs", "subst", "replaced", "wrapped", "tarball",
+         "joined", "env", "farm", "closure", "refs", "popular", "subst", "replaced", "wrapped", "tarball",
          "tarball2", "bash"]
 
 
@@ -123,6 +128,14 @@ def test_built_outputs(built, nix):
     assert sorted((b["closure"] / "store-paths").read_text().split()) == closure
     assert b["refs"].read_text().split() == closure
     assert closure == sorted([str(b["hello"]), str(b["bash"])])
+    # referencesByPopularity: the order nixlite's image layering computes from the graph
+    from nixlite.image.layering import references_by_popularity
+
+    roots = [str(b["app"]), str(b["env"])]
+    graph = [{"path": p, "references": nix(["nix-store", "-q", "--references", p]).stdout.split()}
+             for p in nix(["nix-store", "-qR", *roots]).stdout.split()]
+    assert b["popular"].read_text().split() == references_by_popularity(graph)
+    assert len(graph) > 4
     registration = (b["closure"] / "registration").read_text().split("\n")
     assert registration[0] == closure[0] and registration[1].startswith("sha256:")
     total = int((b["closure"] / "total-nar-size").read_text())
@@ -223,3 +236,75 @@ def test_overlays_and_callpackage(tmp_path, nixlite):
     assert proc.returncode == 0, proc.stderr
     system = nixlite(["eval", "-E", "builtins.currentSystem"]).stdout.strip()
     assert proc.stdout == f'["hi","yo",true,{system}]\n'
+
+def _nar(argv) -> bytes:
+    return subprocess.run(argv, capture_output=True, check=True).stdout
+
+
+@pytest.mark.slow
+def test_nixlite_build_outputs_equal_nix_build(recipe, built, nix, nixlite, tmp_path):
+    proc = nixlite(["build", "--no-out-link", *_instantiate_args(recipe)])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ours = proc.stdout.split()
+    assert ours == [str(built[attr]) for attr in ATTRS]
+    store = tmp_path / "nixlite-store"
+    differing = [
+        path for path in ours
+        if _nar(["nix-store", "--dump", path])
+        != _nar([sys.executable, "-m", "nixlite", "store", "--store", str(store), "dump", path])
+    ]
+    assert differing == []
+    # built already: nothing is built again
+    again = nixlite(["build", "--no-out-link", *_instantiate_args(recipe)])
+    assert (again.returncode, again.stdout, "building" in again.stderr) == (0, proc.stdout, False)
+
+
+def _sri(data: bytes) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+@pytest.mark.slow
+def test_fetchurl_and_fetchzip_from_file_urls(recipe, nix, nixlite, tmp_path):
+    tarball = tmp_path / "tarball-1.0.tar.gz"
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    subprocess.run(["tar", "xf", str(tarball), "-C", str(unpacked)], check=True)
+    tree_hash = nix(["nix-hash", "--type", "sha256", "--base32", str(unpacked / "tarball-1.0")])
+    assert tree_hash.returncode == 0, tree_hash.stderr
+    expr = (f'with import <nixpkgs> {{}}; [ (fetchurl {{ url = "file://{tarball}"; hash = "{_sri(tarball.read_bytes())}"; }}) '
+            f'(fetchzip {{ url = "file://{tarball}"; sha256 = "{tree_hash.stdout.strip()}"; }}) ]')
+    proc = nixlite(["build", "--no-out-link", "-E", expr])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    file_out, zip_out = (Path(p) for p in proc.stdout.split())
+    store = tmp_path / "nixlite-store" / "store"
+    assert (store / file_out.name).read_bytes() == tarball.read_bytes()
+    assert (store / zip_out.name / "Makefile").read_text().startswith("include config.mk")
+    # a wrong hash: the build fails and says which hash it got
+    bad = expr.replace(_sri(tarball.read_bytes()), "sha256-" + "A" * 43 + "=")
+    failed = nixlite(["build", "--no-out-link", "-E", bad])
+    assert failed.returncode != 0
+    assert "hash mismatch in fixed-output derivation" in failed.stderr
+    assert _sri(tarball.read_bytes()) in failed.stderr
+
+
+@pytest.mark.slow
+def test_host_bash_built_by_nixlite_runs_in_an_empty_root(nixlite, tmp_path):
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    proc = nixlite(["build", "--no-out-link", "-E", "with import <nixpkgs> {}; [ bash bashInteractive ]"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    outs = proc.stdout.split()
+    closure = nixlite(["store", "requisites", *outs])
+    assert closure.returncode == 0, closure.stderr
+    # each is self-contained: its closure is itself
+    assert sorted(closure.stdout.split()) == sorted(outs)
+    root = tmp_path / "root"
+    for path in outs:
+        shutil.copytree(tmp_path / "nixlite-store" / "store" / Path(path).name,
+                        root / path.lstrip("/"), symlinks=True)
+    for out in outs:
+        run = subprocess.run(["unshare", "-r", "--root", str(root), f"{out}/bin/bash", "-c", "echo ok"],
+                             capture_output=True, text=True)
+        if run.returncode != 0 and "unshare failed" in run.stderr:
+            pytest.skip(f"this kernel does not allow user namespaces: {run.stderr.strip()}")
+        assert (run.returncode, run.stdout) == (0, "ok\n"), run.stderr

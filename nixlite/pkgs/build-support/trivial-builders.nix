@@ -253,6 +253,18 @@ rec {
     '';
   writeReferencesToFile = path: writeClosure [ path ];
 
+  # The closure of `path`, most popular paths first (the order dockerTools' layered
+  # images put paths into layers), one a line.
+  referencesByPopularity = path:
+    runCommand "closure-paths" {
+      __structuredAttrs = true;
+      exportReferencesGraph.graph = lib.toList path;
+      preferLocalBuild = true;
+      nativeBuildInputs = [ jq ];
+    } ''
+      jq -r -f ${./references-by-popularity.jq} "''${NIX_ATTRS_JSON_FILE:-$NIX_BUILD_TOP/.attrs.json}" > $out
+    '';
+
   # A file with `path`'s direct references, one a line.
   writeDirectReferencesToFile = path:
     runCommand "runtime-references" {
