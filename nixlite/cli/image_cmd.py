@@ -111,7 +111,8 @@ def register(subparsers) -> None:
                       help="format of a plain DEST path (default docker-archive; oci for an "
                            "existing directory or a path ending in /)")
     pull.add_argument("--tag", metavar="NAME:TAG",
-                      help="name recorded in the archive's RepoTags (default: REF's name and tag)")
+                      help="name recorded in the archive's RepoTags (default: REF's name and "
+                           "tag for a plain DEST; none for docker-archive:FILE, as in skopeo)")
     _add_platform(pull)
     _add_tls(pull, "--tls-verify", "--src-tls-verify")
     _add_common(pull)

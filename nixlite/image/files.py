@@ -27,6 +27,7 @@ from nixlite.errors import NixliteError
 
 READ_SIZE = 1 << 20
 TEMP_SUFFIX = ".nixlite-tmp"
+_NEW_SUFFIX = ".nixlite-new"  # made but not locked yet: never taken for stale
 
 
 def printable(data: bytes | str, limit: int | None = 200) -> str:
@@ -41,8 +42,14 @@ def printable(data: bytes | str, limit: int | None = 200) -> str:
     return text + ("…" if cut else "")
 
 
-def _lock(fd: int) -> None:
+def _lock_and_mark(fd: int, path: str) -> str:
+    """Lock a new temporary, then give it the name ``clear_stale_temporaries`` looks for:
+    under that name it is locked from the first moment, so no other process can take it
+    for the leftover of a dead one."""
     fcntl.flock(fd, fcntl.LOCK_EX)
+    marked = path[:-len(_NEW_SUFFIX)] + TEMP_SUFFIX
+    os.rename(path, marked)
+    return marked
 
 
 def _check_directory(dest: str) -> str:
@@ -58,10 +65,10 @@ def atomic_file(dest: str, write: Callable[[IO[bytes]], Any], *, mode: int = 0o6
     ``final_name``, if given, names the file once written (e.g. by the digest learnt while
     writing it); ``dest`` then only gives the directory and the temporary name."""
     directory = _check_directory(dest)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=TEMP_SUFFIX,
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(dest)}.", suffix=_NEW_SUFFIX,
                                dir=directory)
     try:
-        _lock(fd)
+        tmp = _lock_and_mark(fd, tmp)
         with os.fdopen(fd, "wb") as out:
             result = write(out)
             out.flush()
@@ -78,10 +85,10 @@ def atomic_file(dest: str, write: Callable[[IO[bytes]], Any], *, mode: int = 0o6
 def temporary_directory(parent: str | None, what: str) -> Iterator[str]:
     """A locked private directory ``.<what>.<random>.nixlite-tmp`` in ``parent`` (default:
     the system's temporary directory), removed with everything in it on leaving."""
-    path = tempfile.mkdtemp(prefix=f".{what}.", suffix=TEMP_SUFFIX, dir=parent)
+    path = tempfile.mkdtemp(prefix=f".{what}.", suffix=_NEW_SUFFIX, dir=parent)
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        _lock(fd)
+        path = _lock_and_mark(fd, path)
         yield path
     finally:
         try:
@@ -104,6 +111,12 @@ def atomic_directory(dest: str, write: Callable[[str], Any]) -> Any:
             os.rmdir(dest)
         os.rename(tmp, dest)
     return result
+
+
+def is_temporary(path: str) -> bool:
+    """Whether ``path`` names one of our temporaries (or something inside one)."""
+    return any(part.startswith(".") and part.endswith((TEMP_SUFFIX, _NEW_SUFFIX))
+               for part in path.split(os.sep))
 
 
 def clear_stale_temporaries(directory: str) -> list[str]:

@@ -34,8 +34,8 @@ from typing import IO, Any
 from nixlite.errors import NixliteError
 from nixlite.image import docker_archive, model, oci_layout
 from nixlite.image.compression import DEFAULT_MAX_DECOMPRESSED
-from nixlite.image.files import (TEMP_SUFFIX, atomic_directory, atomic_file,
-                                 clear_stale_temporaries)
+from nixlite.image.files import (atomic_directory, atomic_file, clear_stale_temporaries,
+                                 is_temporary)
 from nixlite.image.model import Image
 from nixlite.image.oci_config import oci_config_bytes
 from nixlite.image.progress import Progress
@@ -55,7 +55,9 @@ UNSUPPORTED_TRANSPORTS = ("dir", "oci-archive", "docker-daemon", "containers-sto
 class Location:
     """Where an image is: ``transport`` is 'docker', 'docker-archive', 'oci' or 'stream'.
     ``reference`` for a registry; ``path`` for files; ``name`` (full name, tag) the
-    docker-archive's ``NAME:TAG`` suffix; ``tag`` the OCI layout's ``:TAG``."""
+    docker-archive's ``NAME:TAG`` suffix; ``tag`` the OCI layout's ``:TAG``; ``explicit``
+    whether the transport was spelled out (``docker-archive:F`` names nothing, as in
+    skopeo, where a plain ``F`` gets the source's name)."""
 
     transport: str
     path: str = ""
@@ -63,6 +65,7 @@ class Location:
     name: tuple[str, str] | None = None
     tag: str | None = None
     text: str = ""  # as the user wrote it, for messages
+    explicit: bool = False
 
     def __str__(self) -> str:
         return self.text or self.path
@@ -80,10 +83,10 @@ def parse_location(text: str, *, output: bool = False,
     if text.startswith("docker-archive:"):
         path, _, name = text[len("docker-archive:"):].partition(":")
         return Location("docker-archive", _nonempty(path, text), name=name_and_tag(name)
-                        if name else None, text=text)
+                        if name else None, text=text, explicit=True)
     if text.startswith("oci:"):
         path, _, tag = text[len("oci:"):].partition(":")
-        return Location("oci", _nonempty(path, text), tag=tag or None, text=text)
+        return Location("oci", _nonempty(path, text), tag=tag or None, text=text, explicit=True)
     prefix, colon, _ = text.partition(":")
     if colon and prefix in UNSUPPORTED_TRANSPORTS:
         hint = " (for a directory, use oci:DIR, an OCI image layout)" if prefix == "dir" else ""
@@ -273,7 +276,8 @@ def staging_directory(loc: Location) -> str | None:
         return None
     parent = _parent(loc.path)
     clear_stale_temporaries(parent)
-    if loc.transport == "oci" and _is_layout(loc.path):
+    if loc.transport == "oci" and _is_layout(loc.path):  # added to in place: staged inside
+        clear_stale_temporaries(loc.path)
         clear_stale_temporaries(os.path.join(loc.path, "blobs", "sha256"))
     return parent
 
@@ -286,7 +290,7 @@ def _writing(dest: Location) -> Iterator[None]:
         yield
     except OSError as e:
         name = e.filename if isinstance(e.filename, str) else ""
-        if isinstance(e, BrokenPipeError) or (name and TEMP_SUFFIX not in name):
+        if isinstance(e, BrokenPipeError) or (name and not is_temporary(name)):
             raise
         raise NixliteError(f"cannot write '{dest}': {e.strerror or e}") from None
 
@@ -352,8 +356,9 @@ def copy_image(src: Location, dest: Location, options: Options = Options(), *,
 def pull_to(ref: Reference, dest: Location, options: Options = Options(), *,
             name: tuple[str, str] | None = None, stdout: IO[bytes] | None = None) -> None:
     """Pull ``ref`` into a docker-archive (skopeo's bytes), a stream or an OCI layout.  The
-    archive records ``dest.name``, else ``name``, else the reference's name and tag; the
-    layout's tag is ``dest.tag``, else ``name``'s tag, else the reference's, else latest."""
+    archive records ``dest.name``, else ``name``, else (unless ``docker-archive:`` was
+    spelled out) the reference's name and tag; the layout's tag is ``dest.tag``, else
+    ``name``'s tag, else the reference's, else latest."""
     check_destination(dest)
     workdir = staging_directory(dest)
     with _writing(dest):
@@ -381,7 +386,7 @@ def _pull_to(ref: Reference, dest: Location, options: Options, name: tuple[str, 
 
         _write_layout(dest.path, write_layout)
         return
-    tag = dest.name or name or ((ref.name, ref.tag) if ref.tag else None)
+    tag = dest.name or name or ((ref.name, ref.tag) if ref.tag and not dest.explicit else None)
     with pull(client, ref, keep="tar", workdir_parent=workdir, **common) as pulled:
         _archive_output(dest, lambda out: _write_pulled(pulled, out, tag, workdir), stdout,
                         None)

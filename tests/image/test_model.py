@@ -120,3 +120,30 @@ def test_recompressed_keeps_the_tar():
     layer = image.layers[0].recompressed("gzip")
     assert layer.diff_id == image.layers[0].diff_id
     assert layer.digest != layer.diff_id
+
+
+def test_expected_digests_are_declared_once_and_checked():
+    """``Layer.expect`` is how readers declare what a layer must hash to (no module sets a
+    layer's private fields): a second, different declaration is refused, a declaration
+    contradicting what was computed is refused, and a pass over the bytes checks it."""
+    import gzip
+
+    tar = small_tar()
+    layer = Layer.from_blob(bytes_source(gzip.compress(tar, mtime=0)), compression="gzip")
+    assert layer.known_digest is None
+    layer.expect(diff_id=sha256_digest(tar))
+    layer.expect(diff_id=sha256_digest(tar))  # the same again is fine
+    with pytest.raises(NixliteError, match="is declared as both"):
+        layer.expect(diff_id=sha256_digest(b"other"))
+    assert b"".join(layer.tar_chunks()) == tar
+    assert layer.known_digest == sha256_digest(gzip.compress(tar, mtime=0))
+    with pytest.raises(NixliteError, match="hashes to"):
+        layer.expect(digest=sha256_digest(b"other"))
+    # uncompressed: the blob is the tar, so a diff_id declares the digest too
+    plain = Layer.from_blob(bytes_source(tar), compression="none")
+    plain.expect(diff_id=sha256_digest(tar))
+    assert plain.known_digest == sha256_digest(tar)
+    wrong = Layer.from_blob(bytes_source(tar), compression="none")
+    wrong.expect(diff_id=sha256_digest(b"other"))
+    with pytest.raises(NixliteError):
+        b"".join(wrong.blob_chunks())

@@ -83,9 +83,14 @@ def test_pull_output_transports_like_skopeo(images, tmp_path):
     skopeo("copy", "-q", "--src-tls-verify=false", ref, f"docker-archive:{theirs_archive}:named/it:3")
     skopeo("copy", "-q", "--src-tls-verify=false", ref, f"oci:{theirs_layout}:seven")
     assert archive.read_bytes() == theirs_archive.read_bytes()
+    unnamed, theirs_unnamed = tmp_path / "unnamed.tar", tmp_path / "s-unnamed.tar"
+    assert nixlite("pull", ref, "-o", f"docker-archive:{unnamed}", "--tls-verify=false", "-q") == 0
+    skopeo("copy", "-q", "--src-tls-verify=false", ref, f"docker-archive:{theirs_unnamed}")
+    assert unnamed.read_bytes() == theirs_unnamed.read_bytes()  # RepoTags [] in both
     # the docker image's config is stored as the OCI struct re-encodes it, as skopeo does
     assert _tree(layout) == _tree(theirs_layout)
-    assert sorted(os.listdir(tmp_path)) == ["layout", "s-layout", "s.tar", "x.tar"]
+    assert sorted(os.listdir(tmp_path)) == ["layout", "s-layout", "s-unnamed.tar", "s.tar",
+                                            "unnamed.tar", "x.tar"]
 
 
 def _tree(directory) -> dict[str, bytes]:

@@ -38,12 +38,12 @@ def _digest(data: bytes) -> str:
 
 
 class BadRegistry:
-    """Serves one image (``bad/img:1``, two gzip layers) and misbehaves on layer blobs as
+    """Serves one image (``bad/img:1``, ``layers`` gzip layers) and misbehaves on layer blobs as
     ``mode`` says: 'ok', 'cut' (half the body, then close), 'stall' (half, then wait),
     'silent' (no answer), 'trickle' (a byte at a time), 'trickle-headers', 'retry-after'
     (429 with ``retry_after`` once per blob), 'hostile' (a 400 full of terminal escapes)."""
 
-    def __init__(self, mode: str, retry_after: str = "1") -> None:
+    def __init__(self, mode: str, retry_after: str = "1", layers: int = 2) -> None:
         self.mode = mode
         self.retry_after = retry_after
         self.release = threading.Event()  # ends every stall at once
@@ -51,7 +51,7 @@ class BadRegistry:
         self.stall_expired = False  # a stall ended by its bound: the client waited it out
         self.blob_requests = 0
         self.asked_to_wait: set[str] = set()
-        layers = [layer_tar([(f"f{i}", os.urandom(200_000))]) for i in range(2)]
+        layers = [layer_tar([(f"f{i}", os.urandom(200_000))]) for i in range(layers)]
         self.blobs = {}
         descs = []
         for layer in layers:
@@ -202,8 +202,9 @@ def test_what_a_server_says_is_quoted_and_cut(bad_registry, tmp_path):
     assert "\\x1b]0;pwned\\x07" in err and "…" in err
 
 
-@pytest.mark.parametrize("bad_registry", [("retry-after", "120"), ("retry-after", "0")],
-                         indirect=True, ids=["capped", "now"])
+@pytest.mark.parametrize("bad_registry", [("retry-after", "120"), ("retry-after", "0"),
+                                          ("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")],
+                         indirect=True, ids=["capped", "now", "a-date-past"])
 def test_retry_after_is_honoured_up_to_a_cap(bad_registry, tmp_path):
     ref = parse_reference(bad_registry.ref)
     client = RegistryClient(ref.api_host, tls_verify=False, retries=2, retry_delay=5,
@@ -217,7 +218,8 @@ def test_retry_after_is_honoured_up_to_a_cap(bad_registry, tmp_path):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize("bad_registry", [("stall",)], indirect=True)
+@pytest.mark.parametrize("bad_registry", [("stall",), ("stall", "", 1)], indirect=True,
+                         ids=["in-threads", "in-the-main-thread"])
 @pytest.mark.parametrize("output", ["x.tar", "oci:layout"])
 def test_interrupting_a_stalled_pull_stops_it_and_leaves_nothing(bad_registry, signum, output,
                                                                  tmp_path):
