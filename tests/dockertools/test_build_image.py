@@ -188,15 +188,17 @@ def test_image_on_a_base_image_equals_the_seed_result(store, tmp_path, app, by_t
 
 
 @needs_store_mount
-def test_pure_layer_is_gnu_tar_of_the_copied_contents(store, tmp_path, app):
-    """mkPureLayer: contents copied as rsync -ak (a link to a directory becomes it), the
-    layer root made writable, extraCommands run in it; tar with the seed's flags."""
-    layer, _ = build_image(store, "x", [app["env"]], None,
+@pytest.mark.parametrize("keep_dirlinks", [False, True])
+def test_pure_layer_is_gnu_tar_of_the_copied_contents(store, tmp_path, app, keep_dirlinks):
+    """mkPureLayer: contents copied as rsync -ak (a link to a directory becomes it) or -aK
+    (links kept), the layer root made writable, extraCommands run in it; the seed's tar."""
+    layer, _ = build_image(store, "x", [app["env"]], None, keepContentsDirlinks=keep_dirlinks,
                            extraCommands="mkdir -p tmp && chmod 1777 tmp && ln -s /bin/hello hi")
     tree = tmp_path / "expected"
     tree.mkdir()
-    script = (f"cp -rL --preserve=mode {app['env']}/share {tree}/share && "
-              f"cp -a {app['env']}/bin {app['env']}/etc {tree}/ && chmod ug+w {tree} && "
+    share = (f"cp -a {app['env']}/share {tree}/share" if keep_dirlinks else
+             f"cp -rL --preserve=mode {app['env']}/share {tree}/share")
+    script = (f"{share} && cp -a {app['env']}/bin {app['env']}/etc {tree}/ && chmod ug+w {tree} && "
               f"cd {tree} && mkdir -p tmp && chmod 1777 tmp && ln -s /bin/hello hi && "
               f"tar -C {tree} --hard-dereference --sort=name --mtime=@{SDE} --owner=0 --group=0 "
               f"-cf {tmp_path}/expected.tar .")
