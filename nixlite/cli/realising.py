@@ -8,10 +8,12 @@ import os
 
 
 def native_steps():
-    """The ``builtin:NAME`` builders the realiser knows."""
+    """The ``builtin:NAME`` builders the realiser knows: Nix's ``fetchurl`` and the
+    dockerTools image steps."""
     from nixlite.build.fetchurl import fetchurl
+    from nixlite.image.steps import NATIVE_STEPS
 
-    return {"fetchurl": fetchurl}
+    return {"fetchurl": fetchurl, **NATIVE_STEPS}
 
 
 def make_realiser(store, args):
@@ -38,5 +40,11 @@ def enable_import_from_derivation(state) -> None:
 
     options = argparse.Namespace(max_jobs="1", cores=0, keep_failed=False,
                                  print_build_logs=False, quiet=False, check=False)
-    realiser = make_realiser(state.io.store.local, options)
-    state.io.realiser = lambda targets: realiser.realise(targets, announce=False)
+    made = []  # the realiser, made (with its steps imported) only when something is built
+
+    def realise(targets):
+        if not made:
+            made.append(make_realiser(state.io.store.local, options))
+        made[0].realise(targets, announce=False)
+
+    state.io.realiser = realise

@@ -11,23 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from nixlite.image.steps import NATIVE_STEPS
 
 FIXTURES = Path(__file__).parent.parent.parent / "fixtures" / "dockertools"
 
 
 @pytest.fixture
 def nixlite_build(monkeypatch, tmp_path, capsys):
-    """``nixlite build ARGS`` in-process on a fresh store; returns (status, stdout, stderr).
-    The image steps are added to the CLI's builtin table here until the CLI lists them."""
-    import nixlite.cli.build_cmd as build_cmd
+    """``nixlite build ARGS`` in-process on a fresh store; returns (status, stdout, stderr)."""
     from nixlite.cli import main
 
     if subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode != 0:
         pytest.skip("user and mount namespaces are unavailable")
-    known = build_cmd.native_steps()
-    if not set(NATIVE_STEPS) <= set(known):
-        monkeypatch.setattr(build_cmd, "native_steps", lambda: {**known, **NATIVE_STEPS})
     monkeypatch.setenv("NIX_PATH", "")
     monkeypatch.chdir(tmp_path)
     store = str(tmp_path / "store")
