@@ -53,10 +53,13 @@ def _kind(message: str) -> str:
 
 @pytest.mark.nix
 def test_string_arguments_coerce_as_in_nix(nix_batch, nl_eval):
-    nix = nix_batch(CASES, expect_ok=False)
+    ours = {expr: nl_eval(expr) for expr in CASES}
+    # what nixlite accepts runs in one Nix process (one per case only if Nix disagrees)
+    nix = dict(nix_batch([e for e in CASES if ours[e][0]]))
+    nix.update(nix_batch([e for e in CASES if not ours[e][0]], expect_ok=False))
     differ = []
     for expr in CASES:
-        ok, text = nl_eval(expr)
+        ok, text = ours[expr]
         theirs = nix[expr]
         if (ok, text if ok else _kind(text)) != (theirs.ok, theirs.out if theirs.ok else _kind(theirs.message)):
             differ.append((expr, text, theirs.out or theirs.message))
