@@ -9,7 +9,7 @@ from nixlite.syntax.printer import show
 
 
 def _entries(root):
-    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("tables-"))
+    return sorted(p for p in root.rglob("*") if p.is_file())
 
 
 def test_cache_hit_returns_resolved_tree(tmp_path, monkeypatch):
