@@ -92,12 +92,17 @@ def source_text(pos: Pos) -> str | None:
 
 
 def render_pos(pos: Pos) -> str:
-    """``at FILE:LINE:COL:``, a blank line and the source lines around it, as Nix 2.8's
-    ``printCodeLines`` writes them: the previous, offending and next line (a last empty
-    line after the final newline is no line), each as ``%6d| text``, and a caret under
-    the column; all indented by seven spaces."""
+    """``render_excerpt`` of the text ``pos`` points into (read from its file if the
+    position does not carry it)."""
+    return render_excerpt(pos, source_text(pos))
+
+
+def render_excerpt(pos: Pos, text: str | None) -> str:
+    """``at FILE:LINE:COL:``, a blank line and the lines of ``text`` around it, as Nix
+    2.8's ``printCodeLines`` writes them: the previous, offending and next line (a last
+    empty line after the final newline is no line), each as ``%6d| text``, and a caret
+    under the column; all indented by seven spaces."""
     out = f"       at {pos}:"
-    text = source_text(pos)
     if text is None:
         return out
     lines = text.split("\n")

@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import re
 
-from nixlite.errors import NixliteError, Pos, indent_message
+from nixlite.errors import NixliteError, Pos, indent_message, render_excerpt
 # Nix's canonPath: one copy, in the parser that makes path literals canonical
 from nixlite.syntax.parser import _canon_path as canon_path  # noqa: F401 - re-exported
 
@@ -99,26 +99,7 @@ def render_pos(pos: Pos) -> str:
 
     The excerpt comes from the text the position carries (the source the
     evaluation read through its I/O), never from reading the file again."""
-    out = f"       at {pos}:"
-    text = pos.source
-    if text is None:
-        return out
-    lines = text.split("\n")
-    if not 1 <= pos.line <= len(lines):
-        return out
-
-    def line(n: int) -> str:
-        src = lines[n - 1]
-        return f"\n       {n:6d}|" + (" " + src if src else "")
-
-    out += "\n"
-    if pos.line > 1:
-        out += line(pos.line - 1)
-    out += line(pos.line)
-    out += "\n             | " + " " * (pos.col - 1) + "^"
-    if pos.line < len(lines) and (pos.line < len(lines) - 1 or lines[pos.line]):
-        out += line(pos.line + 1)
-    return out
+    return render_excerpt(pos, pos.source)
 
 
 class ThrownError(EvalError):
