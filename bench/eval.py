@@ -5,7 +5,12 @@ For each workload prints wall time and peak RSS of both, and the ratios
 ``nixlite eval -E 1`` ≤ 150 ms.  Each command runs ``--repeat`` times; the
 best wall time and the largest RSS are kept.
 
-    .venv/bin/python bench/eval.py [--repeat N] [--only NAME]
+Corpus workloads (issue 11: ≤ 5× Nix's time) evaluate drvPaths of the real
+nixpkgs 17.09 tree in ``../shared/corpora``, extracted once into the temporary
+directory, with a warm parse cache and a private store.  ``-I`` entries given
+here are passed to both tools (e.g. ``-I nix=DIR`` for a ``fetchurl.nix``).
+
+    .venv/bin/python bench/eval.py [--repeat N] [--only NAME] [-I ENTRY]…
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +28,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT.parent / "shared" / "seed" / "dockertools-default.nix"
 STUBS = ROOT / "tests" / "eval" / "data" / "seed-stubs.nix"
+CORPUS = ROOT.parent / "shared" / "corpora" / "nixpkgs-17.09.tar.gz"
+
+CORPUS_WORKLOADS = {
+    "hello.drvPath": "(import <nixpkgs> { }).hello.drvPath",
+    "dockerTools.examples.redis": "(import <nixpkgs> { }).dockerTools.examples.redis.drvPath",
+}
 
 WORKLOADS = {
     "fib25": "let fib = n: if n < 2 then n else fib (n - 1) + fib (n - 2); in fib 25",
@@ -81,10 +93,60 @@ def measure(argv: list[str], repeat: int) -> tuple[float, float, int, str]:
     return best, best_cpu, rss, out
 
 
+def corpus_tree() -> Path | None:
+    """The extracted nixpkgs tree (extracted on first use), or None without the corpus."""
+    if not CORPUS.exists():
+        return None
+    base = Path(tempfile.gettempdir()) / "nixlite-bench-corpus"
+    tree = base / "nixpkgs-17.09"
+    if not (base / ".complete").exists():
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir(parents=True)
+        with tarfile.open(CORPUS) as tar:
+            tar.extractall(base, filter="tar")
+        (base / ".complete").touch()
+    return tree
+
+
+def row(name: str, nixlite: tuple, nix: tuple | None) -> str:
+    t1, c1, r1, o1 = nixlite
+    if nix is None:
+        return f"{name:12} {t1:10.3f} {'-':>8} {'-':>6} {'-':>6} {r1 / 1024:12.1f}"
+    t2, c2, r2, o2 = nix
+    same = "" if o1 == o2 else "  (OUTPUT DIFFERS)"
+    return (f"{name:12} {t1:10.3f} {t2:8.3f} {t1 / t2:6.1f} {c1 / max(c2, 0.01):6.1f} "
+            f"{r1 / 1024:12.1f} {r2 / 1024:8.1f} {r1 / r2:6.1f}{same}")
+
+
+def run_corpus(args, nixlite: list[str], nix: str | None) -> None:
+    wanted = [n for n in CORPUS_WORKLOADS if not args.only or n in args.only]
+    if not wanted:
+        return
+    tree = corpus_tree()
+    if tree is None:
+        print(f"corpus workloads skipped: {CORPUS} is absent")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        overlays = Path(tmp, "overlays")  # an empty <nixpkgs-overlays>: no user overlays
+        overlays.mkdir()
+        includes = ["-I", f"nixpkgs={tree}", "-I", f"nixpkgs-overlays={overlays}"]
+        for entry in args.include:
+            includes += ["-I", entry]
+        ours = nixlite[:-1] + ["--store", str(Path(tmp, "store")), *includes, "-E"]
+        theirs = [nix, "--eval", "--strict", "--readonly-mode", *includes, "-E"] if nix else None
+        for name in wanted:
+            expr = CORPUS_WORKLOADS[name]
+            measure(ours + [expr], 1)  # fill the parse cache
+            print(row(name, measure(ours + [expr], args.repeat),
+                      measure(theirs + [expr], args.repeat) if theirs else None))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", action="append")
+    ap.add_argument("-I", dest="include", action="append", default=[],
+                    help="search-path entry for the corpus workloads (both tools)")
     args = ap.parse_args()
     nixlite = [sys.executable, "-m", "nixlite", "eval", "--strict", "-E"]
     nix = shutil.which("nix-instantiate")
@@ -97,14 +159,9 @@ def main() -> int:
         if name == "seed" and not SEED.exists():
             print(f"{name:12} skipped: {SEED} is absent (test input beside the repository)")
             continue
-        t1, c1, r1, o1 = measure(nixlite + [expr], args.repeat)
-        if nix:
-            t2, c2, r2, o2 = measure([nix, "--eval", "--strict", "-E", expr], args.repeat)
-            same = "" if o1 == o2 else "  (OUTPUT DIFFERS)"
-            print(f"{name:12} {t1:10.3f} {t2:8.3f} {t1 / t2:6.1f} {c1 / max(c2, 0.01):6.1f} "
-                  f"{r1 / 1024:12.1f} {r2 / 1024:8.1f} {r1 / r2:6.1f}{same}")
-        else:
-            print(f"{name:12} {t1:10.3f} {'-':>8} {'-':>6} {r1 / 1024:12.1f}")
+        print(row(name, measure(nixlite + [expr], args.repeat),
+                  measure([nix, "--eval", "--strict", "-E", expr], args.repeat) if nix else None))
+    run_corpus(args, nixlite, nix)
     return 0
 
 

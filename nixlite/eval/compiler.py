@@ -111,14 +111,28 @@ class Compiler:
     def _delayed(self, e):
         """``code(env) -> Thunk`` for any expression (also a variable whose slot is
         not filled yet when the thunk is made)."""
-        code = self._thunk_code(e)
-        return lambda env: Thunk(code, env)
+        cell = self._on_first_run(e)
+        return lambda env: Thunk(cell[0], env)
 
-    def _thunk_code(self, e):
-        """``e`` compiled to be the ``fn`` of thunks (remembered, to locate them)."""
-        code = self.compile(e)
-        self.code_nodes[code] = e
-        return code
+    def _on_first_run(self, e) -> list:
+        """A one-item list holding ``code(env)`` for ``e``, compiled the first time it
+        runs (and remembered, to locate unevaluated thunks).
+
+        Most of what a large file defines is never used — nixpkgs' package
+        attributes and lib functions — so thunk expressions and function bodies
+        are compiled when first forced or called, not when their file is loaded.
+        """
+        cell = [None]
+        nodes = self.code_nodes
+
+        def compile_and_run(env):
+            code = cell[0] = self.compile(e)
+            nodes[code] = e
+            return code(env)
+
+        cell[0] = compile_and_run
+        nodes[compile_and_run] = e
+        return cell
 
     def node_of_thunk(self, t: Thunk):
         """The expression an unevaluated thunk will evaluate, if compiled here."""
@@ -126,12 +140,13 @@ class Compiler:
 
     def delayed(self, e):
         """``(code, is_thunk)``: like ``lazy`` but lets hot callers build the thunk
-        inline (``Thunk(code, env)`` when ``is_thunk``, else ``code(env)``)."""
+        inline (``Thunk(code[0], env)`` when ``is_thunk``, ``code`` being the cell of
+        ``_on_first_run``, else ``code(env)``)."""
         t = type(e)
         if (t is A.Int or t is A.Float or t is A.Str or t is A.Path
                 or (t is A.Var and e.level != DYNAMIC)):
             return self.lazy(e), False
-        return self._thunk_code(e), True
+        return self._on_first_run(e), True
 
     # ------------------------------------------------------------- literals
 
@@ -439,22 +454,22 @@ class Compiler:
         if not items:
             return lambda env: []
         if all(is_thunk for _, is_thunk in items):
-            codes = [code for code, _ in items]
-            return lambda env: [Thunk(code, env) for code in codes]
+            cells = [cell for cell, _ in items]
+            return lambda env: [Thunk(cell[0], env) for cell in cells]
         if not any(is_thunk for _, is_thunk in items):
             codes = [code for code, _ in items]
             return lambda env: [code(env) for code in codes]
-        return lambda env: [Thunk(code, env) if is_thunk else code(env) for code, is_thunk in items]
+        return lambda env: [Thunk(code[0], env) if is_thunk else code(env) for code, is_thunk in items]
 
     # ------------------------------------------------------------ functions
 
     def _lambda(self, e):
-        body = self.compile(e.body)
+        body = self._on_first_run(e.body)
         name = e.name
         node = e
         if e.formals is None:
             def make(env):
-                return Lambda(lambda arg: body([env, arg]), node, name)
+                return Lambda(lambda arg: body[0]([env, arg]), node, name)
 
             return make
 
@@ -506,7 +521,7 @@ class Compiler:
 
                             exc.hint = did_you_mean(k, formal_names)
                             raise exc
-                return body(frame)
+                return body[0](frame)
 
             return Lambda(fn, node, name, info, ellipsis)
 

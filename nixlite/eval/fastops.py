@@ -90,7 +90,7 @@ _CALL_BODY = {
                f"        return call(f, {arg})\n"
                "    except EvalError as exc:\n"
                "        raise on_error(exc, f)\n")
-    for arg_kind, arg in (("thunk", "Thunk(Cx, env)"), ("lazy", "Cx(env)"))
+    for arg_kind, arg in (("thunk", "Thunk(Cx[0], env)"), ("lazy", "Cx(env)"))
 }
 
 _SELECT_BODY = (
@@ -193,7 +193,8 @@ def binop(op: str, a: tuple, b: tuple, node, io):
 
 
 def call1(fn: tuple, arg_code, arg_is_thunk: bool, on_error):
-    """A closure for ``f x``: the argument is ``Thunk(arg_code, env)`` or ``arg_code(env)``."""
+    """A closure for ``f x``: the argument is ``Thunk(arg_code[0], env)`` (``arg_code``
+    a cell of code compiled on first run) or ``arg_code(env)``."""
     body = _CALL_BODY["thunk" if arg_is_thunk else "lazy"]
     make = _factory("call1", (("f", fn[0]),), body, "Cx, on_error")
     return make(*_args(fn), arg_code, on_error)
