@@ -392,19 +392,39 @@ class PaxTarWriter:
         return self.out.end()
 
 
+class HostStoreView:
+    """Store paths read where they are named: the host's own ``store_dir``."""
+
+    def __init__(self, store_dir: str = "/nix/store") -> None:
+        self.store_dir = store_dir.rstrip("/")
+
+    def in_store(self, path: str) -> bool:
+        return path.startswith(self.store_dir + "/")
+
+    def physical(self, path: str) -> str:
+        return path
+
+    def resolved_dir(self, path: str) -> str | None:
+        """The physical directory a symlink ``path`` leads to (None if it leads to none)."""
+        return path if os.path.isdir(path) else None
+
+
 def store_layer_chunks(paths: Iterable[str], *, mtime: int, uid: int = 0, gid: int = 0,
                        uname: str = "root", gname: str = "root", nix_dir_mode: int = 0o555,
-                       store_dir: str = "/nix/store", walk_symlinked_roots: bool = True) -> Iterator[bytes]:
+                       store_dir: str = "/nix/store", walk_symlinked_roots: bool = True,
+                       view=None) -> Iterator[bytes]:
     """Stream a store-path layer tar exactly as upstream's stream script writes it (spec §1.2).
 
     Defaults are the seed's (``/nix`` dirs 0555, root/root); today's upstream uses
     ``nix_dir_mode=0o755``, configurable owner and ``walk_symlinked_roots=False`` (the seed
-    walks through a store path that is a symlink to a directory)."""
+    walks through a store path that is a symlink to a directory).  Members are named by
+    the logical store paths; ``view`` (``in_store``, ``physical``, ``resolved_dir``) says
+    where their files are read from (default: the host, at ``store_dir``)."""
+    view = view or HostStoreView(store_dir)
     paths = list(paths)
-    prefix = store_dir.rstrip("/") + "/"
     for p in paths:
-        if not p.startswith(prefix):
-            raise NixliteError(f"'{p}' is not in the Nix store ({store_dir})")
+        if not view.in_store(p):
+            raise NixliteError(f"'{p}' is not in the Nix store ({view.store_dir})")
     out = _Output()
     mtime_i = int(mtime)
 
@@ -428,7 +448,7 @@ def store_layer_chunks(paths: Iterable[str], *, mtime: int, uid: int = 0, gid: i
         elif stat.S_ISFIFO(mode):
             typeflag = FIFOTYPE
         else:
-            raise NixliteError(f"cannot put '{full}' in a layer: sockets cannot be archived")
+            raise NixliteError(f"cannot put '{arcname}' in a layer: sockets cannot be archived")
         ready = out.add(pax_header(arcname, mode=mode, uid=uid, gid=gid, size=size, mtime=mtime_i,
                                    typeflag=typeflag, linkname=linkname, uname=uname, gname=gname,
                                    devmajor=devmajor, devminor=devminor))
@@ -437,17 +457,17 @@ def store_layer_chunks(paths: Iterable[str], *, mtime: int, uid: int = 0, gid: i
         if size:
             yield from _file_pieces(full, size, out)
 
-    def walk(directory: str) -> Iterator[bytes]:
+    def walk(logical: str, real: str) -> Iterator[bytes]:
         try:
-            names = sorted(os.listdir(directory))
+            names = sorted(os.listdir(real))
         except OSError as e:
-            raise NixliteError(f"cannot read directory '{directory}': {e.strerror}") from None
+            raise NixliteError(f"cannot read directory '{logical}': {e.strerror}") from None
         for name in names:
-            full = directory + "/" + name
+            full = real + "/" + name
             st = os.lstat(full)
-            yield from emit("/" + full.lstrip("/"), full, st)
+            yield from emit(logical + "/" + name, full, st)
             if stat.S_ISDIR(st.st_mode):
-                yield from walk(full)
+                yield from walk(logical + "/" + name, full)
 
     for directory in ("/nix", "/nix/store"):
         ready = out.add(pax_header(directory + "/", mode=nix_dir_mode, uid=uid, gid=gid, size=0,
@@ -455,12 +475,16 @@ def store_layer_chunks(paths: Iterable[str], *, mtime: int, uid: int = 0, gid: i
         if ready is not None:
             yield ready
     for p in paths:
+        real = view.physical(p)
         try:
-            st = os.lstat(p)
+            st = os.lstat(real)
         except OSError as e:
             raise NixliteError(f"cannot archive store path '{p}': {e.strerror}") from None
-        yield from emit("/" + p.lstrip("/"), p, st)
-        if stat.S_ISDIR(st.st_mode) or (walk_symlinked_roots and stat.S_ISLNK(st.st_mode)
-                                        and os.path.isdir(p)):
-            yield from walk(p)
+        yield from emit(p, real, st)
+        if stat.S_ISDIR(st.st_mode):
+            yield from walk(p, real)
+        elif walk_symlinked_roots and stat.S_ISLNK(st.st_mode):
+            target = view.resolved_dir(p)
+            if target is not None:
+                yield from walk(p, target)
     yield out.end()

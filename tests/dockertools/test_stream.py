@@ -201,13 +201,13 @@ def test_rebuild_streams_unchanged_layers_once(store, tmp_path, pkgs, monkeypatc
     from nixlite.build.native import StepFailed
 
     calls: list[tuple] = []
-    real = stream_step.store_layer_chunks_at
+    real = stream_step.store_layer_chunks
 
-    def counting(paths, view, **options):
+    def counting(paths, **options):
         calls.append(tuple(paths))
-        return real(paths, view, **options)
+        return real(paths, **options)
 
-    monkeypatch.setattr(stream_step, "store_layer_chunks_at", counting)
+    monkeypatch.setattr(stream_step, "store_layer_chunks", counting)
     first = stream_layered(store, "app", [pkgs["hello"], pkgs["tools"]], {}, tag="v1")
     cold = list(calls)
     assert cold and all(cold.count(p) == 2 for p in cold)

@@ -30,11 +30,11 @@ from nixlite.image.files import atomic_file, write_bytes_atomically
 from nixlite.image.layering import store_layers
 from nixlite.image.model import Image, Layer, file_source
 from nixlite.image.stream_layered import StreamedImage, _add_base_layers, _stat_header, parse_created
-from nixlite.image.tarwriter import gnu_tree_chunks
+from nixlite.image.tarwriter import gnu_tree_chunks, store_layer_chunks
 from nixlite.image.steps.context import (as_list, decompression_limit, failures, hash_part,
                                          step_args, view_of, write_output)
 from nixlite.image.steps.layer import run_extra_commands
-from nixlite.image.steps.storeview import StoreView, store_layer_chunks_at
+from nixlite.image.steps.storeview import StoreView
 from nixlite.image.steps.tree import link_contents
 
 SDE = 315532800
@@ -179,7 +179,7 @@ def streamed_image(conf: dict[str, Any], view: StoreView, repo_tag: str | None =
                "uname": conf.get("uname", "root"), "gname": conf.get("gname", "root")}
     for paths in conf["store_layers"]:
         def source(paths=tuple(paths)):
-            return store_layer_chunks_at(paths, view, **options)
+            return store_layer_chunks(paths, view=view, **options)
         key = LayerCache.key(paths, options)
         known = cache.get(key) if cache is not None else None
         if known is None:
