@@ -642,6 +642,8 @@ class Compiler:
             return self._binop_user(e)
         if op in fastops.OPERATORS:
             return fastops.binop(op, self._operand(e.left), self._operand(e.right), e, self.io)
+        if op == "++" and _is_builtin_concat(e.right):
+            return self._concat_chain(e)
         left = self.compile(e.left)
         right = self.compile(e.right)
 
@@ -663,6 +665,34 @@ class Compiler:
         if op == "++":
             return wrap(_concat_lists)
         raise EvalError(f"unknown operator {op}", e.pos)
+
+    def _concat_chain(self, e):
+        """``a ++ b ++ c …`` (right-nested) as one concatenation: linear in the chain's
+        length where nested binary ones copy the growing tail at every step.  Nix evaluates
+        every operand first, left to right, then checks the innermost ``++``'s operands
+        first, outwards; each error names the ``++`` the operand belongs to."""
+        operands, nodes = [e.left], [e]
+        right = e.right
+        while _is_builtin_concat(right):
+            operands.append(right.left)
+            nodes.append(right)
+            right = right.right
+        operands.append(right)
+        codes = [self.compile(x) for x in operands]
+        last = len(operands) - 1
+        check_order = [(k, nodes[min(k, last - 1)]) for k in (last - 1, last, *range(last - 2, -1, -1))]
+
+        def concat(env):
+            values = [code(env) for code in codes]
+            for k, node in check_order:
+                if type(values[k]) is not list:
+                    raise type_error(values[k], "a list").at(node.pos)
+            out: list = []
+            for v in values:
+                out.extend(v)
+            return out
+
+        return concat
 
     def _operand(self, x):
         """How a generated fast path reads an operand (see ``nixlite.eval.fastops``)."""
@@ -836,6 +866,12 @@ def _update(a, b):
     else:
         r.pos = b.pos
     return r
+
+
+def _is_builtin_concat(x) -> bool:
+    """``x`` is a ``++`` that means list concatenation (not a user's ``__concat``-style
+    operator in scope)."""
+    return type(x) is A.BinOp and x.op == "++" and (x.fn is None or x.fn.level == GLOBAL)
 
 
 def _concat_lists(a, b):

@@ -29,6 +29,28 @@ def test_deeply_nested_data_prints(nixlite_eval):
     assert nixlite_eval(["--strict", "-E", expr]) == (0, "1\n", "")
 
 
+def test_long_concatenation_chain(nixlite_eval):
+    # a 100k-term `[i] ++ [i] ++ …` is one concatenation, not 100k copies of the tail
+    expr = " ++ ".join(f"[{i}]" for i in range(100_000))
+    assert nixlite_eval(["-E", f"builtins.elemAt ({expr}) 99999"]) == (0, "99999\n", "")
+
+
+@pytest.mark.parametrize("expr,column", [
+    ("1 ++ (2 ++ [])", 9),           # the innermost ++ checks its operands first
+    ("1 ++ [2] ++ [3]", 3),
+    ("[1] ++ 2 ++ [3]", 10),
+    ("[1] ++ [2] ++ 3", 12),
+    ("1 ++ [2] ++ (throw \"x\")", None),  # every operand is evaluated before any is checked
+])
+def test_concatenation_chain_reports_errors_as_nested_concatenations(expr, column, nixlite_eval):
+    rc, out, err = nixlite_eval(["--strict", "-E", expr])
+    assert rc == 1
+    if column is None:
+        assert err.startswith("error: x")
+    else:
+        assert f"at «string»:1:{column}:" in err
+
+
 def test_unbounded_recursion_is_a_stack_overflow_error(nixlite_eval):
     rc, out, err = nixlite_eval(["-E", "let f = n: 1 + f (n + 1); in f 0"])
     assert (rc, out) == (1, "")
