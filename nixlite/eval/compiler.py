@@ -126,8 +126,10 @@ class Compiler:
         nodes = self.code_nodes
 
         def compile_and_run(env):
-            code = cell[0] = self.compile(e)
-            nodes[code] = e
+            code = cell[0]
+            if code is compile_and_run:  # else: compiled since this thunk was made
+                code = cell[0] = self.compile(e)
+                nodes[code] = e
             return code(env)
 
         cell[0] = compile_and_run
@@ -530,7 +532,7 @@ class Compiler:
     def _call(self, e):
         if len(e.args) > 1:
             fn = self.compile(e.fn)
-            args = [self.lazy(a) for a in e.args]
+            args = [self.delayed(a) for a in e.args]
 
         def on_error(exc, f):
             if exc.pos is None and not isinstance(exc, _UNPOSITIONED):
@@ -547,13 +549,10 @@ class Compiler:
         def calln(env):
             f = fn(env)
             try:
-                for a in args:
-                    if type(f) is Lambda:
-                        g = f
-                        f = g.fn(a(env))
-                    else:
-                        g = f
-                        f = call(g, a(env))
+                for code, is_thunk in args:
+                    a = Thunk(code[0], env) if is_thunk else code(env)
+                    g = f
+                    f = g.fn(a) if type(g) is Lambda else call(g, a)
                 return f
             except EvalError as exc:
                 raise on_error(exc, g)
