@@ -68,6 +68,17 @@ class NixliteError(Exception):
         return text
 
 
+class SetupError(NixliteError):
+    """A problem with nixlite's own set-up (its store, its caches), not with the expression
+    being evaluated: wherever it surfaces it is shown without a source position or trace."""
+
+    def at(self, pos) -> SetupError:
+        return self
+
+    def add_trace(self, message: str, pos=None) -> SetupError:
+        return self
+
+
 def indent_message(message: str) -> str:
     """A multi-line message under ``error: ``: continuation lines indented 7 spaces
     (blank lines stay blank), as Nix prints them."""

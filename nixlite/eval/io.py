@@ -15,7 +15,7 @@ import os
 import stat
 
 from nixlite.errors import NixliteError
-from nixlite.eval.values import EvalError, canon_path
+from nixlite.eval.values import EvalError, as_eval_error, canon_path
 
 
 class NotSupportedYet(EvalError):
@@ -210,10 +210,8 @@ class LocalIO(EvalIO):
             raise EvalError("file names are not allowed to end in '.drv'")
         try:
             store_path = self.store.add_path(path, base)[0]
-        except EvalError:
-            raise
         except NixliteError as exc:
-            raise EvalError(exc.message) from None
+            raise as_eval_error(exc) from None
         except FileNotFoundError:
             raise EvalError(f"getting status of '{path}': No such file or directory") from None
         except OSError as exc:

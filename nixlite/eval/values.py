@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import re
 
-from nixlite.errors import NixliteError, Pos, indent_message, render_excerpt
+from nixlite.errors import NixliteError, Pos, SetupError, indent_message, render_excerpt
 # Nix's canonPath: one copy, in the parser that makes path literals canonical
 from nixlite.syntax.parser import _canon_path as canon_path  # noqa: F401 - re-exported
 
@@ -100,6 +100,12 @@ def render_pos(pos: Pos) -> str:
     The excerpt comes from the text the position carries (the source the
     evaluation read through its I/O), never from reading the file again."""
     return render_excerpt(pos, pos.source)
+
+
+def as_eval_error(exc: NixliteError) -> NixliteError:
+    """A lower stage's error (store, fetcher) as an evaluation error, which takes a position
+    and trace frames; nixlite's own set-up errors (an unusable store) stay as they are."""
+    return exc if isinstance(exc, (EvalError, SetupError)) else EvalError(exc.message)
 
 
 class ThrownError(EvalError):

@@ -31,7 +31,7 @@ import stat
 import time
 from dataclasses import dataclass, field
 
-from nixlite.errors import NixliteError
+from nixlite.errors import NixliteError, SetupError
 from nixlite.store.derivation import Derivation, parse_derivation
 from nixlite.store.hashes import BadHash, Hash, hash_file, hash_stream, hasher, nixbase32_encode, parse_hash
 from nixlite.store.nar import NarError, PathFilter, dump, nar_hash, nar_hash_bytes, restore
@@ -45,6 +45,11 @@ from nixlite.store.paths import (
 
 class StoreError(NixliteError):
     """The store cannot do what was asked (missing path, corrupt DB, …)."""
+
+
+class StoreUnavailable(StoreError, SetupError):
+    """The store cannot be opened at all: a matter of configuration, not of the expression
+    that happened to need the store first."""
 
 
 _SCHEMA = """
@@ -179,12 +184,12 @@ class LocalStore:
         self.tmp_dir = os.path.join(self.root, "tmp")
         if os.path.realpath(self.real_dir) == os.path.realpath("/nix/store") or \
                 os.path.realpath(self.root) == os.path.realpath("/nix"):
-            raise StoreError(f"refusing to use '{self.root}' as a nixlite store: it is Nix's own store")
+            raise StoreUnavailable(f"refusing to use '{self.root}' as a nixlite store: it is Nix's own store")
         try:
             os.makedirs(self.real_dir, exist_ok=True)
             os.makedirs(self.tmp_dir, exist_ok=True)
         except OSError as exc:
-            raise StoreError(f"cannot create the store at '{self.root}': {exc.strerror}") from None
+            raise StoreUnavailable(f"cannot create the store at '{self.root}': {exc.strerror}") from None
         self._lock_path = os.path.join(self.root, "lock")
         db_path = os.path.join(self.root, "db.sqlite")
         try:
@@ -202,7 +207,7 @@ class LocalStore:
             # newest registrations may be rolled back, which only makes paths invalid again.
             self._db.execute("PRAGMA synchronous = NORMAL")
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the store database '{db_path}': {exc}") from None
+            raise StoreUnavailable(f"cannot open the store database '{db_path}': {exc}") from None
         self._valid_cache: set[str] = set()
         self._pending: dict[str, PathInfo] = {}  # added in deferred mode, not yet registered
         self._deferred = False

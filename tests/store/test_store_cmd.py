@@ -3,6 +3,8 @@ import base64
 import json
 import os
 
+import pytest
+
 from nixlite.cli import main
 
 HERE = os.path.join(os.path.dirname(__file__), "vectors")
@@ -99,3 +101,17 @@ def test_store_flag_after_the_subcommand(tmp_path, capsysbinary):
     assert code == 0 and path == TREE["store_path_when_imported"]
     code, out, _ = run(capsysbinary, "store", "--store", store, "path-info", path)
     assert code == 0 and out.decode().startswith(path + "\t")
+
+
+@pytest.mark.parametrize("command", [["eval", "-A", "drvPath"], ["instantiate"], ["build"]])
+def test_unusable_store_is_not_blamed_on_the_expression(tmp_path, capsysbinary, command):
+    """Opening the store happens when evaluation first needs it, but a store that cannot
+    be opened is a set-up problem: no source position, excerpt or trace."""
+    recipe = tmp_path / "recipe.nix"
+    recipe.write_text('derivation { name = "a"; system = "x"; builder = builtins.toFile "b" "c"; }\n')
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    store = str(blocker / "store")
+    code, out, err = run(capsysbinary, *command, "--store", store, str(recipe))
+    assert (code, out) == (1, b"")
+    assert err.decode() == f"error: cannot create the store at '{store}': Not a directory\n"

@@ -16,6 +16,7 @@ from nixlite.errors import NixliteError
 from nixlite.eval import ops
 from nixlite.eval.builtins import builtin, constant
 from nixlite.eval.values import (
+    as_eval_error,
     Attrs,
     CStr,
     EvalError,
@@ -80,10 +81,6 @@ def derivation(state):
 def placeholder(output):
     name = force_str_noctx(output)
     return "/" + nixbase32_encode(hashlib.sha256(b"nix-output:" + name.encode()).digest())
-
-
-def store_error(exc: NixliteError) -> EvalError:
-    return exc if isinstance(exc, EvalError) else EvalError(exc.message)
 
 
 # --------------------------------------------------------------------------
@@ -190,7 +187,7 @@ def derivation_strict(state, arg):
     except EvalError as e:
         raise e.at(name_pos)
     except NixliteError as exc:
-        raise store_error(exc).at(name_pos) from None
+        raise as_eval_error(exc).at(name_pos) from None
 
 
 def _derivation_strict(state, attrs: Attrs, drv_name: str, name_pos) -> Attrs:

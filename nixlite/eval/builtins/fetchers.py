@@ -13,6 +13,7 @@ from nixlite.errors import NixliteError
 from nixlite.eval import ops
 from nixlite.eval.builtins import builtin
 from nixlite.eval.values import (
+    as_eval_error,
     Attrs,
     CStr,
     EvalError,
@@ -25,10 +26,6 @@ from nixlite.store.hashes import BadHash, parse_hash, parse_hash_allow_empty
 
 _REV = re.compile(r"[0-9a-f]{40}\Z")
 _REF = re.compile(r"[a-zA-Z0-9@][a-zA-Z0-9_.\/@+-]*\Z")
-
-
-def _as_eval_error(exc: NixliteError) -> EvalError:
-    return exc if isinstance(exc, EvalError) else EvalError(exc.message)
 
 
 def _url_fetch(state, arg, who: str, unpack: bool):
@@ -59,7 +56,7 @@ def _url_fetch(state, arg, who: str, unpack: bool):
         result = state.io.fetch("tarball" if unpack else "url", url=url, name=name or None,
                                 expected=expected)
     except NixliteError as exc:
-        raise _as_eval_error(exc) from None
+        raise as_eval_error(exc) from None
     path = result["path"]
     return CStr(path, frozenset((path,)))
 
@@ -130,7 +127,7 @@ def fetch_git(state, arg):
             shallow=bool(params.get("shallow", False)), all_refs=bool(params.get("allRefs", False)),
             nar_hash_expected=expected, warn=state.trace_sink)
     except NixliteError as exc:
-        raise _as_eval_error(exc) from None
+        raise as_eval_error(exc) from None
     from nixlite.store.fetch import format_last_modified
 
     path = r["path"]

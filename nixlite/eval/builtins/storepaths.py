@@ -12,6 +12,7 @@ from nixlite.eval import ops
 from nixlite.eval.builtins import builtin
 from nixlite.eval.builtins import core as _core
 from nixlite.eval.values import (
+    as_eval_error,
     CStr,
     EvalError,
     NixPath,
@@ -29,10 +30,6 @@ from nixlite.eval.values import (
 )
 from nixlite.store.hashes import ALGOS, BadHash, hash_bytes, parse_hash_allow_empty
 from nixlite.store.paths import BadStorePath, make_fixed_output_path, store_dir, to_store_path
-
-
-def _store_error(exc: NixliteError) -> EvalError:
-    return exc if isinstance(exc, EvalError) else EvalError(exc.message)
 
 
 def _coerce_to_path(v) -> tuple[str, frozenset[str]]:
@@ -60,7 +57,7 @@ def to_file(state, name, contents):
     try:
         path = state.io.store.add_text(n, str.__str__(s).encode("utf-8", "surrogateescape"), refs)
     except NixliteError as exc:
-        raise _store_error(exc) from None
+        raise as_eval_error(exc) from None
     return CStr(path, frozenset((path,)))
 
 
@@ -85,7 +82,7 @@ def _add_path(state, name: str, path: str, ctx, path_filter, recursive: bool, ex
     except EvalError as e:
         raise e.add_trace(f"while adding path '{path}'")
     except (NixliteError, OSError) as exc:
-        err = _store_error(exc) if isinstance(exc, NixliteError) else EvalError(str(exc))
+        err = as_eval_error(exc) if isinstance(exc, NixliteError) else EvalError(str(exc))
         raise err.add_trace(f"while adding path '{path}'") from None
     return CStr(dst, frozenset((dst,)))
 
