@@ -22,7 +22,7 @@ FILES = {
                     "found = import <tools/t.nix>; }",
     "/src/data/a.txt": "hello\n",
     "/src/data/sub/x": "",
-    "/work/tools/t.nix": "[ 1 2 ]",
+    "/srv/tools/t.nix": "[ 1 2 ]",
     "/src/bad.nix": "let\n  x = 1;\nin\n  x + \"a\"\n",
 }
 
@@ -63,7 +63,7 @@ def no_disk():
 
 def _state() -> EvalState:
     # a relative search-path entry is taken from the I/O's current directory
-    return EvalState(io=MemoryIO(FILES, cwd="/work"), search_path=["."], use_nix_path_env=False)
+    return EvalState(io=MemoryIO(FILES, cwd="/srv"), search_path=["."], use_nix_path_env=False)
 
 
 def test_memory_io_evaluates_without_the_file_system():
@@ -73,7 +73,7 @@ def test_memory_io_evaluates_without_the_file_system():
         here = state.eval_string("builtins.toString ./.")
     assert print_ambiguous(v) == ('{ found = [ 1 2 ]; here = false; names = [ "a.txt" "sub" ]; '
                                   'sq = 4; text = "hello\\n"; }')
-    assert here == "/work"
+    assert here == "/srv"
 
 
 def test_memory_io_error_excerpt_comes_from_the_io():
