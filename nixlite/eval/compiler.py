@@ -19,6 +19,7 @@ from nixlite.eval.fastops import MISSING as _MISSING
 from nixlite.eval.fastops import _frame
 from nixlite.eval.fastops import force_attr as _force_attr
 from nixlite.eval.fastops import missing_attr as _missing
+from nixlite.eval.symbols import symbol_rank
 from nixlite.errors import Pos
 from nixlite.eval.values import (
     AbortError,
@@ -292,8 +293,6 @@ class Compiler:
         ``nixlite.eval.symbols``): ``(slot, name, kind, code)`` where PLAIN/INHERITED
         codes take the (inner / outer) env and INHERITED_FROM codes are
         ``(source_index, name, node)``."""
-        from nixlite.eval.symbols import symbol_rank
-
         items = list(attrs.items())
         order = sorted(range(len(items)),
                        key=lambda i: symbol_rank(items[i][0], node.src, items[i][1].off))
