@@ -30,16 +30,28 @@ def make_realiser(store, args):
             raise NixliteError(f"invalid value '{jobs}' for -j / --max-jobs") from None
     options = BuildOptions(jobs=jobs, cores=args.cores, keep_failed=args.keep_failed,
                            print_logs=args.print_build_logs, quiet=args.quiet, check=args.check)
-    return Realiser(store, native_steps(), options)
+    return Realiser(store, native_steps(), options, substituter=make_substituter(store, args))
 
 
-def enable_import_from_derivation(state) -> None:
-    """Let an evaluation outside ``nixlite build`` (``eval``, ``instantiate``) build the
-    outputs it imports or reads, as Nix does, with nix-build's default options."""
+def make_substituter(store, args):
+    """The substituters the Nix settings (nix.conf, ``$NIX_CONFIG``, flags) name, or ``None``
+    when there are none or substitution is off."""
+    from nixlite.cli.nix_settings import settings_from_args
+    from nixlite.store.binary_cache import Substituter
+
+    settings = settings_from_args(args)
+    return Substituter(settings, store.store_dir) if settings.substituters else None
+
+
+def enable_import_from_derivation(state, args) -> None:
+    """Let an evaluation outside ``nixlite build`` (``eval``, ``instantiate``) build (or
+    substitute) the outputs it imports or reads, as Nix does, with nix-build's default
+    options and the command line's Nix settings."""
     import argparse
 
-    options = argparse.Namespace(max_jobs="1", cores=0, keep_failed=False,
-                                 print_build_logs=False, quiet=False, check=False)
+    options = argparse.Namespace(**vars(args))
+    options.__dict__.update(max_jobs="1", cores=0, keep_failed=False, print_build_logs=False,
+                            quiet=False, check=False)
     made = []  # the realiser, made (with its steps imported) only when something is built
 
     def realise(targets):
