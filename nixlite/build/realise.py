@@ -175,12 +175,22 @@ class Realiser:
     def _plan(self, targets) -> tuple[dict[str, _Goal], list[_Goal]]:
         """Goals for every derivation that must be built; also the targets' goals.
         With a substituter, ``self._fetch`` lists the paths to substitute first."""
-        if self.substituter is not None:
-            goals, _ = self._plan_with(targets, None)
-            self._substitutable = self._query(
-                [o.path for g in goals.values() for o in g.drv.outputs.values()]
-                + [s for g in goals.values() for s in g.drv.input_srcs])
+        self._substitutable, self._asked = {}, set()
+        self._survey(targets)
         return self._plan_with(targets, self._substitutable)
+
+    def _survey(self, targets) -> None:
+        """As Nix's ``queryMissing``: ask the caches for the missing outputs a level at a
+        time (each level in parallel); the inputs of what they have are never asked for."""
+        if self.substituter is None:
+            return
+        while True:
+            unasked: set[str] = set()
+            self._plan_with(targets, self._substitutable, self._asked, unasked)
+            if not unasked:
+                return
+            self._asked |= unasked
+            self._substitutable.update(self._query(unasked))
 
     def _query(self, paths) -> dict:
         """The narinfos the caches have for the missing ``paths`` (one parallel query)."""
@@ -188,11 +198,12 @@ class Realiser:
         missing = sorted({p for p in paths if not store.is_valid(p)})
         return self.substituter.query(missing) if missing else {}
 
-    def _plan_with(self, targets, substitutable: dict | None) -> tuple[dict[str, _Goal], list[_Goal]]:
-        """The plan given what the caches have; ``None``: every missing output, for asking them."""
+    def _plan_with(self, targets, substitutable: dict, asked: set | None = None,
+                   unasked: set | None = None) -> tuple[dict[str, _Goal], list[_Goal]]:
+        """The plan given what the caches have.  Surveying (``unasked`` given): missing
+        paths not yet ``asked`` about go to ``unasked``, and the walk stops at them."""
         store = self.store
-        surveying = substitutable is None
-        substitutable = substitutable or {}
+        surveying = unasked is not None
         goals: dict[str, _Goal] = {}
         tops: list[_Goal] = []
         fetch = self._fetch = set()
@@ -214,6 +225,9 @@ class Realiser:
                 return drv_path in check_paths
             if drv_path not in check_paths and _substitutes_allowed(drv):
                 invalid = {p for p in (drv.outputs[o].path for o in wanted) if not store.is_valid(p)}
+                if surveying and not invalid <= asked:
+                    unasked.update(invalid - asked)
+                    return False
                 if invalid <= substitutable.keys():
                     fetch.update(invalid)
                     return False
@@ -232,7 +246,10 @@ class Realiser:
                         continue
                     if src in substitutable:
                         fetch.add(src)
-                    elif not surveying:
+                    elif surveying:
+                        if src not in asked:
+                            unasked.add(src)
+                    else:
                         raise BuildFailed(f"path '{src}' is required by '{g.drv_path}' but is not valid")
                 for dep_path in sorted(g.drv.input_drvs):
                     if not needed(dep_path, g.drv.input_drvs[dep_path]):
@@ -288,6 +305,7 @@ class Realiser:
                 return self._plan_with(targets, self._substitutable)
             for p in failed:
                 self._substitutable.pop(p, None)
+            self._survey(targets)  # the inputs of what is built after all
 
     def _print_order(self, goals: dict[str, _Goal]) -> list[str]:
         """``printMissing``'s order: dependencies first, through each ``.drv``'s references."""

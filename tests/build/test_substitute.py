@@ -8,6 +8,7 @@ not built."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -194,3 +195,24 @@ def test_import_from_derivation_substitutes(caches, nixlite_env):
     assert p.stdout == f'"{outs["lib"]}\\n"\n'
     assert sorted(p.stderr.splitlines()) == sorted(
         f"copying path '{outs[a]}' from '{server.url}'..." for a in ("lib", "app"))
+
+
+def test_corrupt_nar_builds_that_path_and_fetches_its_inputs(caches, nixlite_env, tmp_path):
+    """tool's NAR is garbage: tool is built after all, from lib, which the cache still gives
+    (lib's builder would fail), though lib was not asked for while tool seemed cached."""
+    outs = caches["outs"]
+    cache = tmp_path / "cache"
+    nix("copy", "--to", f"file://{cache}?compression=none&secret-key={caches['dir'] / 'sk'}",
+        outs["tool"], outs["lib"])  # tool does not refer to lib: two closures
+    # lib's and tool's NARs are the same file: point tool's (signed) narinfo at garbage
+    narinfo = cache / (os.path.basename(outs["tool"])[:32] + ".narinfo")
+    narinfo.write_text(re.sub(r"(?m)^URL: .*$", "URL: nar/garbage.nar", narinfo.read_text()))
+    (cache / "nar" / "garbage.nar").write_bytes(b"not a NAR")
+    with CacheServer(str(cache)) as server:
+        p = nixlite(nixlite_env, "build", "--no-out-link", caches["recipe"], "-A", "tool",
+                    config=cache_config(server.url, caches["pk"]))
+    assert p.returncode == 0, p.stderr
+    assert "warning: " in p.stderr
+    assert p.stderr.count("building '") == 1
+    assert f"copying path '{outs['lib']}' from '{server.url}'...\n" in p.stderr
+    assert read_out(nixlite_env, outs["tool"]) == "library\n"
