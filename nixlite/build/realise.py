@@ -19,7 +19,8 @@ With a ``substituter`` (``nixlite.store.binary_cache.Substituter``) the plan is
 Nix's ``queryMissing``: the missing outputs of the whole plan are asked for in
 one parallel query; a derivation whose wanted outputs all come from a cache is
 fetched, not built, and its inputs are neither built nor fetched.  What a
-cache fails to deliver is built after all (the plan is made again without it).
+cache fails to deliver is an error, as in Nix, unless ``fallback`` is set: then it
+is built after all (the plan is made again without it).
 
 Failures are reported as Nix reports them (``builder for '…' failed with exit
 code N``, the log's last lines, ``N dependencies of derivation '…' failed to
@@ -67,6 +68,7 @@ class BuildOptions:
     print_logs: bool = False     # -L: the whole log, as it comes
     quiet: bool = False          # no "these derivations will be built" / "building" lines
     check: bool = False          # rebuild the targets and compare
+    fallback: bool = False       # build what the substituters fail to deliver (else an error)
     log_lines: int = 10          # Nix's log-lines
 
 
@@ -206,7 +208,7 @@ class Realiser:
         surveying = unasked is not None
         goals: dict[str, _Goal] = {}
         tops: list[_Goal] = []
-        fetch = self._fetch = set()
+        fetch = self._fetch = {}  # path to substitute -> the derivation it is an output of
         check_paths = {d for d, _ in targets} if self.options.check else set()
         uncheckable = self._uncheckable = []
 
@@ -229,7 +231,7 @@ class Realiser:
                     unasked.update(invalid - asked)
                     return False
                 if invalid <= substitutable.keys():
-                    fetch.update(invalid)
+                    fetch.update(dict.fromkeys(invalid, drv_path))
                     return False
             if drv_path in check_paths and drv_path not in uncheckable:
                 uncheckable.append(drv_path)
@@ -245,7 +247,7 @@ class Realiser:
                     if store.is_valid(src):
                         continue
                     if src in substitutable:
-                        fetch.add(src)
+                        fetch[src] = None
                     elif surveying:
                         if src not in asked:
                             unasked.add(src)
@@ -300,9 +302,14 @@ class Realiser:
             if not self._fetch:
                 return goals, tops
             got = self.substituter.substitute(sorted(self._fetch), self.store)
-            failed = self._fetch - got
+            failed = self._fetch.keys() - got
             if not failed:
                 return self._plan_with(targets, self._substitutable)
+            drvs = sorted({self._fetch[p] for p in failed} - {None})
+            if drvs and not self.options.fallback:
+                raise BuildFailed(f"some substitutes for the outputs of derivation '{drvs[0]}' failed "
+                                  "(usually happens due to networking issues); try '--fallback' to "
+                                  "build derivation from source")
             for p in failed:
                 self._substitutable.pop(p, None)
             self._survey(targets)  # the inputs of what is built after all

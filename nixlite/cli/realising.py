@@ -28,19 +28,15 @@ def make_realiser(store, args):
             jobs = int(jobs)
         except ValueError:
             raise NixliteError(f"invalid value '{jobs}' for -j / --max-jobs") from None
-    options = BuildOptions(jobs=jobs, cores=args.cores, keep_failed=args.keep_failed,
-                           print_logs=args.print_build_logs, quiet=args.quiet, check=args.check)
-    return Realiser(store, native_steps(), options, substituter=make_substituter(store, args))
-
-
-def make_substituter(store, args):
-    """The substituters the Nix settings (nix.conf, ``$NIX_CONFIG``, flags) name, or ``None``
-    when there are none or substitution is off."""
     from nixlite.cli.nix_settings import settings_from_args
     from nixlite.store.binary_cache import Substituter
 
-    settings = settings_from_args(args)
-    return Substituter(settings, store.store_dir) if settings.substituters else None
+    settings = settings_from_args(args)  # nix.conf, $NIX_CONFIG, --option and the flags
+    options = BuildOptions(jobs=jobs, cores=args.cores, keep_failed=args.keep_failed,
+                           print_logs=args.print_build_logs, quiet=args.quiet, check=args.check,
+                           fallback=settings.get_bool("fallback"))
+    substituter = Substituter(settings, store.store_dir) if settings.substituters else None
+    return Realiser(store, native_steps(), options, substituter=substituter)
 
 
 def enable_import_from_derivation(state, args) -> None:

@@ -197,9 +197,10 @@ def test_import_from_derivation_substitutes(caches, nixlite_env):
         f"copying path '{outs[a]}' from '{server.url}'..." for a in ("lib", "app"))
 
 
-def test_corrupt_nar_builds_that_path_and_fetches_its_inputs(caches, nixlite_env, tmp_path):
-    """tool's NAR is garbage: tool is built after all, from lib, which the cache still gives
-    (lib's builder would fail), though lib was not asked for while tool seemed cached."""
+
+@pytest.fixture
+def corrupt_cache(caches, tmp_path):
+    """A signed cache of tool and lib whose narinfo for tool points at garbage."""
     outs = caches["outs"]
     cache = tmp_path / "cache"
     nix("copy", "--to", f"file://{cache}?compression=none&secret-key={caches['dir'] / 'sk'}",
@@ -208,8 +209,31 @@ def test_corrupt_nar_builds_that_path_and_fetches_its_inputs(caches, nixlite_env
     narinfo = cache / (os.path.basename(outs["tool"])[:32] + ".narinfo")
     narinfo.write_text(re.sub(r"(?m)^URL: .*$", "URL: nar/garbage.nar", narinfo.read_text()))
     (cache / "nar" / "garbage.nar").write_bytes(b"not a NAR")
-    with CacheServer(str(cache)) as server:
-        p = nixlite(nixlite_env, "build", "--no-out-link", caches["recipe"], "-A", "tool",
+    return str(cache)
+
+
+def test_failed_fetch_is_an_error_without_fallback(caches, corrupt_cache, nixlite_env, tmp_path):
+    """As nix-build (fallback = false): the derivation whose outputs the cache failed to
+    deliver is not built, and the last line is Nix's."""
+    with CacheServer(corrupt_cache) as server:
+        theirs = subprocess.run(["nix-build", "--no-out-link", "--store", str(tmp_path / "nixroot"),
+                                 "--option", "substituters", server.url, "--option", "trusted-public-keys",
+                                 caches["pk"], caches["recipe"], "-A", "tool"],
+                                env=NIX_ENV, capture_output=True, text=True, timeout=300)
+        mine = nixlite(nixlite_env, "build", "--no-out-link", caches["recipe"], "-A", "tool",
+                       config=cache_config(server.url, caches["pk"]))
+    assert mine.returncode == theirs.returncode == 1
+    assert mine.stderr.splitlines()[-1] == theirs.stderr.splitlines()[-1]
+    assert mine.stderr.splitlines()[:2] == theirs.stderr.splitlines()[:2]  # the plan
+    assert "building '" not in mine.stderr
+
+
+def test_fallback_builds_that_path_and_fetches_its_inputs(caches, corrupt_cache, nixlite_env):
+    """With --fallback, tool is built after all, from lib, which the cache still gives (lib's
+    builder would fail), though lib was not asked for while tool seemed cached."""
+    outs = caches["outs"]
+    with CacheServer(corrupt_cache) as server:
+        p = nixlite(nixlite_env, "build", "--fallback", "--no-out-link", caches["recipe"], "-A", "tool",
                     config=cache_config(server.url, caches["pk"]))
     assert p.returncode == 0, p.stderr
     assert "warning: " in p.stderr
