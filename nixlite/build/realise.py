@@ -16,9 +16,10 @@ dependency order, up to ``jobs`` builds at a time, as Nix's worker does:
   and the store registers them, all of one derivation in one transaction.
 
 With a ``substituter`` (``nixlite.store.binary_cache.Substituter``) the plan is
-Nix's ``queryMissing``: the missing outputs of the whole plan are asked for in
-one parallel query; a derivation whose wanted outputs all come from a cache is
-fetched, not built, and its inputs are neither built nor fetched.  What a
+Nix's ``queryMissing``: the missing outputs of the plan are asked for a level
+of the graph at a time, each level in one parallel query; a derivation whose
+wanted outputs all come from a cache is fetched, not built, and its inputs are
+neither built, fetched nor asked for.  What a
 cache fails to deliver is an error, as in Nix, unless ``fallback`` is set: then it
 is built after all (the plan is made again without it).
 
@@ -176,7 +177,8 @@ class Realiser:
 
     def _plan(self, targets) -> tuple[dict[str, _Goal], list[_Goal]]:
         """Goals for every derivation that must be built; also the targets' goals.
-        With a substituter, ``self._fetch`` lists the paths to substitute first."""
+        With a substituter, ``self._fetch`` maps the paths to substitute first to the
+        derivations they are outputs of (``None`` for sources)."""
         self._substitutable, self._asked = {}, set()
         self._survey(targets)
         return self._plan_with(targets, self._substitutable)

@@ -1,5 +1,5 @@
-"""The realiser as commands set it up: the native steps nixlite knows and the options
-``nixlite build`` takes; shared by ``build`` and by ``eval``/``instantiate`` (which
+"""The realiser as commands set it up: the native steps nixlite knows, the options
+``nixlite build`` takes and the substituters the Nix settings name; shared by ``build`` and by ``eval``/``instantiate`` (which
 build what an evaluation imports)."""
 
 from __future__ import annotations
@@ -45,9 +45,8 @@ def enable_import_from_derivation(state, args) -> None:
     options and the command line's Nix settings."""
     import argparse
 
-    options = argparse.Namespace(**vars(args))
-    options.__dict__.update(max_jobs="1", cores=0, keep_failed=False, print_build_logs=False,
-                            quiet=False, check=False)
+    options = argparse.Namespace(**{**vars(args), "max_jobs": "1", "cores": 0, "keep_failed": False,
+                                    "print_build_logs": False, "quiet": False, "check": False})
     made = []  # the realiser, made (with its steps imported) only when something is built
 
     def realise(targets):

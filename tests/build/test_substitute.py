@@ -108,12 +108,20 @@ def read_out(env, path: str) -> str:
 
 
 def test_cached_recipe_is_substituted_not_built(caches, nixlite_env, tmp_path):
+    """The same plan and lines as nix-build on an empty chroot store (downloads finish in
+    any order)."""
     outs = caches["outs"]
     with CacheServer(caches["full"]) as server:
         p = nixlite(nixlite_env, "build", "--no-out-link", caches["recipe"], "-A", "app",
                     config=cache_config(server.url, caches["pk"]))
+        theirs = run("nix-build", "--no-out-link", "--store", str(tmp_path / "nixroot"),
+                     "--option", "substituters", server.url, "--option", "trusted-public-keys",
+                     caches["pk"], caches["recipe"], "-A", "app")
     assert p.returncode == 0, p.stderr
-    assert p.stdout == outs["app"] + "\n"
+    assert p.stdout == theirs.stdout == outs["app"] + "\n"
+    mine_lines, their_lines = p.stderr.splitlines(), theirs.stderr.splitlines()
+    assert mine_lines[:3] == their_lines[:3]
+    assert sorted(mine_lines[3:]) == sorted(their_lines[3:])
     lines = p.stderr.splitlines()
     assert lines[0].startswith("these 2 paths will be fetched (") and lines[0].endswith(" MiB unpacked):")
     assert lines[1:3] == sorted(f"  {outs[a]}" for a in ("lib", "app"))
