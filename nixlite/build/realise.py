@@ -15,6 +15,14 @@ dependency order, up to ``jobs`` builds at a time, as Nix's worker does:
 * then ``outputs.collect_outputs`` normalises, scans and checks the outputs
   and the store registers them, all of one derivation in one transaction.
 
+With a ``substituter`` (``nixlite.store.binary_cache.Substituter``) the plan is
+Nix's ``queryMissing``: the missing outputs of the plan are asked for a level
+of the graph at a time, each level in one parallel query; a derivation whose
+wanted outputs all come from a cache is fetched, not built, and its inputs are
+neither built, fetched nor asked for.  What a
+cache fails to deliver is an error, as in Nix, unless ``fallback`` is set: then it
+is built after all (the plan is made again without it).
+
 Failures are reported as Nix reports them (``builder for '…' failed with exit
 code N``, the log's last lines, ``N dependencies of derivation '…' failed to
 build``) and end in ``BuildFailed`` with nix-build's exit status (100, 102,
@@ -27,6 +35,7 @@ import collections
 import os
 import selectors
 import signal
+import struct
 import sys
 import threading
 import time
@@ -60,6 +69,7 @@ class BuildOptions:
     print_logs: bool = False     # -L: the whole log, as it comes
     quiet: bool = False          # no "these derivations will be built" / "building" lines
     check: bool = False          # rebuild the targets and compare
+    fallback: bool = False       # build what the substituters fail to deliver (else an error)
     log_lines: int = 10          # Nix's log-lines
 
 
@@ -143,8 +153,10 @@ class Realiser:
     """Builds derivations into ``store``; ``steps`` are the native ``builtin:`` steps."""
 
     def __init__(self, store: LocalStore, steps: NativeSteps, options: BuildOptions | None = None,
-                 err=None) -> None:
+                 err=None, substituter=None) -> None:
         self.store = store
+        self.substituter = substituter
+        self._substitutable: dict = {}  # path -> NarInfo of the caches, for the current plan
         self.steps = steps
         self.options = options or BuildOptions()
         self.err = err
@@ -164,10 +176,41 @@ class Realiser:
     # --------------------------------------------------------------- planning
 
     def _plan(self, targets) -> tuple[dict[str, _Goal], list[_Goal]]:
-        """Goals for every derivation that must be built; also the targets' goals."""
+        """Goals for every derivation that must be built; also the targets' goals.
+        With a substituter, ``self._fetch`` maps the paths to substitute first to the
+        derivations they are outputs of (``None`` for sources)."""
+        self._substitutable, self._asked = {}, set()
+        self._survey(targets)
+        return self._plan_with(targets, self._substitutable)
+
+    def _survey(self, targets) -> None:
+        """As Nix's ``queryMissing``: ask the caches for the missing outputs a level at a
+        time (each level in parallel); the inputs of what they have are never asked for."""
+        if self.substituter is None:
+            return
+        while True:
+            unasked: set[str] = set()
+            self._plan_with(targets, self._substitutable, self._asked, unasked)
+            if not unasked:
+                return
+            self._asked |= unasked
+            self._substitutable.update(self._query(unasked))
+
+    def _query(self, paths) -> dict:
+        """The narinfos the caches have for the missing ``paths`` (one parallel query)."""
         store = self.store
+        missing = sorted({p for p in paths if not store.is_valid(p)})
+        return self.substituter.query(missing) if missing else {}
+
+    def _plan_with(self, targets, substitutable: dict, asked: set | None = None,
+                   unasked: set | None = None) -> tuple[dict[str, _Goal], list[_Goal]]:
+        """The plan given what the caches have.  Surveying (``unasked`` given): missing
+        paths not yet ``asked`` about go to ``unasked``, and the walk stops at them."""
+        store = self.store
+        surveying = unasked is not None
         goals: dict[str, _Goal] = {}
         tops: list[_Goal] = []
+        fetch = self._fetch = {}  # path to substitute -> the derivation it is an output of
         check_paths = {d for d, _ in targets} if self.options.check else set()
         uncheckable = self._uncheckable = []
 
@@ -184,6 +227,14 @@ class Realiser:
                 return True
             if all(store.is_valid(drv.outputs[o].path) for o in wanted):
                 return drv_path in check_paths
+            if drv_path not in check_paths and _substitutes_allowed(drv):
+                invalid = {p for p in (drv.outputs[o].path for o in wanted) if not store.is_valid(p)}
+                if surveying and not invalid <= asked:
+                    unasked.update(invalid - asked)
+                    return False
+                if invalid <= substitutable.keys():
+                    fetch.update(dict.fromkeys(invalid, drv_path))
+                    return False
             if drv_path in check_paths and drv_path not in uncheckable:
                 uncheckable.append(drv_path)
             return True
@@ -195,7 +246,14 @@ class Realiser:
             while stack:
                 g = stack.pop()
                 for src in g.drv.input_srcs:
-                    if not store.is_valid(src):
+                    if store.is_valid(src):
+                        continue
+                    if src in substitutable:
+                        fetch[src] = None
+                    elif surveying:
+                        if src not in asked:
+                            unasked.add(src)
+                    else:
                         raise BuildFailed(f"path '{src}' is required by '{g.drv_path}' but is not valid")
                 for dep_path in sorted(g.drv.input_drvs):
                     if not needed(dep_path, g.drv.input_drvs[dep_path]):
@@ -216,10 +274,47 @@ class Realiser:
                     tops.append(g)
         return goals, tops
 
-    def missing(self, targets) -> list[str]:
-        """The derivations ``realise(targets)`` would build, in Nix's printing order."""
+    def missing(self, targets) -> tuple[list[str], dict]:
+        """What ``realise(targets)`` would do: the derivations it would build, in Nix's
+        printing order, and ``{path: NarInfo}`` of the paths it would fetch."""
         goals, _ = self._plan(targets)
-        return self._print_order(goals)
+        return self._print_order(goals), self._fetch_closure()
+
+    def _fetch_closure(self) -> dict:
+        """The paths substituting ``self._fetch`` adds: those and their missing references."""
+        infos = self._substitutable
+        out: dict = {}
+        todo = set(self._fetch)
+        while todo:
+            unknown = [p for p in todo if p not in infos]
+            if unknown:
+                infos.update(self._query(unknown))
+            refs = set()
+            for p in todo:
+                if p in infos and not self.store.is_valid(p):
+                    out[p] = infos[p]
+                    refs |= infos[p].references
+            todo = {r for r in refs if r not in out and not self.store.is_valid(r)}
+        return out
+
+    def _substitute(self, targets):
+        """Fetch what the plan fetches; plan again without what the caches failed to deliver."""
+        while True:
+            goals, tops = self._plan_with(targets, self._substitutable)
+            if not self._fetch:
+                return goals, tops
+            got = self.substituter.substitute(sorted(self._fetch), self.store)
+            failed = self._fetch.keys() - got
+            if not failed:
+                return self._plan_with(targets, self._substitutable)
+            drvs = sorted({self._fetch[p] for p in failed} - {None})
+            if drvs and not self.options.fallback:
+                raise BuildFailed(f"some substitutes for the outputs of derivation '{drvs[0]}' failed "
+                                  "(usually happens due to networking issues); try '--fallback' to "
+                                  "build derivation from source")
+            for p in failed:
+                self._substitutable.pop(p, None)
+            self._survey(targets)  # the inputs of what is built after all
 
     def _print_order(self, goals: dict[str, _Goal]) -> list[str]:
         """``printMissing``'s order: dependencies first, through each ``.drv``'s references."""
@@ -230,9 +325,9 @@ class Realiser:
         store = self.store
         goals = {p: g for p, g in goals.items()
                  if not g.check or not all(store.is_valid(o.path) for o in g.drv.outputs.values())}
-        if self.options.quiet or not goals:
+        if self.options.quiet:
             return
-        self._say(missing_text(self._print_order(goals)))
+        self._say(missing_text(self._print_order(goals), self._fetch_closure()))
 
     # -------------------------------------------------------------- realising
 
@@ -240,10 +335,14 @@ class Realiser:
         """Build what ``targets`` (``(drv path, output name(s) or None)`` pairs) need.
         ``announce``: list them first, as nix-build does (imports from derivations do not)."""
         goals, tops = self._plan(targets)
-        if not goals:
+        if not goals and not self._fetch:
             return
         if announce:
             self._announce(goals)
+        if self._fetch:
+            goals, tops = self._substitute(targets)
+            if not goals:
+                return
         if self._uncheckable:
             raise BuildFailed(f"some outputs of '{self._uncheckable[0]}' are not valid, so checking "
                               "is not possible")
@@ -592,13 +691,32 @@ class Realiser:
         b.locks = []
 
 
-def missing_text(drvs: list[str]) -> str:
-    """``printMissing``'s lines for derivations that will be built."""
-    if not drvs:
-        return ""
-    head = ("this derivation will be built:\n" if len(drvs) == 1
-            else f"these {len(drvs)} derivations will be built:\n")
-    return head + "".join(f"  {p}\n" for p in drvs)
+def missing_text(drvs: list[str], fetched: dict | None = None) -> str:
+    """``printMissing``'s lines for derivations that will be built and paths that will be
+    fetched (``{path: NarInfo}``), sizes in MiB as Nix computes them (single floats)."""
+    text = ""
+    if drvs:
+        text = ("this derivation will be built:\n" if len(drvs) == 1
+                else f"these {len(drvs)} derivations will be built:\n")
+        text += "".join(f"  {p}\n" for p in drvs)
+    if fetched:
+        download = _mib(sum(i.file_size or 0 for i in fetched.values()))
+        unpacked = _mib(sum(i.nar_size or 0 for i in fetched.values()))
+        what = "this path" if len(fetched) == 1 else f"these {len(fetched)} paths"
+        text += f"{what} will be fetched ({download:.2f} MiB download, {unpacked:.2f} MiB unpacked):\n"
+        text += "".join(f"  {p}\n" for p in sorted(fetched))
+    return text
+
+
+def _mib(size: int) -> float:
+    """``size / (1024.f * 1024.f)`` in C's single precision, as Nix prints it."""
+    return struct.unpack("f", struct.pack("f", size))[0] / 1048576.0  # exact: a power of two
+
+
+def _substitutes_allowed(drv: Derivation) -> bool:
+    """Nix's ``allowSubstitutes`` (default true; a string attribute is true only as "1")."""
+    value = drv.env.get("allowSubstitutes")
+    return value is None or value == "1"
 
 
 def _goal_key(g: _Goal) -> tuple[str, str]:

@@ -90,7 +90,7 @@ def _build_with(args, io) -> int:
         if args.dry_run:
             from nixlite.build.realise import missing_text
 
-            sys.stderr.write(missing_text(realiser.missing(targets)))
+            sys.stderr.write(missing_text(*realiser.missing(targets)))
             return 0
         realiser.realise(targets)
         realiser.close()

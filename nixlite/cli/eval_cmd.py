@@ -58,7 +58,7 @@ def _evaluate(args, io) -> int:
     if args.read_write_mode:  # as Nix, which builds imported outputs only then
         from nixlite.cli.realising import enable_import_from_derivation
 
-        enable_import_from_derivation(state)
+        enable_import_from_derivation(state, args)
     auto_args = auto_arguments(state, args)
     for root in roots(state, args):
         v = root()

@@ -8,6 +8,7 @@ import argparse
 import os
 import sys
 
+from nixlite.cli import nix_settings
 from nixlite.cli.output import write_bytes
 
 # What -E appends when it is given without a value: a flag, as in Nix, not the
@@ -42,9 +43,9 @@ def add_evaluation_arguments(p) -> None:
     p.add_argument("--xml", action="store_true", help="print the result as XML")
     p.add_argument("--no-location", action="store_true", help="omit source positions in --xml output")
     p.add_argument("--trace-verbose", action="store_true", help="print builtins.traceVerbose messages")
-    # Nix's settings: --option NAME VALUE, and the flags named after them.
-    p.add_argument("--option", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="set a Nix setting (pure-eval, restrict-eval, max-call-depth, lint-*, …)")
+    # Nix's settings: --option NAME VALUE (evaluation and store settings alike: one flag
+    # feeds both), the substituter flags, and the evaluation flags named after settings.
+    nix_settings.add_arguments(p)
     p.add_argument("--show-trace", action="store_true", help="show the evaluation trace on errors")
     for name in ("pure-eval", "restrict-eval", "abort-on-warn"):
         p.add_argument(f"--{name}", dest="setting_flags", action="append_const", const=(name, "true"),
@@ -76,6 +77,18 @@ def evaluation_io(args):
     return LocalIO(store_root=args.store)
 
 
+# The store settings nixlite uses, besides those with defaults: `--option` sets them
+# without the evaluator's "unknown setting" warning.
+_STORE_SETTINGS = {"netrc-file", "ssl-cert-file"}
+
+
+def is_store_setting(name: str) -> bool:
+    from nixlite.store.settings import DEFAULTS
+
+    base = name.removeprefix("extra-")
+    return base in DEFAULTS or base in _STORE_SETTINGS
+
+
 def make_state(args, io, *, read_write: bool):
     """The ``EvalState`` a command line asks for: settings, search path, I/O guard, and
     traces and warnings written as Nix writes them."""
@@ -85,7 +98,7 @@ def make_state(args, io, *, read_write: bool):
     settings = EvalSettings(show_trace=args.show_trace)
     for name, value in [*args.option, *(args.setting_flags or [])]:
         warning = settings.set(name, value)
-        if warning:
+        if warning and not is_store_setting(name):
             write_stderr(f"warning: {warning}")
     args.show_trace = settings.show_trace
     pure = settings.pure_eval

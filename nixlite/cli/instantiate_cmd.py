@@ -69,7 +69,7 @@ def _instantiate(args, io):
         return []
     from nixlite.cli.realising import enable_import_from_derivation
 
-    enable_import_from_derivation(state)
+    enable_import_from_derivation(state, args)
     auto_args = auto_arguments(state, args)
 
     printed = []

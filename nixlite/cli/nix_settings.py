@@ -3,7 +3,7 @@
 ``add_arguments(parser)`` adds ``--option NAME VALUE`` (repeatable) and the
 flags Nix derives from the settings nixlite uses (``--substituters LIST``,
 ``--trusted-public-keys LIST``, ``--require-sigs``/``--no-require-sigs``,
-``--no-substitute``/``--offline``); ``settings_from_args(args)`` loads nix.conf
+``--no-substitute``/``--offline``, ``--fallback``); ``settings_from_args(args)`` loads nix.conf
 and ``$NIX_CONFIG`` and applies the flags on top, in command-line order for
 ``--option``.
 """
@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="accept only signed (or content-addressed) paths (default)")
     g.add_argument("--no-require-sigs", dest="require_sigs", action="store_const", const="false",
                    help="accept unsigned paths from substituters")
+    g.add_argument("--fallback", dest="fallback", action="store_const", const="true",
+                   help="build what the substituters fail to deliver")
     g.add_argument("--no-substitute", "--offline", dest="substitute", action="store_const", const="false",
                    help="do not use substituters")
 
@@ -34,7 +36,8 @@ def settings_from_args(args):
     for name, value in getattr(args, "option", None) or []:
         settings.set(name, value)
     for name, attr in (("substituters", "substituters"), ("trusted-public-keys", "trusted_public_keys"),
-                       ("require-sigs", "require_sigs"), ("substitute", "substitute")):
+                       ("require-sigs", "require_sigs"), ("substitute", "substitute"),
+                       ("fallback", "fallback")):
         value = getattr(args, attr, None)
         if value is not None:
             settings.set(name, value)

@@ -1,5 +1,5 @@
-"""The realiser as commands set it up: the native steps nixlite knows and the options
-``nixlite build`` takes; shared by ``build`` and by ``eval``/``instantiate`` (which
+"""The realiser as commands set it up: the native steps nixlite knows, the options
+``nixlite build`` takes and the substituters the Nix settings name; shared by ``build`` and by ``eval``/``instantiate`` (which
 build what an evaluation imports)."""
 
 from __future__ import annotations
@@ -28,18 +28,25 @@ def make_realiser(store, args):
             jobs = int(jobs)
         except ValueError:
             raise NixliteError(f"invalid value '{jobs}' for -j / --max-jobs") from None
+    from nixlite.cli.nix_settings import settings_from_args
+    from nixlite.store.binary_cache import Substituter
+
+    settings = settings_from_args(args)  # nix.conf, $NIX_CONFIG, --option and the flags
     options = BuildOptions(jobs=jobs, cores=args.cores, keep_failed=args.keep_failed,
-                           print_logs=args.print_build_logs, quiet=args.quiet, check=args.check)
-    return Realiser(store, native_steps(), options)
+                           print_logs=args.print_build_logs, quiet=args.quiet, check=args.check,
+                           fallback=settings.get_bool("fallback"))
+    substituter = Substituter(settings, store.store_dir) if settings.substituters else None
+    return Realiser(store, native_steps(), options, substituter=substituter)
 
 
-def enable_import_from_derivation(state) -> None:
-    """Let an evaluation outside ``nixlite build`` (``eval``, ``instantiate``) build the
-    outputs it imports or reads, as Nix does, with nix-build's default options."""
+def enable_import_from_derivation(state, args) -> None:
+    """Let an evaluation outside ``nixlite build`` (``eval``, ``instantiate``) build (or
+    substitute) the outputs it imports or reads, as Nix does, with nix-build's default
+    options and the command line's Nix settings."""
     import argparse
 
-    options = argparse.Namespace(max_jobs="1", cores=0, keep_failed=False,
-                                 print_build_logs=False, quiet=False, check=False)
+    options = argparse.Namespace(**{**vars(args), "max_jobs": "1", "cores": 0, "keep_failed": False,
+                                    "print_build_logs": False, "quiet": False, "check": False})
     made = []  # the realiser, made (with its steps imported) only when something is built
 
     def realise(targets):

@@ -34,6 +34,7 @@ DEFAULTS: dict[str, str] = {
     "trusted-public-keys": CACHE_NIXOS_ORG_KEY,
     "require-sigs": "true",
     "substitute": "true",
+    "fallback": "false",
     "connect-timeout": "0",
     "stalled-download-timeout": "300",
     "http-connections": "25",

@@ -30,7 +30,8 @@ def nixlite(store, tmp_path):
 
     def run(*argv: str, check: bool = False, **kw) -> subprocess.CompletedProcess:
         args = [argv[0], "--store", store, *argv[1:]] if argv[0] == "build" else list(argv)
-        env = {**os.environ, "NIXLITE_STORE": store, "NIX_PATH": ""}
+        # the Nix settings nix-build runs with (no substituters), unless a test sets its own
+        env = {**NIX_ENV, "NIXLITE_STORE": store, **kw.pop("env", {})}
         p = subprocess.run(nixlite_cmd(*args), capture_output=True, cwd=kw.pop("cwd", tmp_path),
                            env=env, **kw)
         if check:
