@@ -30,7 +30,6 @@ from nixlite.eval.values import (
 )
 
 CONST, VAR0, VAR1, VAR2, VARN, CODE = "const", "var0", "var1", "var2", "varn", "code"
-VARIABLES = (VAR0, VAR1, VAR2, VARN)
 
 MISSING = object()  # a default for dict lookups that cannot be a stored value
 

@@ -10,7 +10,6 @@ A bad value or an unknown name is a warning, as ``nix-instantiate --option`` mak
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from nixlite.eval.io import EvalIO
 from nixlite.eval.values import EvalError
@@ -31,20 +30,30 @@ EXPERIMENTAL_FEATURES = frozenset((
 FEATURE_GATED_BUILTINS = {"parseFlakeRef": "flakes", "flakeRefToString": "flakes"}
 
 
-@dataclass
 class EvalSettings:
-    """The settings nixlite's evaluation honours (names as in ``nix.conf``)."""
+    """The settings nixlite's evaluation honours (names as in ``nix.conf``).
 
-    pure_eval: bool = False
-    restrict_eval: bool = False
-    show_trace: bool = False
-    abort_on_warn: bool = False
-    allow_import_from_derivation: bool = True
-    max_call_depth: int = DEFAULT_MAX_CALL_DEPTH
-    lint_short_path_literals: str = "ignore"
-    lint_absolute_path_literals: str = "ignore"
-    lint_url_literals: str = "ignore"
-    experimental_features: set[str] = field(default_factory=set)
+    (A plain class, not a dataclass: every evaluation imports this module, and
+    ``dataclasses`` costs milliseconds of start-up.)"""
+
+    def __init__(self, *, pure_eval: bool = False, restrict_eval: bool = False,
+                 show_trace: bool = False, abort_on_warn: bool = False,
+                 allow_import_from_derivation: bool = True,
+                 max_call_depth: int = DEFAULT_MAX_CALL_DEPTH,
+                 lint_short_path_literals: str = "ignore",
+                 lint_absolute_path_literals: str = "ignore",
+                 lint_url_literals: str = "ignore",
+                 experimental_features: set[str] | None = None) -> None:
+        self.pure_eval = pure_eval
+        self.restrict_eval = restrict_eval
+        self.show_trace = show_trace
+        self.abort_on_warn = abort_on_warn
+        self.allow_import_from_derivation = allow_import_from_derivation
+        self.max_call_depth = max_call_depth
+        self.lint_short_path_literals = lint_short_path_literals
+        self.lint_absolute_path_literals = lint_absolute_path_literals
+        self.lint_url_literals = lint_url_literals
+        self.experimental_features = set() if experimental_features is None else experimental_features
 
     def set(self, name: str, value: str) -> str | None:
         """Apply ``--option name value``; returns a warning to print, if any."""

@@ -229,20 +229,6 @@ def _parts(image: Image, repo_tags: Iterable[tuple[str, str]], spool_dir: str | 
     yield b"\0" * (2 * BLOCK)
 
 
-def skopeo_archive_chunks(image: Image, repo_tags: Iterable[tuple[str, str]] = (),
-                          spool_dir: str | None = None,
-                          layer_files: dict[str, str] | None = None) -> Iterator[bytes]:
-    """Stream the archive.  ``repo_tags`` are (full name, tag) pairs such as
-    ``("docker.io/library/nix", "2.2.1")``; layers stored compressed are decompressed into
-    ``spool_dir`` first (a tar member's size precedes its data)."""
-    for part in _parts(image, repo_tags, spool_dir, layer_files):
-        if isinstance(part, bytes):
-            yield part
-        else:
-            with open(part[0], "rb") as f:
-                yield from read_chunks(f, part[1], part[0])
-
-
 def write_skopeo_archive(image: Image, out: BinaryIO, repo_tags: Iterable[tuple[str, str]] = (),
                          spool_dir: str | None = None,
                          layer_files: dict[str, str] | None = None,

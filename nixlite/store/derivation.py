@@ -11,7 +11,7 @@ by a callback the caller provides.
 from __future__ import annotations
 
 import hashlib
-from typing import Callable
+from collections.abc import Callable
 
 from nixlite.errors import NixliteError
 from nixlite.store.hashes import Hash

@@ -513,13 +513,6 @@ class LocalStore:
             remove_tree(temp)
         return info.path
 
-    def add_nar(self, source, info: PathInfo) -> str:
-        """Add ``info.path`` from a NAR stream, verified against ``info`` before it is valid."""
-        if self.is_valid(info.path):
-            return info.path
-        temp, h, size = self.restore_nar(source, info.nar_size)
-        return self.add_restored(temp, (h, size), info)
-
     def add_signatures(self, path: str, sigs) -> None:
         """Record more signatures for a valid path (``nixlite store sign``)."""
         info = self.query_path_info(path)

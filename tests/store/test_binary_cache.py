@@ -355,8 +355,14 @@ def test_interrupted_substitution_leaves_no_temps(tmp_path, nix_conf_dir):
     assert down.verify() == []
 
 
+def _add_nar(store, source, info):
+    temp, h, size = store.restore_nar(source, info.nar_size)
+    return store.add_restored(temp, (h, size), info)
+
+
 def test_add_nar_registers_only_what_matches(tmp_path):
-    """LocalStore.add_nar: a NAR stream becomes a valid path with the given references and
+    """LocalStore.restore_nar then add_restored (what a binary-cache download does): a NAR
+    stream becomes a valid path with the given references and
     signatures, but only when its hash and size are the ones promised."""
     src = _tree(str(tmp_path / "src"))
     buf = io.BytesIO()
@@ -367,11 +373,11 @@ def test_add_nar_registers_only_what_matches(tmp_path):
     path = "/nix/store/0c6kzph7l0dcbfmjap64f0czdafn3b7x-imported"
     wrong = PathInfo(path, h, size + 8, {ref})
     with pytest.raises(StoreError, match=f"size mismatch importing path '{path}'"):
-        store.add_nar(io.BytesIO(buf.getvalue()), wrong)
+        _add_nar(store, io.BytesIO(buf.getvalue()), wrong)
     assert not store.is_valid(path) and os.listdir(store.tmp_dir) == []
     info = PathInfo(path, h, size, {ref}, deriver="/nix/store/3g4myxbz20jkyp6d21bpv3frgigz79kk-x.drv",
                     sigs={"k-1:c2ln"})
-    assert store.add_nar(io.BytesIO(buf.getvalue()), info) == path
+    assert _add_nar(store, io.BytesIO(buf.getvalue()), info) == path
     got = LocalStore(str(tmp_path / "store")).query_path_info(path)
     assert (got.references, got.deriver, got.sigs) == ({ref}, info.deriver, {"k-1:c2ln"})
     assert store.verify() == []

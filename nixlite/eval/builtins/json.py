@@ -14,7 +14,6 @@ from __future__ import annotations
 import json as _pyjson
 import math
 import re
-from decimal import Decimal
 
 from nixlite.eval.builtins import builtin
 from nixlite.eval.builtins._common import sorted_names, str_noctx_arg
@@ -86,6 +85,8 @@ def json_float_layout(f: float) -> str:
     """nlohmann's layout rules applied to Python's shortest digits (finite ``f``)."""
     if f == 0.0:
         return "-0.0" if math.copysign(1.0, f) < 0 else "0.0"
+    from decimal import Decimal  # only floats need it: kept off every evaluation's start-up
+
     sign, digits, exp = Decimal(repr(f)).as_tuple()
     ds = "".join(map(str, digits)).rstrip("0")
     exp += len(digits) - len(ds)

@@ -7,9 +7,6 @@ Python's TOML parser's description, not toml11's."""
 
 from __future__ import annotations
 
-import datetime
-import tomllib
-
 from nixlite.eval.builtins import builtin
 from nixlite.eval.builtins._common import str_noctx_arg
 from nixlite.eval.builtins.json import no_null_byte
@@ -35,6 +32,8 @@ def _convert(v):
         return no_null_byte(v)
     if t is bool or t is float:
         return v
+    import datetime  # already loaded by tomllib, which is what produced ``v``
+
     if isinstance(v, (datetime.date, datetime.time)):
         raise _Unsupported("Dates and times are not supported")
     raise _Unsupported(f"unsupported TOML value {v!r}")
@@ -44,6 +43,8 @@ _OUT_OF_RANGE = "an integer is out of the range of a 64-bit integer"
 
 
 def from_toml(text: str):
+    import tomllib  # only fromTOML needs it: kept off every evaluation's start-up
+
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

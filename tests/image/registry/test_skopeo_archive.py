@@ -9,7 +9,7 @@ import tarfile
 
 from nixlite.cli import main
 from nixlite.image.jsonstyle import go_compact
-from nixlite.image.skopeo_archive import _file_headers, legacy_layer_configs, skopeo_archive_chunks
+from nixlite.image.skopeo_archive import _file_headers, legacy_layer_configs, write_skopeo_archive
 from nixlite.image.model import Image, Layer, bytes_source
 from imagekit import docker_archive, layer_tar
 from regkit import load, needs_tools, skopeo
@@ -51,8 +51,10 @@ def test_compressed_layers_are_decompressed(tmp_path):
     layer = Layer.from_tar(bytes_source(tar), compression="gzip")
     config = json.dumps({"architecture": "amd64", "os": "linux",
                          "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]}}).encode()
-    data = b"".join(skopeo_archive_chunks(Image(config, [layer]), [("docker.io/library/a", "b")],
-                                          spool_dir=str(tmp_path)))
+    out = io.BytesIO()
+    write_skopeo_archive(Image(config, [layer]), out, [("docker.io/library/a", "b")],
+                         spool_dir=str(tmp_path))
+    data = out.getvalue()
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         assert archive.extractfile(layer.diff_id[7:] + ".tar").read() == tar
     assert list(tmp_path.iterdir()) == []
