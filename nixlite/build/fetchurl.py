@@ -38,7 +38,7 @@ def fetchurl(ctx: StepContext) -> None:
         opener = lzma.open if url.endswith(".xz") else open
         try:
             with opener(target, "rb") as f:
-                restore(f, dest)
+                restore(f, dest, trailing_ok=True)  # as builtin:fetchurl in Nix
         except NarError as exc:
             raise StepFailed(exc.message) from None
     elif env.get("executable") == "1":

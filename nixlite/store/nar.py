@@ -232,21 +232,23 @@ class _NarInput:
         return self.pos == len(self.buf) and not self._fill()
 
 
-def restore(source, dest: str, limit: int | None = None, canonical: bool = False) -> tuple[Hash, int]:
+def restore(source, dest: str, limit: int | None = None, canonical: bool = False,
+            trailing_ok: bool = False) -> tuple[Hash, int]:
     """Unpack the NAR read from ``source`` (``.read(n)``) into the new path ``dest``.
 
     Returns the NAR's sha256 and size, computed over exactly the bytes read,
     so a caller can check them before trusting the tree.  Entry names are
     checked (no ``/``, ``.``, ``..``, strictly sorted) so an archive cannot
     write outside ``dest``; more than ``limit`` bytes, trailing data or a
-    truncated archive are errors.  ``canonical``: give every object the
+    truncated archive are errors (``trailing_ok``: what follows the archive is left
+    unread, as Nix's ``restorePath`` leaves it).  ``canonical``: give every object the
     store's read-only modes and mtime 1 while writing it (saves a second walk).
     """
     nar = _NarInput(source, limit)
     if nar.string() != b"nix-archive-1":
         raise NarError("bad archive: input doesn't look like a Nix archive")
     _restore_node(nar, dest, canonical)
-    if not nar.at_end():
+    if not trailing_ok and not nar.at_end():
         raise NarError("bad archive: trailing data after the archive")
     return Hash("sha256", nar.h.digest()), nar.size
 

@@ -254,3 +254,24 @@ def test_native_steps_are_builtin_builders(tmp_path, store, nixlite):
     assert exc.value.status == 100 and exc.value.message == (
         f"builder for '{bad}' failed with exit code 1;\nlast 1 log lines:\n> error: no, thanks\n"
         f"For full logs, run 'nixlite store log {bad}'.")
+
+
+def test_builtin_fetchurl_unpacks_a_nar_as_nix(tmp_path, nixlite, nix_build):
+    """``unpack = true`` restores the downloaded NAR as the output; like Nix's
+    ``restorePath``, bytes after the archive are left unread."""
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    (tree / "sub" / "file").write_bytes(b"unpacked " + uuid.uuid4().hex.encode() + b"\n")
+    os.symlink("sub/file", tree / "link")
+    nar = subprocess.run(["nix-store", "--dump", str(tree)], capture_output=True, check=True).stdout
+    (tmp_path / "tree.nar").write_bytes(nar + b"trailing bytes")
+    (tmp_path / "u.nix").write_text(
+        'derivation { name = "tree"; system = "builtin"; builder = "builtin:fetchurl"; '
+        f'url = "file://{tmp_path / "tree.nar"}"; unpack = true; outputHashMode = "recursive"; '
+        f'outputHashAlgo = "sha256"; outputHash = "{hashlib.sha256(nar).hexdigest()}"; }}')
+    ours = nixlite("build", "u.nix", "--no-out-link", check=True)
+    ref = nix_build("u.nix", "--no-out-link")
+    assert ref.returncode == 0, ref.stderr.decode()
+    assert ours.stdout == ref.stdout
+    out = ours.stdout.decode().strip()
+    assert nixlite("store", "dump", out, check=True).stdout == nar
