@@ -3,6 +3,19 @@
 
 let
   inherit (lib) optionalAttrs optionalString escapeShellArg concatMapStrings;
+
+  # writeTextFile's arguments for a script the runtime shell runs, syntax-checked when built.
+  shellScriptFile = name: text: {
+    inherit name;
+    executable = true;
+    text = ''
+      #!${runtimeShell}
+      ${text}
+    '';
+    checkPhase = ''
+      ${stdenv.shellDryRun} "$target"
+    '';
+  };
 in
 rec {
   # A derivation built by one shell command, run by stdenv's generic builder.
@@ -68,30 +81,11 @@ rec {
     executable = true;
     destination = "/bin/${name}";
   };
-  writeShellScript = name: text: writeTextFile {
-    inherit name;
-    executable = true;
-    text = ''
-      #!${runtimeShell}
-      ${text}
-    '';
-    checkPhase = ''
-      ${stdenv.shellDryRun} "$target"
-    '';
-  };
-  writeShellScriptBin = name: text: writeTextFile {
-    inherit name;
-    executable = true;
+  writeShellScript = name: text: writeTextFile (shellScriptFile name text);
+  writeShellScriptBin = name: text: writeTextFile (shellScriptFile name text // {
     destination = "/bin/${name}";
-    text = ''
-      #!${runtimeShell}
-      ${text}
-    '';
-    checkPhase = ''
-      ${stdenv.shellDryRun} "$target"
-    '';
     meta.mainProgram = name;
-  };
+  });
 
   # A checked shell program with strict options and its runtime inputs on PATH.
   # (nixpkgs also runs shellcheck; nixlite checks the syntax with `bash -n`.)
