@@ -58,6 +58,15 @@ def add_evaluation_arguments(p) -> None:
                  "lint-url-literals", "experimental-features", "extra-experimental-features"):
         p.add_argument(f"--{name}", dest="setting_flags", action=_SettingFlag, metavar="VALUE",
                        help=f"set {name}")
+    add_revision_argument(p)
+
+
+def add_revision_argument(p, repeatable: bool = False) -> None:
+    """``--rev REV``: read the recipe and what it imports from a git revision (``compare``
+    takes it twice, one per side: ``repeatable`` collects a list)."""
+    p.add_argument("--rev", action="append" if repeatable else "store", metavar="REV",
+                   help="read the files of the recipe's git repository as they are at revision REV "
+                   "(a branch, tag, commit or anything git rev-parse takes), not from the working tree")
 
 
 class _SettingFlag(argparse.Action):
@@ -69,12 +78,27 @@ class _SettingFlag(argparse.Action):
         setattr(namespace, self.dest, queued)
 
 
-def evaluation_io(args):
+def evaluation_io(args, rev: str | None = None):
     """The I/O an evaluation of these arguments uses: the local file system and the
-    ``--store`` store (opened only if evaluation needs it); close it when done."""
-    from nixlite.eval.io import LocalIO
+    ``--store`` store (opened only if evaluation needs it); close it when done.  With a
+    revision (``rev``, else ``--rev``'s), the files of the git repository holding the
+    first input (or the current directory) are read as they are at that revision."""
+    rev = rev if rev is not None else getattr(args, "rev", None)
+    if rev is None:
+        from nixlite.eval.io import LocalIO
 
-    return LocalIO(store_root=args.store)
+        return LocalIO(store_root=args.store)
+    from nixlite.eval.gitio import GitRevisionIO
+
+    return GitRevisionIO.open(rev, _recipe_location(args), store_root=args.store)
+
+
+def _recipe_location(args) -> str:
+    """Where the repository of a ``--rev`` evaluation is looked for: the first file
+    input (default ``./default.nix``), or the current directory for ``-E`` and stdin."""
+    if args.expr is not None or (args.inputs and args.inputs[0] == "-"):
+        return os.getcwd()
+    return os.path.abspath(args.inputs[0] if args.inputs else "default.nix")
 
 
 # The store settings nixlite uses, besides those with defaults: `--option` sets them

@@ -64,6 +64,12 @@ class EvalIO:
         """Add a file-system path to the store (as ``"${./p}"`` does); return its store path."""
         raise NotImplementedError
 
+    def add_to_store(self, path: str, name: str, recursive: bool = True, path_filter=None) -> str:
+        """``builtins.path``/``filterSource``: add ``path`` under ``name``, keeping only what
+        ``path_filter(path, kind)`` accepts (a path inside a valid store path keeps its
+        references); return the store path."""
+        return self.store.add_path(path, name, recursive, path_filter, keep_refs=True)[0]
+
     def fetch(self, kind: str, **params):
         raise NotSupportedYet(f"fetching ({kind}) is not supported yet")
 
@@ -209,7 +215,7 @@ class LocalIO(EvalIO):
         if base.endswith(".drv"):
             raise EvalError("file names are not allowed to end in '.drv'")
         try:
-            store_path = self.store.add_path(path, base)[0]
+            store_path = self._copy_to_store(path, base)
         except NixliteError as exc:
             raise as_eval_error(exc) from None
         except FileNotFoundError:
@@ -218,6 +224,9 @@ class LocalIO(EvalIO):
             raise EvalError(f"copying '{path}' to the store: {_describe(exc)}") from None
         self._store_paths[key] = store_path
         return store_path
+
+    def _copy_to_store(self, path: str, name: str) -> str:
+        return self.store.add_path(path, name)[0]
 
 
 class MemoryIO(EvalIO):

@@ -173,6 +173,10 @@ class RestrictedIO(EvalIO):
         self.check(path)
         return self.inner.copy_path_to_store(path, name)
 
+    def add_to_store(self, path: str, name: str, recursive: bool = True, path_filter=None) -> str:
+        self.check(path)
+        return self.inner.add_to_store(path, name, recursive, path_filter)
+
     def fetch(self, kind: str, **params):
         return self.inner.fetch(kind, **params)
 

@@ -132,8 +132,26 @@ def _dump_node(path: str, st: os.stat_result, sink: Sink, path_filter, mirror_to
 
 def dump_bytes(contents: bytes, executable: bool = False) -> bytes:
     """The NAR of a single regular file with these contents."""
-    return (MAGIC + _TYPE_REGULAR + (_EXECUTABLE if executable else b"") + _CONTENTS
-            + _s(contents) + _CLOSE)
+    return MAGIC + regular_node(contents, executable)
+
+
+# The pieces of a NAR, for writers that walk something other than the local file
+# system (a git tree): a directory is DIRECTORY_OPEN, then for each entry in byte
+# order ``entry_open(name)``, the entry's node and CLOSE, then CLOSE.
+DIRECTORY_OPEN = _TYPE_DIRECTORY
+CLOSE = _CLOSE
+
+
+def regular_node(contents: bytes, executable: bool = False) -> bytes:
+    return _TYPE_REGULAR + (_EXECUTABLE if executable else b"") + _CONTENTS + _s(contents) + _CLOSE
+
+
+def symlink_node(target: bytes) -> bytes:
+    return _TYPE_SYMLINK + _s(target) + _CLOSE
+
+
+def entry_open(name: bytes) -> bytes:
+    return _ENTRY + _s(name) + _NODE
 
 
 class _HashSink:

@@ -76,7 +76,7 @@ def _add_path(state, name: str, path: str, ctx, path_filter, recursive: bool, ex
         if path_filter is not None:
             def fn(p, kind):
                 return force_bool(call(call(path_filter, p), kind))
-        dst, _ = store.add_path(path, name, recursive, fn, keep_refs=True)
+        dst = state.io.add_to_store(path, name, recursive, fn)
         if expected_path is not None and dst != expected_path:
             raise EvalError(f"store path mismatch in (possibly filtered) path added from '{path}'")
     except EvalError as e:
