@@ -16,8 +16,9 @@ from nixlite.cli.output import write_bytes
 _FLAG_ONLY = object()
 
 
-def add_evaluation_arguments(p) -> None:
-    """The flags every ``nix-instantiate`` mode takes (it ignores those of other modes)."""
+def add_evaluation_arguments(p, repeatable_rev: bool = False) -> None:
+    """The flags every ``nix-instantiate`` mode takes (it ignores those of other modes),
+    and ``--rev`` (see ``add_revision_argument``)."""
     p.add_argument("inputs", nargs="*", metavar="FILE", help="files (or expressions with -E); - for stdin")
     # -E is a flag in Nix (the arguments are expressions), but it may be repeated
     # between them (`-E 1 -E 2`): collect an optional value each time it appears.
@@ -58,7 +59,7 @@ def add_evaluation_arguments(p) -> None:
                  "lint-url-literals", "experimental-features", "extra-experimental-features"):
         p.add_argument(f"--{name}", dest="setting_flags", action=_SettingFlag, metavar="VALUE",
                        help=f"set {name}")
-    add_revision_argument(p)
+    add_revision_argument(p, repeatable_rev)
 
 
 def add_revision_argument(p, repeatable: bool = False) -> None:
@@ -81,8 +82,9 @@ class _SettingFlag(argparse.Action):
 def evaluation_io(args, rev: str | None = None):
     """The I/O an evaluation of these arguments uses: the local file system and the
     ``--store`` store (opened only if evaluation needs it); close it when done.  With a
-    revision (``rev``, else ``--rev``'s), the files of the git repository holding the
-    first input (or the current directory) are read as they are at that revision."""
+    revision (``rev``, else ``--rev``'s; a command that takes ``--rev`` more than once
+    passes each), the files of the git repository holding the first input (or the
+    current directory) are read as they are at that revision."""
     rev = rev if rev is not None else getattr(args, "rev", None)
     if rev is None:
         from nixlite.eval.io import LocalIO

@@ -73,7 +73,7 @@ class GitRevisionIO(LocalIO):
         self.repo = repo
         self.rev = rev
         self._root = root.rstrip("/") or "/"
-        self._prefix = self._root + "/"
+        self._prefix = self._root if self._root == "/" else self._root + "/"
         self._root_entry = _Found(self._root, _TREE, tree.id)
         self._entries: dict = {}  # tree oid → {name: (mode, oid)}
         self._walks: dict[tuple[str, bool], _Found] = {}

@@ -275,6 +275,18 @@ def test_error_positions_name_the_working_tree(repo_dir, nixlite, tmp_path):
     assert out == f'"{repo_dir}"\n'
 
 
+def test_filters_see_working_tree_paths(repo_dir, nixlite, tmp_path):
+    """A filter is called as on a checkout: the same paths (spelled in the work tree),
+    kinds and order, and the same store path results."""
+    expr = 'builtins.filterSource (p: t: builtins.trace "${p} ${t}" (t != "symlink")) ./lib'
+    checkout = _checkout(repo_dir, "links", tmp_path)
+    ours = nixlite("eval", "--rev", "links", "-E", expr, cwd=repo_dir)
+    local = nixlite("eval", "-E", expr, cwd=checkout)
+    assert ours[0] == 0 and ours[1] == local[1]
+    assert ours[2] == local[2].replace(str(checkout), str(repo_dir))
+    assert f"trace: {repo_dir}/lib/up.nix symlink" in ours[2]
+
+
 # -------------------------------------------------------------------- errors
 
 
