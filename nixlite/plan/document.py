@@ -111,7 +111,8 @@ def encode_string(s: str):
         strings: list[str] = []
         nulls: list[str] = []
         value = _decode_strings(value, "", strings)
-        if _take_nulls(value, "", nulls) and _tomlable(value):
+        _take_nulls(value, "", nulls)
+        if _tomlable(value):
             table = {"json": value, "nulls": nulls, "json-strings": strings}
             table = {k: v for k, v in table.items() if v or k == "json"}
             if decode_json_table(_copy(table)) == s:
@@ -129,8 +130,9 @@ def decode_json_table(table: dict) -> str:
     value = table["json"]
     for pointer in table.get("nulls", []):
         place, key = _locate(value, pointer)
-        if not isinstance(place, dict) or key in place:
-            raise LookupError(f"'{pointer}' is not a missing key of an object")
+        taken = place[key] == {} if isinstance(place, list) else key not in place
+        if not taken:
+            raise LookupError(f"'{pointer}' is neither a missing key nor a {{}} in a list")
         place[key] = None
     for pointer in sorted(table.get("json-strings", []), key=lambda p: -p.count("/")):
         if pointer == "":
@@ -166,20 +168,23 @@ def _decode_strings(value, pointer: str, strings: list[str]):
     return value
 
 
-def _take_nulls(value, pointer: str, nulls: list[str]) -> bool:
-    """Remove the nulls of objects (TOML has none), recording where they were in
-    ``nulls``; False when a list holds one (its place could not be kept)."""
+def _take_nulls(value, pointer: str, nulls: list[str]) -> None:
+    """Take the nulls out of ``value`` (TOML has none), recording where they were in
+    ``nulls``: an object's null key is removed, a list's null becomes ``{}``."""
     if isinstance(value, dict):
         for key in list(value):
             if value[key] is None:
                 nulls.append(_pointer(pointer, key))
                 del value[key]
-            elif not _take_nulls(value[key], _pointer(pointer, key), nulls):
-                return False
+            else:
+                _take_nulls(value[key], _pointer(pointer, key), nulls)
     elif isinstance(value, list):
-        return all(v is not None and _take_nulls(v, _pointer(pointer, i), nulls)
-                   for i, v in enumerate(value))
-    return True
+        for i, item in enumerate(value):
+            if item is None:
+                nulls.append(_pointer(pointer, i))
+                value[i] = {}
+            else:
+                _take_nulls(item, _pointer(pointer, i), nulls)
 
 
 def _pointer(parent: str, key) -> str:
@@ -236,7 +241,9 @@ def dump(document: dict, fmt: str) -> bytes:
 
     literals: dict[str, str] = {}
     tag = f"nixlite-plan-literal-{os.urandom(8).hex()}-"
-    text = tomli_w.dumps(_with_literals(document, literals, tag), multiline_strings=True)
+    # tomli-w's own multi-line strings write a CR LF as it is, which TOML reads as LF:
+    # other strings stay on one line, escaped.
+    text = tomli_w.dumps(_with_literals(document, literals, tag))
     for token, s in literals.items():
         text = text.replace(f'"{token}"', "'''\n" + s + "'''", 1)
     return (HEADER + "\n" + text).encode()

@@ -100,7 +100,11 @@ class _Loader:
     def source(self, node: SourceNode) -> str:
         refs = {self.loaded.source_paths[r] for r in node.references}
         if node.contents is not None:
-            nar = io.BytesIO(dump_bytes(node.contents, node.executable))
+            contents = node.contents
+            if node.references:  # it mentions its references: follow them if they moved
+                contents = self.rewrite(contents.decode("utf-8", "surrogateescape")).encode(
+                    "utf-8", "surrogateescape")
+            nar = io.BytesIO(dump_bytes(contents, node.executable))
             temp, nar_hash, size = self.store.restore_nar(nar)
         else:
             temp, nar_hash, size = self._restore_file(node)

@@ -218,6 +218,15 @@ def test_an_edited_node_gets_new_paths_and_its_users_follow(tmp_path):
     assert loaded.drv_paths["fake-nss"] == golden["fake-nss"]["drv"]  # untouched
 
 
+def test_a_text_source_follows_the_source_it_mentions(tmp_path):
+    def edit(d):
+        d["nodes"]["motd"]["contents"] = "Welcome, editor.\n"
+    loaded = _load(tmp_path, _edited(tmp_path, edit))
+    script = LocalStore(str(tmp_path / "s")).physical(loaded.source_paths["greet.sh"])
+    assert f"read -r line < {loaded.source_paths['motd']}\n" in Path(script).read_text()
+    assert {node for node, _, _ in loaded.changed} >= {"motd", "greet.sh", "greeting"}
+
+
 def test_build_reports_the_edit(tmp_path, nixlite):
     def edit(d):
         d["nodes"]["fixed.txt"]["env"]["note"] = "edited"
