@@ -93,6 +93,39 @@ def test_recipe_plan_builds_the_same_image(case, stores, nixlite, tmp_path):
 
 
 @needs_namespaces
+def test_pulled_recipe_plan_fetches_the_same_base(stores, nixlite, tmp_path, registry):
+    """``pulled.nix``: ``pullImage`` (a fetch node) from the test registry under a
+    ``buildImage``; the hash is learnt as users learn it, from a build with a wrong one."""
+    recipes_store, plans_store = (str(s) for s in stores)
+    status, _, err = nixlite("build", str(RECIPES / "hello.nix"), "--store", recipes_store,
+                             "-o", "hello", *NO_SUBSTITUTES)
+    assert status == 0, err
+    reference = f"docker://{registry.host}/test/hello:v1"
+    assert nixlite("image", "push", "--tls-verify=false", "hello", reference)[0] == 0
+    status, out, err = nixlite("image", "inspect", "--tls-verify=false", reference)
+    assert status == 0, err
+    args = [str(RECIPES / "pulled.nix"), "--argstr", "registry", registry.host,
+            "--argstr", "digest", json.loads(out)["Digest"], "--argstr", "hash"]
+    status, _, err = nixlite("build", *args, "sha256-" + "A" * 43 + "=", "--store", recipes_store,
+                             *NO_SUBSTITUTES)
+    assert status == 102, err
+    args.append(err.split("got:")[1].split()[0])
+    status, out, err = nixlite("build", *args, "--store", recipes_store, "-o", "from-recipe",
+                               *NO_SUBSTITUTES)
+    assert status == 0, err
+    status, _, err = nixlite("plan", *args, "--store", recipes_store, "-o", "plan.toml")
+    assert status == 0, err
+    nodes = tomllib.loads((tmp_path / "plan.toml").read_text())["nodes"]
+    pull = nodes["docker-image-hello-v1.tar"]
+    assert pull["kind"] == "fetch" and pull["env"]["nixliteArgs"]["json"]["imageDigest"].startswith("sha256:")
+    status, planned, err = nixlite("build", "--plan", "plan.toml", "--store", plans_store,
+                                   "-o", "from-plan", *NO_SUBSTITUTES)
+    assert status == 0, err
+    assert planned == out
+    assert (tmp_path / "from-plan").read_bytes() == (tmp_path / "from-recipe").read_bytes()
+
+
+@needs_namespaces
 @pytest.mark.skipif(not os.path.isfile(BUSYBOX), reason="needs a static /bin/busybox (busybox-static)")
 def test_a_binary_source_travels_as_a_nar_file_beside_the_plan(stores, nixlite, tmp_path):
     """A directory holding a binary (``builtins.path``) is no inline text: the plan keeps its
