@@ -472,6 +472,14 @@ class _Reader:
             for src in node.input_srcs:
                 if not isinstance(nodes.get(src), SourceNode):
                     self.fail(where, f"no source node '{src}' in the plan", "input-srcs")
+        recorded: dict[str, str] = {}
+        for node in nodes.values():
+            paths = [("path", node.path)] if isinstance(node, SourceNode) else \
+                [("drv", node.drv)] + [(f"outputs.{o}.path", s.path) for o, s in node.outputs.items()]
+            for key, path in paths:
+                if path is not None and recorded.setdefault(path, node.id) != node.id:
+                    self.fail(f"node '{node.id}'", f"'{path}' is also recorded by node "
+                                                   f"'{recorded[path]}'", key)
         order = dependency_order(plan)
         if len(order) != len(nodes):
             stuck = sorted(set(nodes) - set(order))
@@ -517,7 +525,7 @@ def _cycle(plan: Plan, stuck: list[str]) -> list[str]:
 
 
 _KIND_NAMES = {str: "a string", int: "an integer", bool: "a boolean", list: "a list",
-               dict: "a table", (str, dict): "a string"}
+               dict: "a table"}
 _KIND_REASONS = {"fetch": " (its single output 'out' has a fixed hash)",
                  "native": f" (its builder starts with '{NATIVE_PREFIX}')",
                  "host": " (its env has 'debianPackage')",

@@ -66,9 +66,9 @@ def plan_of(store: LocalStore, targets: list[tuple[str, str]]) -> Plan:
             drv.builder, list(drv.args), env, outputs,
             {ids[p]: sorted(outs) for p, outs in drv.input_drvs.items()},
             sorted(ids[p] for p in drv.input_srcs))
-    unordered = Plan(store.store_dir, [(ids[p], o) for p, o in _unique(targets)], nodes)
-    unordered.nodes = {i: nodes[i] for i in dependency_order(unordered)}
-    return unordered
+    plan = Plan(store.store_dir, [(ids[p], o) for p, o in _unique(targets)], nodes)
+    plan.nodes = {i: nodes[i] for i in dependency_order(plan)}
+    return plan
 
 
 def _source_info(store: LocalStore, path: str) -> tuple[str, list[str]]:
@@ -118,6 +118,10 @@ def document(plan: Plan, store: LocalStore, nar_dir: str | None, nar_dir_name: s
             nodes[node_id] = _source_table(node, store, nar_dir, nar_dir_name)
         else:
             nodes[node_id] = _drv_table(node)
+    if nar_dir is not None and os.path.isdir(nar_dir):  # those of nodes no longer there
+        for entry in os.listdir(nar_dir):
+            if entry.endswith(".nar") and entry[:-4] not in nodes:
+                os.unlink(os.path.join(nar_dir, entry))
     return {
         "version": FORMAT_VERSION,
         "store-dir": plan.store_dir,

@@ -141,8 +141,11 @@ def test_a_binary_source_travels_as_a_nar_file_beside_the_plan(stores, nixlite, 
     status, out, err = nixlite("build", *args, "--store", recipes_store, "-o", "from-recipe",
                                *NO_SUBSTITUTES)
     assert status == 0, err
+    (tmp_path / "out" / "plan.sources").mkdir(parents=True)
+    (tmp_path / "out" / "plan.sources" / "gone.nar").write_bytes(b"from an earlier plan")
     status, _, err = nixlite("plan", *args, "--store", recipes_store, "-o", "out/plan.toml")
     assert status == 0, err
+    assert os.listdir(tmp_path / "out" / "plan.sources") == ["busybox.nar"]
     node = tomllib.loads((tmp_path / "out" / "plan.toml").read_text())["nodes"]["busybox"]
     assert node["nar-file"] == "plan.sources/busybox.nar" and node["nar-hash"].startswith("sha256-")
     assert (tmp_path / "out" / "plan.sources" / "busybox.nar").is_file()
@@ -155,6 +158,22 @@ def test_a_binary_source_travels_as_a_nar_file_beside_the_plan(stores, nixlite, 
     status, printed, err = nixlite("plan", *args, "--store", recipes_store)
     assert (status, printed) == (1, "")
     assert err.startswith("error: the source '/nix/store/") and "with -o FILE" in err
+
+
+def test_an_executable_source_stays_executable(nixlite, tmp_path):
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\necho run\n")
+    script.chmod(0o755)
+    expr = (f'derivation {{ name = "x"; system = "x86_64-linux"; builder = {script}; '
+            f'args = [ {SMALL.parent / "motd"} ]; }}')
+    status, out, err = nixlite("plan", "-E", expr, "--store", str(tmp_path / "s"))
+    assert status == 0, err
+    nodes = tomllib.loads(out)["nodes"]
+    assert nodes["run.sh"]["executable"] is True and "executable" not in nodes["motd"]
+    (tmp_path / "p.toml").write_text(out)
+    loaded = _load(tmp_path / "again", tmp_path / "p.toml")
+    assert loaded.changed == [] and loaded.source_paths["run.sh"] == nodes["run.sh"]["path"]
+    assert os.access(LocalStore(str(tmp_path / "again" / "s")).physical(nodes["run.sh"]["path"]), os.X_OK)
 
 
 # ------------------------------------------------------------------ stability
@@ -319,6 +338,9 @@ BAD_EDITS = {
                               ["/nowhere/deep"]),
                          "node 'docker-image-small.tar.gz': field 'env.nixliteArgs': a JSON pointer "
                          "names no place: 'nowhere'"),
+    "copied node": (lambda d: d["nodes"].__setitem__("greeting-2", d["nodes"]["greeting"]),
+                    "node 'greeting-2': field 'drv': '/nix/store/il0qwh53mm4rnw50fldycmh927ay0rd5-"
+                    "greeting.drv' is also recorded by node 'greeting'"),
     "unknown target": (_set(["targets"], [{"node": "gone"}]),
                        "targets[0]: field 'node': no node 'gone' in the plan"),
     "version": (_set(["version"], 2),
