@@ -12,8 +12,6 @@ import subprocess
 import sys
 import tomllib
 
-import pytest
-
 from nixlite.plan.document import parse
 from nixlite.plan.load import load
 from nixlite.store.local import LocalStore
