@@ -84,15 +84,19 @@ def _write(args, store, targets) -> bytes:
     plan = plan_of(store, targets)
     if args.output is None:
         return dump(document(plan, store, None, ""), args.format)
+    from nixlite.errors import NixliteError
+
     target = os.path.abspath(args.output)
     nar_dir_name = os.path.splitext(os.path.basename(target))[0] + ".sources"
-    data = dump(document(plan, store, os.path.join(os.path.dirname(target), nar_dir_name),
-                         nar_dir_name), args.format)
     temp = f"{target}.tmp-{os.getpid()}"
     try:
+        data = dump(document(plan, store, os.path.join(os.path.dirname(target), nar_dir_name),
+                             nar_dir_name), args.format)
         with open(temp, "wb") as f:
             f.write(data)
         os.replace(temp, target)
+    except OSError as exc:
+        raise NixliteError(f"cannot write the plan '{args.output}': {exc.strerror}") from None
     finally:
         if os.path.exists(temp):
             os.unlink(temp)

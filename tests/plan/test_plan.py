@@ -270,6 +270,25 @@ def test_an_edited_node_gets_new_paths_and_its_users_follow(tmp_path):
     assert loaded.drv_paths["fake-nss"] == golden["fake-nss"]["drv"]  # untouched
 
 
+def test_a_node_added_by_hand_with_a_made_up_path(tmp_path):
+    """A new node names its output with any hash; the nodes that mention it get the real one."""
+    made_up = "/nix/store/" + "0" * 32 + "-extra"
+
+    def edit(d):
+        d["nodes"]["extra"] = {"kind": "command", "name": "extra", "system": "x86_64-linux",
+                               "builder": "/bin/sh", "args": ["-c", "echo extra > $out"],
+                               "outputs": {"out": {"path": made_up}}}
+        layer = d["nodes"]["docker-layer-small"]
+        layer["input-drvs"]["extra"] = ["out"]
+        layer["env"]["nixliteArgs"]["json"]["contents"].append(made_up)
+    loaded = _load(tmp_path, _edited(tmp_path, edit))
+    extra = loaded.output_paths["extra"]["out"]
+    assert extra.endswith("-extra") and extra != made_up
+    layer = LocalStore(str(tmp_path / "s")).read_derivation(loaded.drv_paths["docker-layer-small"])
+    assert json.loads(layer.env["nixliteArgs"])["contents"][-1] == extra
+    assert loaded.drv_paths["extra"] in layer.input_drvs
+
+
 def test_a_text_source_follows_the_source_it_mentions(tmp_path):
     def edit(d):
         d["nodes"]["motd"]["contents"] = "Welcome, editor.\n"
@@ -383,6 +402,12 @@ def test_plan_errors_on_the_command_line(tmp_path, nixlite):
     assert (status, err) == (1, f"error: plan '{GOLDEN}' has no derivation node 'motd'\n")
     status, _, err = nixlite("build", "--plan", str(GOLDEN), str(SMALL))
     assert status == 1 and "takes no FILE, -E, --arg or --argstr" in err
+
+
+def test_a_plan_that_cannot_be_written(tmp_path, nixlite):
+    status, _, err = nixlite("plan", str(SMALL), "--store", str(tmp_path / "s"), "-o", "no/such/dir/p.toml")
+    assert (status, err) == (1, "error: cannot write the plan 'no/such/dir/p.toml': No such file or directory\n")
+    assert not (tmp_path / "no").exists()
 
 
 def test_build_a_node_of_the_plan(tmp_path, nixlite):
