@@ -195,7 +195,10 @@ def small_plan(tmp_path_factory):
 def test_planning_twice_gives_the_same_bytes_as_the_golden_plan(small_plan):
     first, second = small_plan
     assert first == second
-    assert first == GOLDEN.read_bytes()
+    assert first == GOLDEN.read_bytes(), (
+        "the small recipe's plan changed; if the change is meant (dockerTools' step arguments, "
+        "the plan format), review and regenerate it: "
+        "NIX_PATH= nixlite plan fixtures/plan/small.nix > fixtures/plan/small.toml")
 
 
 def test_golden_plan_reads_as_a_reviewer_wants(small_plan):
