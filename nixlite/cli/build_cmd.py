@@ -50,6 +50,9 @@ def register(subparsers) -> None:
     p.add_argument("--quiet", action="store_true", help="do not say what is built")
     p.add_argument("-Q", "--no-build-output", action="store_true",
                    help="do not print build logs (the default; accepted for nix-build's sake)")
+    p.add_argument("--plan", metavar="PLAN",
+                   help="build the targets of a plan from `nixlite plan` (or its -A nodes) "
+                   "without evaluating Nix")
     p.set_defaults(func=run)
 
 
@@ -67,23 +70,38 @@ def run(args) -> int:
 
 
 def _build(args) -> int:
+    if args.plan:  # no evaluation: the plan's errors are not evaluation errors
+        from nixlite.cli.plan_cmd import planned_targets
+        from nixlite.store.local import LocalStore
+
+        store = LocalStore(args.store)
+        try:
+            wanted = planned_targets(args, store)
+            return _build_with(args, store, lambda realiser: wanted)
+        finally:
+            store.close()
     io = evaluation_io(args)
     try:
-        return _build_with(args, io)
+        return _build_with(args, io.store.local, lambda realiser: _evaluate_deep(args, io, realiser))
     finally:
         io.close()
 
 
-def _build_with(args, io) -> int:
-    from nixlite.build.realise import BuildFailed
-    from nixlite.errors import NixliteError
+def _evaluate_deep(args, io, realiser):
     from nixlite.eval.deep import run_deep
 
+    return run_deep(_evaluate, args, io, realiser)
+
+
+def _build_with(args, store, select) -> int:
+    """Build what ``select(realiser)`` gives (``[(drv path, output, out path)]``)."""
+    from nixlite.build.realise import BuildFailed
+    from nixlite.errors import NixliteError
+
     try:
-        store = io.store.local
         realiser = make_realiser(store, args)
         try:
-            wanted = run_deep(_evaluate, args, io, realiser)
+            wanted = select(realiser)
         finally:
             store.flush()
         targets = [(drv_path, {output}) for drv_path, output, _ in wanted]
