@@ -8,7 +8,8 @@ The convention (docs/README.md says it for writers):
   that fails ends its output with ``[exit N]``.
 - In expected output, a line that is just ``...`` stands for any number of lines, and
   ``…`` inside a line for any text on that line: use them only where the value is
-  genuinely the machine's (host package versions, temporary paths, timings).
+  genuinely the machine's (host package versions, temporary paths, timings).  White
+  space at the ends of lines is not compared.
 - ``<!-- docs-test: file NAME -->`` right before any fenced block writes the block to NAME
   in the example directory, for the commands after it.
 - ``<!-- docs-test: needs nixlite SUB [--FLAG] -->`` right before a block: it runs only
@@ -114,12 +115,13 @@ def example_blocks() -> list[Block]:
 
 
 def matches(expected: list[str], actual: list[str]) -> bool:
-    """Whether output lines match the expected ones (``...`` lines, ``…`` in a line)."""
+    """Whether output lines match the expected ones (``...`` lines, ``…`` in a line);
+    white space at the ends of lines is not compared (editors strip it)."""
     pattern = "".join(
         r"(?:[^\n]*\n)*?" if line == "..." else
-        ".*?".join(re.escape(part) for part in line.split("…")) + r"\n"
+        ".*?".join(re.escape(part) for part in line.rstrip().split("…")) + r"\n"
         for line in expected)
-    return re.fullmatch(pattern, "".join(line + "\n" for line in actual)) is not None
+    return re.fullmatch(pattern, "".join(line.rstrip() + "\n" for line in actual)) is not None
 
 
 @functools.cache
@@ -231,6 +233,7 @@ def test_matching_placeholders():
     assert not matches(["/nix/store/…-bash"], ["/nix/store/abc-bash", "extra"])
     assert not matches(["a", "b"], ["a", "c"])
     assert not matches(["x…"], ["y"])
+    assert matches(["a\t1"], ["a\t1\t"])  # trailing white space is not compared
 
 
 def test_markers_and_transcripts(tmp_path):
