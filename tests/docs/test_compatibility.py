@@ -92,15 +92,16 @@ def test_builtins_table_is_complete_and_true():
             assert name in defined, f"{name} is listed as present but nixlite does not define it"
 
 
-def test_missing_builtins_refuse():
+def test_missing_builtins_refuse(tmp_path):
     """What the table calls missing really fails when used."""
     (header, rows), = tables("Builtins")
     for row in rows:
         if row[1] != "missing":
             continue
         (name,) = code_names(row[0])
-        proc = subprocess.run([sys.executable, "-m", "nixlite", "eval", "--extra-experimental-features",
-                               "flakes", "-E", f"builtins.{name} {{}}"], capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-m", "nixlite", "eval", "--store", str(tmp_path),
+                               "--extra-experimental-features", "flakes", "-E", f"builtins.{name} {{}}"],
+                              capture_output=True, text=True)
         assert proc.returncode == 1 and proc.stderr.startswith("error: "), (name, proc.stderr)
 
 
