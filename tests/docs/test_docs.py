@@ -256,3 +256,25 @@ def test_every_console_block_is_a_test():
         assert text.count("```console") == sum(1 for b in parse_blocks(doc) if b.lang == "console"), doc
         for marker in re.findall(r"<!--\s*docs-test:.*?-->", text):
             assert _MARKER.fullmatch(marker), f"{doc.name}: malformed marker {marker}"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[`*_]", "", heading.strip().lower())
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def test_links_lead_somewhere():
+    """Every relative link in the docs names a file that exists and, with #anchor, a
+    heading of it."""
+    for doc in DOCS:
+        text = re.sub(r"^(`{3,}).*?^\1", "", doc.read_text(encoding="utf-8"), flags=re.M | re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue  # an external URL
+            path, _, anchor = target.partition("#")
+            file = (doc.parent / path).resolve() if path else doc
+            assert file.exists(), f"{doc.name}: link to missing {target}"
+            if anchor:
+                headings = re.findall(r"^#+ (.*)$", file.read_text(encoding="utf-8"), re.M)
+                assert anchor in {_slug(h) for h in headings}, f"{doc.name}: no heading for {target}"
