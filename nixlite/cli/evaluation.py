@@ -103,16 +103,56 @@ def _recipe_location(args) -> str:
     return os.path.abspath(args.inputs[0] if args.inputs else "default.nix")
 
 
-# The store settings nixlite uses, besides those with defaults: `--option` sets them
-# without the evaluator's "unknown setting" warning.
+# Settings Nix knows (those `nix show-config` lists in 2.8, today's additions, and the old
+# aliases Nix still accepts): `--option` sets them without the evaluator's "unknown
+# setting" warning, as Nix does; those nixlite does not use have no effect.
+_KNOWN_NIX_SETTINGS = frozenset("""
+    abort-on-warn accept-flake-config access-tokens allow-dirty allow-dirty-locks
+    allow-import-from-derivation allow-new-privileges allow-symlinked-store
+    allow-unsafe-native-code-during-evaluation allowed-impure-host-deps allowed-uris
+    allowed-users always-allow-substitutes auto-allocate-uids auto-optimise-store bash-prompt
+    bash-prompt-prefix bash-prompt-suffix build-dir build-hook build-poll-interval
+    build-users-group builders builders-use-substitutes commit-lock-file-summary
+    commit-lockfile-summary compress-build-log connect-timeout cores debugger-on-trace
+    debugger-on-warn diff-hook download-attempts download-buffer-size download-speed
+    enforce-determinism eval-cache eval-cores eval-profile-file eval-profiler
+    eval-profiler-frequency eval-system experimental-features extra-platforms fallback
+    filter-syscalls flake-registry fsync-metadata fsync-store-paths gc-reserved-space
+    hashed-mirrors http-connections http2 id-count ignore-try ignored-acls
+    impersonate-linux-26 impure-env json-log-path keep-build-log keep-derivations
+    keep-env-derivations keep-failed keep-going keep-outputs lazy-trees
+    lint-absolute-path-literals lint-short-path-literals lint-url-literals log-lines
+    max-build-log-size max-call-depth max-free max-jobs max-silent-time
+    max-substitution-jobs min-free min-free-check-interval nar-buffer-size
+    narinfo-cache-negative-ttl narinfo-cache-positive-ttl netrc-file nix-path
+    nix-shell-always-looks-for-shell-nix nix-shell-shebang-arguments-relative-to-script
+    plugin-files post-build-hook pre-build-hook preallocate-contents print-missing pure-eval
+    repeat require-drop-supplementary-groups require-sigs restrict-eval run-diff-hook sandbox
+    sandbox-build-dir sandbox-dev-shm-size sandbox-fallback sandbox-paths secret-key-files
+    show-trace ssl-cert-file stalled-download-timeout start-id store substitute substituters
+    sync-before-registering system system-features tarball-ttl timeout
+    trace-function-calls trace-import-from-derivation trace-verbose
+    trust-tarballs-from-git-forges trusted-public-keys trusted-substituters trusted-users
+    upgrade-nix-store-path-url use-case-hack use-cgroups use-registries use-sqlite-wal
+    use-xdg-base-directories user-agent-suffix warn-dirty warn-large-path-threshold
+    binary-cache-public-keys binary-caches build-cache-failure build-chroot-dirs
+    build-compress-log build-cores build-extra-chroot-dirs build-extra-sandbox-paths
+    build-fallback build-keep-log build-max-jobs build-max-log-size build-max-silent-time
+    build-repeat build-sandbox-paths build-timeout build-use-chroot build-use-sandbox
+    build-use-substitutes env-keep-derivations gc-keep-derivations gc-keep-outputs
+    trusted-binary-caches
+""".split())
+
+
+# The store settings nixlite reads besides those with defaults.
 _STORE_SETTINGS = {"netrc-file", "ssl-cert-file"}
 
 
-def is_store_setting(name: str) -> bool:
+def is_known_setting(name: str) -> bool:
     from nixlite.store.settings import DEFAULTS
 
     base = name.removeprefix("extra-")
-    return base in DEFAULTS or base in _STORE_SETTINGS
+    return base in DEFAULTS or base in _STORE_SETTINGS or base in _KNOWN_NIX_SETTINGS
 
 
 def make_state(args, io, *, read_write: bool):
@@ -124,7 +164,7 @@ def make_state(args, io, *, read_write: bool):
     settings = EvalSettings(show_trace=args.show_trace)
     for name, value in [*args.option, *(args.setting_flags or [])]:
         warning = settings.set(name, value)
-        if warning and not is_store_setting(name):
+        if warning and not (warning.startswith("unknown setting") and is_known_setting(name)):
             write_stderr(f"warning: {warning}")
     args.show_trace = settings.show_trace
     pure = settings.pure_eval

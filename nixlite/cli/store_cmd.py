@@ -121,7 +121,12 @@ def _store_path_of(store, path: str) -> str:
     from nixlite.store.local import StoreError
     from nixlite.store.paths import to_store_path
 
-    sp = to_store_path(os.path.abspath(path) if not path.startswith("/") else path, store.store_dir)
+    path = os.path.abspath(path)
+    if not path.startswith(store.store_dir + "/"):
+        # A result link, or a path printed by `nixlite build`: follow links into the store
+        # as Nix does, then name the store path logically.
+        path = store.logical(os.path.realpath(path))
+    sp = to_store_path(path, store.store_dir)
     if not store.is_valid(sp):
         raise StoreError(f"path '{sp}' is not valid")
     return sp

@@ -126,6 +126,10 @@ def test_gc_keeps_what_the_roots_reach(tmp_path, store, nixlite):
     # the deriver of a live output is kept (Nix's keep-derivations), so is its log
     drv = nixlite("store", "path-info", "--json", keep_out, check=True).stdout
     assert b'"deriver"' in drv
+    # a result link names its store path, as Nix follows links into the store
+    linked = nixlite("store", "path-info", "kept", check=True).stdout
+    assert linked == nixlite("store", "path-info", keep_out, check=True).stdout
+    assert linked.split(b"\t")[0].decode().endswith(f"-keep-{tag}")
     assert nixlite("store", "log", keep_out).returncode == 0
     # nothing reaches the leaf once the root is gone: delete works, referrers first
     os.unlink(tmp_path / "kept")

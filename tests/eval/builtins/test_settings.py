@@ -31,6 +31,8 @@ def _first_lines(result, n: int = 1):
 
 SAME_AS_NIX = [
     ["--option", "foo", "bar", "-E", "1"],
+    ["--option", "sandbox", "false", "--option", "build-max-jobs", "3", "-E", "1"],  # known: no warning
+    ["--option", "extra-sandbox-paths", "/x", "--option", "keep-outputs", "true", "-E", "1"],
     ["--option", "show-trace", "maybe", "-E", "1"],
     ["--extra-experimental-features", "flakes nosuch", "-E", "1"],
     ["--impure", "-E", "1"],
