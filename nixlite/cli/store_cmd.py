@@ -121,7 +121,8 @@ def _store_path_of(store, path: str) -> str:
     from nixlite.store.local import StoreError
     from nixlite.store.paths import to_store_path
 
-    sp = to_store_path(os.path.abspath(path) if not path.startswith("/") else path, store.store_dir)
+    path = store.logical(os.path.abspath(path))  # also where it really is, as nixlite build prints
+    sp = to_store_path(path, store.store_dir)
     if not store.is_valid(sp):
         raise StoreError(f"path '{sp}' is not valid")
     return sp

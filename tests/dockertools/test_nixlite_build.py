@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from nixlite.image.docker_archive import DockerArchive
+
 
 FIXTURES = Path(__file__).parent.parent.parent / "fixtures" / "dockertools"
 
@@ -57,9 +59,17 @@ def test_build_image_recipe_twice_and_push(nixlite_build, tmp_path, registry, ca
 
 
 def test_stream_recipe_result_writes_the_layered_archive(nixlite_build, tmp_path):
-    status, _, err = nixlite_build(str(FIXTURES / "layered.nix"), "--arg", "stream", "true",
-                                   "-o", "stream")
+    status, printed, err = nixlite_build(str(FIXTURES / "layered.nix"), "--arg", "stream", "true",
+                                         "-o", "stream")
     assert status == 0, err
+    # `$(nixlite build img.nix) | docker load`: the printed path is the script, on disk
+    script = printed.strip()
+    assert script == os.path.realpath(tmp_path / "stream") and script.endswith("-stream-layered")
+    with subprocess.Popen([script], stdout=subprocess.PIPE) as run:
+        image = DockerArchive(run.stdout).image()  # read as docker load reads a pipe
+    assert run.returncode == 0 and image.repo_tags == ["layered:latest"]
+    assert image.config["config"]["Cmd"] == ["/bin/sh", "-c", "cat /home/app/data"]
+    assert len(image.layers) == 3
     status, _, err = nixlite_build(str(FIXTURES / "layered.nix"), "-o", "archive")
     assert status == 0, err
     streamed = subprocess.run([str(tmp_path / "stream")], capture_output=True, check=True).stdout
