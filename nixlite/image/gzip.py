@@ -12,8 +12,16 @@ With --rsyncable, pigz also cuts blocks where a 12-bit rolling hash of the input
 fixed value, and fills each job only up to its last hit; ``_rsync_jobs`` replays its buffer
 handling exactly (the cut points are computed for whole buffers at once).
 
-Python's ``zlib`` module lacks ``deflatePending`` and ``deflatePrime``, so this drives the
-system ``libz.so.1`` (the zlib pigz links against) through ctypes.
+So a job's deflated bytes depend only on (level, its dictionary, its bytes and block cuts,
+whether more follows): ``JobCache`` keeps them by that, and a rebuild recompresses only the
+jobs whose input changed.  Without --rsyncable the jobs sit on a fixed 128 KiB grid, so the
+input may name big pieces by content instead of giving their bytes (``Span``: a layer by its
+diff_id): a job over unchanged spans at unchanged offsets is found without reading them.
+With --rsyncable the cuts come from the bytes, so every byte is read and jobs are keyed by
+their content (after a change the cuts fall back into step, and so do the keys).
+
+Python's ``zlib`` module lacks ``deflatePending``, ``deflatePrime`` and ``crc32_combine``, so
+this drives the system ``libz.so.1`` (the zlib pigz links against) through ctypes.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import ctypes.util
+import hashlib
 import os
 import struct
 import zlib
@@ -31,6 +40,7 @@ from nixlite.image.threads import worker_pool
 
 CHUNK = 131072
 DICT = 32768
+TAIL = CHUNK + DICT  # what a job reaching past a span's end may need of it
 HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
 
 Z_NO_FLUSH, Z_SYNC_FLUSH, Z_FINISH, Z_BLOCK = 0, 2, 4, 5
@@ -70,6 +80,8 @@ def _zlib():
         lib.deflatePrime.argtypes = [p, ctypes.c_int, ctypes.c_int]
         lib.deflateBound.argtypes = [p, ctypes.c_ulong]
         lib.deflateBound.restype = ctypes.c_ulong
+        lib.crc32_combine.argtypes = [ctypes.c_ulong, ctypes.c_ulong, ctypes.c_long]
+        lib.crc32_combine.restype = ctypes.c_ulong
         _lib = lib
     return _lib
 
@@ -311,43 +323,85 @@ def _rsync_jobs(chunks: Iterable[bytes]) -> Iterator[Job]:
         history = (history + curr)[-DICT:]
 
 
-def pigz_chunks(chunks: Iterable[bytes], level: int = 6, threads: int | None = None,
-                rsyncable: bool = False) -> Iterator[bytes]:
-    """Compress a stream of byte pieces into the exact bytes of ``pigz -nT -<level>``
-    (``rsyncable``: ``pigz -nTR``, today's buildLayeredImage default).
+class Span:
+    """Input bytes named by what they are: ``key`` identifies the content (equal keys, equal
+    bytes: a layer's diff_id), ``size`` is its length and ``chunks()`` produces it.  With
+    a ``JobCache`` and no --rsyncable, a span is read only for jobs not in the cache."""
 
-    ``threads`` > 1 deflates several jobs at once (the result is the same bytes)."""
+    __slots__ = ("key", "size", "chunks")
+
+    def __init__(self, key: str, size: int, chunks) -> None:
+        self.key, self.size, self.chunks = key, size, chunks
+
+
+class _Job:
+    """A pigz job to deflate (``data``…), or already deflated (``done``, from the cache);
+    ``key`` is the cache key of its bytes (None: no cache), ``alias`` a second key to file
+    it under (its place among the spans)."""
+
+    __slots__ = ("data", "dictionary", "blocks", "more", "key", "alias", "done", "crc", "length")
+
+    def __init__(self, data: bytes | None, dictionary: bytes | None, blocks, more: bool,
+                 key: str | None = None, done: bytes | None = None, crc: int = 0,
+                 length: int = 0) -> None:
+        self.data, self.dictionary, self.blocks, self.more = data, dictionary, blocks, more
+        self.key, self.done, self.alias = key, done, None
+        self.crc, self.length = (zlib.crc32(data), len(data)) if data is not None else (crc, length)
+
+
+def _expand(pieces: Iterable) -> Iterator[bytes]:
+    for piece in pieces:
+        if isinstance(piece, Span):
+            yield from piece.chunks()
+        else:
+            yield piece
+
+
+def pigz_chunks(chunks: Iterable, level: int = 6, threads: int | None = None,
+                rsyncable: bool = False, cache: JobCache | None = None) -> Iterator[bytes]:
+    """Compress a stream of byte pieces (or ``Span``s) into the exact bytes of
+    ``pigz -nT -<level>`` (``rsyncable``: ``pigz -nTR``, today's buildLayeredImage default).
+
+    ``threads`` > 1 deflates several jobs at once (the result is the same bytes); ``cache``
+    reuses the jobs deflated before."""
     if threads is None:
         threads = min(4, os.cpu_count() or 1)
     if not 1 <= level <= 9:
         raise NixliteError(f"gzip level {level} is out of range 1-9")
     xfl = b"\x02" if level == 9 else b"\x04" if level == 1 else b"\x00"  # pigz's XFL choice
     yield HEADER[:8] + xfl + HEADER[9:]
-    jobs = _rsync_jobs(chunks) if rsyncable else _plain_jobs(chunks)
-    totals = _Totals()
+    if cache is not None and not rsyncable:
+        jobs: Iterator[_Job] = _grid_jobs(chunks, level, cache)
+    else:
+        plain = _rsync_jobs(_expand(chunks)) if rsyncable else _plain_jobs(_expand(chunks))
+        jobs = (_Job(*job) for job in plain)
+        if cache is not None:
+            jobs = _content_keyed(jobs, level, cache)
+    crc, length = 0, 0
+    combine = _zlib().crc32_combine
+    for job in _deflated(jobs, level, threads):
+        crc = combine(crc, job.crc, job.length) if length else job.crc
+        length += job.length
+        if job.key is not None:
+            cache.put(job.key, job.crc, job.length, job.done, job.alias)
+        yield job.done
+    if cache is not None:
+        cache.close()
+    yield struct.pack("<II", crc & 0xFFFFFFFF, length & 0xFFFFFFFF)
+
+
+def _deflated(jobs: Iterator[_Job], level: int, threads: int) -> Iterator[_Job]:
+    """The jobs in order, each with ``done`` filled in (``threads`` deflating at once)."""
     if threads <= 1:
         deflater = _Deflater(level)
         try:
-            for data, dictionary, blocks, more in jobs:
-                totals.crc = zlib.crc32(data, totals.crc)
-                totals.length += len(data)
-                yield deflater.job(data, dictionary, blocks, more)
+            for job in jobs:
+                if job.done is None:
+                    job.done = deflater.job(job.data, job.dictionary, job.blocks, job.more)
+                yield job
         finally:
             deflater.close()
-    else:
-        yield from _parallel(jobs, level, threads, totals)
-    yield struct.pack("<II", totals.crc & 0xFFFFFFFF, totals.length & 0xFFFFFFFF)
-
-
-class _Totals:
-    __slots__ = ("crc", "length")
-
-    def __init__(self) -> None:
-        self.crc = 0
-        self.length = 0
-
-
-def _parallel(jobs: Iterator[Job], level: int, threads: int, totals: _Totals) -> Iterator[bytes]:
+        return
     import queue
     import threading
 
@@ -355,33 +409,291 @@ def _parallel(jobs: Iterator[Job], level: int, threads: int, totals: _Totals) ->
     deflaters: list[_Deflater] = []
     lock = threading.Lock()
 
-    def work(data: bytes, dictionary: bytes | None, blocks, more: bool) -> bytes:
+    def work(job: _Job) -> _Job:
         d = getattr(local, "deflater", None)
         if d is None:
             d = local.deflater = _Deflater(level)
             with lock:
                 deflaters.append(d)
-        return d.job(data, dictionary, blocks, more)
+        job.done = d.job(job.data, job.dictionary, job.blocks, job.more)
+        return job
 
     pool = worker_pool(threads, "nixlite-gzip")
     inflight: queue.SimpleQueue = queue.SimpleQueue()
     count = 0
     try:
-        for data, dictionary, blocks, more in jobs:
-            totals.crc = zlib.crc32(data, totals.crc)
-            totals.length += len(data)
-            inflight.put(pool.submit(work, data, dictionary, blocks, more))
+        for job in jobs:
+            inflight.put(pool.submit(work, job) if job.done is None else job)
             count += 1
             if count > threads * 2:
-                yield inflight.get().result()
+                yield _result(inflight.get())
                 count -= 1
         while count:
-            yield inflight.get().result()
+            yield _result(inflight.get())
             count -= 1
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         for d in deflaters:
             d.close()
+
+
+def _result(item) -> _Job:
+    return item if isinstance(item, _Job) else item.result()
+
+
+def _content_key(job: _Job, level: int) -> str:
+    h = hashlib.sha256(f"pigz {level} {int(job.more)} {job.blocks} "
+                       f"{len(job.dictionary or b'')}\n".encode())
+    h.update(job.dictionary or b"")
+    h.update(job.data)
+    return h.hexdigest()
+
+
+def _look_up(job: _Job, level: int, cache: JobCache, alias: str | None = None) -> _Job:
+    """Key a job by its bytes and take its deflated bytes from the cache if there (filing
+    them under ``alias`` too); if not, they are kept under both once deflated."""
+    key = _content_key(job, level)
+    hit = cache.get(key)
+    if hit is None:
+        job.key, job.alias = key, alias
+    else:
+        job.done = hit[2]
+        if alias is not None:
+            cache.put(key, job.crc, job.length, None, alias)
+    return job
+
+
+def _content_keyed(jobs: Iterator[_Job], level: int, cache: JobCache) -> Iterator[_Job]:
+    """Jobs keyed by their bytes (--rsyncable: the cuts are only known from the bytes)."""
+    for job in jobs:
+        yield _look_up(job, level, cache)
+
+
+def _grid_jobs(pieces: Iterable, level: int, cache: JobCache) -> Iterator[_Job]:
+    """pigz -nT's jobs (a fixed 128 KiB grid), each keyed by the content keys and offsets of
+    the pieces under it and its dictionary: a cached job's bytes are never read."""
+    spans: list[tuple[int, Span]] = []
+    total = 0
+    for piece in pieces:
+        if not isinstance(piece, Span):
+            if not piece:
+                continue
+            piece = Span(hashlib.sha256(piece).hexdigest(), len(piece), lambda p=piece: (p,))
+        spans.append((total, piece))
+        total += piece.size
+    reader = _SpanReader(spans, cache)
+    index = 0  # the first span that may overlap the current job's dictionary
+    for start in range(0, total or 1, CHUNK):
+        end = min(start + CHUNK, total)
+        low = max(0, start - DICT)
+        while index < len(spans) and spans[index][0] + spans[index][1].size <= low:
+            index += 1
+        described = [f"pigz {level} {int(end < total)} {start - low}"]
+        i = index
+        while i < len(spans) and spans[i][0] < end:
+            offset, span = spans[i]
+            described.append(f"{span.key} {max(low, offset) - offset} {min(end, offset + span.size) - offset}")
+            i += 1
+        where = hashlib.sha256("\n".join(described).encode()).hexdigest()
+        hit = cache.get(where)
+        if hit is not None:
+            yield _Job(None, None, None, end < total, None, hit[2], hit[0], hit[1])
+            continue
+        # unseen here, maybe seen elsewhere: a changed layer's bytes before the change
+        data = reader.read(low, end)
+        yield _look_up(_Job(data[start - low:], data[:start - low] or None, None, end < total),
+                       level, cache, where)
+
+
+class _SpanReader:
+    """Reads byte ranges of a span sequence, moving only forward; spans wholly skipped are
+    never read.  A range that starts inside a span reads that span from its start, unless
+    it starts in its last ``TAIL`` bytes, remembered in ``cache`` from an earlier full read
+    (all a job that reaches past the span's end can need of it)."""
+
+    def __init__(self, spans: list[tuple[int, Span]], cache: JobCache) -> None:
+        self.spans = spans
+        self.cache = cache
+        self.tail = bytearray()  # the last TAIL bytes read of the current span
+        self.index = 0  # the span ``it`` reads
+        self.it: Iterator[bytes] | None = None
+        self.pos = 0  # stream offset just after what was taken from ``it``
+        self.buf = bytearray()
+        self.buf_start = 0
+
+    def read(self, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        buf_end = self.buf_start + len(self.buf)
+        if start >= buf_end:
+            self.buf.clear()
+            self._seek(start)
+        else:
+            del self.buf[:start - self.buf_start]
+        self.buf_start = start
+        while self.buf_start + len(self.buf) < end:
+            self.buf += self._next()
+        return bytes(self.buf[:end - start])
+
+    def _seek(self, target: int) -> None:
+        """Position the source so its next bytes start at ``target`` (spans that end
+        before it are passed over unread)."""
+        while self._span_end() <= target:
+            self.index += 1
+            self.it = None
+        if self.it is None:
+            offset, span = self.spans[self.index]
+            end = offset + span.size
+            if end - target <= TAIL:
+                tail = self.cache.get_tail(span.key)
+                if tail is not None and len(tail) == min(TAIL, span.size):
+                    self.buf += tail[len(tail) - (end - target):]
+                    self.index += 1
+                    self.pos = end
+                    return
+            self.pos = offset
+        while self.pos < target:
+            chunk = self._next()
+            if self.pos > target:
+                self.buf += chunk[len(chunk) - (self.pos - target):]
+
+    def _span_end(self) -> int:
+        offset, span = self.spans[self.index]
+        return offset + span.size
+
+    def _next(self) -> bytes:
+        while True:
+            offset, span = self.spans[self.index]
+            if self.it is None:
+                self.it = iter(span.chunks())
+                self.pos = offset
+                self.tail.clear()
+            chunk = next(self.it, None)
+            if chunk is None:
+                if self.pos != offset + span.size:
+                    raise NixliteError(f"content {span.key} is {self.pos - offset} bytes, "
+                                       f"expected {span.size}")
+                self.cache.put_tail(span.key, bytes(self.tail))
+                self.index += 1
+                self.it = None
+                continue
+            self.pos += len(chunk)
+            if self.pos > offset + span.size:
+                raise NixliteError(f"content {span.key} is longer than its {span.size} bytes")
+            self.tail += chunk[-TAIL:]
+            if len(self.tail) > TAIL:
+                del self.tail[:len(self.tail) - TAIL]
+            return chunk
+
+
+class JobCache:
+    """Deflated pigz jobs by key, one file each under ``directory`` (written to a temporary
+    name, then renamed), at most about ``limit`` bytes in all: when a compression adds
+    more, the least recently used go first."""
+
+    USAGE = "usage"
+
+    def __init__(self, directory: str, limit: int) -> None:
+        self.directory = directory
+        self.limit = limit
+        self.added = 0
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.directory, key[:2], key[2:])
+
+    def get(self, key: str) -> tuple[int, int, bytes] | None:
+        path = self._path(key)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            os.utime(path)
+        except OSError:
+            return None
+        if len(data) < 12:
+            return None
+        crc, length = struct.unpack_from("<IQ", data)
+        return crc, length, data[12:]
+
+    def get_tail(self, span_key: str) -> bytes | None:
+        """The last ``TAIL`` bytes of the content ``span_key`` names, if kept."""
+        got = self.get(_tail_key(span_key))
+        return None if got is None else got[2]
+
+    def put_tail(self, span_key: str, tail: bytes) -> None:
+        self.put(_tail_key(span_key), 0, len(tail), tail)
+
+    def put(self, key: str, crc: int, length: int, deflated: bytes | None,
+            alias: str | None = None) -> None:
+        """Keep a job under ``key`` (``deflated`` None: it is there already), and under
+        ``alias`` too (a hard link: one copy, one age)."""
+        path = self._path(key)
+        temp = f"{path}.tmp-{os.getpid()}-{id(self)}"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if deflated is not None:
+                with open(temp, "wb") as f:
+                    f.write(struct.pack("<IQ", crc & 0xFFFFFFFF, length) + deflated)
+                os.replace(temp, path)
+                self.added += len(deflated) + 12
+            if alias is not None:
+                other = self._path(alias)
+                os.makedirs(os.path.dirname(other), exist_ok=True)
+                os.link(path, temp)
+                os.replace(temp, other)
+        except OSError:
+            # a cache that cannot be written only costs speed
+            with _quiet():
+                os.unlink(temp)
+
+    def close(self) -> None:
+        """Account for what was added; past the limit, drop the least recently used."""
+        if not self.added:
+            return
+        usage = os.path.join(self.directory, self.USAGE)
+        try:
+            with open(usage) as f:
+                total = int(f.read() or 0)
+        except (OSError, ValueError):
+            total = self.limit + 1  # unknown: count for real
+        total += self.added
+        self.added = 0
+        if total > self.limit:
+            total = self._evict(self.limit * 3 // 4)
+        temp = f"{usage}.tmp-{os.getpid()}-{id(self)}"
+        with _quiet():
+            with open(temp, "w") as f:
+                f.write(str(total))
+            os.replace(temp, usage)
+
+    def _evict(self, target: int) -> int:
+        entries = []
+        with os.scandir(self.directory) as top:
+            for sub in top:
+                if sub.is_dir(follow_symlinks=False):
+                    with os.scandir(sub.path) as files:
+                        for entry in files:
+                            with _quiet():
+                                st = entry.stat(follow_symlinks=False)
+                                entries.append((st.st_mtime, st.st_ino, st.st_nlink,
+                                                st.st_size, entry.path))
+        total = sum(size // links for _, _, links, size, _ in entries)
+        for _, _, links, size, path in sorted(entries):
+            if total <= target:
+                break
+            with _quiet():
+                os.unlink(path)
+                total -= size // links
+        return total
+
+
+def _tail_key(span_key: str) -> str:
+    return hashlib.sha256(f"tail {span_key}".encode()).hexdigest()
+
+
+def _quiet():
+    import contextlib
+
+    return contextlib.suppress(OSError)
 
 
 def pigz_bytes(data: bytes, level: int = 6, threads: int | None = None,
