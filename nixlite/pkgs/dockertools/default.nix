@@ -64,8 +64,8 @@ rec {
     uid ? 0,
     gid ? 0,
     runAsRoot ? null,
-    diskSize ? 1024,               # accepted; no VM is used
-    buildVMMemorySize ? 512,       # accepted; no VM is used
+    diskSize ? 1024,               # with runAsRoot: MiB the base layers and the new one may take
+    buildVMMemorySize ? 512,       # accepted and ignored: no VM, the builder's own memory
     created ? "1970-01-01T00:00:01Z",
     includeNixDB ? false,
     nixDb ? includeNixDB,
@@ -74,14 +74,14 @@ rec {
       baseName = baseNameOf name;
       contentsList = toList (if copyToRoot != null then copyToRoot else contents);
       baseJson = builtins.toJSON { inherit created config architecture; os = "linux"; };
-      layer = nativeStep "docker-layer" "docker-layer-${baseName}" {
+      layer = nativeStep "docker-layer" "docker-layer-${baseName}" ({
         inherit name baseJson keepContentsDirlinks extraCommands uid gid runAsRoot fromImage
           fromImageName fromImageTag nixDb;
         contents = contentsList;
         # only runAsRoot runs a program inside the image
         shell = if runAsRoot != null then runAsRootShell else null;
         path = if runAsRoot != null then runAsRootPath else null;
-      } {};
+      } // (if runAsRoot != null then { inherit diskSize; } else {})) {};
       result = nativeStep "docker-image" "docker-image-${baseName}.tar.gz" {
         name = imageName name;
         inherit tag fromImage fromImageName fromImageTag layer;
