@@ -7,19 +7,22 @@
    after one file of the app changed (a new store path, so a new layer, conf and archive;
    target ≤ 10 % of cold), then one after a file of a big package changed.  For the seed's
    ``pigz -nT`` archive, the default ``compressor = "gz"`` (``pigz -nTR``) and ``none``.
-   Deflated gzip jobs are cached by content (``nixlite.image.gzip.JobCache``): with
-   ``-nT`` the jobs sit on a fixed grid, so a job over unchanged layers at unchanged
-   offsets is found without reading them; a change that alters a layer's size shifts every
-   later job, whose bytes are then read and looked up by content (only those before the
-   change match).  With ``-nTR`` every byte is read to find the cuts, which fall back into
-   step after a change, and only the jobs around it are deflated again.  ``none`` must
-   write every byte of the archive again.
+   Deflated gzip jobs are cached (``nixlite.image.gzip.JobCache``) by where they lie
+   (the layers' diff_ids and offsets under them): a job over unchanged layers at unchanged
+   offsets is found without reading them.  With the seed's ``-nT`` the jobs sit on a fixed
+   128 KiB grid, so an edit that changes a layer's size shifts every later job: those are
+   read and looked up by their bytes, and only the ones before the edit match (the app's
+   layer comes last, so little follows it; an edit in a big package recompresses what
+   follows it in that layer and the layers after it).  With ``-nTR`` the cuts come from
+   the bytes: each layer's cut points are kept too, the cuts fall back into step after the
+   edit, and the jobs after it match again.  ``none`` writes every byte again.
 2. Store layers as the stream script writes them, + sha256, against ``tar -cf - | sha256sum``
    on the same paths (target ≥ 0.7× tar's throughput), and the GNU dialect of the
    customisation layer checked byte for byte against GNU tar.
 3. gzip: nixlite's pigz-identical compressor against ``pigz -nT`` and ``pigz -nTR``.
 
-Peak resident memory is printed last: the steps stream, they never hold a layer.
+Peak resident memory is printed after the builds: the steps stream, they never hold a layer
+(the gzip comparison after it holds its sample in memory).
 Each throughput is the best of three runs after a warm-up (both sides read the page cache).
 """
 
@@ -191,6 +194,9 @@ def main() -> None:
     base = tempfile.mkdtemp(prefix="nixlite-bench-", dir="/tmp")
     try:
         store, paths = bench_builds(base, args.mb, args.packages)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"\npeak resident memory after the builds: {peak:.0f} MiB (steps stream: flat in "
+              "the image size)")
         bench_store_layers(store, paths)
 
         # the customisation layer's GNU dialect, on the packages' source tree
@@ -248,8 +254,6 @@ def main() -> None:
             t_us = best_of(3, lambda: run_ours(threads, True))
             print(f"  {threads} thread(s): pigz {smib / t_ref:6.0f} MiB/s, nixlite "
                   f"{smib / t_us:6.0f} MiB/s, ratio {t_ref / t_us:.2f}x")
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"\npeak resident memory of this process: {peak:.0f} MiB")
     finally:
         if args.keep:
             print(f"kept {base}")

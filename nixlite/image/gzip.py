@@ -9,16 +9,16 @@ depends only on input bytes, the output does not depend on pigz's thread count �
 compress chunks in parallel threads too (ctypes releases the GIL during the zlib calls).
 
 With --rsyncable, pigz also cuts blocks where a 12-bit rolling hash of the input hits a
-fixed value, and fills each job only up to its last hit; ``_rsync_jobs`` replays its buffer
-handling exactly (the cut points are computed for whole buffers at once).
+fixed value, and fills each job only up to its last hit; ``_rsync_plan`` replays its buffer
+handling exactly, on offsets (the cut points are computed for whole buffers at once).
 
 So a job's deflated bytes depend only on (level, its dictionary, its bytes and block cuts,
-whether more follows): ``JobCache`` keeps them by that, and a rebuild recompresses only the
-jobs whose input changed.  Without --rsyncable the jobs sit on a fixed 128 KiB grid, so the
-input may name big pieces by content instead of giving their bytes (``Span``: a layer by its
-diff_id): a job over unchanged spans at unchanged offsets is found without reading them.
-With --rsyncable the cuts come from the bytes, so every byte is read and jobs are keyed by
-their content (after a change the cuts fall back into step, and so do the keys).
+whether more follows): ``JobCache`` keeps them, and a rebuild recompresses only the jobs
+whose input changed.  The input may name big pieces by content instead of giving their
+bytes (``Span``: a layer by its diff_id), and a job is first looked up by the spans and
+offsets under it, so a job over unchanged spans at unchanged offsets is never read.  The
+jobs' places come from a fixed 128 KiB grid, or with --rsyncable from each span's cut
+points, also kept (after a change the cuts fall back into step, and so do the jobs).
 
 Python's ``zlib`` module lacks ``deflatePending``, ``deflatePrime`` and ``crc32_combine``, so
 this drives the system ``libz.so.1`` (the zlib pigz links against) through ctypes.
@@ -26,6 +26,7 @@ this drives the system ``libz.so.1`` (the zlib pigz links against) through ctype
 
 from __future__ import annotations
 
+import array
 import collections
 import ctypes
 import ctypes.util
@@ -229,17 +230,19 @@ def _rsync_cuts(ext: bytes, start: int) -> Iterator[int]:
 
 class _RsyncReader:
     """pigz's readn() over a chunk stream, recording the stream offsets just after every
-    rolling-hash hit (the rsyncable cut points)."""
+    rolling-hash hit (the rsyncable cut points) and keeping the bytes a job may still need."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self.it = iter(chunks)
-        self.pending = bytearray()
-        self.offset = 0  # stream offset of the next byte read
+        self.pending = bytearray()  # read from the chunks, not yet by readn
+        self.offset = 0  # stream offset of the next byte readn returns
+        self.kept = bytearray()  # bytes from kept_start up to offset
+        self.kept_start = 0
         self.tail = b""  # the last (up to) 11 bytes read
         self.hash = RSYNC_HIT
         self.cuts: collections.deque[int] = collections.deque()
 
-    def readn(self, n: int) -> tuple[int, bytes]:
+    def readn(self, n: int) -> tuple[int, int]:
         while len(self.pending) < n:
             piece = next(self.it, None)
             if piece is None:
@@ -261,7 +264,14 @@ class _RsyncReader:
                 self.cuts.append(shift + index + 1)
         self.tail = (self.tail + data)[-11:]
         self.offset += len(data)
-        return start, data
+        self.kept += data
+        return start, len(data)
+
+    def take(self, start: int, end: int) -> bytes:
+        """The bytes in [start, end); those before ``start`` are not kept any longer."""
+        del self.kept[:start - self.kept_start]
+        self.kept_start = start
+        return bytes(self.kept[:end - start])
 
     def cuts_through(self, end: int) -> list[int]:
         """Consume the cut points up to ``end`` (scanning only moves forward)."""
@@ -271,56 +281,64 @@ class _RsyncReader:
         return out
 
 
-def _rsync_jobs(chunks: Iterable[bytes]) -> Iterator[Job]:
-    """pigz's jobs with --rsyncable, simulating parallel_compress's buffers: each job is
-    filled towards 128 KiB and cut at the last hash hit, its blocks split at every hit."""
-    reader = _RsyncReader(chunks)
-    nxt_start, nxt = reader.readn(CHUNK)
-    hold: tuple[int, bytes] | None = None
+def _rsync_plan(source) -> Iterator[tuple[int, int, list[int] | None, bool]]:
+    """pigz's jobs with --rsyncable as (start, length, block lengths, more), simulating
+    parallel_compress's buffers over ``source`` (``readn(n)`` → (start, length) and
+    ``cuts_through(end)``): each job is filled towards 128 KiB and cut at the last hash
+    hit, its blocks split at every hit."""
+    nxt_start, nxt_len = source.readn(CHUNK)
+    hold: tuple[int, int] | None = None
     scan = 0
     left = 0
-    history = b""  # the last 32 KiB before the current job
     while True:
-        curr_start, curr = nxt_start, nxt
+        curr_start, curr_len = nxt_start, nxt_len
         if hold is not None:
-            (nxt_start, nxt), hold = hold, None
+            (nxt_start, nxt_len), hold = hold, None
         else:
-            nxt_start, nxt = reader.readn(CHUNK)
-        lens: list[int] | None = None
-        if curr:
-            lens = []
+            nxt_start, nxt_len = source.readn(CHUNK)
+        blocks: list[int] | None = None
+        if curr_len:
+            lens: list[int] = []
             if left == 0:
                 last = curr_start
-                for cut in reader.cuts_through(curr_start + len(curr)):
+                for cut in source.cuts_through(curr_start + curr_len):
                     lens.append(cut - last)
                     last = cut
-                left = curr_start + len(curr) - last
-                scan = curr_start + len(curr)
+                left = curr_start + curr_len - last
+                scan = curr_start + curr_len
             last = nxt_start
-            end = nxt_start + min(CHUNK - len(curr), len(nxt))
-            for cut in reader.cuts_through(end):
+            end = nxt_start + min(CHUNK - curr_len, nxt_len)
+            for cut in source.cuts_through(end):
                 lens.append(cut - last + left)
                 left = 0
                 last = cut
             scan = max(scan, end)
             take = (last if lens else scan) - nxt_start
             if take:
-                curr += nxt[:take]
-                nxt, nxt_start = nxt[take:], nxt_start + take
+                curr_len += take
+                nxt_start, nxt_len = nxt_start + take, nxt_len - take
                 left = 0
-            elif lens and left and nxt:
-                hold = (nxt_start, nxt)
-                nxt_start, nxt = curr_start + len(curr) - left, curr[len(curr) - left:]
-                curr = curr[:len(curr) - left]
+            elif lens and left and nxt_len:
+                hold = (nxt_start, nxt_len)
+                nxt_start, nxt_len = curr_start + curr_len - left, left
+                curr_len -= left
             else:
                 left = 0
-            blocks = lens + ([len(curr) - sum(lens)] if len(curr) > sum(lens) else [])
-            lens = blocks
-        more = bool(nxt)
-        yield curr, history or None, lens, more
+            total = sum(lens)
+            blocks = lens + ([curr_len - total] if curr_len > total else [])
+        more = nxt_len > 0
+        yield curr_start, curr_len, blocks, more
         if not more:
             return
-        history = (history + curr)[-DICT:]
+
+
+def _rsync_jobs(chunks: Iterable[bytes]) -> Iterator[Job]:
+    """pigz -R's jobs over a chunk stream, with their bytes."""
+    reader = _RsyncReader(chunks)
+    for start, length, blocks, more in _rsync_plan(reader):
+        low = max(0, start - DICT)
+        data = reader.take(low, start + length)
+        yield data[start - low:], data[:start - low] or None, blocks, more
 
 
 class Span:
@@ -370,13 +388,11 @@ def pigz_chunks(chunks: Iterable, level: int = 6, threads: int | None = None,
         raise NixliteError(f"gzip level {level} is out of range 1-9")
     xfl = b"\x02" if level == 9 else b"\x04" if level == 1 else b"\x00"  # pigz's XFL choice
     yield HEADER[:8] + xfl + HEADER[9:]
-    if cache is not None and not rsyncable:
-        jobs: Iterator[_Job] = _grid_jobs(chunks, level, cache)
+    if cache is not None:
+        jobs: Iterator[_Job] = _keyed_jobs(chunks, level, cache, rsyncable)
     else:
         plain = _rsync_jobs(_expand(chunks)) if rsyncable else _plain_jobs(_expand(chunks))
         jobs = (_Job(*job) for job in plain)
-        if cache is not None:
-            jobs = _content_keyed(jobs, level, cache)
     crc, length = 0, 0
     combine = _zlib().crc32_combine
     for job in _deflated(jobs, level, threads):
@@ -463,15 +479,8 @@ def _look_up(job: _Job, level: int, cache: JobCache, alias: str | None = None) -
     return job
 
 
-def _content_keyed(jobs: Iterator[_Job], level: int, cache: JobCache) -> Iterator[_Job]:
-    """Jobs keyed by their bytes (--rsyncable: the cuts are only known from the bytes)."""
-    for job in jobs:
-        yield _look_up(job, level, cache)
-
-
-def _grid_jobs(pieces: Iterable, level: int, cache: JobCache) -> Iterator[_Job]:
-    """pigz -nT's jobs (a fixed 128 KiB grid), each keyed by the content keys and offsets of
-    the pieces under it and its dictionary: a cached job's bytes are never read."""
+def _spans_of(pieces: Iterable) -> tuple[list[tuple[int, Span]], int]:
+    """The pieces as (offset, Span), byte pieces as spans named by their hash; the total."""
     spans: list[tuple[int, Span]] = []
     total = 0
     for piece in pieces:
@@ -481,14 +490,30 @@ def _grid_jobs(pieces: Iterable, level: int, cache: JobCache) -> Iterator[_Job]:
             piece = Span(hashlib.sha256(piece).hexdigest(), len(piece), lambda p=piece: (p,))
         spans.append((total, piece))
         total += piece.size
+    return spans, total
+
+
+def _keyed_jobs(pieces: Iterable, level: int, cache: JobCache, rsyncable: bool) -> Iterator[_Job]:
+    """pigz's jobs, each keyed by where it lies: the content keys and offsets of the spans
+    under it and its dictionary, its block cuts, whether more follows.  A job found so is
+    never read; the others are read and looked up by their bytes (a changed layer's bytes
+    before the change), then kept under both keys.  Without --rsyncable the jobs are a
+    fixed 128 KiB grid; with it their cuts come from ``_SpanCuts``.  Byte pieces are held
+    until the end: give big content as spans."""
+    spans, total = _spans_of(pieces)
+    if rsyncable:
+        plan: Iterator = _rsync_plan(_SpanCuts(spans, total, cache))
+    else:
+        plan = ((start, min(CHUNK, total - start), None, start + CHUNK < total)
+                for start in range(0, total or 1, CHUNK))
     reader = _SpanReader(spans, cache)
     index = 0  # the first span that may overlap the current job's dictionary
-    for start in range(0, total or 1, CHUNK):
-        end = min(start + CHUNK, total)
+    for start, length, blocks, more in plan:
+        end = start + length
         low = max(0, start - DICT)
         while index < len(spans) and spans[index][0] + spans[index][1].size <= low:
             index += 1
-        described = [f"pigz {level} {int(end < total)} {start - low}"]
+        described = [f"pigz {level} {int(more)} {start - low} {blocks}"]
         i = index
         while i < len(spans) and spans[i][0] < end:
             offset, span = spans[i]
@@ -497,12 +522,80 @@ def _grid_jobs(pieces: Iterable, level: int, cache: JobCache) -> Iterator[_Job]:
         where = hashlib.sha256("\n".join(described).encode()).hexdigest()
         hit = cache.get(where)
         if hit is not None:
-            yield _Job(None, None, None, end < total, None, hit[2], hit[0], hit[1])
+            yield _Job(None, None, None, more, None, hit[2], hit[0], hit[1])
             continue
-        # unseen here, maybe seen elsewhere: a changed layer's bytes before the change
         data = reader.read(low, end)
-        yield _look_up(_Job(data[start - low:], data[:start - low] or None, None, end < total),
+        yield _look_up(_Job(data[start - low:], data[:start - low] or None, blocks, more),
                        level, cache, where)
+
+
+class _SpanCuts:
+    """``_rsync_plan``'s source over spans without reading them: each span's hash hits
+    (but those in its first 11 bytes, which depend on what precedes it) are computed once
+    and kept in the cache by its key."""
+
+    def __init__(self, spans: list[tuple[int, Span]], total: int, cache: JobCache) -> None:
+        self.spans = iter(spans)
+        self.total = total
+        self.cache = cache
+        self.offset = 0
+        self.covered = 0  # the cuts of every byte before this are known
+        self.context = b""  # the (up to) 11 bytes before ``covered``
+        self.cuts: collections.deque[int] = collections.deque()
+
+    def readn(self, n: int) -> tuple[int, int]:
+        start = self.offset
+        self.offset += min(n, self.total - start)
+        while self.covered < self.offset:
+            self._add_span(*next(self.spans))
+        return start, self.offset - start
+
+    def cuts_through(self, end: int) -> list[int]:
+        out = []
+        while self.cuts and self.cuts[0] <= end:
+            out.append(self.cuts.popleft())
+        return out
+
+    def _add_span(self, offset: int, span: Span) -> None:
+        head, tail, inner = self._analysis(span)
+        h = RSYNC_HIT  # the initial hash: only seen when offset < 11, as at a stream's start
+        for byte in self.context:
+            h = ((h << 1) ^ byte) & RSYNC_MASK
+        for j, byte in enumerate(head):
+            h = ((h << 1) ^ byte) & RSYNC_MASK
+            if h == RSYNC_HIT:
+                self.cuts.append(offset + j + 1)
+        self.cuts.extend(offset + cut for cut in inner)
+        self.context = (self.context + tail)[-11:]
+        self.covered = offset + span.size
+
+    def _analysis(self, span: Span) -> tuple[bytes, bytes, array.array]:
+        """(first 11 bytes, last 11 bytes, cuts after bytes 11 on) of a span; spans longer
+        than TAIL are analysed once and kept."""
+        key = _derived_key("rsync-cuts", span.key)
+        inner = array.array("Q")
+        kept = self.cache.get(key) if span.size > TAIL else None
+        if kept is not None:
+            inner.frombytes(kept[2][22:])
+            return kept[2][:11], kept[2][11:22], inner
+        head, prefix, pos = b"", b"", 0
+        for chunk in span.chunks():
+            for i in range(0, len(chunk), CHUNK):
+                piece = chunk[i:i + CHUNK]
+                if len(head) < 11:
+                    head = (head + piece)[:11]
+                ext = prefix + piece
+                base = pos - len(prefix)
+                inner.extend(base + index + 1 for index in _rsync_cuts(ext, 11))
+                prefix = ext[-11:]
+                pos += len(piece)
+        if span.size > TAIL:
+            self.cache.put(key, 0, span.size, head + prefix + inner.tobytes())
+        return head, prefix, inner
+
+
+def _derived_key(kind: str, span_key: str) -> str:
+    return hashlib.sha256(f"{kind} {span_key}".encode()).hexdigest()
 
 
 class _SpanReader:
@@ -616,11 +709,11 @@ class JobCache:
 
     def get_tail(self, span_key: str) -> bytes | None:
         """The last ``TAIL`` bytes of the content ``span_key`` names, if kept."""
-        got = self.get(_tail_key(span_key))
+        got = self.get(_derived_key("tail", span_key))
         return None if got is None else got[2]
 
     def put_tail(self, span_key: str, tail: bytes) -> None:
-        self.put(_tail_key(span_key), 0, len(tail), tail)
+        self.put(_derived_key("tail", span_key), 0, len(tail), tail)
 
     def put(self, key: str, crc: int, length: int, deflated: bytes | None,
             alias: str | None = None) -> None:
@@ -666,28 +759,27 @@ class JobCache:
             os.replace(temp, usage)
 
     def _evict(self, target: int) -> int:
-        entries = []
+        """Drop the least recently used jobs (every name of each) down to ``target`` bytes."""
+        files: dict[tuple[int, int], list] = {}  # inode → [last use, size, names]
         with os.scandir(self.directory) as top:
             for sub in top:
                 if sub.is_dir(follow_symlinks=False):
-                    with os.scandir(sub.path) as files:
-                        for entry in files:
+                    with os.scandir(sub.path) as entries:
+                        for entry in entries:
                             with _quiet():
                                 st = entry.stat(follow_symlinks=False)
-                                entries.append((st.st_mtime, st.st_ino, st.st_nlink,
-                                                st.st_size, entry.path))
-        total = sum(size // links for _, _, links, size, _ in entries)
-        for _, _, links, size, path in sorted(entries):
+                                found = files.setdefault((st.st_dev, st.st_ino), [0, st.st_size, []])
+                                found[0] = max(found[0], st.st_mtime)
+                                found[2].append(entry.path)
+        total = sum(size for _, size, _ in files.values())
+        for _, size, names in sorted(files.values(), key=lambda f: f[0]):
             if total <= target:
                 break
             with _quiet():
-                os.unlink(path)
-                total -= size // links
+                for name in names:
+                    os.unlink(name)
+                total -= size
         return total
-
-
-def _tail_key(span_key: str) -> str:
-    return hashlib.sha256(f"tail {span_key}".encode()).hexdigest()
 
 
 def _quiet():

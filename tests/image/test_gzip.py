@@ -151,24 +151,25 @@ def _spans(parts, reads):
     return out
 
 
-@pytest.mark.parametrize("threads", [1, 2])
-def test_job_cache_reuses_jobs_without_reading_unchanged_spans(tmp_path, threads):
-    """-nT with a cache: the same bytes as pigz, cold and warm; warm reads nothing; after
-    one span changed (same size, as a one-byte edit) only jobs over it are read, and the
-    span before it is not re-read for its last bytes (its tail is remembered)."""
+@pytest.mark.parametrize("threads,flags", [(1, ()), (2, ()), (1, ("-R",)), (2, ("-R",))])
+def test_job_cache_reuses_jobs_without_reading_unchanged_spans(tmp_path, threads, flags):
+    """With a cache: the same bytes as pigz -nT (and -nTR), cold and warm; warm reads
+    nothing (-R: the spans' cut points are kept too); after one span changed (same size,
+    as a one-byte edit) only jobs over it are read, and the span before it is not re-read
+    for its last bytes (its tail is remembered)."""
     a, b, c = compressible(300_000, 1), random.Random(2).randbytes(700_001), compressible(400_000, 3)
     edited = b[:400_000] + b"!" + b[400_001:]
     for parts in ([b"head" * 100, ("A", a), b"x" * 100, ("B", b), ("C", c), b"end"],
                   [b"head" * 100, ("A", a), b"x" * 100, ("B2", edited), ("C", c), b"end"]):
-        expected = pigz(b"".join(p[1] if isinstance(p, tuple) else p for p in parts))
+        expected = pigz(b"".join(p[1] if isinstance(p, tuple) else p for p in parts), *flags)
         reads: list[str] = []
-        first = b"".join(pigz_chunks(_spans(parts, reads), threads=threads,
+        first = b"".join(pigz_chunks(_spans(parts, reads), threads=threads, rsyncable=bool(flags),
                                      cache=JobCache(str(tmp_path), 1 << 30)))
         assert first == expected
-        if parts[3][0] == "B2":
-            assert reads == ["B2", "C"]  # C's first jobs reach back into B2
+        if parts[3][0] == "B2":  # -R: once for its cut points, once for the missed jobs
+            assert reads == (["B2", "B2", "C"] if flags else ["B2", "C"])  # C's first jobs reach into B2
         reads.clear()
-        again = b"".join(pigz_chunks(_spans(parts, reads), threads=threads,
+        again = b"".join(pigz_chunks(_spans(parts, reads), threads=threads, rsyncable=bool(flags),
                                      cache=JobCache(str(tmp_path), 1 << 30)))
         assert (again, reads) == (expected, [])
 
@@ -193,9 +194,28 @@ def test_job_cache_stays_within_its_limit(tmp_path):
     limit = 2 << 20
     cache = JobCache(str(tmp_path), limit)
     assert b"".join(pigz_chunks([data], cache=cache, rsyncable=True)) == pigz(data, "-R")
-    kept = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(tmp_path)
-               for f in files if f != JobCache.USAGE)
+    entries = {os.stat(os.path.join(d, f)) for d, _, files in os.walk(tmp_path)
+               for f in files if f != JobCache.USAGE}  # a job is kept under two names
+    kept = sum(st.st_size for st in {(st.st_ino): st for st in entries}.values())
     assert 0 < kept <= limit * 3 // 4
     assert int((tmp_path / JobCache.USAGE).read_text()) == kept
     assert b"".join(pigz_chunks([data], cache=JobCache(str(tmp_path), limit),
                                 rsyncable=True)) == pigz(data, "-R")
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_job_cache_with_spans_of_every_size(tmp_path, seed):
+    """Spans shorter than the rolling hash's window, at the stream's start, longer than a
+    job, between byte pieces: pigz's bytes with -nT and -nTR, cold and warm."""
+    rng = random.Random(seed)
+    parts: list = []
+    for n in range(14):
+        size = rng.choice([1, 5, 11, 12, 700, 40_000, 200_000, 400_000])
+        data = compressible(size, seed * 100 + n) if n % 3 else rng.randbytes(size)
+        parts.append((f"k{seed}-{n}", data) if n % 4 else data)
+    flat = b"".join(p[1] if isinstance(p, tuple) else p for p in parts)
+    for flags in ((), ("-R",)):
+        for _ in range(2):
+            got = b"".join(pigz_chunks(_spans(parts, []), rsyncable=bool(flags),
+                                       cache=JobCache(str(tmp_path), 1 << 30)))
+            assert got == pigz(flat, *flags)
