@@ -4,7 +4,9 @@ Evaluates FILE (default ``./default.nix``), ``-E EXPR`` or ``-`` with the
 flags ``nixlite instantiate`` takes, builds every missing output of the
 derivations found (dependencies first, ``-j`` at a time), makes the
 ``result``, ``result-dev``, ``result-2``… links (GC roots) and prints the
-output paths.  Builders see nixlite's store at ``/nix/store``
+output paths where they really are (nixlite's store lives under the user's data directory,
+so ``/nix/store/…`` names nothing on disk; like nix-build's, the printed path can be run or
+read: ``$(nixlite build img.nix) | docker load``).  Builders see nixlite's store at ``/nix/store``
 (``nixlite.build.sandbox``).  Exit status as nix-build: 100 for a failed
 builder, 102 for a hash mismatch, 104 when ``--check`` finds a difference.
 """
@@ -125,7 +127,7 @@ def _build_with(args, store, select) -> int:
     for link, out_path in links.items():
         _make_root_link(store, link, out_path)
     for _, _, out_path in wanted:
-        sys.stdout.write(out_path + "\n")
+        sys.stdout.write(store.physical(out_path) + "\n")
     return 0
 
 

@@ -23,6 +23,7 @@ from nixlite.errors import NixliteError
 from nixlite.image.compression import (DEFAULT_MAX_DECOMPRESSED, compress_chunks,
                                        decompress_chunks, sniff_compression)
 from nixlite.image.files import atomic_file, read_chunks, temporary_directory
+from nixlite.image.gzip import JobCache, Span, pigz_chunks
 from nixlite.image.jsonstyle import MAX_JSON, go_json, parse_json, python_json
 from nixlite.image.model import (DOCKER_CONFIG, DOCKER_LAYER_GZIP, DOCKER_MANIFEST, Image, Layer,
                                  check_digest_syntax, descriptor, file_source)
@@ -32,7 +33,8 @@ from nixlite.image.tarwriter import PaxTarWriter
 
 def docker_archive_chunks(image: Image, *, mtime: int = 0, repo_tags: list[str] | None = None,
                           layer_headers: dict[int, dict[str, Any]] | None = None,
-                          compression: str = "none") -> Iterator[bytes]:
+                          compression: str = "none", job_cache: JobCache | None = None
+                          ) -> Iterator[bytes]:
     """Stream the archive.  ``mtime`` is every member's mtime (upstream: ``created``'s epoch
     in the seed, ``mtime`` today).  ``repo_tags`` overrides ``image.repo_tags``.
     ``layer_headers`` maps a layer index to header fields overriding the defaults (mode
@@ -40,14 +42,20 @@ def docker_archive_chunks(image: Image, *, mtime: int = 0, repo_tags: list[str] 
     stored file (mode 0444 and the store owner); ``name`` overrides the member name and
     ``verbatim`` copies the stored blob instead of the tar (fromImage's base layers).
     ``compression='gzip'`` gives the seed buildLayeredImage's ``stream | pigz -nT`` bytes,
-    ``'gzip-rsyncable'`` today's ``pigz -nTR``, ``'zstd'`` a zstd frame."""
+    ``'gzip-rsyncable'`` today's ``pigz -nTR``, ``'zstd'`` a zstd frame.  With gzip,
+    ``job_cache`` keeps the deflated jobs and reuses those of earlier archives: layers are
+    passed to it by diff_id, and read only where a job over them is not cached."""
+    spans = job_cache is not None and compression in ("gzip", "gzip-rsyncable")
     chunks = _archive_chunks(image, mtime, image.repo_tags if repo_tags is None else repo_tags,
-                             layer_headers or {})
+                             layer_headers or {}, spans)
+    if spans:
+        return pigz_chunks(chunks, rsyncable=compression == "gzip-rsyncable", cache=job_cache)
     return compress_chunks(chunks, compression)
 
 
 def _archive_chunks(image: Image, mtime: int, repo_tags: list[str],
-                    layer_headers: dict[int, dict[str, Any]]) -> Iterator[bytes]:
+                    layer_headers: dict[int, dict[str, Any]], spans: bool = False
+                    ) -> Iterator[bytes | Span]:
     writer = PaxTarWriter()
     names = []
     for index, layer in enumerate(image.layers):
@@ -57,9 +65,11 @@ def _archive_chunks(image: Image, mtime: int, repo_tags: list[str],
             check_digest_syntax(layer.diff_id, "layer diff_id") + "/layer.tar")
         names.append(name)
         if attrs.pop("verbatim", False):
-            yield from writer.add(name, layer.size, layer.blob_chunks(), **attrs)
+            size, key, chunks = layer.size, layer.digest, layer.blob_chunks
         else:
-            yield from writer.add(name, layer.tar_size, layer.tar_chunks(), **attrs)
+            size, key, chunks = layer.tar_size, layer.diff_id, layer.tar_chunks
+        content = Span(key, size, chunks) if spans else chunks()
+        yield from writer.add(name, size, content, **attrs)
     config_name = image.config_digest.split(":", 1)[1] + ".json"
     yield from writer.add(config_name, len(image.config_bytes), [image.config_bytes], mtime=mtime)
     manifest = python_json([{"Config": config_name, "RepoTags": list(repo_tags), "Layers": names}])

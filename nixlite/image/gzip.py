@@ -9,18 +9,28 @@ depends only on input bytes, the output does not depend on pigz's thread count �
 compress chunks in parallel threads too (ctypes releases the GIL during the zlib calls).
 
 With --rsyncable, pigz also cuts blocks where a 12-bit rolling hash of the input hits a
-fixed value, and fills each job only up to its last hit; ``_rsync_jobs`` replays its buffer
-handling exactly (the cut points are computed for whole buffers at once).
+fixed value, and fills each job only up to its last hit; ``_rsync_plan`` replays its buffer
+handling exactly, on offsets (the cut points are computed for whole buffers at once).
 
-Python's ``zlib`` module lacks ``deflatePending`` and ``deflatePrime``, so this drives the
-system ``libz.so.1`` (the zlib pigz links against) through ctypes.
+So a job's deflated bytes depend only on (level, its dictionary, its bytes and block cuts,
+whether more follows): ``JobCache`` keeps them, and a rebuild recompresses only the jobs
+whose input changed.  The input may name big pieces by content instead of giving their
+bytes (``Span``: a layer by its diff_id), and a job is first looked up by the spans and
+offsets under it, so a job over unchanged spans at unchanged offsets is never read.  The
+jobs' places come from a fixed 128 KiB grid, or with --rsyncable from each span's cut
+points, also kept (after a change the cuts fall back into step, and so do the jobs).
+
+Python's ``zlib`` module lacks ``deflatePending``, ``deflatePrime`` and ``crc32_combine``, so
+this drives the system ``libz.so.1`` (the zlib pigz links against) through ctypes.
 """
 
 from __future__ import annotations
 
+import array
 import collections
 import ctypes
 import ctypes.util
+import hashlib
 import os
 import struct
 import zlib
@@ -31,6 +41,7 @@ from nixlite.image.threads import worker_pool
 
 CHUNK = 131072
 DICT = 32768
+TAIL = CHUNK + DICT  # what a job reaching past a span's end may need of it
 HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"
 
 Z_NO_FLUSH, Z_SYNC_FLUSH, Z_FINISH, Z_BLOCK = 0, 2, 4, 5
@@ -70,6 +81,8 @@ def _zlib():
         lib.deflatePrime.argtypes = [p, ctypes.c_int, ctypes.c_int]
         lib.deflateBound.argtypes = [p, ctypes.c_ulong]
         lib.deflateBound.restype = ctypes.c_ulong
+        lib.crc32_combine.argtypes = [ctypes.c_ulong, ctypes.c_ulong, ctypes.c_long]
+        lib.crc32_combine.restype = ctypes.c_ulong
         _lib = lib
     return _lib
 
@@ -217,17 +230,19 @@ def _rsync_cuts(ext: bytes, start: int) -> Iterator[int]:
 
 class _RsyncReader:
     """pigz's readn() over a chunk stream, recording the stream offsets just after every
-    rolling-hash hit (the rsyncable cut points)."""
+    rolling-hash hit (the rsyncable cut points) and keeping the bytes a job may still need."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self.it = iter(chunks)
-        self.pending = bytearray()
-        self.offset = 0  # stream offset of the next byte read
+        self.pending = bytearray()  # read from the chunks, not yet by readn
+        self.offset = 0  # stream offset of the next byte readn returns
+        self.kept = bytearray()  # bytes from kept_start up to offset
+        self.kept_start = 0
         self.tail = b""  # the last (up to) 11 bytes read
         self.hash = RSYNC_HIT
         self.cuts: collections.deque[int] = collections.deque()
 
-    def readn(self, n: int) -> tuple[int, bytes]:
+    def readn(self, n: int) -> tuple[int, int]:
         while len(self.pending) < n:
             piece = next(self.it, None)
             if piece is None:
@@ -249,7 +264,14 @@ class _RsyncReader:
                 self.cuts.append(shift + index + 1)
         self.tail = (self.tail + data)[-11:]
         self.offset += len(data)
-        return start, data
+        self.kept += data
+        return start, len(data)
+
+    def take(self, start: int, end: int) -> bytes:
+        """The bytes in [start, end); those before ``start`` are not kept any longer."""
+        del self.kept[:start - self.kept_start]
+        self.kept_start = start
+        return bytes(self.kept[:end - start])
 
     def cuts_through(self, end: int) -> list[int]:
         """Consume the cut points up to ``end`` (scanning only moves forward)."""
@@ -259,95 +281,143 @@ class _RsyncReader:
         return out
 
 
-def _rsync_jobs(chunks: Iterable[bytes]) -> Iterator[Job]:
-    """pigz's jobs with --rsyncable, simulating parallel_compress's buffers: each job is
-    filled towards 128 KiB and cut at the last hash hit, its blocks split at every hit."""
-    reader = _RsyncReader(chunks)
-    nxt_start, nxt = reader.readn(CHUNK)
-    hold: tuple[int, bytes] | None = None
+def _rsync_plan(source) -> Iterator[tuple[int, int, list[int] | None, bool]]:
+    """pigz's jobs with --rsyncable as (start, length, block lengths, more), simulating
+    parallel_compress's buffers over ``source`` (``readn(n)`` → (start, length) and
+    ``cuts_through(end)``): each job is filled towards 128 KiB and cut at the last hash
+    hit, its blocks split at every hit."""
+    nxt_start, nxt_len = source.readn(CHUNK)
+    hold: tuple[int, int] | None = None
     scan = 0
     left = 0
-    history = b""  # the last 32 KiB before the current job
     while True:
-        curr_start, curr = nxt_start, nxt
+        curr_start, curr_len = nxt_start, nxt_len
         if hold is not None:
-            (nxt_start, nxt), hold = hold, None
+            (nxt_start, nxt_len), hold = hold, None
         else:
-            nxt_start, nxt = reader.readn(CHUNK)
-        lens: list[int] | None = None
-        if curr:
-            lens = []
+            nxt_start, nxt_len = source.readn(CHUNK)
+        blocks: list[int] | None = None
+        if curr_len:
+            lens: list[int] = []
             if left == 0:
                 last = curr_start
-                for cut in reader.cuts_through(curr_start + len(curr)):
+                for cut in source.cuts_through(curr_start + curr_len):
                     lens.append(cut - last)
                     last = cut
-                left = curr_start + len(curr) - last
-                scan = curr_start + len(curr)
+                left = curr_start + curr_len - last
+                scan = curr_start + curr_len
             last = nxt_start
-            end = nxt_start + min(CHUNK - len(curr), len(nxt))
-            for cut in reader.cuts_through(end):
+            end = nxt_start + min(CHUNK - curr_len, nxt_len)
+            for cut in source.cuts_through(end):
                 lens.append(cut - last + left)
                 left = 0
                 last = cut
             scan = max(scan, end)
             take = (last if lens else scan) - nxt_start
             if take:
-                curr += nxt[:take]
-                nxt, nxt_start = nxt[take:], nxt_start + take
+                curr_len += take
+                nxt_start, nxt_len = nxt_start + take, nxt_len - take
                 left = 0
-            elif lens and left and nxt:
-                hold = (nxt_start, nxt)
-                nxt_start, nxt = curr_start + len(curr) - left, curr[len(curr) - left:]
-                curr = curr[:len(curr) - left]
+            elif lens and left and nxt_len:
+                hold = (nxt_start, nxt_len)
+                nxt_start, nxt_len = curr_start + curr_len - left, left
+                curr_len -= left
             else:
                 left = 0
-            blocks = lens + ([len(curr) - sum(lens)] if len(curr) > sum(lens) else [])
-            lens = blocks
-        more = bool(nxt)
-        yield curr, history or None, lens, more
+            total = sum(lens)
+            blocks = lens + ([curr_len - total] if curr_len > total else [])
+        more = nxt_len > 0
+        yield curr_start, curr_len, blocks, more
         if not more:
             return
-        history = (history + curr)[-DICT:]
 
 
-def pigz_chunks(chunks: Iterable[bytes], level: int = 6, threads: int | None = None,
-                rsyncable: bool = False) -> Iterator[bytes]:
-    """Compress a stream of byte pieces into the exact bytes of ``pigz -nT -<level>``
-    (``rsyncable``: ``pigz -nTR``, today's buildLayeredImage default).
+def _rsync_jobs(chunks: Iterable[bytes]) -> Iterator[Job]:
+    """pigz -R's jobs over a chunk stream, with their bytes."""
+    reader = _RsyncReader(chunks)
+    for start, length, blocks, more in _rsync_plan(reader):
+        low = max(0, start - DICT)
+        data = reader.take(low, start + length)
+        yield data[start - low:], data[:start - low] or None, blocks, more
 
-    ``threads`` > 1 deflates several jobs at once (the result is the same bytes)."""
+
+class Span:
+    """Input bytes named by what they are: ``key`` identifies the content (equal keys, equal
+    bytes: a layer's diff_id), ``size`` is its length and ``chunks()`` produces it.  With
+    a ``JobCache`` and no --rsyncable, a span is read only for jobs not in the cache."""
+
+    __slots__ = ("key", "size", "chunks")
+
+    def __init__(self, key: str, size: int, chunks) -> None:
+        self.key, self.size, self.chunks = key, size, chunks
+
+
+class _Job:
+    """A pigz job to deflate (``data``…), or already deflated (``done``, from the cache);
+    ``key`` is the cache key of its bytes (None: no cache), ``alias`` a second key to file
+    it under (its place among the spans)."""
+
+    __slots__ = ("data", "dictionary", "blocks", "more", "key", "alias", "done", "crc", "length")
+
+    def __init__(self, data: bytes | None, dictionary: bytes | None, blocks, more: bool,
+                 key: str | None = None, done: bytes | None = None, crc: int = 0,
+                 length: int = 0) -> None:
+        self.data, self.dictionary, self.blocks, self.more = data, dictionary, blocks, more
+        self.key, self.done, self.alias = key, done, None
+        self.crc, self.length = (zlib.crc32(data), len(data)) if data is not None else (crc, length)
+
+
+def _expand(pieces: Iterable) -> Iterator[bytes]:
+    for piece in pieces:
+        if isinstance(piece, Span):
+            yield from piece.chunks()
+        else:
+            yield piece
+
+
+def pigz_chunks(chunks: Iterable, level: int = 6, threads: int | None = None,
+                rsyncable: bool = False, cache: JobCache | None = None) -> Iterator[bytes]:
+    """Compress a stream of byte pieces (or ``Span``s) into the exact bytes of
+    ``pigz -nT -<level>`` (``rsyncable``: ``pigz -nTR``, today's buildLayeredImage default).
+
+    ``threads`` > 1 deflates several jobs at once (the result is the same bytes); ``cache``
+    reuses the jobs deflated before."""
     if threads is None:
         threads = min(4, os.cpu_count() or 1)
     if not 1 <= level <= 9:
         raise NixliteError(f"gzip level {level} is out of range 1-9")
     xfl = b"\x02" if level == 9 else b"\x04" if level == 1 else b"\x00"  # pigz's XFL choice
     yield HEADER[:8] + xfl + HEADER[9:]
-    jobs = _rsync_jobs(chunks) if rsyncable else _plain_jobs(chunks)
-    totals = _Totals()
+    if cache is not None:
+        jobs: Iterator[_Job] = _keyed_jobs(chunks, level, cache, rsyncable)
+    else:
+        plain = _rsync_jobs(_expand(chunks)) if rsyncable else _plain_jobs(_expand(chunks))
+        jobs = (_Job(*job) for job in plain)
+    crc, length = 0, 0
+    combine = _zlib().crc32_combine
+    for job in _deflated(jobs, level, threads):
+        crc = combine(crc, job.crc, job.length) if length else job.crc
+        length += job.length
+        if job.key is not None:
+            cache.put(job.key, job.crc, job.length, job.done, job.alias)
+        yield job.done
+    if cache is not None:
+        cache.close()
+    yield struct.pack("<II", crc & 0xFFFFFFFF, length & 0xFFFFFFFF)
+
+
+def _deflated(jobs: Iterator[_Job], level: int, threads: int) -> Iterator[_Job]:
+    """The jobs in order, each with ``done`` filled in (``threads`` deflating at once)."""
     if threads <= 1:
         deflater = _Deflater(level)
         try:
-            for data, dictionary, blocks, more in jobs:
-                totals.crc = zlib.crc32(data, totals.crc)
-                totals.length += len(data)
-                yield deflater.job(data, dictionary, blocks, more)
+            for job in jobs:
+                if job.done is None:
+                    job.done = deflater.job(job.data, job.dictionary, job.blocks, job.more)
+                yield job
         finally:
             deflater.close()
-    else:
-        yield from _parallel(jobs, level, threads, totals)
-    yield struct.pack("<II", totals.crc & 0xFFFFFFFF, totals.length & 0xFFFFFFFF)
-
-
-class _Totals:
-    __slots__ = ("crc", "length")
-
-    def __init__(self) -> None:
-        self.crc = 0
-        self.length = 0
-
-
-def _parallel(jobs: Iterator[Job], level: int, threads: int, totals: _Totals) -> Iterator[bytes]:
+        return
     import queue
     import threading
 
@@ -355,33 +425,367 @@ def _parallel(jobs: Iterator[Job], level: int, threads: int, totals: _Totals) ->
     deflaters: list[_Deflater] = []
     lock = threading.Lock()
 
-    def work(data: bytes, dictionary: bytes | None, blocks, more: bool) -> bytes:
+    def work(job: _Job) -> _Job:
         d = getattr(local, "deflater", None)
         if d is None:
             d = local.deflater = _Deflater(level)
             with lock:
                 deflaters.append(d)
-        return d.job(data, dictionary, blocks, more)
+        job.done = d.job(job.data, job.dictionary, job.blocks, job.more)
+        return job
 
     pool = worker_pool(threads, "nixlite-gzip")
     inflight: queue.SimpleQueue = queue.SimpleQueue()
     count = 0
     try:
-        for data, dictionary, blocks, more in jobs:
-            totals.crc = zlib.crc32(data, totals.crc)
-            totals.length += len(data)
-            inflight.put(pool.submit(work, data, dictionary, blocks, more))
+        for job in jobs:
+            inflight.put(pool.submit(work, job) if job.done is None else job)
             count += 1
             if count > threads * 2:
-                yield inflight.get().result()
+                yield _result(inflight.get())
                 count -= 1
         while count:
-            yield inflight.get().result()
+            yield _result(inflight.get())
             count -= 1
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         for d in deflaters:
             d.close()
+
+
+def _result(item) -> _Job:
+    return item if isinstance(item, _Job) else item.result()
+
+
+def _content_key(job: _Job, level: int) -> str:
+    h = hashlib.sha256(f"pigz {level} {int(job.more)} {job.blocks} "
+                       f"{len(job.dictionary or b'')}\n".encode())
+    h.update(job.dictionary or b"")
+    h.update(job.data)
+    return h.hexdigest()
+
+
+def _look_up(job: _Job, level: int, cache: JobCache, alias: str | None = None) -> _Job:
+    """Key a job by its bytes and take its deflated bytes from the cache if there (filing
+    them under ``alias`` too); if not, they are kept under both once deflated."""
+    key = _content_key(job, level)
+    hit = cache.get(key)
+    if hit is None:
+        job.key, job.alias = key, alias
+    else:
+        job.done = hit[2]
+        if alias is not None:
+            cache.put(key, job.crc, job.length, None, alias)
+    return job
+
+
+def _spans_of(pieces: Iterable) -> tuple[list[tuple[int, Span]], int]:
+    """The pieces as (offset, Span), byte pieces as spans named by their hash; the total."""
+    spans: list[tuple[int, Span]] = []
+    total = 0
+    for piece in pieces:
+        if not isinstance(piece, Span):
+            if not piece:
+                continue
+            piece = Span(hashlib.sha256(piece).hexdigest(), len(piece), lambda p=piece: (p,))
+        spans.append((total, piece))
+        total += piece.size
+    return spans, total
+
+
+def _keyed_jobs(pieces: Iterable, level: int, cache: JobCache, rsyncable: bool) -> Iterator[_Job]:
+    """pigz's jobs, each keyed by where it lies: the content keys and offsets of the spans
+    under it and its dictionary, its block cuts, whether more follows.  A job found so is
+    never read; the others are read and looked up by their bytes (a changed layer's bytes
+    before the change), then kept under both keys.  Without --rsyncable the jobs are a
+    fixed 128 KiB grid; with it their cuts come from ``_SpanCuts``.  Byte pieces are held
+    until the end: give big content as spans."""
+    spans, total = _spans_of(pieces)
+    if rsyncable:
+        plan: Iterator = _rsync_plan(_SpanCuts(spans, total, cache))
+    else:
+        plan = ((start, min(CHUNK, total - start), None, start + CHUNK < total)
+                for start in range(0, total or 1, CHUNK))
+    reader = _SpanReader(spans, cache)
+    index = 0  # the first span that may overlap the current job's dictionary
+    for start, length, blocks, more in plan:
+        end = start + length
+        low = max(0, start - DICT)
+        while index < len(spans) and spans[index][0] + spans[index][1].size <= low:
+            index += 1
+        described = [f"pigz {level} {int(more)} {start - low} {blocks}"]
+        i = index
+        while i < len(spans) and spans[i][0] < end:
+            offset, span = spans[i]
+            described.append(f"{span.key} {max(low, offset) - offset} {min(end, offset + span.size) - offset}")
+            i += 1
+        where = hashlib.sha256("\n".join(described).encode()).hexdigest()
+        hit = cache.get(where)
+        if hit is not None:
+            yield _Job(None, None, None, more, None, hit[2], hit[0], hit[1])
+            continue
+        data = reader.read(low, end)
+        yield _look_up(_Job(data[start - low:], data[:start - low] or None, blocks, more),
+                       level, cache, where)
+
+
+class _SpanCuts:
+    """``_rsync_plan``'s source over spans without reading them: each span's hash hits
+    (but those in its first 11 bytes, which depend on what precedes it) are computed once
+    and kept in the cache by its key."""
+
+    def __init__(self, spans: list[tuple[int, Span]], total: int, cache: JobCache) -> None:
+        self.spans = iter(spans)
+        self.total = total
+        self.cache = cache
+        self.offset = 0
+        self.covered = 0  # the cuts of every byte before this are known
+        self.context = b""  # the (up to) 11 bytes before ``covered``
+        self.cuts: collections.deque[int] = collections.deque()
+
+    def readn(self, n: int) -> tuple[int, int]:
+        start = self.offset
+        self.offset += min(n, self.total - start)
+        while self.covered < self.offset:
+            self._add_span(*next(self.spans))
+        return start, self.offset - start
+
+    def cuts_through(self, end: int) -> list[int]:
+        out = []
+        while self.cuts and self.cuts[0] <= end:
+            out.append(self.cuts.popleft())
+        return out
+
+    def _add_span(self, offset: int, span: Span) -> None:
+        head, tail, inner = self._analysis(span)
+        h = RSYNC_HIT  # the initial hash: only seen when offset < 11, as at a stream's start
+        for byte in self.context:
+            h = ((h << 1) ^ byte) & RSYNC_MASK
+        for j, byte in enumerate(head):
+            h = ((h << 1) ^ byte) & RSYNC_MASK
+            if h == RSYNC_HIT:
+                self.cuts.append(offset + j + 1)
+        self.cuts.extend(offset + cut for cut in inner)
+        self.context = (self.context + tail)[-11:]
+        self.covered = offset + span.size
+
+    def _analysis(self, span: Span) -> tuple[bytes, bytes, array.array]:
+        """(first 11 bytes, last 11 bytes, cuts after bytes 11 on) of a span; spans longer
+        than TAIL are analysed once and kept."""
+        key = _derived_key("rsync-cuts", span.key)
+        inner = array.array("Q")
+        kept = self.cache.get(key) if span.size > TAIL else None
+        if kept is not None:
+            inner.frombytes(kept[2][22:])
+            return kept[2][:11], kept[2][11:22], inner
+        head, prefix, pos = b"", b"", 0
+        for chunk in span.chunks():
+            for i in range(0, len(chunk), CHUNK):
+                piece = chunk[i:i + CHUNK]
+                if len(head) < 11:
+                    head = (head + piece)[:11]
+                ext = prefix + piece
+                base = pos - len(prefix)
+                inner.extend(base + index + 1 for index in _rsync_cuts(ext, 11))
+                prefix = ext[-11:]
+                pos += len(piece)
+        if span.size > TAIL:
+            self.cache.put(key, 0, span.size, head + prefix + inner.tobytes())
+        return head, prefix, inner
+
+
+def _derived_key(kind: str, span_key: str) -> str:
+    return hashlib.sha256(f"{kind} {span_key}".encode()).hexdigest()
+
+
+class _SpanReader:
+    """Reads byte ranges of a span sequence, moving only forward; spans wholly skipped are
+    never read.  A range that starts inside a span reads that span from its start, unless
+    it starts in its last ``TAIL`` bytes, remembered in ``cache`` from an earlier full read
+    (all a job that reaches past the span's end can need of it)."""
+
+    def __init__(self, spans: list[tuple[int, Span]], cache: JobCache) -> None:
+        self.spans = spans
+        self.cache = cache
+        self.tail = bytearray()  # the last TAIL bytes read of the current span
+        self.index = 0  # the span ``it`` reads
+        self.it: Iterator[bytes] | None = None
+        self.pos = 0  # stream offset just after what was taken from ``it``
+        self.buf = bytearray()
+        self.buf_start = 0
+
+    def read(self, start: int, end: int) -> bytes:
+        if end <= start:
+            return b""
+        buf_end = self.buf_start + len(self.buf)
+        if start >= buf_end:
+            self.buf.clear()
+            self._seek(start)
+        else:
+            del self.buf[:start - self.buf_start]
+        self.buf_start = start
+        while self.buf_start + len(self.buf) < end:
+            self.buf += self._next()
+        return bytes(self.buf[:end - start])
+
+    def _seek(self, target: int) -> None:
+        """Position the source so its next bytes start at ``target`` (spans that end
+        before it are passed over unread)."""
+        while self._span_end() <= target:
+            self.index += 1
+            self.it = None
+        if self.it is None:
+            offset, span = self.spans[self.index]
+            end = offset + span.size
+            if end - target <= TAIL:
+                tail = self.cache.get_tail(span.key)
+                if tail is not None and len(tail) == min(TAIL, span.size):
+                    self.buf += tail[len(tail) - (end - target):]
+                    self.index += 1
+                    self.pos = end
+                    return
+            self.pos = offset
+        while self.pos < target:
+            chunk = self._next()
+            if self.pos > target:
+                self.buf += chunk[len(chunk) - (self.pos - target):]
+
+    def _span_end(self) -> int:
+        offset, span = self.spans[self.index]
+        return offset + span.size
+
+    def _next(self) -> bytes:
+        while True:
+            offset, span = self.spans[self.index]
+            if self.it is None:
+                self.it = iter(span.chunks())
+                self.pos = offset
+                self.tail.clear()
+            chunk = next(self.it, None)
+            if chunk is None:
+                if self.pos != offset + span.size:
+                    raise NixliteError(f"content {span.key} is {self.pos - offset} bytes, "
+                                       f"expected {span.size}")
+                self.cache.put_tail(span.key, bytes(self.tail))
+                self.index += 1
+                self.it = None
+                continue
+            self.pos += len(chunk)
+            if self.pos > offset + span.size:
+                raise NixliteError(f"content {span.key} is longer than its {span.size} bytes")
+            self.tail += chunk[-TAIL:]
+            if len(self.tail) > TAIL:
+                del self.tail[:len(self.tail) - TAIL]
+            return chunk
+
+
+class JobCache:
+    """Deflated pigz jobs by key, one file each under ``directory`` (written to a temporary
+    name, then renamed), at most about ``limit`` bytes in all: when a compression adds
+    more, the least recently used go first."""
+
+    USAGE = "usage"
+
+    def __init__(self, directory: str, limit: int) -> None:
+        self.directory = directory
+        self.limit = limit
+        self.added = 0
+
+    def _path(self, key: str) -> str:
+        return os.path.join(self.directory, key[:2], key[2:])
+
+    def get(self, key: str) -> tuple[int, int, bytes] | None:
+        path = self._path(key)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            os.utime(path)
+        except OSError:
+            return None
+        if len(data) < 12:
+            return None
+        crc, length = struct.unpack_from("<IQ", data)
+        return crc, length, data[12:]
+
+    def get_tail(self, span_key: str) -> bytes | None:
+        """The last ``TAIL`` bytes of the content ``span_key`` names, if kept."""
+        got = self.get(_derived_key("tail", span_key))
+        return None if got is None else got[2]
+
+    def put_tail(self, span_key: str, tail: bytes) -> None:
+        self.put(_derived_key("tail", span_key), 0, len(tail), tail)
+
+    def put(self, key: str, crc: int, length: int, deflated: bytes | None,
+            alias: str | None = None) -> None:
+        """Keep a job under ``key`` (``deflated`` None: it is there already), and under
+        ``alias`` too (a hard link: one copy, one age)."""
+        path = self._path(key)
+        temp = f"{path}.tmp-{os.getpid()}-{id(self)}"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if deflated is not None:
+                with open(temp, "wb") as f:
+                    f.write(struct.pack("<IQ", crc & 0xFFFFFFFF, length) + deflated)
+                os.replace(temp, path)
+                self.added += len(deflated) + 12
+            if alias is not None:
+                other = self._path(alias)
+                os.makedirs(os.path.dirname(other), exist_ok=True)
+                os.link(path, temp)
+                os.replace(temp, other)
+        except OSError:
+            # a cache that cannot be written only costs speed
+            with _quiet():
+                os.unlink(temp)
+
+    def close(self) -> None:
+        """Account for what was added; past the limit, drop the least recently used."""
+        if not self.added:
+            return
+        usage = os.path.join(self.directory, self.USAGE)
+        try:
+            with open(usage) as f:
+                total = int(f.read() or 0)
+        except (OSError, ValueError):
+            total = self.limit + 1  # unknown: count for real
+        total += self.added
+        self.added = 0
+        if total > self.limit:
+            total = self._evict(self.limit * 3 // 4)
+        temp = f"{usage}.tmp-{os.getpid()}-{id(self)}"
+        with _quiet():
+            with open(temp, "w") as f:
+                f.write(str(total))
+            os.replace(temp, usage)
+
+    def _evict(self, target: int) -> int:
+        """Drop the least recently used jobs (every name of each) down to ``target`` bytes."""
+        files: dict[tuple[int, int], list] = {}  # inode → [last use, size, names]
+        with os.scandir(self.directory) as top:
+            for sub in top:
+                if sub.is_dir(follow_symlinks=False):
+                    with os.scandir(sub.path) as entries:
+                        for entry in entries:
+                            with _quiet():
+                                st = entry.stat(follow_symlinks=False)
+                                found = files.setdefault((st.st_dev, st.st_ino), [0, st.st_size, []])
+                                found[0] = max(found[0], st.st_mtime)
+                                found[2].append(entry.path)
+        total = sum(size for _, size, _ in files.values())
+        for _, size, names in sorted(files.values(), key=lambda f: f[0]):
+            if total <= target:
+                break
+            with _quiet():
+                for name in names:
+                    os.unlink(name)
+                total -= size
+        return total
+
+
+def _quiet():
+    import contextlib
+
+    return contextlib.suppress(OSError)
 
 
 def pigz_bytes(data: bytes, level: int = 6, threads: int | None = None,

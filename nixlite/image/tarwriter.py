@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 
 from nixlite.errors import NixliteError
 from nixlite.image.files import exact_length
+from nixlite.image.gzip import Span
 
 BLOCK = 512
 RECORD = 10240
@@ -362,7 +363,8 @@ def pax_header(name: str, *, mode: int, uid: int, gid: int, size: int, mtime: in
 class PaxTarWriter:
     """An outer archive in the stream script's dialect, built as a stream of chunks.
 
-    Use ``add(...)`` for each member (it returns the chunks to emit, content included) and
+    Use ``add(...)`` for each member (it returns the chunks to emit, content included; a
+    ``Span`` as content is emitted as it is) and
     ``end()`` for the trailer; the caller writes the chunks to a file or pipe."""
 
     __slots__ = ("out",)
@@ -382,7 +384,12 @@ class PaxTarWriter:
             yield ready
         if self.out.size:
             yield self.out.take()
-        yield from exact_length(content, size, f"member '{name}'")
+        if isinstance(content, Span):  # passed on whole, for a job cache (see ``gzip``)
+            if content.size != size:
+                raise NixliteError(f"member '{name}' is {content.size} bytes, not {size}")
+            yield content
+        else:
+            yield from exact_length(content, size, f"member '{name}'")
         self.out.total += size
         pad = padding(size)
         if pad:

@@ -34,11 +34,22 @@ def nixlite(store, tmp_path):
         env = {**NIX_ENV, "NIXLITE_STORE": store, **kw.pop("env", {})}
         p = subprocess.run(nixlite_cmd(*args), capture_output=True, cwd=kw.pop("cwd", tmp_path),
                            env=env, **kw)
+        if argv[0] == "build":
+            p.stdout = logical_paths(p.stdout, store)
         if check:
             assert p.returncode == 0, p.stderr.decode()
         return p
 
     return run
+
+
+def logical_paths(printed: bytes | str, store: str):
+    """``nixlite build``'s printed output paths (where they are on disk, under ``store``) as
+    the ``/nix/store`` paths nix-build prints for the same derivations."""
+    real = os.path.join(store, "store") + "/"
+    if isinstance(printed, str):
+        return printed.replace(real, "/nix/store/")
+    return printed.replace(real.encode(), b"/nix/store/")
 
 
 @pytest.fixture

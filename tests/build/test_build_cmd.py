@@ -100,6 +100,26 @@ def test_interrupt_stops_the_builder_and_leaves_the_store_valid(tmp_path, store,
     assert done.stdout.decode().endswith(f"-slow-{tag}\n")
 
 
+def test_printed_output_path_is_where_the_output_is(tmp_path, store):
+    """nix-build's printed path always exists, so ``$(nix-build) | docker load`` and
+    ``cat $(nix-build)`` work: nixlite prints where its store really keeps the output
+    (the plan lines on stderr keep the /nix/store names), and its store commands take it."""
+    (tmp_path / "p.nix").write_text(_drv(f"printed-{uuid.uuid4().hex[:8]}",
+                                         "echo '#!/bin/sh' > $out; echo 'echo ran' >> $out; "
+                                         "chmod +x $out"))
+    env = {**os.environ, "NIXLITE_STORE": store}
+    built = subprocess.run(nixlite_cmd("build", "--store", store, "p.nix"), cwd=tmp_path, env=env,
+                           capture_output=True, text=True, check=True)
+    printed = built.stdout.strip()
+    logical = LocalStore(store).logical(printed)
+    assert printed == os.path.realpath(tmp_path / "result") != logical
+    assert logical.startswith("/nix/store/") and "building '/nix/store/" in built.stderr
+    assert subprocess.run([printed], capture_output=True, text=True).stdout == "ran\n"
+    info = subprocess.run(nixlite_cmd("store", "path-info", printed), env=env, capture_output=True,
+                          text=True, check=True)
+    assert info.stdout.startswith(logical + "\t")
+
+
 def test_gc_keeps_what_the_roots_reach(tmp_path, store, nixlite):
     tag = uuid.uuid4().hex[:8]
     leaf = _drv(f"leaf-{tag}", "echo leaf > $out")

@@ -17,7 +17,7 @@ import pytest
 
 from nixlite.store.local import LocalStore
 
-from .conftest import nixlite_cmd
+from .conftest import logical_paths, nixlite_cmd
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "store"))
 from cache_server import CacheServer  # noqa: E402
@@ -95,8 +95,10 @@ def nixlite_env(tmp_path):
 
 
 def nixlite(env, *argv, config: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run(nixlite_cmd(*argv), capture_output=True, text=True, timeout=300,
-                          env={**env, "NIX_CONFIG": config})
+    p = subprocess.run(nixlite_cmd(*argv), capture_output=True, text=True, timeout=300,
+                       env={**env, "NIX_CONFIG": config})
+    p.stdout = logical_paths(p.stdout, env["NIXLITE_STORE"])
+    return p
 
 
 def cache_config(url: str, pk: str) -> str:

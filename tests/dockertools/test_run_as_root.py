@@ -27,11 +27,12 @@ def layer_listing(store, layer) -> dict[str, str]:
     return listing
 
 
-def root_layer(store, name, script, *, from_image, contents=(), busybox):
+def root_layer(store, name, script, *, from_image, contents=(), busybox, disk_size=1024):
     return realise(store, "nixlite-docker-layer", f"docker-layer-{name}", {
         "name": name, "baseJson": base_json({"Cmd": ["/bin/sh"]}), "contents": list(contents),
         "runAsRoot": script, "fromImage": from_image, "shell": f"{busybox}/bin/sh",
-        "path": f"{busybox}/bin", "extraCommands": "touch from-extra-commands"})
+        "path": f"{busybox}/bin", "extraCommands": "touch from-extra-commands",
+        "diskSize": disk_size})
 
 
 needs_namespaces = pytest.mark.skipif(
@@ -81,3 +82,23 @@ def test_a_failing_run_as_root_script_fails_the_step(store, tmp_path):
     base = stream_layered(store, "base", [busybox], {}, tag="v1")
     with pytest.raises(StepFailed, match=r"runAsRoot failed with exit code 3:\noops"):
         root_layer(store, "bad", "echo oops; exit 3", from_image=base["archive"], busybox=busybox)
+
+
+@needs_busybox
+@needs_namespaces
+def test_run_as_root_beyond_disk_size_fails_as_a_full_vm_disk(store, tmp_path):
+    """diskSize was the VM disk holding the base layers and the new one: 2 MiB written on a
+    1 MiB disk fails the build and says by how much; within it, the same script passes."""
+    busybox = static_busybox_pkg(store, tmp_path)
+    base = stream_layered(store, "base", [busybox], {}, tag="v1")
+    script = "head -c 2097152 /dev/zero > /big"
+    busybox_mib = os.path.getsize(store.physical(f"{busybox}/bin/busybox")) / (1 << 20)
+    with pytest.raises(StepFailed, match=r"runAsRoot needs (\d+\.\d) MiB of disk .*, more than "
+                                         r"diskSize = 1 MiB; raise diskSize") as failed:
+        root_layer(store, "full", script, from_image=base["archive"], busybox=busybox, disk_size=1)
+    assert float(failed.value.args[0].split("needs ")[1].split(" MiB")[0]) == \
+        pytest.approx(2 + busybox_mib, abs=0.1)
+    layer = root_layer(store, "fits", script, from_image=base["archive"], busybox=busybox,
+                       disk_size=64)
+    assert layer_listing(store, layer)["./big"].startswith("-rw-r--r--")
+    subprocess.run(["chmod", "-R", "u+w", str(tmp_path)], check=False)

@@ -13,6 +13,8 @@ import tarfile
 
 import pytest
 
+from seed_result import SEED_RESULT, needs_seed_tools
+
 from nixlite.image.jsonstyle import jq_dumps, jshon_dumps
 from nixlite.image.legacy import append_entries, build_image_chunks, tarsum_v1
 from nixlite.image.tarwriter import gnu_tree_chunks
@@ -95,55 +97,15 @@ def test_append_matches_tar_r(tree, tmp_path):
     assert ours == copy.read_bytes()
 
 
-REFERENCE_SCRIPT = r'''
-set -euo pipefail
-ls_tar() {
-  for f in $(tar -tf $1 | xargs realpath -ms --relative-to=.); do
-    if [[ "$f" != "." ]]; then echo "/$f"; fi
-  done
-}
-mkdir layerout
-tar -C "$LAYER" --hard-dereference --sort=name --mtime="@315532800" --owner=0 --group=0 -cf layerout/layer.tar .
-cat "$BASEJSON" | jshon -s "$TARHASH" -i checksum > layerout/json
-echo -n "1.0" > layerout/VERSION
-mkdir image; touch baseFiles; touch layer-list
-chmod -R ug+rw image
-mkdir temp; cp layerout/* temp/; chmod ug+w temp/*
-for dep in $(cat "$CLOSURE"); do find $dep >> layerFiles; done
-ls_tar temp/layer.tar >> baseFiles
-if [ $(wc -l < "$CLOSURE") -gt 1 ] && [ $(grep -c -e "^/nix/store$" baseFiles) -eq 0 ]; then
-  mkdir -p nix/store; chmod -R 555 nix
-  echo "./nix" >> layerFiles; echo "./nix/store" >> layerFiles
-fi
-comm <(sort -n baseFiles|uniq) <(sort -n layerFiles|uniq|grep -v "$LAYERPATH") -1 -3 > newFiles
-tar -rpf temp/layer.tar --hard-dereference --sort=name --mtime="@315532800" \
-  --owner=0 --group=0 --no-recursion --files-from newFiles
-layerID=$(sha256sum temp/json|cut -d ' ' -f 1)
-size=$(stat --printf="%s" temp/layer.tar)
-cat temp/json | jshon -s "$layerID" -i id -n $size -i Size > tmpjson
-mv tmpjson temp/json
-mv temp image/$layerID
-echo "$layerID/layer.tar" > layer-list
-imageJson=$(cat "$BASEJSON" | jq '.config.Env = $baseenv + .config.Env' --argjson baseenv '[]')
-imageJson=$(echo "$imageJson" | jq ". + {\"rootfs\": {\"diff_ids\": [], \"type\": \"layers\"}}")
-manifestJson=$(jq -n "[{\"RepoTags\":[\"$imageName:$imageTag\"]}]")
-for layerTar in $(cat ./layer-list); do
-  layerChecksum=$(sha256sum image/$layerTar | cut -d ' ' -f1)
-  imageJson=$(echo "$imageJson" | jq ".history |= . + [{\"created\": \"$(jq -r .created "$BASEJSON")\"}]")
-  imageJson=$(echo "$imageJson" | jq ".rootfs.diff_ids |= . + [\"sha256:$layerChecksum\"]")
-  manifestJson=$(echo "$manifestJson" | jq ".[0].Layers |= . + [\"$layerTar\"]")
-done
-imageJsonChecksum=$(echo "$imageJson" | sha256sum | cut -d ' ' -f1)
-echo "$imageJson" > "image/$imageJsonChecksum.json"
-manifestJson=$(echo "$manifestJson" | jq ".[0].Config = \"$imageJsonChecksum.json\"")
-echo "$manifestJson" > image/manifest.json
-jshon -n object -n object -s "$layerID" -i "$imageTag" -i "$imageName" > image/repositories
-chmod -R a-w image
-tar -C image --hard-dereference --sort=name --mtime="@315532800" --owner=0 --group=0 --xform s:'^./':: -c . | pigz -nT > out.tar.gz
+# mkPureLayer's output for the seed's result script: the layer tar and its json (TarSum)
+PURE_LAYER = r'''
+tar -C "$contents" --hard-dereference --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 -cf "$layer/layer.tar" .
+jshon -s "$TARHASH" -i checksum < "$baseJson" > "$layer/json"
+echo -n "1.0" > "$layer/VERSION"
 '''
 
 
-@needs_jshon
+@needs_seed_tools
 @pytest.mark.parametrize("config", [{"Cmd": ["/bin/hello"], "Env": ["PATH=/bin"]}, None])
 def test_build_image_matches_the_seed_steps(tmp_path, config):
     store = tmp_path / "nix" / "store"
@@ -157,7 +119,6 @@ def test_build_image_matches_the_seed_steps(tmp_path, config):
     (libc / "lib" / "libc.so").write_bytes(b"\x7fELF")
     layer_path = str(store / "0c0z6g7ni7ib7mxqk8q3smscy8a5iw7r-docker-layer-hello")
     os.makedirs(layer_path)  # the mkPureLayer output: its own files are grep'ed out
-    (store / layer_path / "VERSION").write_text("1.0")
     layer = tmp_path / "layer"
     (layer / "bin").mkdir(parents=True)
     (layer / "bin" / "hello").symlink_to(str(app / "bin" / "hello"))
@@ -171,10 +132,12 @@ def test_build_image_matches_the_seed_steps(tmp_path, config):
     layer_tar = b"".join(gnu_tree_chunks(str(layer), mtime=SDE, uid=0, gid=0))
     work = tmp_path / "work"
     work.mkdir()
-    env = dict(os.environ, LC_ALL="C", LAYER=str(layer), BASEJSON=str(tmp_path / "base.json"),
-               TARHASH=tarsum_v1([layer_tar]), CLOSURE=str(tmp_path / "closure"),
-               LAYERPATH=layer_path, imageName="hello", imageTag="v1")
-    proc = subprocess.run(["bash", "-c", REFERENCE_SCRIPT], cwd=work, env=env, capture_output=True)
+    env = dict(os.environ, LC_ALL="C", SOURCE_DATE_EPOCH=str(SDE), contents=str(layer),
+               layer=layer_path, baseJson=str(tmp_path / "base.json"), TARHASH=tarsum_v1([layer_tar]),
+               layerClosure=str(tmp_path / "closure"), fromImage="", imageName="hello",
+               imageTag="v1", out=str(work / "out.tar.gz"))
+    proc = subprocess.run(["bash", "-eo", "pipefail", "-c", PURE_LAYER + SEED_RESULT], cwd=work,
+                          env=env, capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode()
     expected = (work / "out.tar.gz").read_bytes()
     ours = b"".join(build_image_chunks(layer_dir=str(layer), base_json=base_json, name="hello",

@@ -49,8 +49,11 @@ def nixlite(tmp_path):
                NIXLITE_CACHE_DIR=str(tmp_path / "cache"))
 
     def run(argv: list[str], cwd=None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "nixlite", *argv], capture_output=True,
-                              text=True, env=env, cwd=cwd or tmp_path)
+        p = subprocess.run([sys.executable, "-m", "nixlite", *argv], capture_output=True,
+                           text=True, env=env, cwd=cwd or tmp_path)
+        if argv[0] == "build":  # printed where they are on disk: compared as /nix/store paths
+            p.stdout = p.stdout.replace(f"{env['NIXLITE_STORE']}/store/", "/nix/store/")
+        return p
 
     return run
 

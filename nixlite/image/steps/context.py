@@ -15,7 +15,8 @@ from typing import Any
 
 from nixlite.build.native import StepContext, StepFailed
 from nixlite.errors import NixliteError
-from nixlite.image.compression import limit_from_environment
+from nixlite.image.compression import limit_from_environment, parse_size
+from nixlite.image.gzip import JobCache
 from nixlite.image.files import atomic_file
 from nixlite.image.steps.storeview import StoreView
 
@@ -41,6 +42,20 @@ def decompression_limit() -> int:
     """How far one base image or layer may decompress: ``NIXLITE_MAX_DECOMPRESSED_SIZE`` of
     the nixlite process (not of the derivation), else the library's default."""
     return limit_from_environment()
+
+
+JOB_CACHE_VARIABLE = "NIXLITE_GZIP_CACHE_SIZE"
+DEFAULT_JOB_CACHE = 2 << 30
+
+
+def job_cache(ctx: StepContext) -> JobCache | None:
+    """The store's cache of deflated gzip jobs (``cache/gzip-jobs`` beside the store), at
+    most ``NIXLITE_GZIP_CACHE_SIZE`` bytes (2 GiB; 0 turns it off)."""
+    text = os.environ.get(JOB_CACHE_VARIABLE)
+    limit = parse_size(text, JOB_CACHE_VARIABLE) if text else DEFAULT_JOB_CACHE
+    if not limit:
+        return None
+    return JobCache(os.path.join(ctx.store.root, "cache", "gzip-jobs"), limit)
 
 
 def view_of(ctx: StepContext) -> StoreView:

@@ -32,7 +32,7 @@ from nixlite.image.model import Image, Layer, file_source
 from nixlite.image.stream_layered import StreamedImage, _add_base_layers, _stat_header, parse_created
 from nixlite.image.tarwriter import gnu_tree_chunks, store_layer_chunks
 from nixlite.image.steps.context import (as_list, decompression_limit, failures, hash_part,
-                                         step_args, view_of, write_output)
+                                         job_cache, step_args, view_of, write_output)
 from nixlite.image.steps.layer import run_extra_commands
 from nixlite.image.steps.storeview import StoreView
 from nixlite.image.steps.tree import link_contents
@@ -246,7 +246,7 @@ def layered_archive(ctx: StepContext) -> None:
         streamed, keyed = streamed_image(_read_conf(view, args["conf"]), view, cache=cache)
         write_output(ctx, ctx.outputs["out"], docker_archive_chunks(
             streamed.image, mtime=streamed.mtime, layer_headers=streamed.layer_headers,
-            compression=COMPRESSIONS[compressor]))
+            compression=COMPRESSIONS[compressor], job_cache=job_cache(ctx)))
         for key, layer in keyed:
             cache.put(key, layer.digest, layer.size)
 

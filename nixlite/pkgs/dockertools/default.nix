@@ -8,7 +8,8 @@
 # From `pkgs` this uses only host packages, and only where upstream's images contain them:
 # `runtimeShell` and `coreutils` (runAsRoot's shell and PATH, shadowSetup), `shadow`
 # (shadowSetup), `bashInteractive` (binSh), `cacert` (caCertificates), `runCommand`
-# (mergeDrvs), and `system`; nothing from `lib`.
+# (mergeDrvs), `writeText`/`writeShellScriptBin` (buildNixShellImage), and `system`;
+# `lib` only in buildNixShellImage.
 { pkgs, lib }:
 
 let
@@ -45,6 +46,24 @@ let
 
   imageName = name: toLower name;
 
+  # fakeNss, with more users and groups
+  fakeNssWith = { extraPasswdLines ? [], extraGroupLines ? [] }: tree "fake-nss" {
+    files = {
+      "etc/passwd" = ''
+        root:x:0:0:root user:/var/empty:/bin/sh
+        nobody:x:65534:65534:nobody:/var/empty:/bin/sh
+      '' + lines extraPasswdLines;
+      "etc/group" = ''
+        root:x:0:
+        nobody:x:65534:
+      '' + lines extraGroupLines;
+      "etc/nsswitch.conf" = ''
+        hosts: files dns
+      '';
+    };
+    dirs = [ "var/empty" ];
+  };
+  lines = list: builtins.concatStringsSep "" (map (line: line + "\n") list);
 in
 rec {
   # ---------------------------------------------------------------------------------------
@@ -64,8 +83,8 @@ rec {
     uid ? 0,
     gid ? 0,
     runAsRoot ? null,
-    diskSize ? 1024,               # accepted; no VM is used
-    buildVMMemorySize ? 512,       # accepted; no VM is used
+    diskSize ? 1024,               # with runAsRoot: MiB the base layers and the new one may take
+    buildVMMemorySize ? 512,       # accepted and ignored: no VM, the builder's own memory
     created ? "1970-01-01T00:00:01Z",
     includeNixDB ? false,
     nixDb ? includeNixDB,
@@ -74,14 +93,14 @@ rec {
       baseName = baseNameOf name;
       contentsList = toList (if copyToRoot != null then copyToRoot else contents);
       baseJson = builtins.toJSON { inherit created config architecture; os = "linux"; };
-      layer = nativeStep "docker-layer" "docker-layer-${baseName}" {
+      layer = nativeStep "docker-layer" "docker-layer-${baseName}" ({
         inherit name baseJson keepContentsDirlinks extraCommands uid gid runAsRoot fromImage
           fromImageName fromImageTag nixDb;
         contents = contentsList;
         # only runAsRoot runs a program inside the image
         shell = if runAsRoot != null then runAsRootShell else null;
         path = if runAsRoot != null then runAsRootPath else null;
-      } {};
+      } // (if runAsRoot != null then { inherit diskSize; } else {})) {};
       result = nativeStep "docker-image" "docker-image-${baseName}.tar.gz" {
         name = imageName name;
         inherit tag fromImage fromImageName fromImageTag layer;
@@ -150,6 +169,113 @@ rec {
       suffix = { gz = ".tar.gz"; zstd = ".tar.zst"; none = ".tar"; }.${if compressor == null then "gz" else compressor}
         or (throw "dockerTools.buildLayeredImage: unknown compressor '${compressor}' (gz, zstd or none)");
       result = nativeStep "layered-archive" "${baseNameOf name}${suffix}" {
+        inherit (stream) conf;
+        inherit compressor;
+      } {};
+    in
+    result // { inherit (stream) imageName imageTag conf; };
+
+  # ---------------------------------------------------------------------------------------
+  # streamNixShellImage / buildNixShellImage: an image whose command is `drv`'s build
+  # environment, as `nix-shell` gives it (Nix 2.8's nix-shell rc file, the sandbox's
+  # variables, /build as home and working directory, a `buildDerivation` command that
+  # runs the builder), run as uid:gid with the store and /build theirs.
+  streamNixShellImage = {
+    drv,
+    name ? drv.name + "-env",
+    tag ? null,
+    uid ? 1000,
+    gid ? 1000,
+    homeDirectory ? "/build",
+    shell ? "${pkgs.bashInteractive}/bin/bash",
+    command ? null,
+    run ? null,
+  }:
+    assert !(drv.drvAttrs.__structuredAttrs or false) || throw
+      "streamNixShellImage: Does not work with the derivation ${drv.name} because it uses __structuredAttrs";
+    assert (command == null || run == null) || throw
+      "streamNixShellImage: Can't specify both command and run";
+    let
+      buildDir = "/build";  # Nix's sandbox-build-dir
+      # a derivation attribute as the builder's environment sees it (paths are copied)
+      asString = value:
+        if builtins.isPath value then "${value}"
+        else if builtins.isList value then toString (map asString value)
+        else toString value;
+      buildDerivation = pkgs.writeShellScriptBin "buildDerivation" ''
+        exec ${lib.escapeShellArg (asString drv.drvAttrs.builder)} ${lib.escapeShellArgs (map asString (drv.drvAttrs.args or []))}
+      '';
+      staticPath = "${dirOf shell}:${buildDerivation}/bin";
+      # what nix-shell writes to its rc file, then the command
+      rcfile = pkgs.writeText "nix-shell-rc" (''
+        unset PATH
+        dontAddDisableDepTrack=1
+        [ -e $stdenv/setup ] && source $stdenv/setup
+        PATH=${staticPath}:"$PATH"
+        SHELL=${lib.escapeShellArg shell}
+        BASH=${lib.escapeShellArg shell}
+        set +e
+        [ -n "$PS1" -a -z "$NIX_SHELL_PRESERVE_PROMPT" ] && PS1='\n\[\033[1;32m\][nix-shell:\w]\$\[\033[0m\] '
+        if [ "$(type -t runHook)" = function ]; then
+          runHook shellHook
+        fi
+        unset NIX_ENFORCE_PURITY
+        shopt -u nullglob
+        shopt -s execfail
+      '' + lib.optionalString (command != null || run != null) ''
+        ${if command != null then command else run}
+        exit
+      '');
+      passAsFile = drv.drvAttrs.passAsFile or [];
+      drvEnv = lib.mapAttrs' (attr: value:
+        if lib.elem attr passAsFile
+        then lib.nameValuePair "${attr}Path" "${pkgs.writeText "pass-as-text-${attr}" (asString value)}"
+        else lib.nameValuePair attr (asString value)) drv.drvAttrs
+        // lib.genAttrs drv.outputs (output: builtins.unsafeDiscardStringContext drv.${output}.outPath);
+      envVars = {
+        PATH = staticPath;
+        HOME = homeDirectory;
+        NIX_STORE = builtins.storeDir;
+        NIX_BUILD_CORES = "1";
+      } // drvEnv // {
+        NIX_BUILD_TOP = buildDir;
+        TMPDIR = buildDir;
+        TEMPDIR = buildDir;
+        TMP = buildDir;
+        TEMP = buildDir;
+        PWD = buildDir;
+        TERM = "xterm-256color";
+      };
+    in
+    streamLayeredImage {
+      inherit name tag;
+      contents = [
+        binSh
+        usrBinEnv
+        (fakeNss.override {
+          extraPasswdLines = [ "nixbld:x:${toString uid}:${toString gid}:Build user:${homeDirectory}:/noshell" ];
+          extraGroupLines = [ "nixbld:!:${toString gid}:" ];
+        })
+      ];
+      fakeRootCommands = ''
+        mkdir -p ./nix/store ./nix/var/nix ./etc/nix .${buildDir}
+        chown -R ${toString uid}:${toString gid} ./nix ./etc/nix .${buildDir}
+      '';
+      config = {
+        User = "${toString uid}:${toString gid}";
+        # nix-shell: an interactive shell reads the rc file, `--run` runs it as a script
+        Cmd = if run == null then [ shell "--rcfile" rcfile ] else [ shell rcfile ];
+        WorkingDir = buildDir;
+        Env = lib.mapAttrsToList (var: value: "${var}=${value}") envVars;
+      };
+    };
+
+  buildNixShellImage = args@{ drv, compressor ? "gz", ... }:
+    let
+      stream = streamNixShellImage (builtins.removeAttrs args [ "compressor" ]);
+      suffix = { gz = ".tar.gz"; zstd = ".tar.zst"; none = ".tar"; }.${compressor}
+        or (throw "dockerTools.buildNixShellImage: unknown compressor '${compressor}' (gz, zstd or none)");
+      result = nativeStep "layered-archive" "${drv.name}-env${suffix}" {
         inherit (stream) conf;
         inherit compressor;
       } {};
@@ -241,23 +367,8 @@ rec {
   '';
 
   # root and nobody in /etc/passwd and /etc/group, an empty /var/empty, and (today)
-  # /etc/nsswitch.conf.
-  fakeNss = tree "fake-nss" {
-    files = {
-      "etc/passwd" = ''
-        root:x:0:0:root user:/var/empty:/bin/sh
-        nobody:x:65534:65534:nobody:/var/empty:/bin/sh
-      '';
-      "etc/group" = ''
-        root:x:0:
-        nobody:x:65534:
-      '';
-      "etc/nsswitch.conf" = ''
-        hosts: files dns
-      '';
-    };
-    dirs = [ "var/empty" ];
-  };
+  # /etc/nsswitch.conf; `fakeNss.override { extraPasswdLines, extraGroupLines }` adds users.
+  fakeNss = fakeNssWith {} // { override = fakeNssWith; };
 
   # /bin/sh, pointing to bashInteractive.
   binSh = tree "bin-sh" { symlinks."bin/sh" = "${pkgs.bashInteractive}/bin/bash"; };

@@ -1,6 +1,7 @@
 # nixlite's stdenv: the generic builder's shell functions. `source $stdenv/setup` then
 # `genericBuild` runs the phases (or `buildCommand`). The first lines of $stdenv/setup,
 # written by the stdenv derivation, set $SHELL and $hostPath.
+__nixlite_setup_options=$-  # restored at the end: nix-shell sources this interactively
 set -eu
 set -o pipefail
 shopt -s nullglob
@@ -292,3 +293,8 @@ genericBuild() {
         runPhase "$phase"
     done
 }
+
+# A shell that sourced this (nix-shell's rc file) keeps its own -e and -u, as with nixpkgs
+[[ $__nixlite_setup_options == *e* ]] || set +e
+[[ $__nixlite_setup_options == *u* ]] || set +u
+unset -v __nixlite_setup_options
