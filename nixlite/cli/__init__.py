@@ -28,6 +28,7 @@ COMMAND_MODULES = {
     "build": "build_cmd",
     "store": "store_cmd",
     "image": "image_cmd",
+    "compare": "compare_cmd",
 }
 
 

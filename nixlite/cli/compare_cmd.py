@@ -1,0 +1,234 @@
+"""``nixlite compare``: how two images, or two derivations, differ.
+
+``nixlite compare A B`` compares images; each side is an image location (a docker-archive,
+an OCI layout, ``docker://REF``, a ``result`` link) or a recipe (``FILE.nix`` or a
+directory with ``default.nix``, with ``-A ATTR``: given once it applies to every recipe,
+given once per recipe it goes in order), built first as ``nixlite build`` builds it.
+``--drv`` compares derivations instead (``.drv`` paths, or recipes instantiated), and
+``--against-nix FILE`` compares what an installed ``nix-instantiate`` makes of FILE with
+what nixlite makes of it (or of the one side given).
+
+Exit status as diff's: 0 identical, 1 different, 2 on an error (``error: …``).  The
+library is ``nixlite.compare``; this module parses arguments, calls it and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from nixlite.cli.evaluation import add_evaluation_arguments
+from nixlite.cli.image_cmd import _add_common, _add_platform, _add_tls
+
+ERROR_STATUS = 2
+_DIFFOCI_FLAGS = ("timestamps", "history", "file-order", "file-mode-redundant-bits",
+                  "file-timestamps", "image-name", "tar-format")
+
+
+class _CompareParser(argparse.ArgumentParser):
+    """Bad command lines are errors like any other here: status 2, since 1 means
+    "different".  (Unknown flags reach the parser through parse_known_args.)"""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognised flag '{extras[0]}'")
+        return namespace, extras
+
+    def error(self, message: str):
+        self.exit(ERROR_STATUS, f"error: {message}\nTry 'nixlite compare --help' for more "
+                                "information.\n")
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "compare", help="show how two images (or two derivations) differ",
+        description="Compare two images: config fields, the layer list (moved, split and merged "
+        "layers recognised by content) and the files of each layer or of the merged file "
+        "systems.  A side is an image location (docker-archive, OCI layout, docker://REF, a "
+        "result link) or a recipe (FILE.nix -A ATTR, built first).  With --drv, explain why two "
+        "derivations differ, as nix-diff does.  Exit status: 0 identical, 1 different, 2 error.")
+    p.__class__ = _CompareParser
+    add_evaluation_arguments(p)  # the sides are its FILE arguments
+    p.add_argument("--drv", action="store_true",
+                   help="compare derivations (.drv paths, or recipes instantiated)")
+    p.add_argument("--against-nix", metavar="FILE",
+                   help="compare nix-instantiate's derivations of FILE (-A ATTR) with nixlite's "
+                        "(of FILE, or of the one side given)")
+    p.add_argument("--color", "--colour", dest="color", choices=("auto", "always", "never"),
+                   default="auto", help="colour the text (auto: on a terminal, unless NO_COLOR)")
+    p.add_argument("--ignore", action="append", default=[], metavar="KEYS",
+                   help="comma-separated differences to ignore: config fields (created, env, "
+                        "cmd, labels, history, …), file attributes (mtime, mode, uid, …), "
+                        "file-order, encoding, name, other; 'semantic' for diffoci's set")
+    p.add_argument("--semantic", dest="ignore", action="append_const", const="semantic",
+                   help="ignore what diffoci --semantic ignores (timestamps, history, file "
+                        "order, tar format, image names)")
+    for flag in _DIFFOCI_FLAGS:
+        p.add_argument(f"--ignore-{flag}", dest="ignore", action="append_const", const=flag,
+                       help=argparse.SUPPRESS)
+    p.add_argument("--files", choices=("layers", "merged", "both", "none"), default="layers",
+                   help="compare files per matched layer (default), over the merged file "
+                        "systems (whiteouts applied), both, or not at all")
+    p.add_argument("-j", "--max-jobs", default="1", metavar="N",
+                   help="build up to N derivations of a recipe side at a time")
+    p.add_argument("-L", "--print-build-logs", action="store_true",
+                   help="print build logs of recipe sides")
+    _add_tls(p, "--tls-verify")
+    _add_common(p)
+    _add_platform(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from nixlite.errors import NixliteError
+
+    try:
+        return _compare(args)
+    except NixliteError as exc:
+        _write_error(exc, args.show_trace)
+        return ERROR_STATUS
+    except OSError as exc:
+        where = f"'{exc.filename}': " if isinstance(exc.filename, str) else ""
+        sys.stdout.flush()
+        sys.stderr.write(f"error: {where}{exc.strerror or exc}\n")
+        return ERROR_STATUS
+
+
+def _write_error(exc, show_trace: bool) -> None:
+    from nixlite.build.realise import BuildFailed
+    from nixlite.cli.evaluation import write_error
+
+    if isinstance(exc, BuildFailed):
+        sys.stdout.flush()
+        sys.stderr.write(exc.render() + "\n")
+    else:
+        write_error(exc, show_trace)
+
+
+def _compare(args) -> int:
+    from nixlite.errors import NixliteError
+
+    if args.expr is not None:
+        raise NixliteError("'nixlite compare' takes files, not -E expressions")
+    if args.against_nix is None and len(args.inputs) != 2:
+        raise NixliteError(f"'nixlite compare' needs two sides (A B), got {len(args.inputs)}")
+    style = _style(args.color)
+    if args.against_nix is not None or args.drv:
+        return _compare_derivations(args, style)
+    return _compare_image_sides(args, style)
+
+
+def _style(choice: str):
+    from nixlite.compare.render import Style
+
+    if choice == "auto":
+        return Style(sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
+    return Style(choice == "always")
+
+
+def _finish(document: dict, text: str, identical: bool, as_json: bool) -> int:
+    import json
+
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n" if as_json
+                     else text)
+    sys.stdout.flush()
+    return 0 if identical else 1
+
+
+# --- sides --------------------------------------------------------------------------------------
+def is_recipe(side: str) -> bool:
+    """A ``.nix`` file, or a directory with ``default.nix`` that is not an OCI layout."""
+    if side.endswith(".nix"):
+        return True
+    return os.path.isdir(side) and os.path.isfile(os.path.join(side, "default.nix")) and \
+        not os.path.isfile(os.path.join(side, "oci-layout"))
+
+
+def _attrs_for(args, recipes: list[int]) -> dict[int, list[str]]:
+    """Which ``-A`` paths each recipe side gets: all of them when given once (or not at
+    all), one each, in order, when given once per recipe."""
+    from nixlite.errors import NixliteError
+
+    if len(args.attr) <= 1:
+        return {i: list(args.attr) for i in recipes}
+    if len(args.attr) != len(recipes):
+        raise NixliteError(f"-A is given {len(args.attr)} times for {len(recipes)} recipe "
+                           "side(s): give it once (for every recipe) or once per recipe")
+    return {i: [attr] for i, attr in zip(recipes, args.attr)}
+
+
+def recipe_arguments(args, side: int, path: str, attrs: list[str]) -> argparse.Namespace:
+    """The evaluation (and build) arguments of the recipe on side ``side`` (0 for A, 1
+    for B): the command line's, with this side's file and attribute paths.  Everything
+    that evaluates a side takes its set-up from here (a per-side ``--rev`` belongs here)."""
+    return argparse.Namespace(**{
+        **vars(args), "inputs": [path], "attr": attrs, "expr": None, "cores": 0,
+        "keep_failed": False, "check": False, "dry_run": False, "no_out_link": True})
+
+
+def _recipe_sides(args) -> dict[int, argparse.Namespace]:
+    recipes = [i for i, side in enumerate(args.inputs) if is_recipe(side)]
+    attrs = _attrs_for(args, recipes)
+    return {i: recipe_arguments(args, i, args.inputs[i], attrs[i]) for i in recipes}
+
+
+def _evaluated(ns, build: bool) -> list[tuple[str, str]]:
+    """``[(drv path, physical out path)]`` of the recipe's derivations; built if asked."""
+    from nixlite.cli.build_cmd import _evaluate
+    from nixlite.cli.evaluation import evaluation_io
+    from nixlite.cli.realising import make_realiser
+    from nixlite.eval.deep import run_deep
+
+    io = evaluation_io(ns)
+    try:
+        store = io.store.local
+        realiser = make_realiser(store, ns)
+        try:
+            wanted = run_deep(_evaluate, ns, io, realiser)
+        finally:
+            store.flush()
+        if build:
+            realiser.realise([(drv_path, {output}) for drv_path, output, _ in wanted])
+        realiser.close()
+        return [(drv_path, store.physical(out)) for drv_path, _, out in wanted]
+    finally:
+        io.close()
+
+
+def _one(found: list, side: str, what: str):
+    from nixlite.errors import NixliteError
+
+    if len(found) != 1:
+        raise NixliteError(f"'{side}' gives {len(found)} {what}s; a side of 'nixlite compare' "
+                           "must be one (select it with -A)")
+    return found[0]
+
+
+# --- images -------------------------------------------------------------------------------------
+def _compare_image_sides(args, style) -> int:
+    import contextlib
+
+    from nixlite.cli.image_cmd import _options
+    from nixlite.compare.image import compare_images, open_side, parse_ignore
+    from nixlite.compare.render import image_json, image_text
+
+    ignore = parse_ignore(args.ignore)
+    options = _options(args)
+    recipes = _recipe_sides(args)
+    locations = list(args.inputs)
+    for i, ns in recipes.items():
+        locations[i] = _one(_evaluated(ns, build=True), args.inputs[i], "derivation")[1]
+    with contextlib.ExitStack() as stack:
+        a, b = (stack.enter_context(open_side(loc, options)) for loc in locations)
+        a.label, b.label = args.inputs
+        diff = compare_images(a, b, ignore=ignore, files=args.files)
+        return _finish(image_json(diff), image_text(diff, style), diff.identical, args.json)
+
+
+# --- derivations --------------------------------------------------------------------------------
+def _compare_derivations(args, style) -> int:
+    from nixlite.errors import NixliteError
+
+    raise NixliteError("comparing derivations is not available yet")

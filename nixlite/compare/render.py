@@ -1,0 +1,304 @@
+"""How comparisons are shown: readable text (coloured on request) and JSON.
+
+The JSON documents are stable: fields are only ever added, and ``schema`` names the
+version.  ``schema.json`` beside this module is their JSON Schema; an image comparison:
+
+- ``schema``: ``"nixlite-compare-image/1"``; ``identical``: bool; ``summary``: the first
+  line of the text output; ``ignored``: the ``--ignore`` keys in force; ``view``: the file
+  view (layers, merged, both, none).
+- ``a``, ``b``: ``location`` (as given), ``config_digest``, ``manifest`` (docker, oci or
+  null), ``layers``: ``[{diff_id, digest (null if not known without reading), compression}]``.
+- ``config``: ``[{field, key, a, b, details: [{op: + - ~ order, name, a, b}]}]``.
+- ``encoding``: ``[text]`` — same content stored differently.
+- ``layers``: ``[{kind, a: [index], b: [index], notes: [text], files}]`` with ``kind`` one
+  of identical, equivalent, moved, changed, split, merged, added, removed.
+- ``merged``: ``files`` over the merged file systems, or null when not asked for.
+- ``files``: ``{added: [entry], removed: [entry], changed: [{path, path_b, changes:
+  [{attribute, a, b}]}]}``; an ``entry`` is ``{path, type, mode, uid, gid, uname, gname,
+  size, mtime, content, target, link, device, xattrs}`` (paths from the root, ``/…``;
+  modes as octal strings; ``content`` is ``sha256:…`` for files).
+
+A derivation comparison (``"nixlite-compare-drv/1"``): ``identical``, ``summary``,
+``a``, ``b`` (drv paths) and ``root``, a ``node``: ``{name, a, b, changes: [{what, name,
+a, b, only_a, only_b}], inputs: [node], seen}`` — ``inputs`` are the input derivations
+that differ, each explained the same way; ``seen`` marks a pair explained earlier.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import json
+import re
+from typing import Any
+
+from nixlite.compare.files import Entry, FileDiff
+from nixlite.compare.image import ImageDiff, LayerMatch
+
+IMAGE_SCHEMA = "nixlite-compare-image/1"
+DRV_SCHEMA = "nixlite-compare-drv/1"
+_SIGNS = {"identical": "=", "equivalent": "≈", "moved": "↕", "changed": "~", "split": "<",
+          "merged": ">", "added": "+", "removed": "-"}
+
+
+class Style:
+    """Terminal colours, or none."""
+
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+
+    def _wrap(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.colour and text else text
+
+    def added(self, text: str) -> str:
+        return self._wrap("32", text)
+
+    def removed(self, text: str) -> str:
+        return self._wrap("31", text)
+
+    def changed(self, text: str) -> str:
+        return self._wrap("33", text)
+
+    def heading(self, text: str) -> str:
+        return self._wrap("1", text)
+
+    def dim(self, text: str) -> str:
+        return self._wrap("2", text)
+
+    def sign(self, sign: str, text: str) -> str:
+        paint = {"+": self.added, "-": self.removed, "=": self.dim, "≈": self.dim}
+        return paint.get(sign, self.changed)(text)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _file_counts(files: FileDiff) -> str:
+    return f"{len(files.added)} added, {len(files.removed)} removed, {len(files.changed)} changed"
+
+
+def image_summary(diff: ImageDiff) -> str:
+    """The one line that comes first."""
+    ignoring = f" (ignoring {', '.join(sorted(diff.ignore))})" if diff.ignore else ""
+    if diff.identical:
+        return f"images are identical{ignoring}"
+    parts = []
+    if diff.fields:
+        parts.append(_count(len(diff.fields), "config field"))
+    if diff.encoding:
+        parts.append(_count(len(diff.encoding), "encoding difference"))
+    kinds: dict[str, int] = {}
+    for match in diff.layers:
+        if match.differs:
+            kinds[match.kind] = kinds.get(match.kind, 0) + 1
+    if kinds:
+        parts.append("layers: " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()))
+    per_layer = FileDiff()
+    for match in diff.layers:
+        per_layer.added += match.files.added
+        per_layer.removed += match.files.removed
+        per_layer.changed += match.files.changed
+    if per_layer and diff.view in ("layers", "both"):
+        parts.append("files: " + _file_counts(per_layer))
+    if diff.merged:
+        parts.append("merged file system: " + _file_counts(diff.merged))
+    return f"images differ{ignoring}: " + "; ".join(parts)
+
+
+# --- text -------------------------------------------------------------------------------------
+def _short(value: Any) -> str:
+    if isinstance(value, str) and value.startswith("sha256:"):
+        return value[:19]
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _shown(attr: str, value: Any) -> str:
+    if value is None:
+        return "none"
+    if attr == "mtime":
+        return _time(value)
+    if attr == "xattrs":
+        return json.dumps(value, sort_keys=True)
+    if attr in ("target", "link", "uname", "gname", "device"):
+        return json.dumps(value)
+    return _short(value)
+
+
+def _time(seconds: int) -> str:
+    try:
+        return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return str(seconds)
+
+
+def _describe(entry: Entry) -> str:
+    text = f"{entry.type} {entry.value('mode')} {entry.uid}:{entry.gid}"
+    if entry.type == "file":
+        text += f" {entry.size} B {_short(entry.content)}"
+    elif entry.type == "symlink":
+        text += f" -> {entry.target}"
+    elif entry.type == "hardlink":
+        text += f" => /{entry.link}"
+    elif entry.device:
+        text += f" {entry.device}"
+    return text
+
+
+def _file_lines(files: FileDiff, style: Style, indent: str) -> list[str]:
+    lines = []
+    for path, entry in files.removed:
+        lines.append(indent + style.removed(f"- /{path}") + f"  {_describe(entry)}")
+    for path, entry in files.added:
+        lines.append(indent + style.added(f"+ /{path}") + f"  {_describe(entry)}")
+    for change in files.changed:
+        name = f"/{change.path}" + (f" → /{change.path_b}" if change.path_b else "")
+        what = "; ".join(f"{attr} {_shown(attr, a)} → {_shown(attr, b)}"
+                         for attr, a, b in change.changes)
+        lines.append(indent + style.changed(f"~ {name}") + (f"  {what}" if what else ""))
+    return lines
+
+
+def _detail_lines(change, style: Style, indent: str) -> list[str]:
+    lines = []
+    for op, name, a, b in change.details:
+        if change.field == "Env":
+            a, b = (None if v is None else f"{name}={v}" for v in (a, b))
+        elif change.field == "history":
+            a, b = (None if v is None else f"[{name}] {v}" for v in (a, b))
+        else:
+            a, b = (None if v is None else f"{name}: {_short(v)}" for v in (a, b))
+        if op == "-":
+            lines.append(indent + style.removed(f"- {a}"))
+        elif op == "+":
+            lines.append(indent + style.added(f"+ {b}"))
+        elif op == "~":
+            shown_b = b.partition("=")[2] if change.field == "Env" else b.partition(": ")[2]
+            lines.append(indent + style.changed(f"~ {a} → {shown_b}"))
+        else:
+            lines.append(indent + style.changed("~ same entries in another order"))
+    return lines
+
+
+def _layer_line(diff: ImageDiff, match: LayerMatch, style: Style) -> str:
+    names = " ".join(filter(None, (",".join(f"a{i}" for i in match.a),
+                                   ",".join(f"b{j}" for j in match.b))))
+    ids = [diff.a.image.diff_ids[i] for i in match.a] + \
+        [diff.b.image.diff_ids[j] for j in match.b]
+    shown = sorted(set(ids), key=ids.index)
+    digests = " → ".join(_short(d) for d in shown) if match.kind in ("changed", "equivalent") \
+        else ", ".join(_short(d) for d in shown)
+    sign = _SIGNS[match.kind]
+    text = f"{sign} {names:<10} {match.kind:<10} {digests}"
+    if match.notes:
+        text += "  (" + "; ".join(match.notes) + ")"
+    return "  " + style.sign(sign, text)
+
+
+def image_text(diff: ImageDiff, style: Style) -> str:
+    """The text report: the summary line, then (if they differ) what differs."""
+    lines = [style.heading(image_summary(diff))]
+    if diff.identical:
+        return "\n".join(lines) + "\n"
+    lines += [style.removed(f"--- a: {diff.a.label}"), style.added(f"+++ b: {diff.b.label}")]
+    if diff.fields:
+        lines.append(style.heading("config:"))
+        for change in diff.fields:
+            if change.details:
+                lines.append("  " + style.changed(f"~ {change.field}:"))
+                lines += _detail_lines(change, style, "      ")
+            else:
+                lines.append("  " + style.changed(f"~ {change.field}: {_short(change.a)} → "
+                                                  f"{_short(change.b)}"))
+    if diff.encoding:
+        lines.append(style.heading("encoding:"))
+        lines += ["  " + style.changed(f"~ {text}") for text in diff.encoding]
+    lines.append(style.heading(f"layers (a: {len(diff.a.image.layers)}, "
+                               f"b: {len(diff.b.image.layers)}):"))
+    for match in diff.layers:
+        lines.append(_layer_line(diff, match, style))
+        if diff.view in ("layers", "both"):
+            lines += _file_lines(match.files, style, "      ")
+    if diff.merged:
+        lines.append(style.heading("merged file system:"))
+        lines += _file_lines(diff.merged, style, "  ")
+    return "\n".join(lines) + "\n"
+
+
+# --- JSON -------------------------------------------------------------------------------------
+def _entry_json(path: str, entry: Entry) -> dict[str, Any]:
+    return {"path": "/" + path, "type": entry.type, "mode": entry.value("mode"),
+            "uid": entry.uid, "gid": entry.gid, "uname": entry.uname, "gname": entry.gname,
+            "size": entry.size, "mtime": entry.mtime, "content": entry.content,
+            "target": entry.target, "link": None if entry.link is None else "/" + entry.link,
+            "device": entry.device, "xattrs": entry.xattrs}
+
+
+def _files_json(files: FileDiff) -> dict[str, Any]:
+    return {
+        "added": [_entry_json(p, e) for p, e in files.added],
+        "removed": [_entry_json(p, e) for p, e in files.removed],
+        "changed": [{"path": "/" + c.path, "path_b": None if c.path_b is None else "/" + c.path_b,
+                     "changes": [{"attribute": attr, "a": a, "b": b}
+                                 for attr, a, b in c.changes]} for c in files.changed],
+    }
+
+
+def _side_json(side) -> dict[str, Any]:
+    image = side.image
+    return {"location": side.label, "config_digest": image.config_digest,
+            "manifest": side.manifest,
+            "layers": [{"diff_id": diff_id, "digest": layer.known_digest,
+                        "compression": layer.compression}
+                       for layer, diff_id in zip(image.layers, image.diff_ids)]}
+
+
+def image_json(diff: ImageDiff) -> dict[str, Any]:
+    return {
+        "schema": IMAGE_SCHEMA,
+        "identical": diff.identical,
+        "summary": image_summary(diff),
+        "ignored": sorted(diff.ignore),
+        "view": diff.view,
+        "a": _side_json(diff.a),
+        "b": _side_json(diff.b),
+        "config": [{"field": c.field, "key": c.key, "a": c.a, "b": c.b,
+                    "details": [{"op": op, "name": name, "a": a, "b": b}
+                                for op, name, a, b in c.details]} for c in diff.fields],
+        "encoding": list(diff.encoding),
+        "layers": [{"kind": m.kind, "a": m.a, "b": m.b, "notes": m.notes,
+                    "files": _files_json(m.files)} for m in diff.layers],
+        "merged": None if diff.merged is None else _files_json(diff.merged),
+    }
+
+
+# --- long values: word and line differences ---------------------------------------------------
+_WORDS = re.compile(r"\s+|[^\s]+")
+
+
+def value_diff(a: str, b: str, style: Style, indent: str) -> list[str]:
+    """How two strings differ: ``"a" → "b"`` when short; a line diff when they have
+    several lines; else a word diff (``[-old-]{+new+}``, as git's --word-diff)."""
+    if "\n" in a.rstrip("\n") or "\n" in b.rstrip("\n"):
+        out = []
+        for line in difflib.unified_diff(a.splitlines(), b.splitlines(), n=1, lineterm=""):
+            if line.startswith(("---", "+++")):
+                continue
+            paint = {"+": style.added, "-": style.removed, "@": style.dim}.get(line[:1],
+                                                                               lambda t: t)
+            out.append(indent + paint(line))
+        return out
+    if len(a) + len(b) <= 100:
+        return [indent + style.removed(json.dumps(a)) + " → " + style.added(json.dumps(b))]
+    wa, wb = _WORDS.findall(a), _WORDS.findall(b)
+    pieces = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, wa, wb, autojunk=False).get_opcodes():
+        if tag == "equal":
+            pieces.append("".join(wa[i1:i2]))
+            continue
+        if i2 > i1:
+            pieces.append(style.removed("[-" + "".join(wa[i1:i2]) + "-]"))
+        if j2 > j1:
+            pieces.append(style.added("{+" + "".join(wb[j1:j2]) + "+}"))
+    return [indent + "".join(pieces)]
