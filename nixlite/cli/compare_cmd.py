@@ -229,6 +229,75 @@ def _compare_image_sides(args, style) -> int:
 
 # --- derivations --------------------------------------------------------------------------------
 def _compare_derivations(args, style) -> int:
-    from nixlite.errors import NixliteError
+    from nixlite.compare.drv import compare_drvs, file_loader
+    from nixlite.compare.render import drv_json, drv_text
 
-    raise NixliteError("comparing derivations is not available yet")
+    ours = file_loader(_nixlite_store_file(args))
+    if args.against_nix is not None:
+        theirs_path, ours_path = _against_nix(args)
+        labels = ("nix-instantiate", "nixlite")
+        root = compare_drvs(theirs_path, ours_path, file_loader(lambda path: None), ours)
+        paths = (theirs_path, ours_path)
+    else:
+        recipes = _recipe_sides(args)
+        paths = tuple(_one(_evaluated(recipes[i], build=False), side, "derivation")[0]
+                      if i in recipes else _drv_path(side) for i, side in enumerate(args.inputs))
+        labels = ("a", "b")
+        root = compare_drvs(*paths, ours, ours)
+    return _finish(drv_json(root, *paths), drv_text(root, *paths, style, labels), root is None,
+                   args.json)
+
+
+def _drv_path(side: str) -> str:
+    """A ``.drv`` side as given: a store path (or a link to one, as ``--add-root`` makes)
+    is taken by its store path, any other file by its own."""
+    from nixlite.store.paths import store_dir
+
+    if os.path.islink(side):
+        target = os.path.realpath(side)
+        if "/store/" in target:
+            return f"{store_dir()}/{os.path.basename(target)}"
+    return side if side.startswith(store_dir() + "/") else os.path.abspath(side)
+
+
+def _nixlite_store_file(args):
+    """Where a store path's file is in nixlite's store (None if it is not there)."""
+    from nixlite.store.local import LocalStore
+
+    store: list = []
+
+    def physical(path: str) -> str | None:
+        if not store:
+            store.append(LocalStore(args.store))
+        real = store[0].physical(path)
+        return real if os.path.exists(real) else None
+
+    return physical
+
+
+def _against_nix(args) -> tuple[str, str]:
+    """(Nix's drvPath, nixlite's drvPath) of the same recipe (or of FILE and the one side
+    given).  Nix is pointed at the ``<nixpkgs>`` nixlite uses when no search path names
+    one, so both evaluate the same package set."""
+    from nixlite.compare.drv import nix_instantiate
+    from nixlite.errors import NixliteError
+    from nixlite.eval.state import BUNDLED_NIXPKGS
+
+    if len(args.inputs) > 1:
+        raise NixliteError("--against-nix FILE compares with one side at most (default: FILE)")
+    ours_side = args.inputs[0] if args.inputs else args.against_nix
+    if len(args.attr) > 2:
+        raise NixliteError("-A is given more than twice: once (for both), or once for Nix "
+                           "and once for nixlite")
+    theirs_attrs, ours_attrs = (args.attr[:1], args.attr[1:]) if len(args.attr) == 2 \
+        else (args.attr, args.attr)
+    extra = [*(f for name, expr in args.arg for f in ("--arg", name, expr)),
+             *(f for name, value in args.argstr for f in ("--argstr", name, value)),
+             *(f for entry in args.include for f in ("-I", entry))]
+    searched = [entry.partition("=")[0] for entry in
+                [*args.include, *os.environ.get("NIX_PATH", "").split(":")] if "=" in entry]
+    if "nixpkgs" not in searched:
+        extra += ["-I", f"nixpkgs={BUNDLED_NIXPKGS}"]
+    theirs = nix_instantiate(args.against_nix, theirs_attrs, extra)
+    ns = recipe_arguments(args, 1, ours_side, ours_attrs)
+    return theirs, _one(_evaluated(ns, build=False), ours_side, "derivation")[0]

@@ -19,9 +19,12 @@ version.  ``schema.json`` beside this module is their JSON Schema; an image comp
   modes as octal strings; ``content`` is ``sha256:…`` for files).
 
 A derivation comparison (``"nixlite-compare-drv/1"``): ``identical``, ``summary``,
-``a``, ``b`` (drv paths) and ``root``, a ``node``: ``{name, a, b, changes: [{what, name,
-a, b, only_a, only_b}], inputs: [node], seen}`` — ``inputs`` are the input derivations
-that differ, each explained the same way; ``seen`` marks a pair explained earlier.
+``a``, ``b`` (drv paths) and ``root`` (null when identical), a ``node``: ``{name, chain,
+a, b, seen, changes: [{what, name, a, b}], inputs: [node]}`` — ``chain`` the names from
+the root to this derivation; ``what`` one of name, output, platform, builder, args, env,
+source, input, input-changed (see ``nixlite.compare.drv.Change``; a value is null where a
+side has none); ``inputs`` the input derivations that differ, each explained the same
+way; ``seen`` marks a pair explained earlier in the document.
 """
 
 from __future__ import annotations
@@ -289,9 +292,9 @@ def value_diff(a: str, b: str, style: Style, indent: str) -> list[str]:
                                                                                lambda t: t)
             out.append(indent + paint(line))
         return out
-    if len(a) + len(b) <= 100:
-        return [indent + style.removed(json.dumps(a)) + " → " + style.added(json.dumps(b))]
     wa, wb = _WORDS.findall(a), _WORDS.findall(b)
+    if len(a) + len(b) <= 100 or len(wa) == 1 or len(wb) == 1:
+        return [indent + style.removed(json.dumps(a)) + " → " + style.added(json.dumps(b))]
     pieces = []
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, wa, wb, autojunk=False).get_opcodes():
         if tag == "equal":
@@ -302,3 +305,75 @@ def value_diff(a: str, b: str, style: Style, indent: str) -> list[str]:
         if j2 > j1:
             pieces.append(style.added("{+" + "".join(wb[j1:j2]) + "+}"))
     return [indent + "".join(pieces)]
+
+
+# --- derivations ------------------------------------------------------------------------------
+def _real_changes(root) -> list:
+    """Every difference but the pairs of inputs that differ (explained below them)."""
+    return [c for node in root.walk() for c in node.changes if c.what != "input-changed"]
+
+
+def drv_summary(root, path: str) -> str:
+    if root is None:
+        return f"derivations are identical: {path}"
+    changed = [n for n in root.walk() if any(c.what != "input-changed" for c in n.changes)]
+    deepest = max(changed, key=lambda n: len(n.chain), default=root)
+    return (f"derivations differ: {_count(len(_real_changes(root)), 'difference')} in "
+            f"{_count(len(changed), 'derivation')}; deepest: {' → '.join(deepest.chain)}")
+
+
+def _change_label(change) -> str:
+    labels = {"env": f"env.{change.name}", "output": f"output {change.name}",
+              "source": f"source {change.name}", "input": f"input {change.name}",
+              "input-changed": f"input {change.name}"}
+    return labels.get(change.what, change.what)
+
+
+def _change_lines(change, style: Style, indent: str) -> list[str]:
+    label = _change_label(change)
+    a, b = change.a, change.b
+    if a is None:
+        return [indent + style.added(f"+ {label}: {_plain(b)}")]
+    if b is None:
+        return [indent + style.removed(f"- {label}: {_plain(a)}")]
+    if isinstance(a, str) and isinstance(b, str):
+        shown = value_diff(a, b, style, "")
+        if len(shown) == 1 and len(shown[0]) < 120:
+            return [indent + style.changed(f"~ {label}: ") + shown[0]]
+        return [indent + style.changed(f"~ {label}:")] + [indent + "    " + s for s in shown]
+    if isinstance(a, list) and isinstance(b, list):  # args: a line per argument
+        return [indent + style.changed(f"~ {label}:")] + value_diff(
+            "\n".join(a) + "\n", "\n".join(b) + "\n", style, indent + "    ")
+    return [indent + style.changed(f"~ {label}: {_plain(a)} → {_plain(b)}")]
+
+
+def _plain(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def drv_text(root, a: str, b: str, style: Style, labels: tuple[str, str] = ("a", "b")) -> str:
+    lines = [style.heading(drv_summary(root, b))]
+    if root is None:
+        return "\n".join(lines) + "\n"
+    lines += [style.removed(f"--- {labels[0]}: {a}"), style.added(f"+++ {labels[1]}: {b}")]
+    for node in root.walk():
+        lines.append(style.heading(" → ".join(node.chain) + ":"))
+        if node.seen:
+            lines.append("  " + style.dim("(explained above)"))
+            continue
+        for change in node.changes:
+            lines += _change_lines(change, style, "  ")
+    return "\n".join(lines) + "\n"
+
+
+def _node_json(node) -> dict[str, Any]:
+    return {"name": node.name, "chain": node.chain, "a": node.a, "b": node.b,
+            "seen": node.seen,
+            "changes": [{"what": c.what, "name": c.name, "a": c.a, "b": c.b}
+                        for c in node.changes],
+            "inputs": [_node_json(child) for child in node.inputs]}
+
+
+def drv_json(root, a: str, b: str) -> dict[str, Any]:
+    return {"schema": DRV_SCHEMA, "identical": root is None, "summary": drv_summary(root, b),
+            "a": a, "b": b, "root": None if root is None else _node_json(root)}
