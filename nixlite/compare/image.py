@@ -176,13 +176,14 @@ class ImageDiff:
     ignore: frozenset[str]
     view: str = "layers"
     fields: list[FieldChange] = field(default_factory=list)
+    names: FieldChange | None = None
     encoding: list[str] = field(default_factory=list)
     layers: list[LayerMatch] = field(default_factory=list)
     merged: FileDiff | None = None
 
     @property
     def identical(self) -> bool:
-        return not (self.fields or self.encoding or self.merged
+        return not (self.fields or self.names or self.encoding or self.merged
                     or any(m.differs or m.files for m in self.layers))
 
 
@@ -402,7 +403,7 @@ def compare_images(a: Side, b: Side, *, ignore: frozenset[str] = frozenset(),
         if a.manifest and b.manifest and a.manifest != b.manifest:
             diff.encoding.append(f"manifest type {a.manifest} → {b.manifest}")
     if "name" not in ignore and ia.repo_tags != ib.repo_tags:
-        diff.fields.append(FieldChange("name", "name", ia.repo_tags, ib.repo_tags))
+        diff.names = FieldChange("RepoTags", "name", ia.repo_tags, ib.repo_tags)
     ids_a, ids_b = ia.diff_ids, ib.diff_ids
     scans = _Scans(ia, ib) if files != "none" else None
     keys = None
@@ -415,7 +416,7 @@ def compare_images(a: Side, b: Side, *, ignore: frozenset[str] = frozenset(),
             return cached[side, index]
     diff.layers = match_layers(ids_a, ids_b, keys)
     for match in diff.layers:
-        if scans is not None and match.kind in ("changed", "split", "merged"):
+        if scans is not None and match.kind not in ("identical", "moved"):
             match.files = diff_files(_union(scans, 0, match.a), _union(scans, 1, match.b),
                                      ignore)
         match.notes = _layer_notes(a, b, match, scans, ignore)

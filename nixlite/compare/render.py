@@ -9,6 +9,7 @@ version.  ``schema.json`` beside this module is their JSON Schema; an image comp
 - ``a``, ``b``: ``location`` (as given), ``config_digest``, ``manifest`` (docker, oci or
   null), ``layers``: ``[{diff_id, digest (null if not known without reading), compression}]``.
 - ``config``: ``[{field, key, a, b, details: [{op: + - ~ order, name, a, b}]}]``.
+- ``names``: ``{a, b}``, the names each records (RepoTags), or null when equal.
 - ``encoding``: ``[text]`` — same content stored differently.
 - ``layers``: ``[{kind, a: [index], b: [index], notes: [text], files}]`` with ``kind`` one
   of identical, equivalent, moved, changed, split, merged, added, removed.
@@ -78,7 +79,8 @@ def _count(n: int, word: str) -> str:
 
 
 def _file_counts(files: FileDiff) -> str:
-    return f"{len(files.added)} added, {len(files.removed)} removed, {len(files.changed)} changed"
+    counts = (("added", files.added), ("removed", files.removed), ("changed", files.changed))
+    return ", ".join(f"{len(found)} {word}" for word, found in counts if found)
 
 
 def image_summary(diff: ImageDiff) -> str:
@@ -89,12 +91,16 @@ def image_summary(diff: ImageDiff) -> str:
     parts = []
     if diff.fields:
         parts.append(_count(len(diff.fields), "config field"))
+    if diff.names:
+        parts.append("names")
     if diff.encoding:
         parts.append(_count(len(diff.encoding), "encoding difference"))
     kinds: dict[str, int] = {}
     for match in diff.layers:
         if match.differs:
-            kinds[match.kind] = kinds.get(match.kind, 0) + 1
+            kind = "stored differently" if match.kind in ("identical", "equivalent") \
+                and not match.files else match.kind
+            kinds[kind] = kinds.get(kind, 0) + 1
     if kinds:
         parts.append("layers: " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()))
     per_layer = FileDiff()
@@ -214,6 +220,10 @@ def image_text(diff: ImageDiff, style: Style) -> str:
             else:
                 lines.append("  " + style.changed(f"~ {change.field}: {_short(change.a)} → "
                                                   f"{_short(change.b)}"))
+    if diff.names:
+        lines.append(style.heading("names:"))
+        lines.append("  " + style.changed(f"~ {diff.names.field}: {_short(diff.names.a)} → "
+                                          f"{_short(diff.names.b)}"))
     if diff.encoding:
         lines.append(style.heading("encoding:"))
         lines += ["  " + style.changed(f"~ {text}") for text in diff.encoding]
@@ -269,6 +279,7 @@ def image_json(diff: ImageDiff) -> dict[str, Any]:
         "config": [{"field": c.field, "key": c.key, "a": c.a, "b": c.b,
                     "details": [{"op": op, "name": name, "a": a, "b": b}
                                 for op, name, a, b in c.details]} for c in diff.fields],
+        "names": None if diff.names is None else {"a": diff.names.a, "b": diff.names.b},
         "encoding": list(diff.encoding),
         "layers": [{"kind": m.kind, "a": m.a, "b": m.b, "notes": m.notes,
                     "files": _files_json(m.files)} for m in diff.layers],
