@@ -288,12 +288,13 @@ def image_json(diff: ImageDiff) -> dict[str, Any]:
 
 
 # --- long values: word and line differences ---------------------------------------------------
-_WORDS = re.compile(r"\s+|[^\s]+")
+_WORDS = re.compile(r"\s+|\w+|[^\w\s]")  # spaces, words, and each other character
 
 
 def value_diff(a: str, b: str, style: Style, indent: str) -> list[str]:
     """How two strings differ: ``"a" → "b"`` when short; a line diff when they have
-    several lines; else a word diff (``[-old-]{+new+}``, as git's --word-diff)."""
+    several lines; else a word diff (``[-old-]{+new+}``, as git's --word-diff, with
+    punctuation apart from words so JSON and store paths diff well)."""
     if "\n" in a.rstrip("\n") or "\n" in b.rstrip("\n"):
         out = []
         for line in difflib.unified_diff(a.splitlines(), b.splitlines(), n=1, lineterm=""):
@@ -306,15 +307,28 @@ def value_diff(a: str, b: str, style: Style, indent: str) -> list[str]:
     wa, wb = _WORDS.findall(a), _WORDS.findall(b)
     if len(a) + len(b) <= 100 or len(wa) == 1 or len(wb) == 1:
         return [indent + style.removed(json.dumps(a)) + " → " + style.added(json.dumps(b))]
-    pieces = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, wa, wb, autojunk=False).get_opcodes():
-        if tag == "equal":
-            pieces.append("".join(wa[i1:i2]))
-            continue
-        if i2 > i1:
-            pieces.append(style.removed("[-" + "".join(wa[i1:i2]) + "-]"))
-        if j2 > j1:
-            pieces.append(style.added("{+" + "".join(wb[j1:j2]) + "+}"))
+    pieces: list[str] = []
+    gone, new = "", ""  # the change being gathered: runs split by only spaces join up
+
+    def flush() -> None:
+        nonlocal gone, new
+        if gone:
+            pieces.append(style.removed("[-" + gone + "-]"))
+        if new:
+            pieces.append(style.added("{+" + new + "+}"))
+        gone, new = "", ""
+
+    opcodes = difflib.SequenceMatcher(None, wa, wb, autojunk=False).get_opcodes()
+    for index, (tag, i1, i2, j1, j2) in enumerate(opcodes):
+        same = "".join(wa[i1:i2])
+        if tag == "equal" and (gone or new) and same.isspace() and index + 1 < len(opcodes):
+            gone, new = gone + same, new + same
+        elif tag == "equal":
+            flush()
+            pieces.append(same)
+        else:
+            gone, new = gone + same, new + "".join(wb[j1:j2])
+    flush()
     return [indent + "".join(pieces)]
 
 
