@@ -364,7 +364,11 @@ def match_layers(ids_a: list[str], ids_b: list[str], keys=None) -> list[LayerMat
 
 
 def _union(scans: _Scans, side: int, indices: list[int]) -> dict:
-    return merge_layers(scans.get(side, i) for i in indices) if indices else {}
+    """What a group of layers carries, whiteout entries included (upper entries win)."""
+    out: dict = {}
+    for i in indices:
+        out.update(scans.get(side, i).entries)
+    return out
 
 
 def _layer_notes(sa: Side, sb: Side, match: LayerMatch, scans: _Scans | None,
@@ -424,6 +428,7 @@ def compare_images(a: Side, b: Side, *, ignore: frozenset[str] = frozenset(),
             match.kind = "equivalent"
     if scans is not None and files in ("merged", "both") and \
             any(m.kind != "identical" for m in diff.layers):
-        diff.merged = diff_files(_union(scans, 0, list(range(len(ids_a)))),
-                                 _union(scans, 1, list(range(len(ids_b)))), ignore)
+        diff.merged = diff_files(merge_layers(scans.get(0, i) for i in range(len(ids_a))),
+                                 merge_layers(scans.get(1, j) for j in range(len(ids_b))),
+                                 ignore)
     return diff

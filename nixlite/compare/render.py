@@ -36,7 +36,7 @@ import json
 import re
 from typing import Any
 
-from nixlite.compare.files import Entry, FileDiff
+from nixlite.compare.files import Entry, FileDiff, whiteout_of
 from nixlite.compare.image import ImageDiff, LayerMatch
 
 IMAGE_SCHEMA = "nixlite-compare-image/1"
@@ -142,7 +142,12 @@ def _time(seconds: int) -> str:
         return str(seconds)
 
 
-def _describe(entry: Entry) -> str:
+def _describe(path: str, entry: Entry) -> str:
+    whiteout = whiteout_of(path)
+    if whiteout is not None:
+        target, opaque = whiteout
+        return f"opaque whiteout: hides what is below /{target}" if opaque else \
+            f"whiteout: deletes /{target}"
     text = f"{entry.type} {entry.value('mode')} {entry.uid}:{entry.gid}"
     if entry.type == "file":
         text += f" {entry.size} B {_short(entry.content)}"
@@ -158,9 +163,9 @@ def _describe(entry: Entry) -> str:
 def _file_lines(files: FileDiff, style: Style, indent: str) -> list[str]:
     lines = []
     for path, entry in files.removed:
-        lines.append(indent + style.removed(f"- /{path}") + f"  {_describe(entry)}")
+        lines.append(indent + style.removed(f"- /{path}") + f"  {_describe(path, entry)}")
     for path, entry in files.added:
-        lines.append(indent + style.added(f"+ /{path}") + f"  {_describe(entry)}")
+        lines.append(indent + style.added(f"+ /{path}") + f"  {_describe(path, entry)}")
     for change in files.changed:
         name = f"/{change.path}" + (f" → /{change.path_b}" if change.path_b else "")
         what = "; ".join(f"{attr} {_shown(attr, a)} → {_shown(attr, b)}"

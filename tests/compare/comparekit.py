@@ -10,6 +10,7 @@ from imagekit import diff_id, tar_of
 
 HERE = Path(__file__).parent
 FIXTURES = HERE.parent.parent / "fixtures" / "dockertools"
+SCHEMA = HERE.parent.parent / "nixlite" / "compare" / "schema.json"
 BASE_CONFIG = {
     "architecture": "amd64", "os": "linux", "created": "2024-01-02T03:04:05Z",
     "config": {"Env": ["PATH=/bin", "LANG=C"], "Cmd": ["/bin/sh"], "WorkingDir": "/",
@@ -48,3 +49,46 @@ def files_layer(*entries) -> bytes:
 def skopeo(*args: str) -> None:
     subprocess.run(["skopeo", "--insecure-policy", *args], check=True, capture_output=True,
                    timeout=120)
+
+
+def validate(document, schema=None, root=None):
+    """Check ``document`` against schema.json (the JSON Schema keywords it uses, no more);
+    a failure names where it is."""
+    if schema is None:
+        schema = root = json.loads(SCHEMA.read_text())
+    if "$ref" in schema:
+        schema = root["$defs"][schema["$ref"].rsplit("/", 1)[1]]
+    if "oneOf" in schema:
+        passing = 0
+        for option in schema["oneOf"]:
+            try:
+                validate(document, option, root)
+                passing += 1
+            except AssertionError:
+                pass
+        assert passing == 1, f"{document!r:.200} matches {passing} of oneOf"
+        return
+    if "const" in schema:
+        assert document == schema["const"], document
+    if "enum" in schema:
+        assert document in schema["enum"], document
+    kinds = schema.get("type")
+    if kinds is not None:
+        python = {"string": str, "integer": int, "boolean": bool, "null": type(None),
+                  "array": list, "object": dict}
+        kinds = [kinds] if isinstance(kinds, str) else kinds
+        assert any(type(document) is python[k] for k in kinds), (document, kinds)
+    if isinstance(document, dict):
+        properties = schema.get("properties", {})
+        for name in schema.get("required", []):
+            assert name in document, f"missing {name} in {document!r:.200}"
+        for name, value in document.items():
+            if name in properties:
+                validate(value, properties[name], root)
+            elif schema.get("additionalProperties") is False:
+                raise AssertionError(f"unexpected field {name}")
+            elif isinstance(schema.get("additionalProperties"), dict):
+                validate(value, schema["additionalProperties"], root)
+    if isinstance(document, list) and "items" in schema:
+        for item in document:
+            validate(item, schema["items"], root)

@@ -11,7 +11,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from comparekit import FIXTURES
+from comparekit import FIXTURES, validate
 
 # a chain top → mid → leaf of nixlite's own builders; VARIANT changes only the leaf
 CHAIN = """
@@ -69,6 +69,7 @@ def test_drv_explains_a_difference_deep_in_the_inputs(compare, chain, store_dir)
                       "showing as a word diff [-rather than-]{+instead of+} whole"
     assert "other" not in out  # identical inputs are not descended into
     status, out, _ = compare("--drv", *chain, "-A", "top", "--store", store_dir, "--json")
+    validate(json.loads(out))
     root = json.loads(out)["root"]
     assert [c["what"] for c in root["changes"]] == ["env", "input-changed"]
     (mid,) = root["inputs"]
