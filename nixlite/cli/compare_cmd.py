@@ -22,6 +22,8 @@ from nixlite.cli.evaluation import add_evaluation_arguments
 from nixlite.cli.image_cmd import _add_common, _add_platform, _add_tls
 
 ERROR_STATUS = 2
+_CONTAINER_DIFF_TYPES = ("file", "layer", "metadata", "history", "size", "sizelayer", "apt",
+                         "rpm", "pip", "node")
 _DIFFOCI_FLAGS = ("timestamps", "history", "file-order", "file-mode-redundant-bits",
                   "file-timestamps", "image-name", "tar-format")
 
@@ -71,6 +73,11 @@ def register(subparsers) -> None:
     p.add_argument("--files", choices=("layers", "merged", "both", "none"), default="layers",
                    help="compare files per matched layer (default), over the merged file "
                         "systems (whiteouts applied), both, or not at all")
+    p.add_argument("-t", "--type", dest="types", action="append", default=[],
+                   choices=_CONTAINER_DIFF_TYPES, metavar="TYPE",
+                   help="container-diff's analyses, to compare only these (repeatable): file "
+                        "(merged file system), layer (files per layer), metadata (config), "
+                        "history, size, sizelayer (uncompressed sizes)")
     p.add_argument("-j", "--max-jobs", default="1", metavar="N",
                    help="build up to N derivations of a recipe side at a time")
     p.add_argument("-L", "--print-build-logs", action="store_true",
@@ -215,6 +222,9 @@ def _compare_image_sides(args, style) -> int:
     from nixlite.compare.render import image_json, image_text
 
     ignore = parse_ignore(args.ignore)
+    files, sizes = args.files, False
+    if args.types:
+        files, sizes, ignore = _container_diff_types(args.types, ignore)
     options = _options(args)
     recipes = _recipe_sides(args)
     locations = list(args.inputs)
@@ -223,8 +233,29 @@ def _compare_image_sides(args, style) -> int:
     with contextlib.ExitStack() as stack:
         a, b = (stack.enter_context(open_side(loc, options)) for loc in locations)
         a.label, b.label = args.inputs
-        diff = compare_images(a, b, ignore=ignore, files=args.files)
+        diff = compare_images(a, b, ignore=ignore, files=files, sizes=sizes)
         return _finish(image_json(diff), image_text(diff, style), diff.identical, args.json)
+
+
+def _container_diff_types(types: list[str], ignore: frozenset[str]):
+    """(file view, sizes wanted, keys to ignore) for container-diff's ``--type`` list:
+    only the analyses named are compared."""
+    from nixlite.compare.image import CONFIG_KEYS
+    from nixlite.errors import NixliteError
+
+    packages = sorted({"apt", "rpm", "pip", "node"} & set(types))
+    if packages:
+        raise NixliteError(f"container-diff's package analysers ({', '.join(packages)}) are not "
+                           "supported: compare the files that hold the package databases")
+    views = {"file": "merged", "layer": "layers"}
+    wanted = {views[t] for t in types if t in views}
+    files = "both" if len(wanted) == 2 else wanted.pop() if wanted else "none"
+    unwanted = set()
+    if "metadata" not in types:
+        unwanted |= set(CONFIG_KEYS) - {"history"} | {"name", "encoding"}
+    if "history" not in types:
+        unwanted.add("history")
+    return files, bool({"size", "sizelayer"} & set(types)), ignore | unwanted
 
 
 # --- derivations --------------------------------------------------------------------------------

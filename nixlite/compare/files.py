@@ -62,6 +62,7 @@ class LayerFiles:
     entries: dict[str, Entry]
     order: list[str]
     raw_names: bool
+    tar_size: int = 0
 
     def content_keys(self) -> frozenset[str]:
         """The paths that say what the layer is for, with store hashes masked: every
@@ -86,7 +87,14 @@ def scan_layer(chunks: Iterable[bytes], name: str) -> LayerFiles:
     entries: dict[str, Entry] = {}
     order: list[str] = []
     raw_names = False
-    for member, data in TarStream(chunks, name):
+    size = [0]
+
+    def counted():
+        for chunk in chunks:
+            size[0] += len(chunk)
+            yield chunk
+
+    for member, data in TarStream(counted(), name):
         path = canonical(member.name)
         if path != member.name.rstrip("/"):
             raw_names = True
@@ -113,7 +121,7 @@ def scan_layer(chunks: Iterable[bytes], name: str) -> LayerFiles:
     for entry in entries.values():  # a hard link has its target's content
         if entry.type == "hardlink" and entry.link in entries:
             entry.content = entries[entry.link].content
-    return LayerFiles(entries, order, raw_names)
+    return LayerFiles(entries, order, raw_names, size[0])
 
 
 def whiteout_of(path: str) -> tuple[str, bool] | None:

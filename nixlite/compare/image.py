@@ -54,11 +54,12 @@ _FIELDS = [
 ]
 _KNOWN_PATHS = {path for path, _, _ in _FIELDS} | {("rootfs",), ("config",)}
 
+# "other": the config fields not listed above (docker_version, container_config, …)
+CONFIG_KEYS = sorted({key for _, _, key in _FIELDS} | {"other"})
 FILE_KEYS = ("type", "mode", "uid", "gid", "uname", "gname", "size", "content", "target",
              "link", "device", "mtime", "xattrs")
-IGNORE_KEYS = sorted({key for _, _, key in _FIELDS} | set(FILE_KEYS) | {
-    "other",       # config fields not listed above (docker_version, container_config, …)
-    "name",        # the names an archive or layout records (RepoTags, ref.name)
+IGNORE_KEYS = sorted(set(CONFIG_KEYS) | set(FILE_KEYS) | {
+    "name",        # the names an archive or layout records (RepoTags)
     "encoding",    # same content stored differently: compression, media types, JSON bytes,
                    # tar headers
     "file-order",  # the order of entries in a layer tar
@@ -70,7 +71,6 @@ IGNORE_ALIASES = {
     "image-name": ("name",),
     "tar-format": ("encoding",),
     "compression": ("encoding",),
-    "ports": ("ports",),
     "exposedports": ("ports",),
     "owner": ("uid", "gid", "uname", "gname"),
     "file-mode-redundant-bits": (),  # only permission bits are ever compared
@@ -180,6 +180,9 @@ class ImageDiff:
     encoding: list[str] = field(default_factory=list)
     layers: list[LayerMatch] = field(default_factory=list)
     merged: FileDiff | None = None
+    # uncompressed layer sizes per side, when asked for (they say nothing the digests
+    # do not: shown, never counted as a difference)
+    sizes: tuple[list[int], list[int]] | None = None
 
     @property
     def identical(self) -> bool:
@@ -296,6 +299,10 @@ class _Scans:
                                                       f"{'ab'[side]}: layer {index}")
         return found
 
+    def every(self, side: int) -> Iterator[LayerFiles]:
+        """The file lists of a side's layers, bottom first."""
+        return (self.get(side, i) for i in range(len(self.ids[side])))
+
 
 def _common_subsequence(a: list[str], b: list[str]) -> list[tuple[int, int]]:
     """Index pairs of a longest common subsequence (layer lists are short)."""
@@ -391,9 +398,33 @@ def _layer_notes(sa: Side, sb: Side, match: LayerMatch, scans: _Scans | None,
     return notes
 
 
+def _matched_layers(a: Side, b: Side, scans: _Scans | None,
+                    ignore: frozenset[str]) -> list[LayerMatch]:
+    """The layer correspondences with their file differences and notes; ``scans`` None
+    matches by diff_id and position alone, reading no layer."""
+    keys = None
+    if scans is not None:
+        cached: dict[tuple[int, int], frozenset[str]] = {}
+
+        def keys(side: int, index: int) -> frozenset[str]:
+            if (side, index) not in cached:
+                cached[side, index] = scans.get(side, index).content_keys()
+            return cached[side, index]
+    matches = match_layers(a.image.diff_ids, b.image.diff_ids, keys)
+    for match in matches:
+        if scans is not None and match.kind not in ("identical", "moved"):
+            match.files = diff_files(_union(scans, 0, match.a), _union(scans, 1, match.b),
+                                     ignore)
+        match.notes = _layer_notes(a, b, match, scans, ignore)
+        if match.kind == "changed" and scans is not None and not (match.files or match.notes):
+            match.kind = "equivalent"
+    return matches
+
+
 def compare_images(a: Side, b: Side, *, ignore: frozenset[str] = frozenset(),
-                   files: str = "layers") -> ImageDiff:
-    """How ``b`` differs from ``a`` (see the module docstring)."""
+                   files: str = "layers", sizes: bool = False) -> ImageDiff:
+    """How ``b`` differs from ``a`` (see the module docstring); ``sizes`` reads every
+    layer to report the uncompressed sizes."""
     if files not in FILE_VIEWS:
         raise NixliteError(f"unknown file view '{files}' (expected {', '.join(FILE_VIEWS)})")
     diff = ImageDiff(a, b, ignore, files)
@@ -408,27 +439,11 @@ def compare_images(a: Side, b: Side, *, ignore: frozenset[str] = frozenset(),
             diff.encoding.append(f"manifest type {a.manifest} → {b.manifest}")
     if "name" not in ignore and ia.repo_tags != ib.repo_tags:
         diff.names = FieldChange("RepoTags", "name", ia.repo_tags, ib.repo_tags)
-    ids_a, ids_b = ia.diff_ids, ib.diff_ids
-    scans = _Scans(ia, ib) if files != "none" else None
-    keys = None
-    if scans is not None:
-        cached: dict[tuple[int, int], frozenset[str]] = {}
-
-        def keys(side: int, index: int) -> frozenset[str]:
-            if (side, index) not in cached:
-                cached[side, index] = scans.get(side, index).content_keys()
-            return cached[side, index]
-    diff.layers = match_layers(ids_a, ids_b, keys)
-    for match in diff.layers:
-        if scans is not None and match.kind not in ("identical", "moved"):
-            match.files = diff_files(_union(scans, 0, match.a), _union(scans, 1, match.b),
-                                     ignore)
-        match.notes = _layer_notes(a, b, match, scans, ignore)
-        if match.kind == "changed" and scans is not None and not (match.files or match.notes):
-            match.kind = "equivalent"
-    if scans is not None and files in ("merged", "both") and \
-            any(m.kind != "identical" for m in diff.layers):
-        diff.merged = diff_files(merge_layers(scans.get(0, i) for i in range(len(ids_a))),
-                                 merge_layers(scans.get(1, j) for j in range(len(ids_b))),
+    scans = _Scans(ia, ib)
+    diff.layers = _matched_layers(a, b, scans if files != "none" else None, ignore)
+    if files in ("merged", "both") and any(m.kind != "identical" for m in diff.layers):
+        diff.merged = diff_files(merge_layers(scans.every(0)), merge_layers(scans.every(1)),
                                  ignore)
+    if sizes:
+        diff.sizes = ([f.tar_size for f in scans.every(0)], [f.tar_size for f in scans.every(1)])
     return diff

@@ -14,6 +14,8 @@ version.  ``schema.json`` beside this module is their JSON Schema; an image comp
 - ``layers``: ``[{kind, a: [index], b: [index], notes: [text], files}]`` with ``kind`` one
   of identical, equivalent, moved, changed, split, merged, added, removed.
 - ``merged``: ``files`` over the merged file systems, or null when not asked for.
+- ``sizes``: ``{a: [bytes], b: [bytes]}``, each layer's uncompressed size, or null when
+  not asked for (``--type size``).
 - ``files``: ``{added: [entry], removed: [entry], changed: [{path, path_b, changes:
   [{attribute, a, b}]}]}``; an ``entry`` is ``{path, type, mode, uid, gid, uname, gname,
   size, mtime, content, target, link, device, xattrs}`` (paths from the root, ``/…``;
@@ -37,7 +39,7 @@ import re
 from typing import Any
 
 from nixlite.compare.files import Entry, FileDiff, whiteout_of
-from nixlite.compare.image import ImageDiff, LayerMatch
+from nixlite.compare.image import CONFIG_KEYS, ImageDiff, LayerMatch
 
 IMAGE_SCHEMA = "nixlite-compare-image/1"
 DRV_SCHEMA = "nixlite-compare-drv/1"
@@ -85,7 +87,10 @@ def _file_counts(files: FileDiff) -> str:
 
 def image_summary(diff: ImageDiff) -> str:
     """The one line that comes first."""
-    ignoring = f" (ignoring {', '.join(sorted(diff.ignore))})" if diff.ignore else ""
+    ignored = set(diff.ignore)
+    if ignored >= set(CONFIG_KEYS):  # as --type leaves the config out: said in a word
+        ignored = ignored - set(CONFIG_KEYS) | {"config"}
+    ignoring = f" (ignoring {', '.join(sorted(ignored))})" if ignored else ""
     if diff.identical:
         return f"images are identical{ignoring}"
     parts = []
@@ -205,14 +210,29 @@ def _layer_line(diff: ImageDiff, match: LayerMatch, style: Style) -> str:
         else ", ".join(_short(d) for d in shown)
     sign = _SIGNS[match.kind]
     text = f"{sign} {names:<10} {match.kind:<10} {digests}"
+    if diff.sizes is not None:
+        sizes = [_size(sum(diff.sizes[0][i] for i in match.a))] if match.a else []
+        sizes += [_size(sum(diff.sizes[1][j] for j in match.b))] if match.b else []
+        text += f"  [{' → '.join(sizes)}]"
     if match.notes:
         text += "  (" + "; ".join(match.notes) + ")"
     return "  " + style.sign(sign, text)
 
 
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GiB"
+
+
 def image_text(diff: ImageDiff, style: Style) -> str:
     """The text report: the summary line, then (if they differ) what differs."""
     lines = [style.heading(image_summary(diff))]
+    if diff.sizes is not None:
+        lines.append(f"size (uncompressed): a {_size(sum(diff.sizes[0]))}, "
+                     f"b {_size(sum(diff.sizes[1]))}")
     if diff.identical:
         return "\n".join(lines) + "\n"
     lines += [style.removed(f"--- a: {diff.a.label}"), style.added(f"+++ b: {diff.b.label}")]
@@ -289,6 +309,7 @@ def image_json(diff: ImageDiff) -> dict[str, Any]:
         "layers": [{"kind": m.kind, "a": m.a, "b": m.b, "notes": m.notes,
                     "files": _files_json(m.files)} for m in diff.layers],
         "merged": None if diff.merged is None else _files_json(diff.merged),
+        "sizes": None if diff.sizes is None else {"a": diff.sizes[0], "b": diff.sizes[1]},
     }
 
 

@@ -249,3 +249,19 @@ def test_a_large_layer_compares_in_bounded_memory(compare, tmp_path):
         tracemalloc.stop()
     assert status == 1 and "~ /big  content sha256:" in out
     assert peak < 8 << 20, f"comparing used {peak >> 20} MiB at its peak"
+
+
+def test_container_diff_types_compare_only_what_they_name(compare, pair):
+    status, out, _ = compare(*pair, "--type", "file", "--type", "size")
+    lines = out.splitlines()
+    assert status == 1
+    assert lines[:2] == ["images differ (ignoring config, encoding, name): layers: 1 changed, "
+                         "1 added; merged file system: 3 added, 1 removed, 5 changed",
+                         "size (uncompressed): a 20.0 KiB, b 30.0 KiB"]
+    assert "config:" not in out and "      ~ /app/run" not in out  # no per-layer files
+    assert re.search(r"\n  \+ b2 +added +sha256:\w{12}  \[10\.0 KiB\]\n", out)
+    status, out, _ = compare(*pair, "-t", "history", "--json")
+    assert [f["field"] for f in json.loads(out)["config"]] == ["history"]
+    assert compare(*pair, "-t", "apt", "-t", "pip") == (
+        2, "", "error: container-diff's package analysers (apt, pip) are not supported: "
+               "compare the files that hold the package databases\n")
