@@ -78,6 +78,9 @@ def register(subparsers) -> None:
                    help="container-diff's analyses, to compare only these (repeatable): file "
                         "(merged file system), layer (files per layer), metadata (config), "
                         "history, size, sizelayer (uncompressed sizes)")
+    p.add_argument("-f", "--filename", dest="filenames", action="append", default=[],
+                   metavar="PATH", help="show how the contents of this file differ "
+                   "(container-diff's --filename; repeatable)")
     p.add_argument("-j", "--max-jobs", default="1", metavar="N",
                    help="build up to N derivations of a recipe side at a time")
     p.add_argument("-L", "--print-build-logs", action="store_true",
@@ -233,7 +236,8 @@ def _compare_image_sides(args, style) -> int:
     with contextlib.ExitStack() as stack:
         a, b = (stack.enter_context(open_side(loc, options)) for loc in locations)
         a.label, b.label = args.inputs
-        diff = compare_images(a, b, ignore=ignore, files=files, sizes=sizes)
+        diff = compare_images(a, b, ignore=ignore, files=files, sizes=sizes,
+                              contents=tuple(args.filenames))
         return _finish(image_json(diff), image_text(diff, style), diff.identical, args.json)
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from nixlite.errors import NixliteError
 from nixlite.image.tarreader import TarStream
 
 _TYPES = {b"0": "file", b"7": "file", b"1": "hardlink", b"2": "symlink", b"3": "char",
@@ -217,3 +218,39 @@ def _unique_by_mask(paths: list[str]) -> dict[str, str]:
         key = mask_store_hash(path)
         seen[key] = None if key in seen else path
     return {key: path for key, path in seen.items() if path is not None}
+
+
+def read_merged_file(layers_top_first: list[Callable[[], Iterable[bytes]]], path: str,
+                     limit: int) -> bytes | None:
+    """The bytes of ``path`` in the file system the layers make (given top layer first,
+    each as a source of its tar chunks), None if it is absent or not a regular file there.
+    Hard links are followed; a file over ``limit`` bytes is an error, not read into memory."""
+    wanted = canonical(path)
+    index = links = 0
+    while index < len(layers_top_first) and links < 16:
+        hidden = False
+        for member, data in TarStream(layers_top_first[index]()):
+            name = canonical(member.name)
+            whiteout = whiteout_of(name)
+            if whiteout is not None:
+                target, opaque = whiteout
+                hidden |= wanted == target or wanted.startswith(target + "/") or \
+                    (opaque and target == "")
+                continue
+            if name != wanted:
+                continue
+            if member.type == b"1":  # read the layer again for the target
+                wanted = canonical(member.linkname)
+                links += 1
+                break
+            if _TYPES.get(member.type) != "file":
+                return None
+            if member.size > limit:
+                raise NixliteError(f"'/{wanted}' has {member.size} bytes, over the "
+                                   f"{limit} shown at most")
+            return b"".join(data)
+        else:
+            if hidden:
+                return None
+            index += 1
+    return None

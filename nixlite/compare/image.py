@@ -24,7 +24,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from nixlite.compare.files import FileDiff, LayerFiles, diff_files, merge_layers, scan_layer
+from nixlite.compare.files import (FileDiff, LayerFiles, diff_files, merge_layers,
+                                  read_merged_file, scan_layer)
 from nixlite.errors import NixliteError
 from nixlite.image.model import Image
 from nixlite.image.transports import Options, open_image, parse_location
@@ -183,6 +184,9 @@ class ImageDiff:
     # uncompressed layer sizes per side, when asked for (they say nothing the digests
     # do not: shown, never counted as a difference)
     sizes: tuple[list[int], list[int]] | None = None
+    # the contents of files asked for by name: (path, bytes in a, bytes in b), None where
+    # a side has no regular file there
+    contents: list[tuple[str, bytes | None, bytes | None]] = field(default_factory=list)
 
     @property
     def identical(self) -> bool:
@@ -421,10 +425,15 @@ def _matched_layers(a: Side, b: Side, scans: _Scans | None,
     return matches
 
 
+CONTENT_LIMIT = 16 << 20
+
+
 def compare_images(a: Side, b: Side, *, ignore: frozenset[str] = frozenset(),
-                   files: str = "layers", sizes: bool = False) -> ImageDiff:
+                   files: str = "layers", sizes: bool = False,
+                   contents: tuple[str, ...] = ()) -> ImageDiff:
     """How ``b`` differs from ``a`` (see the module docstring); ``sizes`` reads every
-    layer to report the uncompressed sizes."""
+    layer to report the uncompressed sizes; ``contents`` names files whose contents are
+    wanted (each up to ``CONTENT_LIMIT`` bytes), as container-diff's --filename."""
     if files not in FILE_VIEWS:
         raise NixliteError(f"unknown file view '{files}' (expected {', '.join(FILE_VIEWS)})")
     diff = ImageDiff(a, b, ignore, files)
@@ -446,4 +455,8 @@ def compare_images(a: Side, b: Side, *, ignore: frozenset[str] = frozenset(),
                                  ignore)
     if sizes:
         diff.sizes = ([f.tar_size for f in scans.every(0)], [f.tar_size for f in scans.every(1)])
+    for path in contents:
+        diff.contents.append((path, *(
+            read_merged_file([layer.tar_chunks for layer in reversed(image.layers)], path,
+                             CONTENT_LIMIT) for image in (ia, ib))))
     return diff

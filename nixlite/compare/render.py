@@ -14,6 +14,8 @@ version.  ``schema.json`` beside this module is their JSON Schema; an image comp
 - ``layers``: ``[{kind, a: [index], b: [index], notes: [text], files}]`` with ``kind`` one
   of identical, equivalent, moved, changed, split, merged, added, removed.
 - ``merged``: ``files`` over the merged file systems, or null when not asked for.
+- ``contents``: ``[{path, a, b, a_size, b_size}]`` for ``--filename``: each side's text
+  (null if absent, not a regular file, or not UTF-8 text) and size in bytes (null if absent).
 - ``sizes``: ``{a: [bytes], b: [bytes]}``, each layer's uncompressed size, or null when
   not asked for (``--type size``).
 - ``files``: ``{added: [entry], removed: [entry], changed: [{path, path_b, changes:
@@ -261,7 +263,32 @@ def image_text(diff: ImageDiff, style: Style) -> str:
     if diff.merged:
         lines.append(style.heading("merged file system:"))
         lines += _file_lines(diff.merged, style, "  ")
+    for path, a, b in diff.contents:
+        lines.append(style.heading(f"contents of {path}:"))
+        lines += ["  " + line for line in _content_lines(a, b, style)]
     return "\n".join(lines) + "\n"
+
+
+def _text(data: bytes | None) -> str | None:
+    """Bytes as text if they are text (UTF-8, no NUL), else None."""
+    if data is None or b"\0" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _content_lines(a: bytes | None, b: bytes | None, style: Style) -> list[str]:
+    if a == b:
+        return [style.dim("(the same)" if a is not None else "(no regular file on either side)")]
+    if a is None or b is None:
+        side = "a" if a is None else "b"
+        return [f"(no regular file in {side})"]
+    ta, tb = _text(a), _text(b)
+    if ta is None or tb is None:
+        return [style.changed(f"binary contents differ ({len(a)} B → {len(b)} B)")]
+    return line_diff(ta, tb, style, "", context=3)
 
 
 # --- JSON -------------------------------------------------------------------------------------
@@ -310,6 +337,10 @@ def image_json(diff: ImageDiff) -> dict[str, Any]:
                     "files": _files_json(m.files)} for m in diff.layers],
         "merged": None if diff.merged is None else _files_json(diff.merged),
         "sizes": None if diff.sizes is None else {"a": diff.sizes[0], "b": diff.sizes[1]},
+        "contents": [{"path": path, "a": _text(a), "b": _text(b),
+                      "a_size": None if a is None else len(a),
+                      "b_size": None if b is None else len(b)}
+                     for path, a, b in diff.contents],
     }
 
 
@@ -317,19 +348,23 @@ def image_json(diff: ImageDiff) -> dict[str, Any]:
 _WORDS = re.compile(r"\s+|\w+|[^\w\s]")  # spaces, words, and each other character
 
 
+def line_diff(a: str, b: str, style: Style, indent: str, context: int = 1) -> list[str]:
+    """A unified diff of two texts' lines, without the file header."""
+    out = []
+    for line in difflib.unified_diff(a.splitlines(), b.splitlines(), n=context, lineterm=""):
+        if line.startswith(("---", "+++")):
+            continue
+        paint = {"+": style.added, "-": style.removed, "@": style.dim}.get(line[:1], str)
+        out.append(indent + paint(line))
+    return out
+
+
 def value_diff(a: str, b: str, style: Style, indent: str) -> list[str]:
     """How two strings differ: ``"a" → "b"`` when short; a line diff when they have
     several lines; else a word diff (``[-old-]{+new+}``, as git's --word-diff, with
     punctuation apart from words so JSON and store paths diff well)."""
     if "\n" in a.rstrip("\n") or "\n" in b.rstrip("\n"):
-        out = []
-        for line in difflib.unified_diff(a.splitlines(), b.splitlines(), n=1, lineterm=""):
-            if line.startswith(("---", "+++")):
-                continue
-            paint = {"+": style.added, "-": style.removed, "@": style.dim}.get(line[:1],
-                                                                               lambda t: t)
-            out.append(indent + paint(line))
-        return out
+        return line_diff(a, b, style, indent)
     wa, wb = _WORDS.findall(a), _WORDS.findall(b)
     if len(a) + len(b) <= 100 or len(wa) == 1 or len(wb) == 1:
         return [indent + style.removed(json.dumps(a)) + " → " + style.added(json.dumps(b))]

@@ -265,3 +265,27 @@ def test_container_diff_types_compare_only_what_they_name(compare, pair):
     assert compare(*pair, "-t", "apt", "-t", "pip") == (
         2, "", "error: container-diff's package analysers (apt, pip) are not supported: "
                "compare the files that hold the package databases\n")
+
+
+def test_filename_shows_how_contents_differ(compare, tmp_path):
+    lower = files_layer(("etc", "dir", None), ("etc/conf", "file", b"a=1\nb=2\nc=3\n"),
+                        ("etc/gone", "file", b"x"), ("bin", "dir", None),
+                        ("bin/tool", "file", b"\0\1\2"))
+    upper = files_layer(("etc", "dir", None), ("etc/.wh.gone", "file", b""),
+                        ("etc/conf", "file", b"a=1\nb=20\nc=3\n"),
+                        ("etc/link", "hardlink", "etc/conf"))
+    a = write_archive(tmp_path / "a.tar", [lower])
+    b = write_archive(tmp_path / "b.tar", [lower, upper])
+    paths = ("/etc/conf", "etc/link", "/etc/gone", "/bin/tool")
+    status, out, _ = compare(a, b, *(f"--filename={p}" for p in paths), "--json")
+    document = json.loads(out)
+    validate(document)
+    contents = {c.pop("path"): c for c in document["contents"]}
+    assert contents == {
+        "/etc/conf": {"a": "a=1\nb=2\nc=3\n", "b": "a=1\nb=20\nc=3\n", "a_size": 12, "b_size": 13},
+        "etc/link": {"a": None, "b": "a=1\nb=20\nc=3\n", "a_size": None, "b_size": 13},
+        "/etc/gone": {"a": "x", "b": None, "a_size": 1, "b_size": None},
+        "/bin/tool": {"a": None, "b": None, "a_size": 3, "b_size": 3}}
+    status, out, _ = compare(a, b, "-f", "/etc/conf", "-f", "/bin/tool")
+    assert out.endswith("contents of /etc/conf:\n  @@ -1,3 +1,3 @@\n   a=1\n  -b=2\n  +b=20\n"
+                        "   c=3\ncontents of /bin/tool:\n  (the same)\n")
