@@ -52,6 +52,9 @@ def register(subparsers) -> None:
         "result link) or a recipe (FILE.nix -A ATTR, built first).  With --drv, explain why two "
         "derivations differ, as nix-diff does.  Exit status: 0 identical, 1 different, 2 error.")
     p.__class__ = _CompareParser
+    p.usage = ("nixlite compare [OPTIONS] A B\n"
+               "       nixlite compare --drv [OPTIONS] A B\n"
+               "       nixlite compare --against-nix FILE [-A ATTR] [OPTIONS] [SIDE]")
     add_evaluation_arguments(p)  # the sides are its FILE arguments
     p.add_argument("--drv", action="store_true",
                    help="compare derivations (.drv paths, or recipes instantiated)")
