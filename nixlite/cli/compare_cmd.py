@@ -267,21 +267,23 @@ def _container_diff_types(types: list[str], ignore: frozenset[str]):
 
 # --- derivations --------------------------------------------------------------------------------
 def _compare_derivations(args, style) -> int:
-    from nixlite.compare.drv import compare_drvs, file_loader
+    from nixlite.compare.drv import compare_drvs, file_loader, source_reader
     from nixlite.compare.render import drv_json, drv_text
 
-    ours = file_loader(_nixlite_store_file(args))
+    in_store = _nixlite_store_file(args)
+    ours, ours_sources = file_loader(in_store), source_reader(in_store)
     if args.against_nix is not None:
         theirs_path, ours_path = _against_nix(args)
         labels = ("nix-instantiate", "nixlite")
-        root = compare_drvs(theirs_path, ours_path, file_loader(lambda path: None), ours)
+        root = compare_drvs(theirs_path, ours_path, file_loader(lambda path: None), ours,
+                            source_reader(lambda path: None), ours_sources)
         paths = (theirs_path, ours_path)
     else:
         recipes = _recipe_sides(args)
         paths = tuple(_one(_evaluated(recipes[i], build=False), side, "derivation")[0]
                       if i in recipes else _drv_path(side) for i, side in enumerate(args.inputs))
         labels = ("a", "b")
-        root = compare_drvs(*paths, ours, ours)
+        root = compare_drvs(*paths, ours, ours, ours_sources, ours_sources)
     return _finish(drv_json(root, *paths), drv_text(root, *paths, style, labels), root is None,
                    args.json)
 

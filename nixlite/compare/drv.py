@@ -27,6 +27,8 @@ from nixlite.errors import NixliteError
 from nixlite.store.derivation import Derivation, parse_derivation
 
 Loader = Callable[[str], Derivation]
+Reader = Callable[[str], "bytes | None"]  # a source file's bytes (None: not a small file)
+SOURCE_TEXT_LIMIT = 1 << 20
 _HASHED = re.compile(r"^[0-9a-df-np-sv-z]{32}-")
 
 
@@ -41,6 +43,7 @@ class Change:
     name: str
     a: Any
     b: Any
+    texts: tuple[str, str] | None = None  # a changed source file's two texts, if text
 
 
 @dataclass(slots=True)
@@ -63,6 +66,37 @@ def drv_name(path: str) -> str:
     """A derivation's name from its path (``/nix/store/HASH-NAME.drv`` or ``NAME.drv``)."""
     base = os.path.basename(path).removesuffix(".drv")
     return _HASHED.sub("", base)
+
+
+def source_reader(physical: Callable[[str], str | None]) -> Reader:
+    """Reads a source path's bytes if it is a regular file of at most
+    ``SOURCE_TEXT_LIMIT`` bytes (``physical`` as for ``file_loader``)."""
+
+    def read(path: str) -> bytes | None:
+        real = physical(path) or path
+        try:
+            if not os.path.isfile(real) or os.path.getsize(real) > SOURCE_TEXT_LIMIT:
+                return None
+            with open(real, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    return read
+
+
+def _texts(read_a: Reader | None, read_b: Reader | None, a: str, b: str):
+    if read_a is None or read_b is None:
+        return None
+    found = []
+    for data in (read_a(a), read_b(b)):
+        if data is None or b"\0" in data:
+            return None
+        try:
+            found.append(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            return None
+    return tuple(found)
 
 
 def file_loader(physical: Callable[[str], str | None]) -> Loader:
@@ -120,7 +154,8 @@ def _output_spec(drv: Derivation, name: str) -> str | None:
     return f"{out.hash_algo}:{out.hash}" if out.hash_algo else "(input-addressed)"
 
 
-def _own_changes(da: Derivation, db: Derivation) -> list[Change]:
+def _own_changes(da: Derivation, db: Derivation, read_a: Reader | None,
+                 read_b: Reader | None) -> list[Change]:
     changes = []
     if da.name != db.name:
         changes.append(Change("name", "", da.name, db.name))
@@ -139,7 +174,8 @@ def _own_changes(da: Derivation, db: Derivation) -> list[Change]:
             continue
         changes.append(Change("env", name, va, vb))
     pairs, alone = _pair_by_name(da.input_srcs, db.input_srcs)
-    changes += [Change("source", name, x, y) for name, x, y in pairs]
+    changes += [Change("source", name, x, y, _texts(read_a, read_b, x, y))
+                for name, x, y in pairs]
     changes += [Change("source", c.name, c.a, c.b) for c in alone]
     return changes
 
@@ -149,8 +185,10 @@ def _is_own_output(drv: Derivation, name: str, value: str | None) -> bool:
     return out is not None and value == out.path
 
 
-def compare_drvs(a: str, b: str, load_a: Loader, load_b: Loader) -> DrvNode | None:
-    """How derivation ``b`` differs from ``a`` (None when they are the same path)."""
+def compare_drvs(a: str, b: str, load_a: Loader, load_b: Loader, read_a: Reader | None = None,
+                 read_b: Reader | None = None) -> DrvNode | None:
+    """How derivation ``b`` differs from ``a`` (None when they are the same path); with
+    readers, a changed source that is text on both sides carries both texts."""
     if a == b:
         return None
     seen: set[tuple[str, str]] = set()
@@ -162,7 +200,7 @@ def compare_drvs(a: str, b: str, load_a: Loader, load_b: Loader) -> DrvNode | No
             return node
         seen.add((pa, pb))
         da, db = load_a(pa), load_b(pb)
-        node.changes = _own_changes(da, db)
+        node.changes = _own_changes(da, db, read_a, read_b)
         pairs, alone = _pair_by_name(da.input_drvs, db.input_drvs)
         for name, x, y in pairs:
             node.changes.append(Change("input-changed", name, x, y))

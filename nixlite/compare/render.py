@@ -25,10 +25,10 @@ version.  ``schema.json`` beside this module is their JSON Schema; an image comp
 
 A derivation comparison (``"nixlite-compare-drv/1"``): ``identical``, ``summary``,
 ``a``, ``b`` (drv paths) and ``root`` (null when identical), a ``node``: ``{name, chain,
-a, b, seen, changes: [{what, name, a, b}], inputs: [node]}`` — ``chain`` the names from
+a, b, seen, changes: [{what, name, a, b, texts}], inputs: [node]}`` — ``chain`` the names from
 the root to this derivation; ``what`` one of name, output, platform, builder, args, env,
 source, input, input-changed (see ``nixlite.compare.drv.Change``; a value is null where a
-side has none); ``inputs`` the input derivations that differ, each explained the same
+side has none; ``texts`` a changed source file's two texts, or null); ``inputs`` the input derivations that differ, each explained the same
 way; ``seen`` marks a pair explained earlier in the document.
 """
 
@@ -422,6 +422,9 @@ def _change_lines(change, style: Style, indent: str) -> list[str]:
         return [indent + style.added(f"+ {label}: {_plain(b)}")]
     if b is None:
         return [indent + style.removed(f"- {label}: {_plain(a)}")]
+    if change.texts is not None:  # a source file: its path, then its lines
+        return [indent + style.changed(f"~ {label}: ") + value_diff(a, b, style, "")[0]] + \
+            line_diff(*change.texts, style, indent + "    ", context=2)
     if isinstance(a, str) and isinstance(b, str):
         shown = value_diff(a, b, style, "")
         if len(shown) == 1 and len(shown[0]) < 120:
@@ -455,7 +458,8 @@ def drv_text(root, a: str, b: str, style: Style, labels: tuple[str, str] = ("a",
 def _node_json(node) -> dict[str, Any]:
     return {"name": node.name, "chain": node.chain, "a": node.a, "b": node.b,
             "seen": node.seen,
-            "changes": [{"what": c.what, "name": c.name, "a": c.a, "b": c.b}
+            "changes": [{"what": c.what, "name": c.name, "a": c.a, "b": c.b,
+                         "texts": None if c.texts is None else list(c.texts)}
                         for c in node.changes],
             "inputs": [_node_json(child) for child in node.inputs]}
 

@@ -147,3 +147,24 @@ def test_recipe_errors_have_status_2(compare, tmp_path, store_dir):
     assert (status, err) == (2, "error: -A is given 3 times for 2 recipe side(s): give it "
                                 "once (for every recipe) or once per recipe\n")
     assert os.listdir(tmp_path) == ["bad.nix"]  # no result link, nothing half-written
+
+
+def test_drv_shows_the_lines_of_a_changed_source_file(compare, tmp_path, store_dir):
+    for side, line in (("a", "echo one"), ("b", "echo two")):
+        (tmp_path / side).mkdir()
+        (tmp_path / side / "run.sh").write_text(f"#!/bin/sh\nset -e\n{line}\nexit 0\n")
+        (tmp_path / side / "default.nix").write_text(
+            'let pkgs = import <nixpkgs> {}; in\n'
+            'pkgs.runCommand "uses-source" { src = ./run.sh; } "cp $src $out"\n')
+    status, out, _ = compare("--drv", tmp_path / "a", tmp_path / "b", "--store", store_dir)
+    assert status == 1
+    lines = out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("  ~ source run.sh: "))
+    assert lines[at + 1:at + 7] == ["      @@ -1,4 +1,4 @@", "       #!/bin/sh", "       set -e",
+                                    "      -echo one", "      +echo two", "       exit 0"]
+    status, out, _ = compare("--drv", tmp_path / "a", tmp_path / "b", "--store", store_dir,
+                             "--json")
+    validate(json.loads(out))
+    (source,) = [c for c in json.loads(out)["root"]["changes"] if c["what"] == "source"]
+    assert source["texts"] == ["#!/bin/sh\nset -e\necho one\nexit 0\n",
+                               "#!/bin/sh\nset -e\necho two\nexit 0\n"]
