@@ -95,10 +95,13 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    """Compare; SIGTERM stops it as Ctrl-C does (spooled layers removed on the way out)."""
+    from nixlite.cli.image_cmd import _sigterm_as_interrupt
     from nixlite.errors import NixliteError
 
     try:
-        return _compare(args)
+        with _sigterm_as_interrupt():
+            return _compare(args)
     except NixliteError as exc:
         _write_error(exc, args.show_trace)
         return ERROR_STATUS
@@ -222,11 +225,14 @@ def _one(found: list, side: str, what: str):
 # --- images -------------------------------------------------------------------------------------
 def _compare_image_sides(args, style) -> int:
     import contextlib
+    import tempfile
 
     from nixlite.cli.image_cmd import _options
+    from nixlite.image.files import clear_stale_temporaries
     from nixlite.compare.image import compare_images, open_side, parse_ignore
     from nixlite.compare.render import image_json, image_text
 
+    clear_stale_temporaries(tempfile.gettempdir())  # spools of killed runs
     ignore = parse_ignore(args.ignore)
     files, sizes = args.files, False
     if args.types:

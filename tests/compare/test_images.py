@@ -289,3 +289,28 @@ def test_filename_shows_how_contents_differ(compare, tmp_path):
     status, out, _ = compare(a, b, "-f", "/etc/conf", "-f", "/bin/tool")
     assert out.endswith("contents of /etc/conf:\n  @@ -1,3 +1,3 @@\n   a=1\n  -b=2\n  +b=20\n"
                         "   c=3\ncontents of /bin/tool:\n  (the same)\n")
+
+
+def test_sigterm_stops_a_comparison_and_its_stream_script(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    marker = tmp_path / "started"
+    script = tmp_path / "stream-image"
+    script.write_text(f"#!/bin/sh\necho $$ > {marker}.tmp\nmv {marker}.tmp {marker}\n"
+                      "exec sleep 600\n")
+    script.chmod(0o755)
+    other = write_archive(tmp_path / "b.tar", [BASE])
+    proc = subprocess.Popen([sys.executable, "-m", "nixlite", "compare", str(script), str(other)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not marker.exists():  # the script is running: nixlite waits for its archive
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out, err) == (130, "", "error: interrupted by the user\n")
+    with pytest.raises(ProcessLookupError):  # killed and reaped before nixlite exited
+        os.kill(int(marker.read_text()), 0)
