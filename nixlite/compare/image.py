@@ -10,7 +10,8 @@ file systems (``'merged'``, whiteouts applied), both, or not at all (``'none'``:
 is read; the layer list is then compared by diff_id alone).
 
 ``ignore`` is a set of keys (``IGNORE_KEYS``); ``parse_ignore`` reads the ``--ignore``
-list with its aliases and groups.
+list with its aliases and groups.  Every layer is read at most once, as a stream (a layer
+both images have by diff_id is read once for both), and only if something needs it.
 """
 
 from __future__ import annotations
