@@ -29,6 +29,7 @@ COMMAND_MODULES = {
     "store": "store_cmd",
     "image": "image_cmd",
     "plan": "plan_cmd",
+    "compare": "compare_cmd",
 }
 
 
