@@ -71,6 +71,7 @@ IGNORE_ALIASES = {
     "timestamps": ("created",),
     "file-timestamps": ("mtime",),
     "image-name": ("name",),
+    "names": ("name",),  # as the summary line calls that difference
     "tar-format": ("encoding",),
     "compression": ("encoding",),
     "exposedports": ("ports",),
