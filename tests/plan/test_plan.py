@@ -70,6 +70,12 @@ ROUND_TRIPS = {
 }
 
 
+def _store_names(printed: str) -> list[str]:
+    """The HASH-NAME of each path ``nixlite build`` printed: it prints where an output is
+    on disk, which differs between the two stores of a round trip."""
+    return [os.path.basename(path) for path in printed.split()]
+
+
 @needs_namespaces
 @pytest.mark.parametrize("case", sorted(ROUND_TRIPS))
 def test_recipe_plan_builds_the_same_image(case, stores, nixlite, tmp_path):
@@ -85,7 +91,7 @@ def test_recipe_plan_builds_the_same_image(case, stores, nixlite, tmp_path):
                                    "-o", "from-plan", *NO_SUBSTITUTES)
     assert status == 0, err
     assert "was edited" not in err
-    assert planned == out
+    assert _store_names(planned) == _store_names(out)
     recipe_out = os.path.realpath(tmp_path / "from-recipe")
     plan_out = os.path.realpath(tmp_path / "from-plan")
     assert recipe_out.startswith(recipes_store) and plan_out.startswith(plans_store)
@@ -121,7 +127,7 @@ def test_pulled_recipe_plan_fetches_the_same_base(stores, nixlite, tmp_path, reg
     status, planned, err = nixlite("build", "--plan", "plan.toml", "--store", plans_store,
                                    "-o", "from-plan", *NO_SUBSTITUTES)
     assert status == 0, err
-    assert planned == out
+    assert _store_names(planned) == _store_names(out)
     assert (tmp_path / "from-plan").read_bytes() == (tmp_path / "from-recipe").read_bytes()
 
 
@@ -152,7 +158,7 @@ def test_a_binary_source_travels_as_a_nar_file_beside_the_plan(stores, nixlite, 
     status, planned, err = nixlite("build", "--plan", "out/plan.toml", "--store", plans_store,
                                    "-o", "from-plan", *NO_SUBSTITUTES)
     assert status == 0, err
-    assert planned == out
+    assert _store_names(planned) == _store_names(out)
     assert (tmp_path / "from-plan").read_bytes() == (tmp_path / "from-recipe").read_bytes()
     # Without -o there is nowhere to keep the NAR: a clear error, nothing written.
     status, printed, err = nixlite("plan", *args, "--store", recipes_store)
@@ -238,7 +244,7 @@ def test_build_from_a_plan_imports_no_evaluator(tmp_path):
                           capture_output=True, text=True, env={**os.environ, "NIX_PATH": ""})
     assert proc.returncode == 0, proc.stderr
     target = tomllib.loads(GOLDEN.read_text())["nodes"]["docker-image-small.tar.gz"]
-    assert proc.stdout == target["outputs"]["out"]["path"] + "\n"
+    assert _store_names(proc.stdout) == _store_names(target["outputs"]["out"]["path"])
     assert os.path.realpath(tmp_path / "result").endswith("-docker-image-small.tar.gz")
 
 
@@ -418,5 +424,5 @@ def test_build_a_node_of_the_plan(tmp_path, nixlite):
                                str(tmp_path / "s"), *NO_SUBSTITUTES)
     assert status == 0, err
     node = tomllib.loads(GOLDEN.read_text())["nodes"]["fake-nss"]
-    assert out == node["outputs"]["out"]["path"] + "\n"
+    assert _store_names(out) == _store_names(node["outputs"]["out"]["path"])
     assert (tmp_path / "result" / "etc" / "passwd").read_text().startswith("root:x:0:0:")
