@@ -47,6 +47,9 @@ def add_evaluation_arguments(p) -> None:
     # feeds both), the substituter flags, and the evaluation flags named after settings.
     nix_settings.add_arguments(p)
     p.add_argument("--show-trace", action="store_true", help="show the evaluation trace on errors")
+    from nixlite.cli import logs
+
+    logs.add_arguments(p)
     for name in ("pure-eval", "restrict-eval", "abort-on-warn"):
         p.add_argument(f"--{name}", dest="setting_flags", action="append_const", const=(name, "true"),
                        help=f"set {name}")
