@@ -341,9 +341,10 @@ class Realiser:
         with self.logger.activity(ActivityType.REALISE) as act:
             if self._fetch:
                 fetched = self._fetch_closure()  # what the bar counts the copies' bytes against
-                act.set_expected(ActivityType.FILE_TRANSFER,
-                                 sum(i.file_size or 0 for i in fetched.values()))
                 act.set_expected(ActivityType.COPY_PATH, sum(i.nar_size or 0 for i in fetched.values()))
+                if all(url.startswith(("http:", "https:")) for url in self.substituter.urls):
+                    act.set_expected(ActivityType.FILE_TRANSFER,  # local caches download nothing
+                                     sum(i.file_size or 0 for i in fetched.values()))
                 goals, tops = self._substitute(targets, act)
                 if not goals:
                     return

@@ -406,7 +406,7 @@ class BarLogger(Logger):
             if not self._active:
                 self._write(text + "\n")
                 return
-            self._write((CLEAR if self._shown else "") + text + "\n" + self._shown)
+            self._write(CLEAR + text + "\n" + self._shown)
 
     def _write(self, text: str) -> None:
         out = getattr(self.stream, "buffer", None)
@@ -536,6 +536,8 @@ class BarLogger(Logger):
         with self._lock:
             if not self._active:
                 return
+            if self._thread is not None:
+                self._draw()  # the last state is shown (and then erased): nothing is missed
             self._active = False
             if self._shown:
                 self._write(CLEAR)
