@@ -287,7 +287,7 @@ class BarLogger(Logger):
         self._wake = threading.Condition(self._lock)
         self._acts: dict[int, _Info] = {}  # in order of last news: the newest is shown
         self._totals: dict[int, _Totals] = {}
-        self._bytes: list[tuple[float, int]] = []  # (time, bytes moved): the rate's window
+        self._bytes: list[tuple[float, int, bool]] = []  # (time, bytes, downloaded): the rate's window
         self._moved: dict[int, int] = {}
         self._shown = ""     # the status line on the terminal now ("" when none)
         self._dirty = False
@@ -357,7 +357,7 @@ class BarLogger(Logger):
                 info.phase = _printable(fields[0])
             elif kind == ResultType.PROGRESS:
                 if info.type in (ActivityType.FILE_TRANSFER, ActivityType.COPY_PATH):
-                    self._count_bytes(act.id, fields[0])
+                    self._count_bytes(act.id, fields[0], info.type == ActivityType.FILE_TRANSFER)
                 info.done, info.expected, info.running, info.failed = fields[:4]
             elif kind == ResultType.SET_EXPECTED:
                 totals = self._totals.setdefault(fields[0], _Totals())
@@ -367,12 +367,12 @@ class BarLogger(Logger):
                 return
             self._changed()
 
-    def _count_bytes(self, act_id: int, done: int) -> None:
-        """Bytes moved, for the rate (downloads where there are any, else copies)."""
+    def _count_bytes(self, act_id: int, done: int, downloaded: bool) -> None:
+        """Bytes moved, for the rate."""
         moved = done - self._moved.get(act_id, 0)
         self._moved[act_id] = done
         if moved > 0:
-            self._bytes.append((time.monotonic(), moved))
+            self._bytes.append((time.monotonic(), moved, downloaded))
 
     def _has_ancestor(self, kind: ActivityType, act_id: int) -> bool:
         while act_id:
@@ -468,7 +468,7 @@ class BarLogger(Logger):
                 break
         if self.ascii_only:
             line = line.encode("ascii", "replace").decode()
-        return _cut(line, width - 1) if width > 1 else line
+        return _cut(line, width - 1) if width > 0 else line
 
     def _status(self) -> str:
         parts = []
@@ -522,14 +522,15 @@ class BarLogger(Logger):
         return s
 
     def _rate(self) -> float:
-        """Bytes a second over the last three seconds, while transfers run."""
+        """Bytes a second over the last three seconds: downloaded where anything was (a
+        copy from a remote cache is its download, unpacked), else copied."""
         now = time.monotonic()
-        window = [(t, n) for t, n in self._bytes if now - t <= 3.0]
-        self._bytes = window
+        self._bytes = window = [b for b in self._bytes if now - b[0] <= 3.0]
+        downloads = [b for b in window if b[2]]
+        window = downloads or window
         if not window:
             return 0.0
-        span = max(now - window[0][0], 0.5)
-        return sum(n for _, n in window) / span
+        return sum(n for _, n, _ in window) / max(now - window[0][0], 0.5)
 
     def stop(self) -> None:
         """Erase the bar and stop drawing (idempotent)."""
@@ -563,6 +564,13 @@ def _printable(text: str) -> str:
             if i < n and text[i] == "[":  # CSI: parameters, then a final byte
                 i += 1
                 while i < n and not ("@" <= text[i] <= "~"):
+                    i += 1
+            elif i < n and text[i] == "]":  # OSC (a window title…): up to BEL or ESC \\
+                while i < n and text[i] not in "\x07\x1b":
+                    i += 1
+                i += text.startswith("\x1b\\", i)
+            else:  # ESC, intermediate bytes, a final byte (a character set…)
+                while i < n and " " <= text[i] <= "/":
                     i += 1
             i += 1
             continue

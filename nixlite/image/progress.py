@@ -77,8 +77,9 @@ class Progress:
 
 
 class BuildPhase(Progress):
-    """The layers a build step writes, as its build's phase: ``writing layer 2 of 5`` (with
-    the bytes written so far, refreshed at most twice a second)."""
+    """What a build step moves, as its build's phase: ``pulling layer 2 of 5, 3.1 MiB``, or
+    ``writing output, 12.0 MiB`` when there are no layers to count (the bytes refreshed at
+    most twice a second)."""
 
     def __init__(self, build: Activity) -> None:
         super().__init__(NOBODY)
@@ -102,9 +103,12 @@ class BuildPhase(Progress):
         if not force and now - self._said < 0.5:
             return
         self._said = now
-        layer = min(self.layers_done + 1, self.layers_total)
-        size = f", {self.bytes_done / 1048576:.1f} MiB" if self.bytes_done else ""
-        self.build.phase(f"{self.action} layer {layer} of {self.layers_total}{size}")
+        what = self.action
+        if self.layers_total:
+            what += f" layer {min(self.layers_done + 1, self.layers_total)} of {self.layers_total}"
+        if self.bytes_done:
+            what += f", {self.bytes_done / 1048576:.1f} MiB"
+        self.build.phase(what)
 
 
 class _CountingWriter:

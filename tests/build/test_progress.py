@@ -23,6 +23,8 @@ import uuid
 
 import pytest
 
+from nixlite.activity import Logger
+
 from .conftest import DATA, NIX_ENV, nixlite_cmd
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "store"))
@@ -279,3 +281,52 @@ def test_ctrl_c_erases_the_bar_before_the_error(tmp_path, nixlite):
     status, seen = term.finish()
     assert status == 130
     assert seen.endswith(CLEAR + b"error: interrupted by the user\r\n"), seen
+
+
+class Recorder(Logger):
+    """A logger that keeps every event, for the library's side of the interface."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def log(self, level, text):
+        self.events.append(("msg", int(level), text))
+
+    def started(self, act):
+        self.events.append(("start", act.id, int(act.type), act.text, act.fields, act.parent))
+
+    def stopped(self, act):
+        self.events.append(("stop", act.id))
+
+    def result(self, act, kind, fields):
+        self.events.append(("result", act.id, int(kind), fields))
+
+
+def test_native_steps_report_their_phase(tmp_path, store, nixlite):
+    """A native step writing its output reports it as its build's phase; its log lines are
+    the build's; the realiser counts the build."""
+    from nixlite.build.realise import Realiser
+    from nixlite.image.steps.context import write_output
+    from nixlite.store.local import LocalStore
+
+    tag = uuid.uuid4().hex[:8]
+    (tmp_path / "s.nix").write_text(f'derivation {{ name = "step-{tag}"; system = "builtin"; '
+                                    'builder = "builtin:write"; }')
+    drv = nixlite("instantiate", "s.nix", check=True).stdout.decode().strip()
+
+    def write(ctx):
+        ctx.log.write("writing\n")
+        write_output(ctx, ctx.outputs["out"], [b"x" * 100])
+
+    recorder = Recorder()
+    Realiser(LocalStore(store), {"write": write}, logger=recorder).realise([(drv, None)])
+    events = recorder.events
+    (build,) = [e for e in events if e[0] == "start" and e[2] == 105]
+    assert build[3] == f"building '{drv}'" and build[4] == (drv, "", 1, 1)
+    mine = [e[2:] for e in events if e[0] == "result" and e[1] == build[1]]
+    assert mine == [(104, ("writing output",)), (101, ("writing",))]
+    builds = next(e for e in events if e[0] == "start" and e[2] == 104)
+    assert [e[3] for e in events if e[0] == "result" and e[1] == builds[1]] == [
+        (0, 1, 1, 0), (1, 1, 0, 0)]  # running, then built
+    started = [e[1] for e in events if e[0] == "start"]
+    assert sorted(started) == sorted(e[1] for e in events if e[0] == "stop")
