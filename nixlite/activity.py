@@ -14,10 +14,10 @@ Every method may be called from several threads at once.
 from __future__ import annotations
 
 import enum
+import _thread
 import itertools
 import os
-import threading
-from typing import Callable
+from collections.abc import Callable
 
 
 class Verbosity(enum.IntEnum):
@@ -172,7 +172,7 @@ class LineLogger(Logger):
         self.write_line = write_line
         self.verbosity = verbosity
         self.shows_build_logs = build_logs
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()  # (not threading: an evaluation never imports it)
 
     def log(self, level: Verbosity, text: str) -> None:
         if level <= self.verbosity:

@@ -9,7 +9,7 @@ import re
 
 from nixlite.activity import ActivityType, Verbosity
 from nixlite.cli import logs
-from nixlite.cli.logs import BarLogger, JSONLogger, _cut, _printable, _sizes
+from nixlite.cli.renderers import BarLogger, JSONLogger, _cut, _printable, _sizes
 
 
 class Tty(io.StringIO):
