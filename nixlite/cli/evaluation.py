@@ -198,7 +198,10 @@ def write_error(exc, show_trace: bool) -> None:
         text = "error: " + indent_message(exc.message)
         if exc.pos is not None:
             text += "\n\n" + render_pos(exc.pos)
-    write_stderr(text)
+    from nixlite.cli import logs
+
+    if not logs.report_error(text, exc.message, exc.pos):  # a bar is erased; JSON gets a msg
+        write_stderr(text)
 
 
 def _hinted(frame: str) -> bool:

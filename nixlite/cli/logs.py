@@ -116,10 +116,11 @@ def current() -> Logger | None:
 
 
 def clear() -> None:
-    """Erase the command's bar (before a result goes to standard output)."""
-    stop = getattr(current(), "stop", None)
-    if stop is not None:
-        stop()
+    """Erase the command's bar (before a result goes to standard output); news draws it
+    again."""
+    erase = getattr(current(), "erase", None)
+    if erase is not None:
+        erase()
 
 
 def report_error(rendered: str, message: str | None = None, pos=None) -> bool:

@@ -50,8 +50,13 @@ def enable_import_from_derivation(state, args) -> None:
     made = []  # the realiser, made (with its steps imported) only when something is built
 
     def realise(targets):
+        from nixlite.cli import logs
+
         if not made:
             made.append(make_realiser(state.io.store.local, options))
-        made[0].realise(targets, announce=False)
+        try:
+            made[0].realise(targets, announce=False)
+        finally:
+            logs.clear()  # the evaluation's result may go to the terminal next
 
     state.io.realiser = realise

@@ -174,6 +174,7 @@ class BarLogger(Logger):
         self._dirty = False
         self._active = True
         self._resized = False
+        self._hidden = False  # erased until the next news (a result went to standard output)
         self._previous_winch = None
         self._thread: threading.Thread | None = None  # started with the first news
 
@@ -267,6 +268,7 @@ class BarLogger(Logger):
 
     def _changed(self) -> None:
         self._dirty = True
+        self._hidden = False
         if self._thread is None and self._active:
             if threading.current_thread() is threading.main_thread():
                 with contextlib.suppress(ValueError, OSError):
@@ -323,6 +325,8 @@ class BarLogger(Logger):
                     last_draw = time.monotonic()
 
     def _draw(self) -> None:
+        if self._hidden:
+            return
         line = self.render(self._width())
         if line != self._shown:
             self._write(CLEAR + line + (self._c(NORMAL) if line else ""))
@@ -413,17 +417,25 @@ class BarLogger(Logger):
             return 0.0
         return sum(n for _, n, _ in window) / max(now - window[0][0], 0.5)
 
+    def erase(self) -> None:
+        """Erase the bar until there is news (something else is about to be written to
+        the terminal).  Its last state is drawn first, so what a fast operation did is
+        always shown once."""
+        with self._lock:
+            if self._thread is not None:
+                self._draw()
+            self._hidden = True
+            if self._shown:
+                self._write(CLEAR)
+                self._shown = ""
+
     def stop(self) -> None:
         """Erase the bar and stop drawing (idempotent)."""
         with self._lock:
             if not self._active:
                 return
-            if self._thread is not None:
-                self._draw()  # the last state is shown (and then erased): nothing is missed
+            self.erase()
             self._active = False
-            if self._shown:
-                self._write(CLEAR)
-                self._shown = ""
             self._wake.notify()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
