@@ -153,7 +153,7 @@ def _render_size(n: float) -> str:
 
 
 class BarLogger(Logger):
-    """Lines above, one status line below; see the module docstring."""
+    """Lines above, one status line below (``--log-format bar``; see ``nixlite.cli.logs``)."""
 
     INTERVAL = 0.1  # at most ten redraws a second
 
@@ -282,9 +282,8 @@ class BarLogger(Logger):
 
     # -- drawing -------------------------------------------------------------------------------
     def _above(self, text: str) -> None:
-        """A message: printed on the bar's line, then the bar again under it."""
-        if self.ascii_only:
-            text = text.encode("ascii", "replace").decode()
+        """A message: printed on the bar's line (as it is: only the bar is fitted to the
+        terminal), then the bar again under it."""
         with self._lock:
             if not self._active:
                 self._write(text + "\n")
