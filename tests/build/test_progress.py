@@ -168,17 +168,20 @@ def _drvs(stderr: bytes) -> list[str]:
 
 
 def test_quiet_on_a_terminal_in_ci_and_raw_on_request(cache, tmp_path):
-    """``CI`` set, or ``--log-format raw``: the lines a pipe gets, without a single escape."""
+    """``CI`` set, or ``--log-format raw``: the lines a pipe gets, without a single escape;
+    ``-v`` adds the downloads (Nix's talkative level), ``-L`` the build log."""
     mark = tmp_path / "mark"
     mark.write_text("")
     term = Terminal(_argv(cache, mark), _env(cache, tmp_path, "ci", CI="true"), tmp_path, cols=80)
     status, seen = term.finish()
     assert status == 0 and b"\x1b" not in seen and b"building '" in seen, seen
-    term = Terminal(_argv(cache, mark, "--log-format", "raw", "-L"), _env(cache, tmp_path, "raw"),
-                    tmp_path, cols=80)
+    term = Terminal(_argv(cache, mark, "--log-format", "raw", "-L", "-v"),
+                    _env(cache, tmp_path, "raw"), tmp_path, cols=80)
     status, raw = term.finish()
     assert status == 0 and b"\x1b" not in raw
-    assert raw.replace(b"step one\r\nstep two\r\n", b"") == seen  # -L: the log as it comes
+    download = re.search(rb"downloading 'http://127\.0\.0\.1:\d+/nar/\S+'\.\.\.\r\n", raw)
+    assert download and raw.index(b"copying path") < download.start()
+    assert raw.replace(download.group(), b"").replace(b"step one\r\nstep two\r\n", b"") == seen
 
 
 def test_bar_with_logs_names_each_line(cache, tmp_path):
@@ -274,13 +277,14 @@ def test_ctrl_c_erases_the_bar_before_the_error(tmp_path, nixlite):
     recipe.write_text(f'import {DATA}/mk.nix "{tag}" "hang" "echo waiting; sleep 600" {{ }}')
     env = {**{k: v for k, v in NIX_ENV.items() if k != "CI"}, "TERM": "xterm",
            "NIXLITE_STORE": str(tmp_path / "store")}
-    term = Terminal(["build", str(recipe), "--no-out-link"], env, tmp_path, cols=100)
+    term = Terminal(["build", str(recipe), "--no-out-link", "--quiet"], env, tmp_path, cols=100)
     term.read_until(lambda seen: any(f.endswith(f"building {tag}-hang: waiting".encode())
                                      for f in split_screen(seen)[1]))
     os.kill(term.proc.pid, signal.SIGINT)
     status, seen = term.finish()
     assert status == 130
     assert seen.endswith(CLEAR + b"error: interrupted by the user\r\n"), seen
+    assert b"will be built" not in seen and b"building '" not in seen  # --quiet: the bar only
 
 
 class Recorder(Logger):
