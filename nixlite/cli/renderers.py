@@ -320,7 +320,11 @@ class BarLogger(Logger):
                         return
                 if self._dirty or self._resized or self._bytes:
                     self._dirty = self._resized = False
-                    self._draw()
+                    try:
+                        self._draw()
+                    except OSError:  # the terminal is gone: the command finds out itself
+                        self._active = False
+                        return
                     last_draw = time.monotonic()
 
     def _draw(self) -> None:
