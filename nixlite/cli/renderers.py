@@ -331,9 +331,10 @@ class BarLogger(Logger):
         if self._hidden:
             return
         line = self.render(self._width())
-        if line != self._shown:
-            self._write(CLEAR + line + (self._c(NORMAL) if line else ""))
-            self._shown = line
+        shown = line + self._c(NORMAL) if line else ""  # a line cut in a colour ends it
+        if shown != self._shown:
+            self._write(CLEAR + shown)
+            self._shown = shown
 
     def _width(self) -> int:
         try:

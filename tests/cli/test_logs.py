@@ -22,7 +22,8 @@ def bar(**options) -> BarLogger:
 
 
 def test_sizes_share_a_unit_as_nix_renders_them():
-    # Nix's renderSizeWithoutUnit: bytes are shown as KiB; one unit when all share it
+    # today's Nix's renderSizeWithoutUnit (2.8 showed every size in MiB): bytes are shown as
+    # KiB; one unit when all share it
     assert _sizes([0, 100]) == (["0.0", "0.1"], " KiB")
     assert _sizes([1024 * 1024, 1024 * 1024]) == (["1024.0", "1024.0"], " KiB")
     assert _sizes([1100 * 1024, 3 << 20]) == (["1.1", "3.0"], " MiB")
@@ -130,3 +131,22 @@ def test_internal_json_lines():
     assert [line["fields"] for line in lines[2:4]] == [[1, 10, 0, 0], [10, 10, 0, 0]]
     assert lines[4:] == [{"action": "stop", "id": act.id}]
     assert act.id >> 32 == __import__("os").getpid()  # Nix's ids: the pid above a counter
+
+
+def test_messages_go_above_the_bar_and_leave_no_colour_on():
+    out = io.StringIO()
+    b = BarLogger(out, Verbosity.INFO, False, colour=True)
+    act = b.activity(ActivityType.BUILD, "building 'x'", ("/nix/store/a-x.drv", "", 1, 1),
+                     level=Verbosity.INFO)
+    with b._lock:
+        b._draw()  # what the drawing thread does
+    b.log(Verbosity.INFO, "a message")
+    b.log(Verbosity.TALKATIVE, "not at this verbosity")
+    act.stop()
+    b.stop()
+    frame = "building \x1b[1mx\x1b[0m\x1b[0m"
+    assert out.getvalue() == (
+        "\r\x1b[Kbuilding 'x'...\n"               # the activity's text, as nix-build's
+        + "\r\x1b[K" + frame                        # the bar
+        + "\r\x1b[Ka message\n" + frame             # a message over it, the bar again
+        + "\r\x1b[K")                               # the last state has no activity: erased
