@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Mapping, TextIO
 
+from nixlite.activity import Activity, detached
 from nixlite.store.local import LocalStore
 
 
@@ -36,6 +37,9 @@ class StepContext:
     cores: int                    # NIX_BUILD_CORES
     cancelled: threading.Event = field(default_factory=threading.Event)
                                   # set when the build is interrupted: long steps should stop
+    activity: Activity = field(default_factory=detached)
+                                  # the build's activity: a step may report its phase there
+                                  # (``activity.phase("writing layer 2 of 5")``)
 
 
 NativeStep = Callable[[StepContext], None]

@@ -36,12 +36,12 @@ import os
 import selectors
 import signal
 import struct
-import sys
 import threading
 import time
 import tty
 from dataclasses import dataclass
 
+from nixlite.activity import Activity, ActivityType, Logger, Verbosity, to_stderr
 from nixlite.build.environment import BuildSetupError, builder_env, make_build_dir
 from nixlite.build.native import NativeSteps, StepContext, StepFailed
 from nixlite.build.outputs import OutputError, collect_outputs, normalise, rewrite_hashes, scan
@@ -66,8 +66,6 @@ class BuildOptions:
     jobs: int = 1
     cores: int = 0               # NIX_BUILD_CORES; 0: the number of CPUs, as Nix
     keep_failed: bool = False    # -K
-    print_logs: bool = False     # -L: the whole log, as it comes
-    quiet: bool = False          # no "these derivations will be built" / "building" lines
     check: bool = False          # rebuild the targets and compare
     fallback: bool = False       # build what the substituters fail to deliver (else an error)
     log_lines: int = 10          # Nix's log-lines
@@ -79,7 +77,7 @@ _CHECK_MISMATCH = 0x08
 
 
 class _Goal:
-    __slots__ = ("drv_path", "drv", "deps", "dependents", "failed_deps", "check", "seq")
+    __slots__ = ("drv_path", "drv", "deps", "dependents", "failed_deps", "check", "seq", "waiting")
     _count = 0
 
     def __init__(self, drv_path: str, drv: Derivation) -> None:
@@ -91,6 +89,7 @@ class _Goal:
         self.dependents: set[_Goal] = set()
         self.failed_deps = 0
         self.check = False
+        self.waiting: Activity | None = None  # "waiting for lock", while another process builds it
 
 
 class _Outcome:
@@ -133,6 +132,7 @@ class _Build:
 
     def __init__(self, goal: _Goal, locks: list[int]) -> None:
         self.goal = goal
+        self.act: Activity | None = None  # the build's activity: its log lines go there
         self.locks = locks
         self.proc: Builder | None = None
         self.thread: threading.Thread | None = None
@@ -150,28 +150,29 @@ class _Build:
 
 
 class Realiser:
-    """Builds derivations into ``store``; ``steps`` are the native ``builtin:`` steps."""
+    """Builds derivations into ``store``; ``steps`` are the native ``builtin:`` steps.
+    What it does is reported to ``logger`` (default: plain lines on standard error)."""
 
     def __init__(self, store: LocalStore, steps: NativeSteps, options: BuildOptions | None = None,
-                 err=None, substituter=None) -> None:
+                 substituter=None, logger: Logger | None = None) -> None:
         self.store = store
         self.substituter = substituter
         self._substitutable: dict = {}  # path -> NarInfo of the caches, for the current plan
         self.steps = steps
         self.options = options or BuildOptions()
-        self.err = err
+        self.logger = logger or to_stderr()
         self._launcher: Launcher | None = None
         self._closures: dict[str, frozenset[str]] = {}
 
     # ----------------------------------------------------------------- output
 
-    def _say(self, text: str) -> None:
-        stream = self.err or sys.stderr
-        stream.write(text)
-        stream.flush()
+    def _say(self, text: str, level: Verbosity = Verbosity.INFO) -> None:
+        """Lines of text, one message each (as Nix prints its plan)."""
+        for line in text.splitlines():
+            self.logger.log(level, line)
 
     def _error(self, message: str) -> None:
-        self._say(NixliteError(message).render() + "\n")
+        self.logger.log(Verbosity.ERROR, NixliteError(message).render())
 
     # --------------------------------------------------------------- planning
 
@@ -297,13 +298,13 @@ class Realiser:
             todo = {r for r in refs if r not in out and not self.store.is_valid(r)}
         return out
 
-    def _substitute(self, targets):
+    def _substitute(self, targets, act: Activity):
         """Fetch what the plan fetches; plan again without what the caches failed to deliver."""
         while True:
             goals, tops = self._plan_with(targets, self._substitutable)
             if not self._fetch:
                 return goals, tops
-            got = self.substituter.substitute(sorted(self._fetch), self.store)
+            got = self.substituter.substitute(sorted(self._fetch), self.store, parent=act)
             failed = self._fetch.keys() - got
             if not failed:
                 return self._plan_with(targets, self._substitutable)
@@ -325,8 +326,6 @@ class Realiser:
         store = self.store
         goals = {p: g for p, g in goals.items()
                  if not g.check or not all(store.is_valid(o.path) for o in g.drv.outputs.values())}
-        if self.options.quiet:
-            return
         self._say(missing_text(self._print_order(goals), self._fetch_closure()))
 
     # -------------------------------------------------------------- realising
@@ -339,33 +338,47 @@ class Realiser:
             return
         if announce:
             self._announce(goals)
-        if self._fetch:
-            goals, tops = self._substitute(targets)
-            if not goals:
-                return
-        if self._uncheckable:
-            raise BuildFailed(f"some outputs of '{self._uncheckable[0]}' are not valid, so checking "
-                              "is not possible")
-        self.store.flush()
-        gc_fd = self.store.gc_lock(exclusive=False)
-        try:
-            self._run(goals, tops)
-        finally:
-            os.close(gc_fd)
+        with self.logger.activity(ActivityType.REALISE) as act:
+            if self._fetch:
+                fetched = self._fetch_closure()  # what the bar counts the copies' bytes against
+                act.set_expected(ActivityType.COPY_PATH, sum(i.nar_size or 0 for i in fetched.values()))
+                if all(url.startswith(("http:", "https:")) for url in self.substituter.urls):
+                    act.set_expected(ActivityType.FILE_TRANSFER,  # local caches download nothing
+                                     sum(i.file_size or 0 for i in fetched.values()))
+                goals, tops = self._substitute(targets, act)
+                if not goals:
+                    return
+            if self._uncheckable:
+                raise BuildFailed(f"some outputs of '{self._uncheckable[0]}' are not valid, so "
+                                  "checking is not possible")
+            self.store.flush()
+            gc_fd = self.store.gc_lock(exclusive=False)
+            try:
+                self._run(goals, tops, act)
+            finally:
+                os.close(gc_fd)
 
-    def _run(self, goals: dict[str, _Goal], tops: list[_Goal]) -> None:
+    def _run(self, goals: dict[str, _Goal], tops: list[_Goal], parent: Activity) -> None:
         """The worker loop.  Without keep-going (Nix's default) the first failure of a
         target stops everything: running builds are killed, nothing new starts."""
         jobs = max(1, self.options.jobs)
         ready = [g for g in goals.values() if not g.deps]
         waiting_for_lock: list[_Goal] = []
         running: dict[int, _Build] = {}
-        announced_wait: set[str] = set()
         sel = selectors.DefaultSelector()
         state = _Outcome(tops, self._error)
+        builds = parent.child(ActivityType.BUILDS)
+        built = [0, 0]  # derivations built, failed
 
-        def settle(g: _Goal, message: str | None) -> None:
-            """Record ``g``'s result and pass it on to the goals waiting for it."""
+        def report() -> None:
+            builds.progress(built[0], len(goals), len(running), built[1])
+
+        def settle(g: _Goal, message: str | None, ran: bool = False) -> None:
+            """Record ``g``'s result and pass it on to the goals waiting for it; ``ran``:
+            its builder ran (it counts as built or failed)."""
+            if ran:
+                built[message is not None] += 1
+                report()
             todo = [(g, message)]
             while todo:
                 g, message = todo.pop()
@@ -397,11 +410,13 @@ class Realiser:
                         if len(running) >= jobs:
                             ready.append(g)
                             continue
-                        outcome = self._start(g, running, sel, announced_wait)
+                        outcome = self._start(g, running, sel, parent)
                         if outcome == "busy":
                             waiting_for_lock.append(g)
                         elif outcome == "valid":
                             settle(g, None)
+                        else:
+                            report()
                 if not running:
                     if state.stop or not (ready or waiting_for_lock):
                         break
@@ -426,7 +441,7 @@ class Realiser:
                         self._cleanup(b, ok=False)
                         raise
                     state.bits |= bits
-                    settle(b.goal, message)
+                    settle(b.goal, message, ran=True)
                 if state.stop:
                     for b in running.values():
                         self._kill(b)
@@ -438,21 +453,28 @@ class Realiser:
                 self._reap(b)
                 self._cleanup(b, ok=False)
             sel.close()
+            for g in goals.values():
+                if g.waiting is not None:
+                    g.waiting.stop()
+            builds.stop()
         state.raise_if_failed()
 
     # ------------------------------------------------------------ one build
 
-    def _start(self, g: _Goal, running: dict, sel, announced_wait: set) -> str:
+    def _start(self, g: _Goal, running: dict, sel, parent: Activity) -> str:
         """Lock and start ``g``: ``started``, ``busy`` (locked elsewhere) or ``valid``."""
         store = self.store
         drv = g.drv
         out_paths = [o.path for o in drv.outputs.values()]
         locks = store.try_lock_outputs(out_paths)
         if locks is None:
-            if g.drv_path not in announced_wait and not self.options.quiet:
-                announced_wait.add(g.drv_path)
-                self._say(f"waiting for lock on '{sorted(out_paths)[0]}'...\n")
+            if g.waiting is None:
+                g.waiting = parent.child(ActivityType.BUILD_WAITING,
+                                         f"waiting for lock on '{sorted(out_paths)[0]}'",
+                                         level=Verbosity.WARN)
             return "busy"
+        if g.waiting is not None:
+            g.waiting.stop()
         valid = {name for name, o in drv.outputs.items() if store.is_valid(o.path)}
         if len(valid) == len(drv.outputs) and not g.check:
             store.unlock(locks)
@@ -469,9 +491,9 @@ class Realiser:
             b.input_closure = self._input_closure(drv)
             b.build_dir = make_build_dir(g.drv_path)
             b.log, b.commit_log = store.new_log(g.drv_path)
-            if not self.options.quiet:
-                verb = "checking outputs of" if g.check else "building"
-                self._say(f"{verb} '{g.drv_path}'...\n")
+            verb = "checking outputs of" if g.check else "building"
+            b.act = parent.child(ActivityType.BUILD, f"{verb} '{g.drv_path}'", (g.drv_path, "", 1, 1),
+                                 level=Verbosity.INFO)
             if drv.builder.startswith("builtin:"):
                 self._start_step(b)
             else:
@@ -558,7 +580,7 @@ class Realiser:
             drv_path=b.goal.drv_path, env=env, attrs=attrs, outputs=dict(b.locations),
             output_paths={n: o.path for n, o in drv.outputs.items()}, build_dir=b.build_dir,
             store=self.store, log=log, cores=self.options.cores or os.cpu_count() or 1,
-            cancelled=b.cancel)
+            cancelled=b.cancel, activity=b.act)
 
         def run() -> None:
             try:
@@ -582,8 +604,7 @@ class Realiser:
         for raw in lines:
             line = raw.decode("utf-8", "surrogateescape")
             line = line[line.rfind("\r") + 1:] if "\r" in line[:-1] else line.rstrip("\r")
-            if self.options.print_logs:
-                self._say(line + "\n")
+            b.act.log_line(line)
             b.tail.append(line)
             if len(b.tail) > self.options.log_lines:
                 b.tail.popleft()
@@ -627,7 +648,7 @@ class Realiser:
         else:
             how = f"failed with exit code {status}"
         msg = f"builder for '{b.goal.drv_path}' {how}"
-        if not self.options.print_logs and b.tail:
+        if not self.logger.shows_build_logs and b.tail:
             msg += f";\nlast {len(b.tail)} log lines:\n" + "".join(f"> {line}\n" for line in b.tail)
             msg += f"For full logs, run 'nixlite store log {b.goal.drv_path}'."
         return msg
@@ -681,7 +702,7 @@ class Realiser:
                     remove_tree(loc)
         if b.build_dir:
             if not ok and self.options.keep_failed:
-                self._say(f"note: keeping build directory '{b.build_dir}'\n")
+                self.logger.log(Verbosity.ERROR, f"note: keeping build directory '{b.build_dir}'")
             else:
                 remove_tree(b.build_dir)
         if b.commit_log is not None:
@@ -689,6 +710,8 @@ class Realiser:
             b.commit_log = None
         self.store.unlock(b.locks)
         b.locks = []
+        if b.act is not None:
+            b.act.stop()
 
 
 def missing_text(drvs: list[str], fetched: dict | None = None) -> str:

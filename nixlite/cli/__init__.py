@@ -89,14 +89,27 @@ def _run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.error("no subcommand specified")
+    if not hasattr(args, "log_format"):  # a command that reports no progress
+        return _dispatch(args)
+    from nixlite.cli import logs
+
+    with logs.session(args):
+        return _dispatch(args)
+
+
+def _dispatch(args) -> int:
+    """Run the command; errors are shown through its logger when it has one (a bar is
+    erased first, internal-json gets a ``msg``)."""
     try:
         return args.func(args)
     except NixliteError as exc:
         sys.stdout.flush()
-        write_bytes(sys.stderr, exc.render() + "\n")
+        if not _reported(args, exc.render(), exc.message, exc.pos):
+            write_bytes(sys.stderr, exc.render() + "\n")
         return 1
     except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted by the user\n")
+        if not _reported(args, "error: interrupted by the user", "interrupted by the user"):
+            sys.stderr.write("error: interrupted by the user\n")
         return 130
     except BrokenPipeError:
         return 1
@@ -113,6 +126,15 @@ def _run(argv: list[str]) -> int:
 
             traceback.print_exc()
         return 1
+
+
+def _reported(args, rendered: str, message: str, pos=None) -> bool:
+    """Whether the command's logger showed the error itself (commands without one do not)."""
+    if not hasattr(args, "log_format"):
+        return False
+    from nixlite.cli import logs
+
+    return logs.report_error(rendered, message, pos)
 
 
 def _want_traceback() -> bool:

@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 
+from nixlite.cli import logs
 from nixlite.cli.evaluation import (
     add_evaluation_arguments,
     auto_arguments,
@@ -49,7 +50,6 @@ def register(subparsers) -> None:
                    help="rebuild the targets and report outputs that differ")
     p.add_argument("-L", "--print-build-logs", action="store_true",
                    help="print the whole build log as it is written")
-    p.add_argument("--quiet", action="store_true", help="do not say what is built")
     p.add_argument("-Q", "--no-build-output", action="store_true",
                    help="do not print build logs (the default; accepted for nix-build's sake)")
     p.add_argument("--plan", metavar="PLAN",
@@ -116,11 +116,13 @@ def _build_with(args, store, select) -> int:
         realiser.close()
     except BuildFailed as exc:
         sys.stdout.flush()
-        sys.stderr.write(exc.render() + "\n")
+        if not logs.report_error(exc.render(), exc.message):
+            sys.stderr.write(exc.render() + "\n")
         return exc.status
     except NixliteError as exc:
         write_error(exc, args.show_trace)
         return 1
+    logs.clear()  # the bar, before the paths go to standard output
     links = {}
     for link, out_path in _result_links(args, wanted):
         links[link] = out_path

@@ -48,6 +48,9 @@ def add_evaluation_arguments(p, repeatable_rev: bool = False) -> None:
     # feeds both), the substituter flags, and the evaluation flags named after settings.
     nix_settings.add_arguments(p)
     p.add_argument("--show-trace", action="store_true", help="show the evaluation trace on errors")
+    from nixlite.cli import logs
+
+    logs.add_arguments(p)
     for name in ("pure-eval", "restrict-eval", "abort-on-warn"):
         p.add_argument(f"--{name}", dest="setting_flags", action="append_const", const=(name, "true"),
                        help=f"set {name}")
@@ -261,7 +264,10 @@ def write_error(exc, show_trace: bool) -> None:
         text = "error: " + indent_message(exc.message)
         if exc.pos is not None:
             text += "\n\n" + render_pos(exc.pos)
-    write_stderr(text)
+    from nixlite.cli import logs
+
+    if not logs.report_error(text, exc.message, exc.pos):  # a bar is erased; JSON gets a msg
+        write_stderr(text)
 
 
 def _hinted(frame: str) -> bool:

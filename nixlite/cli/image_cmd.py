@@ -14,10 +14,11 @@ import signal
 import sys
 import tempfile
 import threading
-import time
 
+from nixlite.activity import Verbosity
 from nixlite.errors import NixliteError
 from nixlite.image.files import clear_stale_temporaries, printable
+from nixlite.cli import logs
 from nixlite.image.progress import Progress
 
 LOCATIONS = ("docker://REF (a registry), docker-archive:PATH[:NAME:TAG], oci:DIR[:TAG], "
@@ -73,7 +74,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                    help="give up on a registry connection that sends nothing (or under 1 KiB) "
                         "for this long (default 30; then retried as a transient error)")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    logs.add_arguments(p, ("-q", "--quiet"), "print nothing on success")
     p.add_argument("--max-decompressed-size", metavar="SIZE",
                    help="refuse a layer or archive that decompresses to more than SIZE "
                         "(e.g. 512M, 32G; default $NIXLITE_MAX_DECOMPRESSED_SIZE or 16G)")
@@ -166,54 +167,6 @@ def _needs_subcommand(args) -> int:
 
 
 # --- what every subcommand shares ----------------------------------------------------------------
-class _TerminalProgress(Progress):
-    """One status line on a terminal (stderr): layers, bytes, rate; redrawn ~8 times a second
-    and erased at the end."""
-
-    def __init__(self, stream) -> None:
-        super().__init__()
-        self._stream = stream
-        self._started = time.monotonic()
-        self._drawn = 0.0
-        self._draw_lock = threading.Lock()
-
-    def begin(self, action: str, layers: int, total_bytes: int | None = None) -> None:
-        self._started = time.monotonic()
-        super().begin(action, layers, total_bytes)
-
-    def layer_done(self) -> None:
-        super().layer_done()
-        self.changed(force=True)  # rare events: always shown
-
-    def changed(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._drawn < 0.125:
-            return
-        with self._draw_lock:
-            self._drawn = now
-            rate = self.bytes_done / max(now - self._started, 1e-3)
-            total = f" of {_size(self.bytes_total)}" if self.bytes_total else ""
-            line = (f"{self.action}: {self.layers_done}/{self.layers_total} layers, "
-                    f"{_size(self.bytes_done)}{total}, {_size(rate)}/s")
-            self._stream.write("\r\033[K" + line)
-            self._stream.flush()
-
-    def end(self) -> None:
-        with self._draw_lock:
-            if self._drawn:
-                self._stream.write("\r\033[K")
-                self._stream.flush()
-                self._drawn = 0.0
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
-
-
 def _options(args):
     """The library options the flags ask for (limits and credentials checked now)."""
     from nixlite.image.compression import limit_from_environment, parse_size
@@ -230,10 +183,7 @@ def _options(args):
     registry = RegistryAccess(tls_verify=args.tls_verify, retries=args.retry_times,
                               credentials=parse_creds(args.creds) if args.creds else True,
                               auth_file=args.authfile, timeout=args.timeout or DEFAULT_TIMEOUT)
-    progress = None
-    if not args.quiet and sys.stderr.isatty():
-        progress = _TerminalProgress(sys.stderr)
-    return Options(registry, _platform(args), limit, progress)
+    return Options(registry, _platform(args), limit, Progress(args.logger))
 
 
 def _platform(args):
@@ -298,11 +248,11 @@ def _command(run):
 
 
 def _note(args, text: str) -> None:
-    if not args.quiet:
-        sys.stderr.write(text + "\n")
+    args.logger.log(Verbosity.INFO, text)
 
 
 def _write_stdout(data: bytes) -> None:
+    logs.clear()
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
 
@@ -337,7 +287,7 @@ def run_push(args, options) -> int:
     _note(args, f"pushed {target} ({result.digest}): {result.uploaded} blobs uploaded, "
                 f"{result.mounted} mounted, {result.existing} already present")
     if not args.quiet:
-        print(f"{target.name}@{result.digest}")
+        _write_stdout(f"{target.name}@{result.digest}\n".encode())
     return 0
 
 

@@ -33,10 +33,10 @@ def make_realiser(store, args):
 
     settings = settings_from_args(args)  # nix.conf, $NIX_CONFIG, --option and the flags
     options = BuildOptions(jobs=jobs, cores=args.cores, keep_failed=args.keep_failed,
-                           print_logs=args.print_build_logs, quiet=args.quiet, check=args.check,
-                           fallback=settings.get_bool("fallback"))
-    substituter = Substituter(settings, store.store_dir) if settings.substituters else None
-    return Realiser(store, native_steps(), options, substituter=substituter)
+                           check=args.check, fallback=settings.get_bool("fallback"))
+    logger = getattr(args, "logger", None)  # the command's (nixlite.cli.logs)
+    substituter = Substituter(settings, store.store_dir, logger=logger) if settings.substituters else None
+    return Realiser(store, native_steps(), options, substituter=substituter, logger=logger)
 
 
 def enable_import_from_derivation(state, args) -> None:
@@ -46,12 +46,17 @@ def enable_import_from_derivation(state, args) -> None:
     import argparse
 
     options = argparse.Namespace(**{**vars(args), "max_jobs": "1", "cores": 0, "keep_failed": False,
-                                    "print_build_logs": False, "quiet": False, "check": False})
+                                    "check": False})
     made = []  # the realiser, made (with its steps imported) only when something is built
 
     def realise(targets):
+        from nixlite.cli import logs
+
         if not made:
             made.append(make_realiser(state.io.store.local, options))
-        made[0].realise(targets, announce=False)
+        try:
+            made[0].realise(targets, announce=False)
+        finally:
+            logs.clear()  # the evaluation's result may go to the terminal next
 
     state.io.realiser = realise

@@ -417,13 +417,15 @@ def push_from(src: Location, ref: Reference, options: Options = Options(), *,
 def pull_image(image_name: str, image_digest: str | None, dest: str, *, final_name: str,
                final_tag: str, os_name: str = "linux", arch: str = "amd64",
                variant: str | None = None, tls_verify: bool = True,
-               max_decompressed: int = DEFAULT_MAX_DECOMPRESSED) -> None:
+               max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+               progress: Progress | None = None) -> None:
     """dockerTools' ``pullImage``: write ``dest`` (atomically) with the bytes of ``skopeo
     --override-os OS --override-arch ARCH copy docker://IMAGE[@DIGEST]
-    docker-archive:DEST:NAME:TAG`` — the content a ``pullImage`` recipe's sha256 covers."""
+    docker-archive:DEST:NAME:TAG`` — the content a ``pullImage`` recipe's sha256 covers.
+    ``progress`` hears of the layers and bytes."""
     ref = parse_reference(image_name if not image_digest else
                           f"{image_name.split('@')[0]}@{image_digest}")
     options = Options(RegistryAccess(tls_verify=tls_verify), Platform(os_name, arch, variant),
-                      max_decompressed)
+                      max_decompressed, progress)
     pull_to(ref, Location("docker-archive", dest, text=dest), options,
             name=name_and_tag(f"{final_name}:{final_tag}"))

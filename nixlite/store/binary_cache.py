@@ -67,6 +67,7 @@ from dataclasses import dataclass, field
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from nixlite.activity import Activity, ActivityType, LineLogger, Logger, Verbosity
 from nixlite.errors import NixliteError
 from nixlite.store.fetch import _curl_like_reason
 from nixlite.store.hashes import BadHash, Hash, parse_hash
@@ -383,18 +384,21 @@ class _Compressor:
         return b"" if self._c is None else self._c.flush()
 
 
-class _TeeHash:
-    """A readable that hashes and counts what passes through (the FileHash of a download)."""
+class _Counted:
+    """A readable that counts what passes through, telling ``progress`` (an activity, or
+    None) how far it got out of ``expected`` bytes."""
 
-    def __init__(self, raw) -> None:
+    def __init__(self, raw, progress: Activity | None = None, expected: int = 0) -> None:
         self.raw = raw
-        self.h = hashlib.sha256()
         self.size = 0
+        self.progress = progress
+        self.expected = expected
 
     def read(self, n: int = -1) -> bytes:
         data = self.raw.read(n)
-        self.h.update(data)
         self.size += len(data)
+        if self.progress is not None:
+            self.progress.progress(self.size, self.expected)
         return data
 
     def readinto(self, b) -> int:
@@ -404,6 +408,19 @@ class _TeeHash:
 
     def readable(self) -> bool:
         return True
+
+
+class _TeeHash(_Counted):
+    """A counted readable that also hashes what passes through (the FileHash of a download)."""
+
+    def __init__(self, raw, progress: Activity | None = None, expected: int = 0) -> None:
+        super().__init__(raw, progress, expected)
+        self.h = hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = super().read(n)
+        self.h.update(data)
+        return data
 
 
 # --------------------------------------------------------------------------
@@ -671,15 +688,25 @@ class BinaryCache:
 
     # ------------------------------------------------------------- download
 
-    def fetch_nar(self, info: NarInfo, store: LocalStore) -> tuple[str, tuple[Hash, int]]:
+    def fetch_nar(self, info: NarInfo, store: LocalStore,
+                  copying: Activity | None = None) -> tuple[str, tuple[Hash, int]]:
         """Download, decompress and unpack ``info``'s NAR into a store temp name, checking
         FileHash/FileSize (when given) and NarHash/NarSize.  Returns ``(temp, (hash, size))``
-        for ``LocalStore.add_restored``; on any failure nothing is left behind."""
+        for ``LocalStore.add_restored``; on any failure nothing is left behind.  ``copying``
+        (the path's copy activity) hears of the NAR bytes unpacked, and of the bytes
+        downloaded when the cache is remote."""
         raw = self.transport.open(info.url)
-        tee = _TeeHash(raw)
+        download = None
+        if copying is not None and isinstance(self.transport, _HttpTransport):
+            url = f"{self.url}/{info.url}"
+            download = copying.child(ActivityType.FILE_TRANSFER, f"downloading '{url}'", (url,),
+                                     level=Verbosity.TALKATIVE)
+        tee = _TeeHash(raw, download, info.file_size or 0)
         temp = None
         try:
             stream = decompressing_reader(info.compression, tee)
+            if copying is not None:
+                stream = _Counted(stream, copying, info.nar_size or 0)
             temp, h, size = store.restore_nar(stream, info.nar_size)
             if tee.read(1):
                 raise BinaryCacheError(f"file '{self.url}/{info.url}' has trailing data")
@@ -698,6 +725,8 @@ class BinaryCache:
             raise
         finally:
             raw.close()
+            if download is not None:
+                download.stop()
 
     # --------------------------------------------------------------- upload
 
@@ -821,12 +850,14 @@ def topological_order(paths, references) -> list[str]:
 class Substituter:
     """The configured substituters, in priority order, as the realiser uses them."""
 
-    def __init__(self, settings: Settings, sdir: str, log=_stderr, urls: list[str] | None = None) -> None:
-        """``urls`` replaces the ``substituters`` setting (``nixlite store copy --from``)."""
+    def __init__(self, settings: Settings, sdir: str, log=_stderr, urls: list[str] | None = None,
+                 logger: Logger | None = None) -> None:
+        """``urls`` replaces the ``substituters`` setting (``nixlite store copy --from``).
+        What happens goes to ``logger``, or as plain lines to ``log``."""
         self.settings = settings
         self.urls = settings.substituters if urls is None else urls
         self.store_dir = sdir
-        self.log = log
+        self.logger = logger or LineLogger(log)
         self.require_sigs = settings.require_sigs
         self.keys = public_keys(settings.trusted_public_keys)
         self.jobs = max(1, min(settings.get_int("http-connections") or 25, 16))
@@ -841,14 +872,14 @@ class Substituter:
                 try:
                     opened.append(BinaryCache(url, self.settings, self.store_dir))
                 except BinaryCacheError as exc:
-                    self.log(f"warning: {exc}")
+                    self._warn(f"warning: {exc}")
 
             def usable(cache: BinaryCache) -> BinaryCache | None:
                 try:
                     cache.cache_info()
                     return cache
                 except BinaryCacheError as exc:
-                    self.log(f"warning: {exc}")
+                    self._warn(f"warning: {exc}")
                     return None
 
             with concurrent.futures.ThreadPoolExecutor(max(1, len(opened))) as pool:
@@ -856,20 +887,23 @@ class Substituter:
             self._caches = sorted(good, key=lambda c: c.priority)
         return self._caches
 
+    def _warn(self, text: str) -> None:
+        self.logger.log(Verbosity.WARN, text)
+
     def _enabled(self, cache: BinaryCache) -> bool:
         return time.monotonic() >= cache.disabled_until
 
     def _disable(self, cache: BinaryCache, exc: Exception) -> None:
         with self._lock:
             if self._enabled(cache):
-                self.log(f"warning: {exc}")
-                self.log(f"warning: disabling binary cache '{cache.url}' for 60 seconds")
+                self._warn(f"warning: {exc}")
+                self._warn(f"warning: disabling binary cache '{cache.url}' for 60 seconds")
                 cache.disabled_until = time.monotonic() + 60
 
     def _acceptable(self, cache: BinaryCache, info: NarInfo) -> bool:
         if not self.require_sigs or cache.trusted or is_trusted(info.path_info(), self.keys, self.store_dir):
             return True
-        self.log(f"warning: substituter '{cache.url}' does not have a valid signature for path '{info.path}'")
+        self._warn(f"warning: substituter '{cache.url}' does not have a valid signature for path '{info.path}'")
         return False
 
     def _candidates(self, path: str) -> list[tuple[BinaryCache, NarInfo]]:
@@ -884,7 +918,7 @@ class Substituter:
                 self._disable(cache, exc)
                 continue
             except BinaryCacheError as exc:
-                self.log(f"warning: {exc}")
+                self._warn(f"warning: {exc}")
                 continue
             if info is not None and self._acceptable(cache, info):
                 found.append((cache, info))
@@ -898,12 +932,13 @@ class Substituter:
         with concurrent.futures.ThreadPoolExecutor(self.jobs) as pool:
             return {p: c[0][1] for p, c in zip(paths, pool.map(self._candidates, paths)) if c}
 
-    def substitute(self, paths, store: LocalStore) -> set[str]:
+    def substitute(self, paths, store: LocalStore, parent: Activity | None = None) -> set[str]:
         """Make ``paths`` and their closures valid from the substituters where possible.
 
         Returns the wanted paths that are valid afterwards (already valid ones
         included).  A path whose closure cannot be completed is left out with
-        a warning; nothing partial or unverified is registered.
+        a warning; nothing partial or unverified is registered.  The copies are
+        reported as activities (under ``parent``, if given).
         """
         wanted = list(dict.fromkeys(paths))
         todo = [p for p in wanted if not store.is_valid(p)]
@@ -912,6 +947,7 @@ class Substituter:
         candidates: dict[str, list[tuple[BinaryCache, NarInfo]]] = {}
         downloads: dict[str, concurrent.futures.Future] = {}
         pool = concurrent.futures.ThreadPoolExecutor(self.jobs)
+        copies = _Copies(self.logger.activity(ActivityType.COPY_PATHS, parent=parent))
         try:
             with store.batch():
                 # ask for narinfos and start each download as soon as its narinfo is in,
@@ -925,7 +961,8 @@ class Substituter:
                         found = candidates[p] = f.result()
                         if not found:
                             continue
-                        downloads[p] = pool.submit(self._download, p, found, store)
+                        copies.expect()
+                        downloads[p] = pool.submit(self._download, p, found, store, copies)
                         for r in sorted(found[0][1].references - asked):
                             if not store.is_valid(r):
                                 asked.add(r)
@@ -939,6 +976,8 @@ class Substituter:
                 if not f.cancelled() and f.exception() is None and f.result() is not None:
                     remove_tree(f.result()[0])
             raise
+        finally:
+            copies.act.stop()
         pool.shutdown()
         return {p for p in wanted if store.is_valid(p)}
 
@@ -959,26 +998,63 @@ class Substituter:
             temp, got, info = fetched
             if any(r != p and r in failed for r in info.references):
                 remove_tree(temp)
-                self.log(f"warning: some references of path '{p}' could not be realised")
+                self._warn(f"warning: some references of path '{p}' could not be realised")
                 failed.add(p)
                 continue
             try:
                 store.add_restored(temp, got, info.path_info())
             except StoreError as exc:
-                self.log(f"warning: {exc}")
+                self._warn(f"warning: {exc}")
                 failed.add(p)
 
-    def _download(self, path: str, candidates, store: LocalStore):
+    def _download(self, path: str, candidates, store: LocalStore, copies: "_Copies"):
         """Fetch ``path`` from the first candidate that serves a good NAR: ``(temp, got, info)``."""
+        copies.running(+1)
+        got = None
+        try:
+            got = self._download_from(path, candidates, store, copies.act)
+        finally:
+            copies.running(-1, done=got is not None)
+        return got
+
+    def _download_from(self, path: str, candidates, store: LocalStore, parent: Activity):
         for cache, info in candidates:
             if not self._enabled(cache):
                 continue
-            self.log(f"copying path '{path}' from '{cache.url}'...")
-            try:
-                temp, got = cache.fetch_nar(info, store)
-                return temp, got, info
-            except TransportError as exc:
-                self._disable(cache, exc)
-            except (BinaryCacheError, StoreError) as exc:
-                self.log(f"warning: {exc}")
+            with self.logger.activity(ActivityType.SUBSTITUTE, fields=(path, cache.url),
+                                      parent=parent) as sub, \
+                    sub.child(ActivityType.COPY_PATH, f"copying path '{path}' from '{cache.url}'",
+                              (path, cache.url, "local"), level=Verbosity.INFO) as copying:
+                try:
+                    temp, got = cache.fetch_nar(info, store, copying)
+                    return temp, got, info
+                except TransportError as exc:
+                    self._disable(cache, exc)
+                except (BinaryCacheError, StoreError) as exc:
+                    self._warn(f"warning: {exc}")
         return None
+
+
+class _Copies:
+    """The count of a substitution's copies (Nix's ``copied`` figures): expected, running,
+    done and failed, updated from the download threads."""
+
+    def __init__(self, act: Activity) -> None:
+        self.act = act
+        self._lock = threading.Lock()
+        self._counts = [0, 0, 0, 0]  # done, expected, running, failed
+
+    def expect(self) -> None:
+        self._update(expected=1)
+
+    def running(self, delta: int, done: bool | None = None) -> None:
+        self._update(running=delta, done=int(done is True), failed=int(done is False))
+
+    def _update(self, done: int = 0, expected: int = 0, running: int = 0, failed: int = 0) -> None:
+        with self._lock:
+            c = self._counts
+            c[0] += done
+            c[1] += expected
+            c[2] += running
+            c[3] += failed
+            self.act.progress(*c)

@@ -19,6 +19,16 @@ def tag() -> str:
     return "f" + uuid.uuid4().hex[:10]
 
 
+@pytest.fixture
+def nix_build(nix_build, tmp_path):
+    """nix-build with a database of its own (``/nix/store`` still, state elsewhere).  On the
+    shared database, Nix prints ``warning: error: SQLite database '…' is busy`` whenever
+    another Nix process (a test running beside this one) holds it: noise in the very
+    stderr these tests compare."""
+    state = f"local?state={tmp_path / 'nix-state'}"
+    return lambda *argv: nix_build(*argv, "--store", state)
+
+
 def _both(nixlite, nix_build, tag, *argv):
     args = [FILE, "--argstr", "tag", tag, "--no-out-link", *argv]
     return nixlite("build", *args), nix_build(*args, "-Q")

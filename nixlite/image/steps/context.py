@@ -18,6 +18,7 @@ from nixlite.errors import NixliteError
 from nixlite.image.compression import limit_from_environment, parse_size
 from nixlite.image.gzip import JobCache
 from nixlite.image.files import atomic_file
+from nixlite.image.progress import BuildPhase
 from nixlite.image.steps.storeview import StoreView
 
 ARGS_ATTR = "nixliteArgs"
@@ -103,10 +104,19 @@ def interruptible(ctx: StepContext, chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield chunk
 
 
+def reporting(ctx: StepContext, chunks: Iterable[bytes], what: str = "writing output") -> Iterator[bytes]:
+    """``chunks``, their bytes reported as the build's phase (``writing output, 12.0 MiB``)."""
+    progress = BuildPhase(ctx.activity)
+    progress.begin(what, 0)
+    for chunk in chunks:
+        progress.transferred(len(chunk))
+        yield chunk
+
+
 def write_output(ctx: StepContext, dest: str, chunks: Iterable[bytes]) -> None:
-    """Write a file output from chunks: atomically, interruptibly."""
+    """Write a file output from chunks: atomically, interruptibly, its progress reported."""
     def write(f) -> None:
-        for chunk in interruptible(ctx, chunks):
+        for chunk in interruptible(ctx, reporting(ctx, chunks)):
             f.write(chunk)
     atomic_file(dest, write)
 

@@ -20,6 +20,7 @@ from nixlite.image.steps.context import (decompression_limit, failures, step_arg
 def pull_image(ctx: StepContext) -> None:
     """pullImage's builder: what ``skopeo copy docker://NAME@DIGEST docker-archive:$out:…``
     writes; the realiser checks the fixed output's hash."""
+    from nixlite.image.progress import BuildPhase
     from nixlite.image.transports import pull_image as pull
 
     with failures(ctx):
@@ -29,7 +30,7 @@ def pull_image(ctx: StepContext) -> None:
              final_name=args["finalImageName"], final_tag=args["finalImageTag"],
              os_name=args.get("os", "linux"), arch=args.get("arch", "amd64"),
              variant=args.get("variant"), tls_verify=bool(args.get("tlsVerify", True)),
-             max_decompressed=decompression_limit())
+             max_decompressed=decompression_limit(), progress=BuildPhase(ctx.activity))
 
 
 def _write_tar(ctx: StepContext, tree: str, *, compress: bool, **options) -> None:

@@ -25,7 +25,8 @@ from nixlite.image.tarreader import index_tar_file
 from nixlite.image.tarwriter import RECORD, gnu_entries_chunks, gnu_tree_chunks
 from nixlite.image.steps.archive_dir import extract_archive, make_read_only, tar_names
 from nixlite.image.steps.context import (as_list, decompression_limit, failures, hash_part,
-                                         interruptible, step_args, view_of, write_output)
+                                         interruptible, reporting, step_args, view_of,
+                                         write_output)
 from nixlite.image.steps.layer import base_json_bytes, owner_name, run_extra_commands, write_layer_dir
 from nixlite.image.steps.rootlayer import root_layer
 from nixlite.image.steps.tree import copy_contents
@@ -50,6 +51,7 @@ def docker_layer(ctx: StepContext) -> None:
         uid, gid = int(args.get("uid", 0)), int(args.get("gid", 0))
         chunks = interruptible(ctx, gnu_tree_chunks(layer, mtime=SDE, uid=uid, gid=gid,
                                                     uname=owner_name(uid), gname=owner_name(gid)))
+        chunks = reporting(ctx, chunks, "writing layer")
         write_layer_dir(ctx.outputs["out"], chunks, base_json_bytes(args))
 
 
