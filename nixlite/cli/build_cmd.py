@@ -92,7 +92,7 @@ def _build(args) -> int:
 def _evaluate_deep(args, io, realiser):
     from nixlite.eval.deep import run_deep
 
-    return run_deep(_evaluate, args, io, realiser)
+    return run_deep(evaluate_targets, args, io, realiser)
 
 
 def _build_with(args, store, select) -> int:
@@ -139,7 +139,7 @@ def threading_main() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _evaluate(args, io, realiser):
+def evaluate_targets(args, io, realiser):
     """``[(drv path, output name, output path)]`` of the derivations selected."""
     from nixlite.cli.instantiate_cmd import derivation_lines
     from nixlite.eval.api import auto_call, find_along_attr_path

@@ -19,7 +19,7 @@ import os
 import sys
 
 from nixlite.cli.evaluation import add_evaluation_arguments
-from nixlite.cli.image_cmd import _add_common, _add_platform, _add_tls
+from nixlite.cli.image_cmd import add_registry_arguments, add_platform_argument, add_tls_argument
 
 ERROR_STATUS = 2
 _CONTAINER_DIFF_TYPES = ("file", "layer", "metadata", "history", "size", "sizelayer", "apt",
@@ -88,19 +88,19 @@ def register(subparsers) -> None:
                    help="build up to N derivations of a recipe side at a time")
     p.add_argument("-L", "--print-build-logs", action="store_true",
                    help="print build logs of recipe sides")
-    _add_tls(p, "--tls-verify")
-    _add_common(p)
-    _add_platform(p)
+    add_tls_argument(p, "--tls-verify")
+    add_registry_arguments(p, log_flags=False)  # the evaluation arguments have them
+    add_platform_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     """Compare; SIGTERM stops it as Ctrl-C does (spooled layers removed on the way out)."""
-    from nixlite.cli.image_cmd import _sigterm_as_interrupt
+    from nixlite.cli.image_cmd import sigterm_as_interrupt
     from nixlite.errors import NixliteError
 
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             return _compare(args)
     except NixliteError as exc:
         _write_error(exc, args.show_trace)
@@ -224,7 +224,7 @@ def _recipe_sides(args) -> dict[int, argparse.Namespace]:
 
 def _evaluated(ns, build: bool) -> list[tuple[str, str]]:
     """``[(drv path, physical out path)]`` of the recipe's derivations; built if asked."""
-    from nixlite.cli.build_cmd import _evaluate
+    from nixlite.cli.build_cmd import evaluate_targets
     from nixlite.cli.evaluation import evaluation_io
     from nixlite.cli.realising import make_realiser
     from nixlite.eval.deep import run_deep
@@ -234,7 +234,7 @@ def _evaluated(ns, build: bool) -> list[tuple[str, str]]:
         store = io.store.local
         realiser = make_realiser(store, ns)
         try:
-            wanted = run_deep(_evaluate, ns, io, realiser)
+            wanted = run_deep(evaluate_targets, ns, io, realiser)
         finally:
             store.flush()
         if build:
@@ -259,7 +259,7 @@ def _compare_image_sides(args, style) -> int:
     import contextlib
     import tempfile
 
-    from nixlite.cli.image_cmd import _options
+    from nixlite.cli.image_cmd import transfer_options
     from nixlite.image.files import clear_stale_temporaries
     from nixlite.compare.image import compare_images, open_side, parse_ignore
     from nixlite.compare.render import image_json, image_text
@@ -269,7 +269,7 @@ def _compare_image_sides(args, style) -> int:
     files, sizes = args.files, False
     if args.types:
         files, sizes, ignore = _container_diff_types(args.types, ignore)
-    options = _options(args)
+    options = transfer_options(args)
     recipes = _recipe_sides(args)
     locations = list(args.inputs)
     for i, ns in recipes.items():

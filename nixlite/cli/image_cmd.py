@@ -55,7 +55,7 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _add_tls(p: argparse.ArgumentParser, *names: str) -> None:
+def add_tls_argument(p: argparse.ArgumentParser, *names: str) -> None:
     p.add_argument(*names, dest="tls_verify", type=_bool_flag, nargs="?", const=True,
                    default=True, metavar="BOOL",
                    help="require HTTPS and verify certificates (default true; "
@@ -64,7 +64,9 @@ def _add_tls(p: argparse.ArgumentParser, *names: str) -> None:
                    help="crane's spelling of --tls-verify=false")
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def add_registry_arguments(p: argparse.ArgumentParser, log_flags: bool = True) -> None:
+    """Credentials, retries, time-outs and limits of registry transfers (and, unless the
+    command has them already, the output flags)."""
     p.add_argument("--creds", metavar="USER[:PASSWORD]",
                    help="registry credentials (default: from the Docker/containers auth files)")
     p.add_argument("--authfile", metavar="PATH",
@@ -74,13 +76,14 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                    help="give up on a registry connection that sends nothing (or under 1 KiB) "
                         "for this long (default 30; then retried as a transient error)")
-    logs.add_arguments(p, ("-q", "--quiet"), "print nothing on success")
+    if log_flags:
+        logs.add_arguments(p, ("-q", "--quiet"), "print nothing on success")
     p.add_argument("--max-decompressed-size", metavar="SIZE",
                    help="refuse a layer or archive that decompresses to more than SIZE "
                         "(e.g. 512M, 32G; default $NIXLITE_MAX_DECOMPRESSED_SIZE or 16G)")
 
 
-def _add_platform(p: argparse.ArgumentParser) -> None:
+def add_platform_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--os", "--override-os", dest="os", metavar="OS",
                    help="operating system to pick from a multi-platform image (default linux)")
     p.add_argument("--arch", "--override-arch", dest="arch", metavar="ARCH",
@@ -114,9 +117,9 @@ def register(subparsers) -> None:
     pull.add_argument("--tag", metavar="NAME:TAG",
                       help="name recorded in the archive's RepoTags (default: REF's name and "
                            "tag for a plain DEST; none for docker-archive:FILE, as in skopeo)")
-    _add_platform(pull)
-    _add_tls(pull, "--tls-verify", "--src-tls-verify")
-    _add_common(pull)
+    add_platform_argument(pull)
+    add_tls_argument(pull, "--tls-verify", "--src-tls-verify")
+    add_registry_arguments(pull)
     pull.set_defaults(func=_command(run_pull))
 
     push = sub.add_parser("push", help="copy an image to a registry",
@@ -128,9 +131,9 @@ def register(subparsers) -> None:
                       help="manifest type to write (default: v2s2, or oci for an OCI source)")
     push.add_argument("--chunk-size", type=int, default=None, metavar="BYTES",
                       help="upload blobs in chunks of this size instead of one request")
-    _add_platform(push)
-    _add_tls(push, "--tls-verify", "--dest-tls-verify")
-    _add_common(push)
+    add_platform_argument(push)
+    add_tls_argument(push, "--tls-verify", "--dest-tls-verify")
+    add_registry_arguments(push)
     push.set_defaults(func=_command(run_push))
 
     convert = sub.add_parser("convert", help="convert between docker-archive and OCI layout",
@@ -141,9 +144,9 @@ def register(subparsers) -> None:
     convert.add_argument("--format", choices=("docker-archive", "oci"), default=None,
                          help="format of a plain DEST path (default: the other one)")
     convert.add_argument("--tag", metavar="NAME:TAG", help="name to record in the output")
-    _add_platform(convert)
-    _add_tls(convert, "--tls-verify")
-    _add_common(convert)
+    add_platform_argument(convert)
+    add_tls_argument(convert, "--tls-verify")
+    add_registry_arguments(convert)
     convert.set_defaults(func=_command(run_convert))
 
     inspect = sub.add_parser("inspect", help="show an image's metadata (as skopeo inspect)",
@@ -155,9 +158,9 @@ def register(subparsers) -> None:
                          help="JSON (the default, accepted for compatibility)")
     inspect.add_argument("--raw", action="store_true", help="print the raw manifest")
     inspect.add_argument("--config", action="store_true", help="print the image config")
-    _add_platform(inspect)
-    _add_tls(inspect, "--tls-verify")
-    _add_common(inspect)
+    add_platform_argument(inspect)
+    add_tls_argument(inspect, "--tls-verify")
+    add_registry_arguments(inspect)
     inspect.set_defaults(func=_command(run_inspect))
 
 
@@ -167,7 +170,7 @@ def _needs_subcommand(args) -> int:
 
 
 # --- what every subcommand shares ----------------------------------------------------------------
-def _options(args):
+def transfer_options(args):
     """The library options the flags ask for (limits and credentials checked now)."""
     from nixlite.image.compression import limit_from_environment, parse_size
     from nixlite.image.registry.auth import check_auth_file, parse_creds
@@ -213,7 +216,7 @@ def _on_sigterm(signum, frame) -> None:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
+def sigterm_as_interrupt():
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -229,10 +232,10 @@ def _command(run):
     cannot be read) becomes a message."""
 
     def wrapped(args) -> int:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             clear_stale_temporaries(tempfile.gettempdir())
             try:
-                return run(args, _options(args))
+                return run(args, transfer_options(args))
             except BrokenPipeError:
                 raise  # the reader went away: main exits quietly
             except NixliteError as e:  # names from archives, layouts, servers: no escapes

@@ -25,7 +25,7 @@ import pytest
 
 from nixlite.activity import Logger
 
-from .conftest import DATA, NIX_ENV, nixlite_cmd
+from .conftest import DATA, NIX_ENV, logical_paths, nixlite_cmd
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir, "store"))
 from cache_server import CacheServer  # noqa: E402
@@ -56,8 +56,8 @@ def cache(tmp_path_factory):
         assert p.returncode == 0, p.stderr
         return p.stdout.strip()
 
-    dep = run("build", str(recipe), "--argstr", "tag", tag, "--argstr", "mark", "/none", "-A", "dep",
-              "--no-out-link")
+    dep = logical_paths(run("build", str(recipe), "--argstr", "tag", tag, "--argstr", "mark", "/none",
+                            "-A", "dep", "--no-out-link"), str(d / "store"))
     run("store", "generate-key", "--key-name", "progress-1", "--secret-key-file", str(d / "sk"),
         "--public-key-file", str(d / "pk"))
     run("store", "copy", "--to", f"file://{d / 'cache'}", "--sign", str(d / "sk"), dep)
