@@ -69,6 +69,9 @@ ROUND_TRIPS = {
     "merged": ("merged.nix",),
 }
 
+# the images in a result that holds several (mergeImages); none in an exported root file system
+IMAGES_OF = {"merged": ("hello:v1", "layered:latest"), "run-as-root-export": ()}
+
 
 def _store_names(printed: str) -> list[str]:
     """The HASH-NAME of each path ``nixlite build`` printed: it prints where an output is
@@ -96,6 +99,11 @@ def test_recipe_plan_builds_the_same_image(case, stores, nixlite, tmp_path):
     plan_out = os.path.realpath(tmp_path / "from-plan")
     assert recipe_out.startswith(recipes_store) and plan_out.startswith(plans_store)
     assert Path(plan_out).read_bytes() == Path(recipe_out).read_bytes()
+    # and what a user would run to check it: the images compare identical
+    for tag in IMAGES_OF.get(case, ("",)):
+        sides = [f"docker-archive:{side}:{tag}" if tag else side for side in ("from-recipe", "from-plan")]
+        status, compared, err = nixlite("compare", *sides, "--store", plans_store)
+        assert (status, compared) == (0, "images are identical\n"), err
 
 
 @needs_namespaces
