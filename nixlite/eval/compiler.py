@@ -43,7 +43,7 @@ from nixlite.syntax import ast as A
 
 # Errors Nix reports without the position of the call that raised them.
 _UNPOSITIONED = (ThrownError, AbortError)
-_VARIABLE_KINDS = (fastops.VAR0, fastops.VAR1, fastops.VAR2)  # by level
+_VARIABLE_KINDS = fastops.VARS  # by level
 
 
 def _lambda_label(name: str | None) -> str:
@@ -179,6 +179,10 @@ class Compiler:
             return lambda env: env[0][idx]
         if level == 2:
             return lambda env: env[0][0][idx]
+        if level == 3:
+            return lambda env: env[0][0][0][idx]
+        if level == 4:
+            return lambda env: env[0][0][0][0][idx]
         return lambda env: _frame(env, level)[idx]
 
     def _var(self, e):
@@ -243,8 +247,10 @@ class Compiler:
         expr = self.compile(e.expr)
         names = [self._attr_name_code(p) for p in e.path]
         default = self.compile(e.default) if e.default is not None else None
-        if len(names) == 1 and isinstance(names[0], str) and default is None:
-            return fastops.select1(self._operand(e.expr), names[0], e)
+        if len(names) == 1 and isinstance(names[0], str):
+            if default is None:
+                return fastops.select1(self._operand(e.expr), names[0], e)
+            return fastops.select1_or(self._operand(e.expr), names[0], default, e)
 
         def select(env):
             v = expr(env)
@@ -266,6 +272,8 @@ class Compiler:
         return select
 
     def _hasattr(self, e):
+        if len(e.path) == 1:
+            return fastops.hasattr1(self._operand(e.expr), self._attr_name_code(e.path[0]), e)
         expr = self.compile(e.expr)
         names = [self._attr_name_code(p) for p in e.path]
         last = len(names) - 1
@@ -529,10 +537,6 @@ class Compiler:
         return make
 
     def _call(self, e):
-        if len(e.args) > 1:
-            fn = self.compile(e.fn)
-            args = [self.delayed(a) for a in e.args]
-
         def on_error(exc, f):
             if exc.pos is None and not isinstance(exc, _UNPOSITIONED):
                 exc.pos = e.pos
@@ -544,6 +548,10 @@ class Compiler:
         if len(e.args) == 1:
             acode, is_thunk = self.delayed(e.args[0])
             return fastops.call1(self._operand(e.fn), acode, is_thunk, on_error)
+        if len(e.args) == 2:
+            return fastops.call2(self._operand(e.fn), *map(self.delayed, e.args), on_error)
+        fn = self.compile(e.fn)
+        args = [self.delayed(a) for a in e.args]
 
         def calln(env):
             f = fn(env)

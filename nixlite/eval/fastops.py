@@ -8,8 +8,8 @@ operand.  Each closure factory is generated (with ``exec``, once per process)
 for one combination of operation and operand kinds from the templates below,
 so every fast path has exactly one source and is as direct as hand-written code.
 
-An operand is ``(kind, payload, node)``: CONST → the value; VAR0/VAR1/VAR2 →
-the slot index in ``env``/``env[0]``/``env[0][0]``; VARN → ``(level, index)``;
+An operand is ``(kind, payload, node)``: CONST → the value; VARS[level] →
+the slot index in ``env``, ``env[0]``, … (``level`` hops); VARN → ``(level, index)``;
 CODE → the operand's compiled closure.  ``node`` is the variable's AST node
 (for positions), else None.
 """
@@ -29,7 +29,9 @@ from nixlite.eval.values import (
     type_error,
 )
 
-CONST, VAR0, VAR1, VAR2, VARN, CODE = "const", "var0", "var1", "var2", "varn", "code"
+CONST, VARN, CODE = "const", "varn", "code"
+# a variable 0…5 frames up, read inline (``env[0][0]…[P]``): deeper ones walk with _frame
+VARS = tuple(f"var{level}" for level in range(6))
 
 MISSING = object()  # a default for dict lookups that cannot be a stored value
 
@@ -37,9 +39,8 @@ _SLOT_FORCE = ("    if type({n}) is Thunk:\n"
                "        {n} = {n}.val if {n}.fn is None else _force_var({n}, V{n})\n")
 _FETCH = {
     CONST: "    {n} = P{n}\n",
-    VAR0: "    {n} = env[P{n}]\n" + _SLOT_FORCE,
-    VAR1: "    {n} = env[0][P{n}]\n" + _SLOT_FORCE,
-    VAR2: "    {n} = env[0][0][P{n}]\n" + _SLOT_FORCE,
+    **{kind: "    {n} = env" + "[0]" * level + "[P{n}]\n" + _SLOT_FORCE
+       for level, kind in enumerate(VARS)},
     VARN: "    {n} = _frame(env, L{n})[P{n}]\n" + _SLOT_FORCE,
     CODE: "    {n} = P{n}(env)\n",
 }
@@ -82,15 +83,31 @@ _BINOP_BODY = {
 
 OPERATORS = frozenset(_BINOP_BODY)
 
+_ARG = {"thunk": "Thunk({c}[0], env)", "lazy": "{c}(env)"}
+
 _CALL_BODY = {
     arg_kind: ("    try:\n"
                "        if type(f) is Lambda:\n"
-               f"            return f.fn({arg})\n"
-               f"        return call(f, {arg})\n"
+               f"            return f.fn({arg.format(c='Cx')})\n"
+               f"        return call(f, {arg.format(c='Cx')})\n"
                "    except EvalError as exc:\n"
                "        raise on_error(exc, f)\n")
-    for arg_kind, arg in (("thunk", "Thunk(Cx[0], env)"), ("lazy", "Cx(env)"))
+    for arg_kind, arg in _ARG.items()
 }
+
+
+def _call2_body(kind_x: str, kind_y: str) -> str:
+    """``f x y``: the error handler gets the function that was being called."""
+    x = _ARG[kind_x].format(c="Cx")
+    y = _ARG[kind_y].format(c="Cy")
+    return ("    g = f\n"
+            "    try:\n"
+            f"        g = f.fn({x}) if type(f) is Lambda else call(f, {x})\n"
+            "        if type(g) is Lambda:\n"
+            f"            return g.fn({y})\n"
+            f"        return call(g, {y})\n"
+            "    except EvalError as exc:\n"
+            "        raise on_error(exc, g)\n")
 
 _SELECT_BODY = (
     "    if type(a) is not Attrs:\n"
@@ -104,6 +121,25 @@ _SELECT_BODY = (
     "        return force_attr(x, a, NAME, E)\n"
     "    return x\n"
 )
+
+
+_SELECT_OR_BODY = (
+    "    if type(a) is Attrs:\n"
+    "        x = a.get(NAME, MISSING)\n"
+    "        if x is not MISSING:\n"
+    "            if type(x) is Thunk:\n"
+    "                if x.fn is None:\n"
+    "                    return x.val\n"
+    "                return force_attr(x, a, NAME, E)\n"
+    "            return x\n"
+    "    return D(env)\n"
+)
+
+_HASATTR_BODY = {
+    "static": "    return type(a) is Attrs and NAME in a\n",
+    # the name is computed even when the operand is no set, as for longer paths
+    "dynamic": "    n = NAME(env)\n    return type(a) is Attrs and n in a\n",
+}
 
 
 def _frame(env, level: int):
@@ -203,3 +239,23 @@ def select1(operand: tuple, name: str, node):
     """A closure for ``a.name`` (one static name, no ``or`` default)."""
     make = _factory("select1", (("a", operand[0]),), _SELECT_BODY, "NAME, E")
     return make(*_args(operand), name, node)
+
+
+def select1_or(operand: tuple, name: str, default, node):
+    """A closure for ``a.name or default`` (one static name)."""
+    make = _factory("select1_or", (("a", operand[0]),), _SELECT_OR_BODY, "NAME, D, E")
+    return make(*_args(operand), name, default, node)
+
+
+def hasattr1(operand: tuple, name, node):
+    """A closure for ``a ? name``: ``name`` a ``str`` or a closure giving the name."""
+    body = _HASATTR_BODY["static" if type(name) is str else "dynamic"]
+    make = _factory("hasattr1", (("a", operand[0]),), body, "NAME")
+    return make(*_args(operand), name)
+
+
+def call2(fn: tuple, x: tuple, y: tuple, on_error):
+    """A closure for ``f x y``; ``x`` and ``y`` are ``(code, is_thunk)`` as for ``call1``."""
+    kinds = tuple("thunk" if is_thunk else "lazy" for _, is_thunk in (x, y))
+    make = _factory("call2", (("f", fn[0]),), _call2_body(*kinds), "Cx, Cy, on_error")
+    return make(*_args(fn), x[0], y[0], on_error)
