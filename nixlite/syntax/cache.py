@@ -26,7 +26,7 @@ from nixlite.syntax import treefile
 from nixlite.syntax.ast import Source
 from nixlite.syntax.parser import parse
 
-FORMAT = b"nixlite-parse-v2"
+FORMAT = b"nixlite-parse-v3"
 
 
 def cache_dir() -> Path:
