@@ -45,6 +45,20 @@ __all__ = [
 ]
 
 
+def canon_path(path: str) -> str:
+    """Nix's canonPath: absolute, no ``.``/``..``/empty components (no symlinks)."""
+    out: list[str] = []
+    for part in path.split("/"):
+        if part == "" or part == ".":
+            continue
+        if part == "..":
+            if out:
+                out.pop()
+        else:
+            out.append(part)
+    return "/" + "/".join(out)
+
+
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*")
 
 
