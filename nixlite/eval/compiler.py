@@ -202,11 +202,15 @@ class Compiler:
 
     def _dynamic_var(self, e):
         name = e.name
-        withs = e.withs
+        # hops from one `with` frame to the next (levels ascend): one walk up the chain
+        hops = [level - above for level, above in zip(e.withs, [0, *e.withs])]
 
         def code(env):
-            for level in withs:
-                frame = _frame(env, level)
+            frame = env
+            for hop in hops:
+                while hop:
+                    frame = frame[0]
+                    hop -= 1
                 s = frame[1]
                 if type(s) is Thunk:
                     try:
@@ -273,7 +277,9 @@ class Compiler:
 
     def _hasattr(self, e):
         if len(e.path) == 1:
-            return fastops.hasattr1(self._operand(e.expr), self._attr_name_code(e.path[0]), e)
+            item = e.path[0]
+            name = item if isinstance(item, str) else (self._operand(item), item)
+            return fastops.hasattr1(self._operand(e.expr), name)
         expr = self.compile(e.expr)
         names = [self._attr_name_code(p) for p in e.path]
         last = len(names) - 1

@@ -23,6 +23,7 @@ from nixlite.eval.values import (
     INT_MAX,
     INT_MIN,
     Attrs,
+    CStr,
     EvalError,
     InfiniteRecursion,
     Lambda,
@@ -140,8 +141,17 @@ _SELECT_OR_BODY = (
 _HASATTR_BODY = {
     "static": "    return type(a) is Attrs and NAME in a\n",
     # the name is computed even when the operand is no set, as for longer paths
-    "dynamic": "    n = NAME(env)\n    return type(a) is Attrs and n in a\n",
+    "dynamic": ("    if type(n) is not str:\n"
+                "        n = attr_name(n, N)\n"
+                "    return type(a) is Attrs and n in a\n"),
 }
+
+
+def attr_name(s, node) -> str:
+    """A computed attribute name: a string, its context dropped."""
+    if type(s) is CStr:
+        return str(s)
+    raise type_error(s, "a string").at(node.pos)
 
 
 def _frame(env, level: int):
@@ -183,7 +193,7 @@ _GLOBALS = {
     "Thunk": Thunk, "Attrs": Attrs, "Lambda": Lambda, "call": call, "INT_MIN": INT_MIN,
     "INT_MAX": INT_MAX, "EvalError": EvalError, "MISSING": MISSING, "type_error": type_error,
     "_ops": ops, "_force_var": _force_var, "_frame": _frame, "force_attr": force_attr,
-    "missing_attr": missing_attr,
+    "missing_attr": missing_attr, "attr_name": attr_name,
 }
 _factories: dict[tuple, object] = {}
 
@@ -300,11 +310,15 @@ def select1_or(operand: tuple, name: str, default, node):
     return make(*_args(operand), name, default, node)
 
 
-def hasattr1(operand: tuple, name, node):
-    """A closure for ``a ? name``: ``name`` a ``str`` or a closure giving the name."""
-    body = _HASATTR_BODY["static" if type(name) is str else "dynamic"]
-    make = _factory("hasattr1", (("a", operand[0]),), body, "NAME")
-    return make(*_args(operand), name)
+def hasattr1(operand: tuple, name):
+    """A closure for ``a ? name``: ``name`` a ``str`` or ``(operand, node)`` computing it."""
+    if type(name) is str:
+        make = _factory("hasattr1", (("a", operand[0]),), _HASATTR_BODY["static"], "NAME")
+        return make(*_args(operand), name)
+    name_operand, node = name
+    make = _factory("hasattr1", (("a", operand[0]), ("n", name_operand[0])),
+                    _HASATTR_BODY["dynamic"], "N")
+    return make(*_args(operand), *_args(name_operand), node)
 
 
 def call2(fn: tuple, x: tuple, y: tuple, on_error):

@@ -104,8 +104,9 @@ def concat_lists(xss):
     xss = list_arg(xss, "while evaluating the first argument passed to builtins.concatLists")
     what = "while evaluating a value of the list passed to builtins.concatLists"
     out: list = []
-    for xs in xss:
-        out.extend(list_arg(xs, what))
+    extend = out.extend
+    for xs in xss:  # the module system concatenates a million small lists: no call for lists
+        extend(xs if type(xs) is list else list_arg(xs, what))
     return out
 
 
