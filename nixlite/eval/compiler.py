@@ -46,6 +46,16 @@ _UNPOSITIONED = (ThrownError, AbortError)
 _VARIABLE_KINDS = fastops.VARS  # by level
 
 
+def _literal(node):
+    """The value of a literal (number, string, path), else ``_MISSING``."""
+    t = type(node)
+    if t is A.Int or t is A.Float or t is A.Str:
+        return node.value
+    if t is A.Path:
+        return NixPath(node.value)
+    return _MISSING
+
+
 def _lambda_label(name: str | None) -> str:
     return f"'{name}'" if name else "'anonymous lambda'"
 
@@ -363,12 +373,18 @@ class Compiler:
 
         if not rec and not sources and not dynamic:
             if all(kind == A.PLAIN or kind == A.INHERITED for _, _, kind, _ in bindings):
-                names = [b[1] for b in bindings]
-                codes = [b[3] for b in bindings]
-                pairs = list(zip(names, codes))
+                # Literal values are in the template from the start; the others are
+                # filled into a copy, which keeps the template's (symbol) order.
+                template = {}
+                pairs = []
+                for _, name, kind, code in bindings:
+                    literal = _literal(e.attrs[name].value) if kind == A.PLAIN else _MISSING
+                    template[name] = literal
+                    if literal is _MISSING:
+                        pairs.append((name, code))
 
                 def plain_set(env):
-                    a = Attrs()
+                    a = Attrs(template)
                     for name, code in pairs:
                         a[name] = code(env)
                     a._pos = positions
@@ -433,11 +449,19 @@ class Compiler:
         n = len(bindings)
         simple = not sources and all(kind != A.INHERITED_FROM for _, _, kind, _ in bindings)
         if simple:
-            plain = [(slot, kind == A.PLAIN, code) for slot, _, kind, code in bindings]
+            # literal values are in the frame from the start
+            slots = [None] * n
+            plain = []
+            for slot, name, kind, code in bindings:
+                literal = _literal(e.attrs[name].value) if kind == A.PLAIN else _MISSING
+                if literal is _MISSING:
+                    plain.append((slot, kind == A.PLAIN, code))
+                else:
+                    slots[slot - 1] = literal
 
             def let_simple(env):
                 frame = [env]
-                frame.extend([None] * n)
+                frame.extend(slots)
                 for slot, is_plain, code in plain:
                     frame[slot] = code(frame) if is_plain else code(env)
                 return body(frame)
