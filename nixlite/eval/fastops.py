@@ -27,6 +27,7 @@ from nixlite.eval.values import (
     EvalError,
     InfiniteRecursion,
     Lambda,
+    PrimOp,
     Thunk,
     call,
     type_error,
@@ -105,7 +106,14 @@ def _call2_body(kind_x: str, kind_y: str) -> str:
     y = _ARG[kind_y].format(c="Cy")
     return ("    g = f\n"
             "    try:\n"
-            f"        g = f.fn({x}) if type(f) is Lambda else call(f, {x})\n"
+            "        if type(f) is Lambda:\n"
+            f"            g = f.fn({x})\n"
+            "        elif type(f) is PrimOp and f.arity == 2 and not f.args:\n"
+            "            # a two-argument builtin: no partial application in between\n"
+            f"            r = f.fn({x}, {y})\n"
+            "            return r.force() if type(r) is Thunk else r\n"
+            "        else:\n"
+            f"            g = call(f, {x})\n"
             "        if type(g) is Lambda:\n"
             f"            return g.fn({y})\n"
             f"        return call(g, {y})\n"
@@ -190,7 +198,7 @@ def missing_attr(name: str, v: Attrs, node) -> EvalError:
 
 
 _GLOBALS = {
-    "Thunk": Thunk, "Attrs": Attrs, "Lambda": Lambda, "call": call, "INT_MIN": INT_MIN,
+    "Thunk": Thunk, "Attrs": Attrs, "Lambda": Lambda, "PrimOp": PrimOp, "call": call, "INT_MIN": INT_MIN,
     "INT_MAX": INT_MAX, "EvalError": EvalError, "MISSING": MISSING, "type_error": type_error,
     "_ops": ops, "_force_var": _force_var, "_frame": _frame, "force_attr": force_attr,
     "missing_attr": missing_attr, "attr_name": attr_name,
