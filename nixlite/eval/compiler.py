@@ -46,6 +46,13 @@ _UNPOSITIONED = (ThrownError, AbortError)
 _VARIABLE_KINDS = fastops.VARS  # by level
 
 
+def _inline(code) -> tuple:
+    """``(cell, None)`` for the code of a delayed expression (the caller makes
+    ``Thunk(cell[0], env)`` itself, one call less), else ``(None, code)``."""
+    cell = getattr(code, "cell", None)
+    return (cell, None) if cell is not None else (None, code)
+
+
 def _literal(node):
     """The value of a literal (number, string, path), else ``_MISSING``."""
     t = type(node)
@@ -123,7 +130,9 @@ class Compiler:
         """``code(env) -> Thunk`` for any expression (also a variable whose slot is
         not filled yet when the thunk is made)."""
         cell = self._on_first_run(e)
-        return lambda env: Thunk(cell[0], env)
+        code = lambda env: Thunk(cell[0], env)  # noqa: E731 - it carries an attribute
+        code.cell = cell  # hot builders make the thunk inline (see ``_inline``)
+        return code
 
     def _on_first_run(self, e) -> list:
         """A one-item list holding ``code(env)`` for ``e``, compiled the first time it
@@ -383,10 +392,12 @@ class Compiler:
                     if literal is _MISSING:
                         pairs.append((name, code))
 
+                pairs = [(name, *_inline(code)) for name, code in pairs]
+
                 def plain_set(env):
                     a = Attrs(template)
-                    for name, code in pairs:
-                        a[name] = code(env)
+                    for name, cell, code in pairs:
+                        a[name] = Thunk(cell[0], env) if cell is not None else code(env)
                     a._pos = positions
                     return a
 
@@ -459,11 +470,16 @@ class Compiler:
                 else:
                     slots[slot - 1] = literal
 
+            plain = [(slot, is_plain, *_inline(code)) for slot, is_plain, code in plain]
+
             def let_simple(env):
                 frame = [env]
                 frame.extend(slots)
-                for slot, is_plain, code in plain:
-                    frame[slot] = code(frame) if is_plain else code(env)
+                for slot, is_plain, cell, code in plain:
+                    if cell is not None:
+                        frame[slot] = Thunk(cell[0], frame if is_plain else env)
+                    else:
+                        frame[slot] = code(frame) if is_plain else code(env)
                 return body(frame)
 
             return let_simple

@@ -26,6 +26,7 @@ from nixlite.eval.values import (
     PrimOp,
     Thunk,
     call,
+    type_error,
 )
 
 
@@ -105,8 +106,15 @@ def concat_lists(xss):
     what = "while evaluating a value of the list passed to builtins.concatLists"
     out: list = []
     extend = out.extend
-    for xs in xss:  # the module system concatenates a million small lists: no call for lists
-        extend(xs if type(xs) is list else list_arg(xs, what))
+    try:  # the module system concatenates a million small lists: list_arg inlined
+        for xs in xss:
+            if type(xs) is Thunk:
+                xs = xs.force()
+            if type(xs) is not list:
+                raise type_error(xs, "a list")
+            extend(xs)
+    except EvalError as e:
+        raise e.add_trace(what)
     return out
 
 
