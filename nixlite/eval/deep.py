@@ -30,11 +30,12 @@ MIN_STACK_BYTES = 16 << 20
 STACK_SHARE = 2  # under an address-space limit, the stack takes at most this fraction (the heap the rest)
 # Evaluation allocates millions of small tracked objects (thunks, frames, sets);
 # with the default thresholds the cyclic collector ran often enough to take ~40%
-# of the time.  Rarer collections keep memory the same on the benchmarks.  A
-# middle-generation pass visits nearly everything the evaluation made and keeps
-# alive (2 s of the NixOS system's 10, for 234k of its objects): one per 1000 young
-# passes, which the benchmarks never reach, with the same peak memory.
-GC_THRESHOLDS = (100_000, 1000, 1000)
+# of the time.  A middle-generation pass visits nearly everything the evaluation
+# made and keeps alive (2 s of the NixOS system's 10, for 234k of its objects): one
+# per 100 M allocations, which the benchmarks never reach.  Young passes cost least
+# when the young generation stays small (cache-sized): on the NixOS system 0.36 s
+# at 10k against 1.05 s at 100k and 1.6 s at 500k+, the same peak memory at each.
+GC_THRESHOLDS = (10_000, 10_000, 1000)
 
 
 def _in_wide_frame(fn, args):
