@@ -5,9 +5,10 @@ For each workload prints wall time and peak RSS of both, and the ratios
 ``nixlite eval -E 1`` ≤ 150 ms.  Each command runs ``--repeat`` times; the
 best wall time and the largest RSS are kept.
 
-Corpus workloads (issue 11: ≤ 5× Nix's time) evaluate drvPaths of the real
-nixpkgs 17.09 tree in ``../shared/corpora``, extracted once into the temporary
-directory, with a warm parse cache and a private store.  ``-I`` entries given
+Corpus workloads (issue 11: ≤ 5× Nix's time, memory ≤ 2×) evaluate drvPaths of
+the real nixpkgs 17.09 tree in ``../shared/corpora`` (hello, redis, the minimal
+NixOS system) and a ``lib.evalModules`` workload on its lib, extracted once into
+the temporary directory, with a warm parse cache and a private store.  ``-I`` entries given
 here are passed to both tools (e.g. ``-I nix=DIR`` for a ``fetchurl.nix``).
 
     .venv/bin/python bench/eval.py [--repeat N] [--only NAME] [-I ENTRY]…
