@@ -164,8 +164,9 @@ def list_to_attrs(xs):
         if value is _ABSENT:
             raise _missing("value", pair)
         out[name] = value
-        if x.pos:
-            p = x.attr_pos("value")
+        xpos = x.pos
+        if xpos:
+            p = xpos.get("value")  # a Pos or a located node: its line is found when asked
             if p is not None:
                 pos[name] = p
     if pos:
