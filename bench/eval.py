@@ -5,9 +5,10 @@ For each workload prints wall time and peak RSS of both, and the ratios
 ``nixlite eval -E 1`` ≤ 150 ms.  Each command runs ``--repeat`` times; the
 best wall time and the largest RSS are kept.
 
-Corpus workloads (issue 11: ≤ 5× Nix's time) evaluate drvPaths of the real
-nixpkgs 17.09 tree in ``../shared/corpora``, extracted once into the temporary
-directory, with a warm parse cache and a private store.  ``-I`` entries given
+Corpus workloads (issue 11: ≤ 5× Nix's time, memory ≤ 2×) evaluate drvPaths of
+the real nixpkgs 17.09 tree in ``../shared/corpora`` (hello, redis, the minimal
+NixOS system) and a ``lib.evalModules`` workload on its lib, extracted once into
+the temporary directory, with a warm parse cache and a private store.  ``-I`` entries given
 here are passed to both tools (e.g. ``-I nix=DIR`` for a ``fetchurl.nix``).
 
     .venv/bin/python bench/eval.py [--repeat N] [--only NAME] [-I ENTRY]…
@@ -33,6 +34,31 @@ CORPUS = ROOT.parent / "shared" / "corpora" / "nixpkgs-17.09.tar.gz"
 CORPUS_WORKLOADS = {
     "hello.drvPath": "(import <nixpkgs> { }).hello.drvPath",
     "dockerTools.examples.redis": "(import <nixpkgs> { }).dockerTools.examples.redis.drvPath",
+    # The smallest NixOS system that evaluates (the one tests/nixpkgs compares with Nix).
+    "nixos.system": """(import <nixpkgs/nixos> {
+        configuration = { boot.loader.grub.enable = false; fileSystems."/".device = "/dev/sda1"; };
+      }).system.drvPath""",
+    # lib.evalModules alone: typed options, submodules, merges of many definitions.
+    "lib.evalModules": """
+      let
+        lib = import <nixpkgs/lib>;
+        inherit (lib) mkOption types;
+        user = { name, ... }: {
+          options.uid = mkOption { type = types.int; };
+          options.home = mkOption { type = types.str; default = "/home/${name}"; };
+          options.groups = mkOption { type = types.listOf types.str; default = [ ]; };
+        };
+        declarations = {
+          options.users = mkOption { type = types.attrsOf (types.submodule user); default = { }; };
+          options.env = mkOption { type = types.attrsOf types.str; default = { }; };
+        };
+        definition = i: {
+          users."u${toString i}" = { uid = i; groups = [ "g${toString (lib.mod i 7)}" ]; };
+          env."V${toString i}" = lib.mkDefault "v${toString i}";
+        };
+        eval = lib.evalModules { modules = [ declarations ] ++ map definition (lib.range 1 3000); };
+      in builtins.length (lib.attrValues (lib.mapAttrs (n: u: u.home + toString u.uid)
+           eval.config.users)) + builtins.length (lib.attrNames eval.config.env)""",
 }
 
 WORKLOADS = {

@@ -43,7 +43,24 @@ from nixlite.syntax import ast as A
 
 # Errors Nix reports without the position of the call that raised them.
 _UNPOSITIONED = (ThrownError, AbortError)
-_VARIABLE_KINDS = (fastops.VAR0, fastops.VAR1, fastops.VAR2)  # by level
+_VARIABLE_KINDS = fastops.VARS  # by level
+
+
+def _inline(code) -> tuple:
+    """``(cell, None)`` for the code of a delayed expression (the caller makes
+    ``Thunk(cell[0], env)`` itself, one call less), else ``(None, code)``."""
+    cell = getattr(code, "cell", None)
+    return (cell, None) if cell is not None else (None, code)
+
+
+def _literal(node):
+    """The value of a literal (number, string, path), else ``_MISSING``."""
+    t = type(node)
+    if t is A.Int or t is A.Float or t is A.Str:
+        return node.value
+    if t is A.Path:
+        return NixPath(node.value)
+    return _MISSING
 
 
 def _lambda_label(name: str | None) -> str:
@@ -113,7 +130,9 @@ class Compiler:
         """``code(env) -> Thunk`` for any expression (also a variable whose slot is
         not filled yet when the thunk is made)."""
         cell = self._on_first_run(e)
-        return lambda env: Thunk(cell[0], env)
+        code = lambda env: Thunk(cell[0], env)  # noqa: E731 - it carries an attribute
+        code.cell = cell  # hot builders make the thunk inline (see ``_inline``)
+        return code
 
     def _on_first_run(self, e) -> list:
         """A one-item list holding ``code(env)`` for ``e``, compiled the first time it
@@ -179,6 +198,10 @@ class Compiler:
             return lambda env: env[0][idx]
         if level == 2:
             return lambda env: env[0][0][idx]
+        if level == 3:
+            return lambda env: env[0][0][0][idx]
+        if level == 4:
+            return lambda env: env[0][0][0][0][idx]
         return lambda env: _frame(env, level)[idx]
 
     def _var(self, e):
@@ -198,11 +221,15 @@ class Compiler:
 
     def _dynamic_var(self, e):
         name = e.name
-        withs = e.withs
+        # hops from one `with` frame to the next (levels ascend): one walk up the chain
+        hops = [level - above for level, above in zip(e.withs, [0, *e.withs])]
 
         def code(env):
-            for level in withs:
-                frame = _frame(env, level)
+            frame = env
+            for hop in hops:
+                while hop:
+                    frame = frame[0]
+                    hop -= 1
                 s = frame[1]
                 if type(s) is Thunk:
                     try:
@@ -243,8 +270,10 @@ class Compiler:
         expr = self.compile(e.expr)
         names = [self._attr_name_code(p) for p in e.path]
         default = self.compile(e.default) if e.default is not None else None
-        if len(names) == 1 and isinstance(names[0], str) and default is None:
-            return fastops.select1(self._operand(e.expr), names[0], e)
+        if len(names) == 1 and isinstance(names[0], str):
+            if default is None:
+                return fastops.select1(self._operand(e.expr), names[0], e)
+            return fastops.select1_or(self._operand(e.expr), names[0], default, e)
 
         def select(env):
             v = expr(env)
@@ -266,6 +295,10 @@ class Compiler:
         return select
 
     def _hasattr(self, e):
+        if len(e.path) == 1:
+            item = e.path[0]
+            name = item if isinstance(item, str) else (self._operand(item), item)
+            return fastops.hasattr1(self._operand(e.expr), name)
         expr = self.compile(e.expr)
         names = [self._attr_name_code(p) for p in e.path]
         last = len(names) - 1
@@ -349,14 +382,22 @@ class Compiler:
 
         if not rec and not sources and not dynamic:
             if all(kind == A.PLAIN or kind == A.INHERITED for _, _, kind, _ in bindings):
-                names = [b[1] for b in bindings]
-                codes = [b[3] for b in bindings]
-                pairs = list(zip(names, codes))
+                # Literal values are in the template from the start; the others are
+                # filled into a copy, which keeps the template's (symbol) order.
+                template = {}
+                pairs = []
+                for _, name, kind, code in bindings:
+                    literal = _literal(e.attrs[name].value) if kind == A.PLAIN else _MISSING
+                    template[name] = literal
+                    if literal is _MISSING:
+                        pairs.append((name, code))
+
+                pairs = [(name, *_inline(code)) for name, code in pairs]
 
                 def plain_set(env):
-                    a = Attrs()
-                    for name, code in pairs:
-                        a[name] = code(env)
+                    a = Attrs(template)
+                    for name, cell, code in pairs:
+                        a[name] = Thunk(cell[0], env) if cell is not None else code(env)
                     a._pos = positions
                     return a
 
@@ -419,13 +460,26 @@ class Compiler:
         n = len(bindings)
         simple = not sources and all(kind != A.INHERITED_FROM for _, _, kind, _ in bindings)
         if simple:
-            plain = [(slot, kind == A.PLAIN, code) for slot, _, kind, code in bindings]
+            # literal values are in the frame from the start
+            slots = [None] * n
+            plain = []
+            for slot, name, kind, code in bindings:
+                literal = _literal(e.attrs[name].value) if kind == A.PLAIN else _MISSING
+                if literal is _MISSING:
+                    plain.append((slot, kind == A.PLAIN, code))
+                else:
+                    slots[slot - 1] = literal
+
+            plain = [(slot, is_plain, *_inline(code)) for slot, is_plain, code in plain]
 
             def let_simple(env):
                 frame = [env]
-                frame.extend([None] * n)
-                for slot, is_plain, code in plain:
-                    frame[slot] = code(frame) if is_plain else code(env)
+                frame.extend(slots)
+                for slot, is_plain, cell, code in plain:
+                    if cell is not None:
+                        frame[slot] = Thunk(cell[0], frame if is_plain else env)
+                    else:
+                        frame[slot] = code(frame) if is_plain else code(env)
                 return body(frame)
 
             return let_simple
@@ -529,10 +583,6 @@ class Compiler:
         return make
 
     def _call(self, e):
-        if len(e.args) > 1:
-            fn = self.compile(e.fn)
-            args = [self.delayed(a) for a in e.args]
-
         def on_error(exc, f):
             if exc.pos is None and not isinstance(exc, _UNPOSITIONED):
                 exc.pos = e.pos
@@ -544,6 +594,10 @@ class Compiler:
         if len(e.args) == 1:
             acode, is_thunk = self.delayed(e.args[0])
             return fastops.call1(self._operand(e.fn), acode, is_thunk, on_error)
+        if len(e.args) == 2:
+            return fastops.call2(self._operand(e.fn), *map(self.delayed, e.args), on_error)
+        fn = self.compile(e.fn)
+        args = [self.delayed(a) for a in e.args]
 
         def calln(env):
             f = fn(env)

@@ -8,28 +8,34 @@ operand.  Each closure factory is generated (with ``exec``, once per process)
 for one combination of operation and operand kinds from the templates below,
 so every fast path has exactly one source and is as direct as hand-written code.
 
-An operand is ``(kind, payload, node)``: CONST → the value; VAR0/VAR1/VAR2 →
-the slot index in ``env``/``env[0]``/``env[0][0]``; VARN → ``(level, index)``;
+An operand is ``(kind, payload, node)``: CONST → the value; VARS[level] →
+the slot index in ``env``, ``env[0]``, … (``level`` hops); VARN → ``(level, index)``;
 CODE → the operand's compiled closure.  ``node`` is the variable's AST node
 (for positions), else None.
 """
 
 from __future__ import annotations
 
+import marshal
+
 from nixlite.eval import ops
 from nixlite.eval.values import (
     INT_MAX,
     INT_MIN,
     Attrs,
+    CStr,
     EvalError,
     InfiniteRecursion,
     Lambda,
+    PrimOp,
     Thunk,
     call,
     type_error,
 )
 
-CONST, VAR0, VAR1, VAR2, VARN, CODE = "const", "var0", "var1", "var2", "varn", "code"
+CONST, VARN, CODE = "const", "varn", "code"
+# a variable 0…5 frames up, read inline (``env[0][0]…[P]``): deeper ones walk with _frame
+VARS = tuple(f"var{level}" for level in range(6))
 
 MISSING = object()  # a default for dict lookups that cannot be a stored value
 
@@ -37,9 +43,8 @@ _SLOT_FORCE = ("    if type({n}) is Thunk:\n"
                "        {n} = {n}.val if {n}.fn is None else _force_var({n}, V{n})\n")
 _FETCH = {
     CONST: "    {n} = P{n}\n",
-    VAR0: "    {n} = env[P{n}]\n" + _SLOT_FORCE,
-    VAR1: "    {n} = env[0][P{n}]\n" + _SLOT_FORCE,
-    VAR2: "    {n} = env[0][0][P{n}]\n" + _SLOT_FORCE,
+    **{kind: "    {n} = env" + "[0]" * level + "[P{n}]\n" + _SLOT_FORCE
+       for level, kind in enumerate(VARS)},
     VARN: "    {n} = _frame(env, L{n})[P{n}]\n" + _SLOT_FORCE,
     CODE: "    {n} = P{n}(env)\n",
 }
@@ -82,15 +87,38 @@ _BINOP_BODY = {
 
 OPERATORS = frozenset(_BINOP_BODY)
 
+_ARG = {"thunk": "Thunk({c}[0], env)", "lazy": "{c}(env)"}
+
 _CALL_BODY = {
     arg_kind: ("    try:\n"
                "        if type(f) is Lambda:\n"
-               f"            return f.fn({arg})\n"
-               f"        return call(f, {arg})\n"
+               f"            return f.fn({arg.format(c='Cx')})\n"
+               f"        return call(f, {arg.format(c='Cx')})\n"
                "    except EvalError as exc:\n"
                "        raise on_error(exc, f)\n")
-    for arg_kind, arg in (("thunk", "Thunk(Cx[0], env)"), ("lazy", "Cx(env)"))
+    for arg_kind, arg in _ARG.items()
 }
+
+
+def _call2_body(kind_x: str, kind_y: str) -> str:
+    """``f x y``: the error handler gets the function that was being called."""
+    x = _ARG[kind_x].format(c="Cx")
+    y = _ARG[kind_y].format(c="Cy")
+    return ("    g = f\n"
+            "    try:\n"
+            "        if type(f) is Lambda:\n"
+            f"            g = f.fn({x})\n"
+            "        elif type(f) is PrimOp and f.arity == 2 and not f.args:\n"
+            "            # a two-argument builtin: no partial application in between\n"
+            f"            r = f.fn({x}, {y})\n"
+            "            return r.force() if type(r) is Thunk else r\n"
+            "        else:\n"
+            f"            g = call(f, {x})\n"
+            "        if type(g) is Lambda:\n"
+            f"            return g.fn({y})\n"
+            f"        return call(g, {y})\n"
+            "    except EvalError as exc:\n"
+            "        raise on_error(exc, g)\n")
 
 _SELECT_BODY = (
     "    if type(a) is not Attrs:\n"
@@ -104,6 +132,34 @@ _SELECT_BODY = (
     "        return force_attr(x, a, NAME, E)\n"
     "    return x\n"
 )
+
+
+_SELECT_OR_BODY = (
+    "    if type(a) is Attrs:\n"
+    "        x = a.get(NAME, MISSING)\n"
+    "        if x is not MISSING:\n"
+    "            if type(x) is Thunk:\n"
+    "                if x.fn is None:\n"
+    "                    return x.val\n"
+    "                return force_attr(x, a, NAME, E)\n"
+    "            return x\n"
+    "    return D(env)\n"
+)
+
+_HASATTR_BODY = {
+    "static": "    return type(a) is Attrs and NAME in a\n",
+    # the name is computed even when the operand is no set, as for longer paths
+    "dynamic": ("    if type(n) is not str:\n"
+                "        n = attr_name(n, N)\n"
+                "    return type(a) is Attrs and n in a\n"),
+}
+
+
+def attr_name(s, node) -> str:
+    """A computed attribute name: a string, its context dropped."""
+    if type(s) is CStr:
+        return str(s)
+    raise type_error(s, "a string").at(node.pos)
 
 
 def _frame(env, level: int):
@@ -142,10 +198,10 @@ def missing_attr(name: str, v: Attrs, node) -> EvalError:
 
 
 _GLOBALS = {
-    "Thunk": Thunk, "Attrs": Attrs, "Lambda": Lambda, "call": call, "INT_MIN": INT_MIN,
+    "Thunk": Thunk, "Attrs": Attrs, "Lambda": Lambda, "PrimOp": PrimOp, "call": call, "INT_MIN": INT_MIN,
     "INT_MAX": INT_MAX, "EvalError": EvalError, "MISSING": MISSING, "type_error": type_error,
     "_ops": ops, "_force_var": _force_var, "_frame": _frame, "force_attr": force_attr,
-    "missing_attr": missing_attr,
+    "missing_attr": missing_attr, "attr_name": attr_name,
 }
 _factories: dict[tuple, object] = {}
 
@@ -165,9 +221,60 @@ def _factory(name: str, operands: tuple[tuple[str, str], ...], body: str, extra:
                + f" return {name}\n")
         namespace: dict = {}
         label = " ".join(kind for _, kind in operands)
-        exec(compile(src, f"<nixlite {name} {label}>", "exec"), dict(_GLOBALS), namespace)
+        exec(_compiled(src, f"<nixlite {name} {label}>"), dict(_GLOBALS), namespace)
         f = _factories[key] = namespace["make"]
     return f
+
+
+class _CodeCache:
+    """Compiled factories kept on disk in the parse cache directory, as ``.pyc`` files keep
+    modules: an evaluation uses a hundred or so, and compiling them was 5–10 % of a
+    small one.  Keyed by (file label, source), so entries never go stale; one file per
+    bytecode version, rewritten (atomically) at exit when something was added."""
+
+    def __init__(self) -> None:
+        self.codes: dict | None = None
+        self.added = False
+
+    def path(self):
+        from importlib.util import MAGIC_NUMBER
+
+        from nixlite.syntax.cache import cache_dir
+
+        return cache_dir() / f"fastops-{MAGIC_NUMBER.hex()}.marshal"
+
+    def get(self, src: str, label: str):
+        codes = self.codes
+        if codes is None:
+            codes = self.codes = self._read()
+        code = codes.get((label, src))
+        if code is None:
+            code = codes[(label, src)] = compile(src, label, "exec")
+            if not self.added:
+                self.added = True
+                import atexit
+
+                atexit.register(self._write)
+        return code
+
+    def _read(self) -> dict:
+        try:
+            with open(self.path(), "rb") as f:
+                codes = marshal.loads(f.read())
+            return codes if type(codes) is dict else {}
+        except Exception:  # absent or damaged: compile again, rewrite at exit
+            return {}
+
+    def _write(self) -> None:
+        from nixlite.syntax.cache import atomic_write
+
+        try:
+            atomic_write(self.path(), marshal.dumps(self.codes))
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+
+
+_compiled = _CodeCache().get
 
 
 def _args(operand: tuple) -> tuple:
@@ -203,3 +310,27 @@ def select1(operand: tuple, name: str, node):
     """A closure for ``a.name`` (one static name, no ``or`` default)."""
     make = _factory("select1", (("a", operand[0]),), _SELECT_BODY, "NAME, E")
     return make(*_args(operand), name, node)
+
+
+def select1_or(operand: tuple, name: str, default, node):
+    """A closure for ``a.name or default`` (one static name)."""
+    make = _factory("select1_or", (("a", operand[0]),), _SELECT_OR_BODY, "NAME, D, E")
+    return make(*_args(operand), name, default, node)
+
+
+def hasattr1(operand: tuple, name):
+    """A closure for ``a ? name``: ``name`` a ``str`` or ``(operand, node)`` computing it."""
+    if type(name) is str:
+        make = _factory("hasattr1", (("a", operand[0]),), _HASATTR_BODY["static"], "NAME")
+        return make(*_args(operand), name)
+    name_operand, node = name
+    make = _factory("hasattr1", (("a", operand[0]), ("n", name_operand[0])),
+                    _HASATTR_BODY["dynamic"], "N")
+    return make(*_args(operand), *_args(name_operand), node)
+
+
+def call2(fn: tuple, x: tuple, y: tuple, on_error):
+    """A closure for ``f x y``; ``x`` and ``y`` are ``(code, is_thunk)`` as for ``call1``."""
+    kinds = tuple("thunk" if is_thunk else "lazy" for _, is_thunk in (x, y))
+    make = _factory("call2", (("f", fn[0]),), _call2_body(*kinds), "Cx, Cy, on_error")
+    return make(*_args(fn), x[0], y[0], on_error)

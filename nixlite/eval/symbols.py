@@ -10,8 +10,6 @@ what ``nix-instantiate --eval`` prints (``<CODE>`` or the value).
 
 from __future__ import annotations
 
-import re
-
 from nixlite.resolve.globals import GLOBAL_NAMES
 
 # EvalState's own symbols, created before any file is parsed.
@@ -37,24 +35,9 @@ for _name in (_STARTUP + GLOBAL_NAMES + tuple(n[2:] for n in GLOBAL_NAMES if n.s
               + _DERIVATION_NIX):
     _PREDEFINED.setdefault(_name, len(_PREDEFINED))
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*")
-_first_seen: dict[int, tuple[object, dict[str, int]]] = {}
-
-
-def _first_offsets(src) -> dict[str, int]:
-    cached = _first_seen.get(id(src))
-    if cached is not None and cached[0] is src:
-        return cached[1]
-    offsets: dict[str, int] = {}
-    for m in _IDENT.finditer(src.text):
-        offsets.setdefault(m.group(), m.start())
-    _first_seen[id(src)] = (src, offsets)
-    return offsets
-
-
 def symbol_rank(name: str, src, fallback_offset: int) -> tuple[int, int]:
     """Sort key approximating Nix's symbol number for ``name`` in ``src``."""
     p = _PREDEFINED.get(name)
     if p is not None:
         return (0, p)
-    return (1, _first_offsets(src).get(name, fallback_offset))
+    return (1, src.first_offsets().get(name, fallback_offset))

@@ -49,8 +49,8 @@ from __future__ import annotations
 import re
 
 from nixlite.errors import NixliteError, Pos, SetupError, indent_message, render_excerpt
-# Nix's canonPath: one copy, in the parser that makes path literals canonical
-from nixlite.syntax.parser import _canon_path as canon_path  # noqa: F401 - re-exported
+# Nix's canonPath: one copy, beside the tree whose path literals are made canonical with it
+from nixlite.syntax.ast import canon_path  # noqa: F401 - re-exported
 
 INT_MIN = -(1 << 63)
 INT_MAX = (1 << 63) - 1

@@ -32,6 +32,7 @@ Design choices (why the tree looks the way it does):
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 
 from nixlite.errors import Pos
@@ -44,18 +45,36 @@ __all__ = [
 ]
 
 
+def canon_path(path: str) -> str:
+    """Nix's canonPath: absolute, no ``.``/``..``/empty components (no symlinks)."""
+    out: list[str] = []
+    for part in path.split("/"):
+        if part == "" or part == ".":
+            continue
+        if part == "..":
+            if out:
+                out.pop()
+        else:
+            out.append(part)
+    return "/" + "/".join(out)
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*")
+
+
 class Source:
     """One parsed text: ``name`` as errors print it (a path, ``«string»``, ``«stdin»``),
     the ``text`` itself and ``base_dir``, the directory relative paths were resolved
     against.  Shared by every node of the tree."""
 
-    __slots__ = ("name", "text", "base_dir", "_line_starts")
+    __slots__ = ("name", "text", "base_dir", "_line_starts", "_first_offsets")
 
     def __init__(self, name: str, text: str, base_dir: str) -> None:
         self.name = name
         self.text = text
         self.base_dir = base_dir
         self._line_starts: list[int] | None = None
+        self._first_offsets: dict[str, int] | None = None
 
     def __getstate__(self):
         return (self.name, self.text, self.base_dir)
@@ -63,6 +82,18 @@ class Source:
     def __setstate__(self, state) -> None:
         self.name, self.text, self.base_dir = state
         self._line_starts = None
+        self._first_offsets = None
+
+    def first_offsets(self) -> dict[str, int]:
+        """Each identifier-shaped word of the text → the offset where it first occurs
+        (anywhere: code, strings, comments).  The evaluator orders a frame's slots by
+        it (Nix's symbol order); a scan of the whole text, so the parse cache keeps it."""
+        offsets = self._first_offsets
+        if offsets is None:
+            offsets = self._first_offsets = {}
+            for m in _IDENTIFIER.finditer(self.text):
+                offsets.setdefault(m.group(), m.start())
+        return offsets
 
     def line_col(self, off: int) -> tuple[int, int]:
         """1-based line and column (in UTF-8 bytes, as Nix counts) of character ``off``."""

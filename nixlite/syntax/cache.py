@@ -24,9 +24,8 @@ from pathlib import Path
 from nixlite.errors import NixliteError
 from nixlite.syntax import treefile
 from nixlite.syntax.ast import Source
-from nixlite.syntax.parser import parse
 
-FORMAT = b"nixlite-parse-v2"
+FORMAT = b"nixlite-parse-v3"
 
 
 def cache_dir() -> Path:
@@ -82,12 +81,24 @@ def _key(name: str, base_dir: str, data: bytes, finish) -> str:
     h.update(base_dir.encode("utf-8", "surrogateescape") + b"\0")
     h.update(os.environ.get("HOME", "").encode("utf-8", "surrogateescape") + b"\0")  # ~/ paths
     if finish is not None:
-        import inspect
-
-        h.update(f"{finish.__module__}.{finish.__qualname__}".encode() + b"\0")
-        h.update(code_digest(inspect.getsourcefile(finish)))
+        h.update(_finish_digest(finish))
     h.update(data)
     return h.hexdigest()
+
+
+_finish_digests: dict = {}
+
+
+def _finish_digest(finish) -> bytes:
+    """The name and source digest of a ``finish`` step (memoised: asked once per file)."""
+    digest = _finish_digests.get(finish)
+    if digest is None:
+        import inspect
+
+        digest = _finish_digests[finish] = (
+            f"{finish.__module__}.{finish.__qualname__}".encode() + b"\0"
+            + code_digest(inspect.getsourcefile(finish)))
+    return digest
 
 
 def read_source(path: str) -> str:
@@ -133,6 +144,8 @@ def parse_cached(source: str | bytes, name: str, base_dir: str, finish=None):
         pass  # missing, corrupt or stale: parse again and rewrite
     # The tree is many objects freed by none of these steps: spare the cyclic GC's
     # rescans (they cost more than the steps themselves on large files).
+    from nixlite.syntax.parser import parse  # not imported when everything is cached
+
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -85,20 +85,6 @@ def parse(text: str, file: str = "«string»", base_dir: str | None = None) -> A
             gc.enable()
 
 
-def _canon_path(path: str) -> str:
-    """Nix's canonPath: absolute, no ``.``/``..``/empty components (no symlinks)."""
-    out: list[str] = []
-    for part in path.split("/"):
-        if part == "" or part == ".":
-            continue
-        if part == "..":
-            if out:
-                out.pop()
-        else:
-            out.append(part)
-    return "/" + "/".join(out)
-
-
 def _set_name(e: A.Expr, name: str) -> None:
     while type(e) is A.Lambda:
         e.name = name
@@ -453,9 +439,9 @@ class _Builder:
     def path_start(self, v, o):
         literal = v[0]
         if literal[0] == "/":
-            path = _canon_path(literal)
+            path = A.canon_path(literal)
         else:
-            path = _canon_path(self.src.base_dir + "/" + literal)
+            path = A.canon_path(self.src.base_dir + "/" + literal)
         if len(literal) > 1 and literal[-1] == "/":
             path += "/"
         return A.Path(self.src, o[0], path)

@@ -7,7 +7,9 @@ reads ``Lambda.body`` (see ``ast.DeferredBody``).  An entry is::
 
     MAGIC, segment count (u32), end offset of each segment (u64 each), the segments
 
-each segment a pickle (protocol 5), the whole tree's the last one.  Nodes pickle as
+each segment a pickle (protocol 5), the whole tree's the last one, and before it the
+source's ``first_offsets()`` (a scan of the whole text the evaluator needs as soon as
+it builds a set, which would otherwise cost more than reading the entry).  Nodes pickle as
 ``cls(*fields)`` through reducers made from ``_fields``; the ``Source`` is not stored
 (the text is in hand when the entry is read, it is how entries are found) but made by
 ``_source()`` from the loader's context, once per segment.  Loading a segment is one
@@ -27,7 +29,7 @@ from operator import attrgetter
 from nixlite.errors import NixliteError
 from nixlite.syntax import ast as A
 
-MAGIC = b"nixlite-tree-1\n"
+MAGIC = b"nixlite-tree-2\n"
 # Function bodies whose pickle is smaller than this stay inline: a segment costs an
 # unpickler call, and tiny bodies are cheaper to load with their parent.
 DEFER_BYTES = 1024
@@ -130,7 +132,8 @@ def dumps(tree: A.Expr) -> bytes:
         return done
 
     table[A.Lambda] = reduce_lambda
-    segments.append(_pickled(tree, table))
+    segments.append(_pickled(tree, table))  # first: it appends the deferred bodies
+    segments.insert(-1, _pickled(tree.src.first_offsets(), table))
     ends = []
     end = _header_size(len(segments))
     for data in segments:
@@ -154,12 +157,15 @@ def loads(data: bytes, src: A.Source) -> A.Expr:
     if not data.startswith(MAGIC):
         raise ValueError("not a tree entry")
     (count,) = _COUNT.unpack_from(data, len(MAGIC))
-    if count == 0 or len(data) < _header_size(count):
+    if count < 2 or len(data) < _header_size(count):
         raise ValueError("truncated tree entry")
     ends = struct.unpack_from(f"<{count}Q", data, len(MAGIC) + _COUNT.size)
     if ends[-1] != len(data):
         raise ValueError("truncated tree entry")
-    tree = _Segments(data, ends, src.name).unpickle(count - 1, src)
-    if not isinstance(tree, A.Expr):
+    segments = _Segments(data, ends, src.name)
+    offsets = segments.unpickle(count - 2, src)
+    tree = segments.unpickle(count - 1, src)
+    if not isinstance(tree, A.Expr) or type(offsets) is not dict:
         raise ValueError("not a tree entry")
+    src._first_offsets = offsets
     return tree

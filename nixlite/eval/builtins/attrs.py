@@ -59,14 +59,54 @@ def has_attr(name, a):
 def cat_attrs(name, xs):
     name = str_noctx_arg(name, "while evaluating the first argument passed to builtins.catAttrs")
     xs = list_arg(xs, "while evaluating the second argument passed to builtins.catAttrs")
+    seen = _CAT_INDEXES.get(id(xs))
+    if seen is not None and seen[0] is xs:
+        index = seen[1]
+        if index is not None:
+            return index.get(name, _NOTHING)
+        seen[2] += 1
+        if seen[2] * len(xs) >= seen[3]:  # the lookups so far cost as much as an index
+            seen[1] = index = _names_index(xs)
+            return index.get(name, _NOTHING)
     what = "while evaluating an element in the list passed as second argument to builtins.catAttrs"
     out = []
     for x in xs:
-        x = attrs_arg(x, what)
-        v = x.get(name, _ABSENT)
-        if v is not _ABSENT:
-            out.append(v)
+        if type(x) is not Attrs:
+            x = attrs_arg(x, what)
+        if name in x:
+            out.append(x[name])
+    if seen is None and len(xs) > _CAT_INDEX_MIN:
+        if len(_CAT_INDEXES) >= _CAT_INDEX_MAX:
+            _CAT_INDEXES.clear()
+        # every element is forced now: an index can only give the same answers
+        _CAT_INDEXES[id(xs)] = [xs, None, 1, sum(map(len, map(_forced, xs)))]
     return out
+
+
+# ``zipAttrsWith`` (lib's, over catAttrs) asks one list for every name its sets
+# have: quadratic in the number of sets, as the module system uses it.  A list
+# asked often enough gets an index name → values, built once from its (already
+# forced, immutable) sets.  Holding the list keeps its id from being reused.
+_CAT_INDEXES: dict[int, list] = {}
+_CAT_INDEX_MIN = 16
+_CAT_INDEX_MAX = 256
+_NOTHING: list = []
+
+
+def _forced(v):
+    return v.val if type(v) is Thunk else v
+
+
+def _names_index(xs: list) -> dict[str, list]:
+    index: dict[str, list] = {}
+    for x in map(_forced, xs):
+        for k, v in x.items():
+            found = index.get(k)
+            if found is None:
+                index[k] = [v]
+            else:
+                found.append(v)
+    return index
 
 
 _ABSENT = object()
@@ -124,8 +164,9 @@ def list_to_attrs(xs):
         if value is _ABSENT:
             raise _missing("value", pair)
         out[name] = value
-        if x.pos:
-            p = x.attr_pos("value")
+        xpos = x.pos
+        if xpos:
+            p = xpos.get("value")  # a Pos or a located node: its line is found when asked
             if p is not None:
                 pos[name] = p
     if pos:

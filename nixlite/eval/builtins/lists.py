@@ -26,6 +26,7 @@ from nixlite.eval.values import (
     PrimOp,
     Thunk,
     call,
+    type_error,
 )
 
 
@@ -104,8 +105,16 @@ def concat_lists(xss):
     xss = list_arg(xss, "while evaluating the first argument passed to builtins.concatLists")
     what = "while evaluating a value of the list passed to builtins.concatLists"
     out: list = []
-    for xs in xss:
-        out.extend(list_arg(xs, what))
+    extend = out.extend
+    try:  # the module system concatenates a million small lists: list_arg inlined
+        for xs in xss:
+            if type(xs) is Thunk:
+                xs = xs.force()
+            if type(xs) is not list:
+                raise type_error(xs, "a list")
+            extend(xs)
+    except EvalError as e:
+        raise e.add_trace(what)
     return out
 
 

@@ -80,6 +80,11 @@ SAME = [
     "[ (builtins.getAttr \"a\" { a = 1; }) (builtins.hasAttr \"a\" { a = 1; }) (builtins.hasAttr \"b\" { a = 1; }) ]",
     "builtins.catAttrs \"a\" [ { a = 1; } { b = 2; } { a = 3; } ]",
     "builtins.length (builtins.catAttrs \"a\" [ { a = throw \"lazy\"; } ])",
+    # one list asked for every name (lib's zipAttrsWith): answered from an index after a while
+    "let sets = builtins.genList (i: { \"k${toString (i / 3)}\" = i; x = i; } // (if i == 7 then { z = 0; } else { })) 40; "
+    "in map (n: builtins.catAttrs n sets) [ \"x\" \"k0\" \"k5\" \"z\" \"k13\" \"none\" \"x\" \"k1\" \"k2\" ]",
+    "let sets = [ (throw \"first\") ] ++ builtins.genList (i: { x = i; }) 40; "
+    "in builtins.tryEval (map (n: builtins.tryEval (builtins.length (builtins.catAttrs n sets))) [ \"x\" \"x\" \"x\" ])",
     "builtins.intersectAttrs { a = 1; b = 2; } { b = 3; c = 4; }",
     "builtins.intersectAttrs { } { a = 1; }",
     "builtins.removeAttrs { a = 1; b = 2; c = 3; } [ \"a\" \"c\" \"z\" ]",
