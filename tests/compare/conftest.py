@@ -4,7 +4,6 @@ registry on 127.0.0.1 (``regkit``), and recipes built on one store per session."
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "image"))
 sys.path.insert(0, str(HERE.parent / "image" / "registry"))
 
-from regkit import REGISTRY_BIN, Registry  # noqa: E402
+from regkit import session_registry  # noqa: E402
 
 
 @pytest.fixture
@@ -51,11 +50,4 @@ def namespaces():
         pytest.skip("user and mount namespaces are unavailable (recipes cannot be built)")
 
 
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory):
-    if not os.path.exists(REGISTRY_BIN):
-        pytest.skip("docker-registry is not installed")
-    reg = Registry(tmp_path_factory.mktemp("registry"))
-    reg.start()
-    yield reg
-    reg.stop()
+registry = pytest.fixture(scope="session", name="registry")(session_registry)

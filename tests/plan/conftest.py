@@ -9,14 +9,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "image", "registry"))
 
-from regkit import REGISTRY_BIN, Registry  # noqa: E402
+from regkit import session_registry  # noqa: E402
 
 
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory):
-    if not os.path.exists(REGISTRY_BIN):
-        pytest.skip("docker-registry is needed")
-    reg = Registry(tmp_path_factory.mktemp("registry"))
-    reg.start()
-    yield reg
-    reg.stop()
+registry = pytest.fixture(scope="session", name="registry")(session_registry)

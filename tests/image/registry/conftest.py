@@ -18,18 +18,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 from imagekit import docker_archive, image_config, layer_tar  # noqa: E402
 from regkit import (  # noqa: E402
     LIST, OCI_INDEX, OCI_MANIFEST, PLATFORMS, REGISTRY_BIN, SCHEMA2, Proxy, Registry,
-    bcrypt_hash, get_manifest, load, put_manifest, self_signed_cert, skopeo,
+    bcrypt_hash, get_manifest, load, put_manifest, self_signed_cert, session_registry, skopeo,
 )
 
 
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory):
-    if not os.path.exists(REGISTRY_BIN):
-        pytest.skip("docker-registry is not installed")
-    reg = Registry(tmp_path_factory.mktemp("registry"))
-    reg.start()
-    yield reg
-    reg.stop()
+registry = pytest.fixture(scope="session", name="registry")(session_registry)
 
 @pytest.fixture(scope="session")
 def basic_registry(tmp_path_factory):

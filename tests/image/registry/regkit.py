@@ -107,6 +107,17 @@ class Registry:
         return self.storage / "docker/registry/v2/blobs/sha256" / hexpart[:2] / hexpart / "data"
 
 
+def session_registry(tmp_path_factory):
+    """A registry on 127.0.0.1 for a whole test session (wrap it in a session fixture);
+    skips where Debian's docker-registry is not installed."""
+    if not os.path.exists(REGISTRY_BIN):
+        pytest.skip("docker-registry is not installed")
+    reg = Registry(tmp_path_factory.mktemp("registry"))
+    reg.start()
+    yield reg
+    reg.stop()
+
+
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 made with the openssl command."""
     cert, key = directory / "cert.pem", directory / "key.pem"
