@@ -151,8 +151,10 @@ def test_write_errors_name_the_users_path(images, capsys):
 def _run_on_pty(argv: list[str]) -> tuple[int, bytes]:
     """Run nixlite with stderr on a pseudo-terminal; (exit status, what the terminal got)."""
     master, slave = pty.openpty()
+    # as a user at a terminal: not under CI (which turns the bar off), colours allowed
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "NO_COLOR")}
     proc = subprocess.Popen([sys.executable, "-m", "nixlite", *argv], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=slave)
+                            stdout=subprocess.DEVNULL, stderr=slave, env={**env, "TERM": "xterm"})
     os.close(slave)
     seen = bytearray()
     while True:
