@@ -319,7 +319,8 @@ def _compare_derivations(args, style) -> int:
     else:
         recipes = _recipe_sides(args)
         paths = tuple(_one(_evaluated(recipes[i], build=False), side, "derivation")[0]
-                      if i in recipes else _drv_path(side) for i, side in enumerate(args.inputs))
+                      if i in recipes else _deriver(args, side, _drv_path(side))
+                      for i, side in enumerate(args.inputs))
         labels = ("a", "b")
         root = compare_drvs(*paths, ours, ours, ours_sources, ours_sources)
     return _finish(drv_json(root, *paths), drv_text(root, *paths, style, labels), root is None,
@@ -328,14 +329,34 @@ def _compare_derivations(args, style) -> int:
 
 def _drv_path(side: str) -> str:
     """A ``.drv`` side as given: a store path (or a link to one, as ``--add-root`` makes)
-    is taken by its store path, any other file by its own."""
+    is taken by its store path, any other file by its own; ``DRV!OUTPUT``, as
+    ``nixlite instantiate`` prints an output other than ``out``, is ``DRV``."""
     from nixlite.store.paths import store_dir
 
     if os.path.islink(side):
         target = os.path.realpath(side)
         if "/store/" in target:
             return f"{store_dir()}/{os.path.basename(target)}"
-    return side if side.startswith(store_dir() + "/") else os.path.abspath(side)
+    if side.startswith(store_dir() + "/"):
+        return side.partition("!")[0] if ".drv!" in side else side
+    return os.path.abspath(side)
+
+
+def _deriver(args, side: str, path: str) -> str:
+    """The ``.drv`` of a side: ``path`` itself, or, for an output nixlite built (a
+    ``result`` link), the derivation that built it."""
+    from nixlite.errors import NixliteError
+    from nixlite.store.local import LocalStore
+    from nixlite.store.paths import store_dir
+
+    if path.endswith(".drv") or not path.startswith(store_dir() + "/"):
+        return path
+    info = LocalStore(args.store).query_path_info(path)
+    if info is None or not info.deriver:
+        shown = f"'{side}'" if side == path else f"'{side}' ('{path}')"
+        raise NixliteError(f"{shown} is not a derivation, and nixlite's store knows no "
+                           "derivation that built it: give a .drv or a recipe with -A")
+    return info.deriver
 
 
 def _nixlite_store_file(args):
