@@ -146,11 +146,19 @@ def _style(choice: str):
 
 
 def _finish(document: dict, text: str, identical: bool, as_json: bool) -> int:
+    """Print the report.  File names that are not UTF-8 (held as surrogate escapes) come
+    out as their bytes in the text, as ``ls`` and ``diff`` show them, and as ``\\udcXX``
+    escapes in the JSON, which stays valid UTF-8 (Python's ``json`` and ``os.fsencode``
+    give the bytes back)."""
     import json
+    import re
 
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n" if as_json
-                     else text)
-    sys.stdout.flush()
+    from nixlite.cli.output import write_bytes
+
+    if as_json:
+        text = re.sub("[\udc80-\udcff]", lambda m: f"\\u{ord(m.group()):04x}",
+                      json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
+    write_bytes(sys.stdout, text)
     return 0 if identical else 1
 
 

@@ -314,3 +314,30 @@ def test_sigterm_stops_a_comparison_and_its_stream_script(tmp_path):
     assert (proc.returncode, out, err) == (130, "", "error: interrupted by the user\n")
     with pytest.raises(ProcessLookupError):  # killed and reaped before nixlite exited
         os.kill(int(marker.read_text()), 0)
+
+
+def test_file_names_that_are_not_utf8_keep_their_bytes(tmp_path):
+    """In the text, a name that is not UTF-8 is its bytes (as ``ls`` shows it), even where
+    Python's standard output is strict UTF-8 (a UTF-8 locale); the JSON stays valid UTF-8,
+    with ``\\udcXX`` escapes that ``os.fsencode`` turns back into the bytes."""
+    import os
+    import subprocess
+    import sys
+
+    a = write_archive(tmp_path / "a.tar", [files_layer(("bad\udcffname", "file", b"a\n"))])
+    b = write_archive(tmp_path / "b.tar", [files_layer(("bad\udcffname", "file", b"b\n"))])
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+
+    def run(*flags):
+        return subprocess.run([sys.executable, "-m", "nixlite", "compare", *flags, str(a), str(b)],
+                              capture_output=True, env=env)
+
+    text = run("--color=never")
+    assert (text.returncode, text.stderr) == (1, b"")
+    assert b"\n      ~ /bad\xffname  content sha256:" in text.stdout
+    report = run("--json")
+    assert report.returncode == 1
+    document = json.loads(report.stdout.decode("utf-8"))
+    names = [change["path"] for layer in document["layers"]
+             for change in layer["files"]["changed"]]
+    assert [os.fsencode(name) for name in names] == [b"/bad\xffname"]
