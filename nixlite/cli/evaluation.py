@@ -280,7 +280,18 @@ def _hinted(frame: str) -> bool:
 
 def write_stderr(text: str) -> None:
     """A line for the user (error, trace, warning) as Nix's logger writes it: terminal
-    escapes removed unless stderr is a terminal (colours kept there), tabs expanded."""
+    escapes removed unless stderr is a terminal (colours kept there), tabs expanded; with
+    ``--log-format internal-json``, a ``msg`` at Nix's level (traces and errors are
+    errors, warnings warnings)."""
+    from nixlite.cli import logs
+
+    logger = logs.current()
+    if getattr(logger, "error", None) is not None:  # a logger that shows messages itself
+        from nixlite.activity import Verbosity
+
+        logger.log(Verbosity.ERROR if text.startswith(("trace:", "error:")) else Verbosity.WARN,
+                   text)
+        return
     write_bytes(sys.stderr, filter_ansi_escapes(text, keep_colours=sys.stderr.isatty()) + "\n")
 
 
