@@ -125,12 +125,23 @@ def open_side(text: str, options: Options = Options()) -> Iterator[Side]:
             finally:
                 proc.kill()
             return
-    loc = parse_location(text)
+    loc = parse_location(_container_diff_spelling(text))
     with open_image(loc, options, keep="lazy", verify=False) as opened:
         manifest = None
         if loc.transport in ("docker", "oci"):
             manifest = "oci" if opened.manifest_oci else "docker"
         yield Side(text, opened.image, manifest)
+
+
+def _container_diff_spelling(text: str) -> str:
+    """container-diff's ``remote://REF`` is ``docker://REF``; its ``daemon://`` reads a
+    Docker daemon, which nixlite does not."""
+    if text.startswith("remote://"):
+        return "docker://" + text[len("remote://"):]
+    if text.startswith("daemon://"):
+        raise NixliteError(f"'{text}': nixlite reads no Docker daemon; save the image with "
+                           f"'docker save -o FILE {text[len('daemon://'):]}' and compare FILE")
+    return text
 
 
 def _is_script(path: str) -> bool:

@@ -169,6 +169,9 @@ def test_registry_side(compare, tmp_path, registry):
     status, out, _ = compare(a, ref, "--tls-verify=false", "--ignore", "encoding,name")
     assert status == 1 and "~ /app/config  content" in out
     assert compare(b, ref, "--tls-verify=false", "--ignore", "encoding,name")[0] == 0
+    remote = f"remote://{registry.host}/compare/b:v1"  # container-diff's spelling
+    assert compare(remote, b, "--tls-verify=false", "--ignore", "encoding,name") == (
+        0, "images are identical (ignoring encoding, name)\n", "")
 
 
 def test_colour(compare, pair, monkeypatch):
@@ -190,6 +193,8 @@ def test_colour(compare, pair, monkeypatch):
     (["a.tar", "dir:x"], "error: 'dir:x': skopeo's dir: transport is not supported; nixlite "
      "reads and writes docker://, docker-archive: and oci: (for a directory, use oci:DIR, an "
      "OCI image layout)\n"),
+    (["daemon://test:v1", "a.tar"], "error: 'daemon://test:v1': nixlite reads no Docker daemon; "
+     "save the image with 'docker save -o FILE test:v1' and compare FILE\n"),
 ])
 def test_bad_input_is_an_error_with_status_2(compare, tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
