@@ -55,7 +55,9 @@ def register(subparsers) -> None:
     p.usage = ("nixlite compare [OPTIONS] A B\n"
                "       nixlite compare --drv [OPTIONS] A B\n"
                "       nixlite compare --against-nix FILE [-A ATTR] [OPTIONS] [SIDE]")
-    add_evaluation_arguments(p, repeatable_rev=True)  # the sides are its FILE arguments
+    add_evaluation_arguments(p, repeatable_rev=True, prints_values=False)  # sides: FILE arguments
+    p.add_argument("--json", action="store_true",
+                   help="print the report as JSON (nixlite/compare/schema.json)")
     p.add_argument("--drv", action="store_true",
                    help="compare derivations (.drv paths, or recipes instantiated)")
     p.add_argument("--against-nix", metavar="FILE",

@@ -193,6 +193,8 @@ def test_colour(compare, pair, monkeypatch):
     (["a.tar", "dir:x"], "error: 'dir:x': skopeo's dir: transport is not supported; nixlite "
      "reads and writes docker://, docker-archive: and oci: (for a directory, use oci:DIR, an "
      "OCI image layout)\n"),
+    (["a.tar", "a.tar", "--xml"], "error: unrecognised flag '--xml'\n"
+     "Try 'nixlite compare --help' for more information.\n"),
     (["daemon://test:v1", "a.tar"], "error: 'daemon://test:v1': nixlite reads no Docker daemon; "
      "save the image with 'docker save -o FILE test:v1' and compare FILE\n"),
 ])

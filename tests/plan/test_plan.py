@@ -236,6 +236,14 @@ def test_json_format_is_the_same_document(tmp_path, nixlite):
     toml_loaded = load(parse(GOLDEN.read_bytes(), "small.toml", "."), LocalStore(str(tmp_path / "a")))
     json_loaded = load(parse(out.encode(), "plan.json", "."), LocalStore(str(tmp_path / "b")))
     assert json_loaded.drv_paths == toml_loaded.drv_paths and not json_loaded.changed
+    # --json and an -o FILE.json ask for the same; --xml and --strict are not plan's
+    assert nixlite("plan", str(SMALL), "--store", str(tmp_path / "s"), "--json")[1] == out
+    written = tmp_path / "written.json"
+    assert nixlite("plan", str(SMALL), "--store", str(tmp_path / "s"), "-o", str(written))[0] == 0
+    assert json.loads(written.read_text()) == json.loads(out)
+    for flag in ("--xml", "--strict"):
+        with pytest.raises(SystemExit, match="^1$"):  # how argparse leaves on a bad command line
+            nixlite("plan", str(SMALL), flag)
 
 
 @needs_namespaces
