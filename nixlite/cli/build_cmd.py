@@ -53,7 +53,7 @@ def register(subparsers) -> None:
                    help="do not print build logs (the default; accepted for nix-build's sake)")
     p.add_argument("--plan", metavar="PLAN",
                    help="build the targets of a plan from `nixlite plan` (or its -A nodes) "
-                   "without evaluating Nix")
+                   "without evaluating Nix; - reads it from standard input")
     p.set_defaults(func=run)
 
 

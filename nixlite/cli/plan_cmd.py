@@ -116,12 +116,15 @@ def planned_targets(args, store) -> list[tuple[str, str, str]]:
     from nixlite.plan.document import DrvNode, parse
     from nixlite.plan.load import load
 
-    if args.inputs or args.expr is not None or args.arg or args.argstr:
+    if args.inputs or args.expr is not None or args.arg or args.argstr or args.rev:
         raise NixliteError("--plan builds a plan without evaluating Nix: it takes no FILE, "
-                           "-E, --arg or --argstr")
+                           "-E, --arg, --argstr or --rev")
     try:
-        with open(args.plan, "rb") as f:
-            data = f.read()
+        if args.plan == "-":  # its .sources directory is then looked for in the cwd
+            data = sys.stdin.buffer.read()
+        else:
+            with open(args.plan, "rb") as f:
+                data = f.read()
     except OSError as exc:
         raise NixliteError(f"cannot read the plan '{args.plan}': {exc.strerror}") from None
     plan = parse(data, args.plan, os.path.dirname(os.path.abspath(args.plan)))

@@ -425,8 +425,19 @@ def test_plan_errors_on_the_command_line(tmp_path, nixlite):
     assert status == 1 and err.startswith(f"error: plan '{tmp_path / 'bad.toml'}' is neither TOML nor JSON")
     status, _, err = nixlite("build", "--plan", str(GOLDEN), "-A", "motd", "--store", str(tmp_path / "s"))
     assert (status, err) == (1, f"error: plan '{GOLDEN}' has no derivation node 'motd'\n")
-    status, _, err = nixlite("build", "--plan", str(GOLDEN), str(SMALL))
-    assert status == 1 and "takes no FILE, -E, --arg or --argstr" in err
+    for extra in ([str(SMALL)], ["--rev", "HEAD"]):
+        status, _, err = nixlite("build", "--plan", str(GOLDEN), *extra)
+        assert status == 1 and "takes no FILE, -E, --arg, --argstr or --rev" in err
+
+
+def test_build_a_plan_from_standard_input(tmp_path, nixlite, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(GOLDEN.read_bytes())))
+    status, out, err = nixlite("build", "--plan", "-", "--dry-run", "--offline",
+                               "--store", str(tmp_path / "s"))
+    assert (status, out) == (0, ""), err
+    assert err.startswith("these ") and "will be built:" in err
 
 
 def test_a_plan_that_cannot_be_written(tmp_path, nixlite):
