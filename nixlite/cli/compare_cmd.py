@@ -178,6 +178,9 @@ def _attrs_for(args, recipes: list[int]) -> dict[int, list[str]]:
     all), one each, in order, when given once per recipe."""
     from nixlite.errors import NixliteError
 
+    if args.attr and not recipes:
+        raise NixliteError("-A selects from a recipe, but no side is a recipe (a .nix file or "
+                           "a directory with default.nix)")
     if len(args.attr) <= 1:
         return {i: list(args.attr) for i in recipes}
     if len(args.attr) != len(recipes):

@@ -195,6 +195,8 @@ def test_colour(compare, pair, monkeypatch):
      "OCI image layout)\n"),
     (["a.tar", "a.tar", "--xml"], "error: unrecognised flag '--xml'\n"
      "Try 'nixlite compare --help' for more information.\n"),
+    (["a.tar", "a.tar", "-A", "image"], "error: -A selects from a recipe, but no side is a "
+     "recipe (a .nix file or a directory with default.nix)\n"),
     (["daemon://test:v1", "a.tar"], "error: 'daemon://test:v1': nixlite reads no Docker daemon; "
      "save the image with 'docker save -o FILE test:v1' and compare FILE\n"),
 ])
