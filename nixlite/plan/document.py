@@ -277,15 +277,17 @@ def parse(data: bytes, origin: str, base_dir: str) -> Plan:
     """A plan read from TOML or JSON (by its first character), validated."""
     text = data.decode("utf-8", "replace")
     stripped = text.lstrip()
+    as_json = stripped.startswith("{")
     try:
-        if stripped.startswith("{"):
+        if as_json:
             document = json.loads(text)
         else:
             import tomllib
 
             document = tomllib.loads(text)
     except ValueError as exc:  # tomllib.TOMLDecodeError and json's errors
-        raise PlanError(f"plan '{origin}' is neither TOML nor JSON: {exc}") from None
+        raise PlanError(f"plan '{origin}' is not valid {'JSON' if as_json else 'TOML'}: "
+                        f"{exc}") from None
     return _Reader(origin).plan(document, base_dir)
 
 

@@ -422,7 +422,12 @@ def test_a_changed_nar_file_is_a_hash_mismatch(tmp_path, nixlite):
 def test_plan_errors_on_the_command_line(tmp_path, nixlite):
     (tmp_path / "bad.toml").write_text("version = 1\nnodes = [")
     status, _, err = nixlite("build", "--plan", str(tmp_path / "bad.toml"))
-    assert status == 1 and err.startswith(f"error: plan '{tmp_path / 'bad.toml'}' is neither TOML nor JSON")
+    assert status == 1 and err.startswith(f"error: plan '{tmp_path / 'bad.toml'}' is not valid "
+                                          "TOML: ")
+    (tmp_path / "bad.json").write_text('{"version": 1,')
+    status, _, err = nixlite("build", "--plan", str(tmp_path / "bad.json"))
+    assert status == 1 and err.startswith(f"error: plan '{tmp_path / 'bad.json'}' is not valid "
+                                          "JSON: ")
     status, _, err = nixlite("build", "--plan", str(GOLDEN), "-A", "motd", "--store", str(tmp_path / "s"))
     assert (status, err) == (1, f"error: plan '{GOLDEN}' has no derivation node 'motd'\n")
     for extra in ([str(SMALL)], ["--rev", "HEAD"]):
