@@ -113,7 +113,7 @@ def open_side(text: str, options: Options = Options()) -> Iterator[Side]:
     """The image at a location (``nixlite.image.transports``' spellings, so a ``result``
     link to an archive too); a ``streamLayeredImage`` result — a script printing the
     archive — is run and its output read.  Registry layers are fetched only if read."""
-    if _is_script(text):
+    if is_stream_script(text):
         with subprocess.Popen([os.path.abspath(text)], stdout=subprocess.PIPE) as proc:
             try:  # the archive is spooled whole while it is opened
                 with open_image(parse_location("-"), options, verify=False,
@@ -144,7 +144,7 @@ def _container_diff_spelling(text: str) -> str:
     return text
 
 
-def _is_script(path: str) -> bool:
+def is_stream_script(path: str) -> bool:
     """Whether ``path`` is an executable file starting with ``#!``."""
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         return False
