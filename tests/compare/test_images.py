@@ -350,3 +350,21 @@ def test_file_names_that_are_not_utf8_keep_their_bytes(tmp_path):
     names = [change["path"] for layer in document["layers"]
              for change in layer["files"]["changed"]]
     assert [os.fsencode(name) for name in names] == [b"/bad\xffname"]
+
+
+def test_names_and_values_from_an_image_cannot_reach_the_terminal(compare, tmp_path):
+    """A hostile image's file names, link targets, labels, Env and file lines are shown
+    with control characters escaped: no terminal escape or line break of theirs is
+    written."""
+    evil = "\x1b]0;pwned\x07\x1b[2J"
+    a = write_archive(tmp_path / "a.tar", [files_layer((f"app/{evil}\nx", "file", b"a\n"),
+                                                       ("app/text", "file", f"{evil}a\n".encode()),
+                                                       ("app/lnk", "symlink", evil))],
+                      config_Env=[f"A={evil}"], config_Labels={evil: evil})
+    b = write_archive(tmp_path / "b.tar", [files_layer((f"app/{evil}\nx", "file", b"b\n"),
+                                                       ("app/text", "file", f"{evil}b\n".encode()))])
+    status, out, _ = compare(a, b, "--files", "both", "--filename", "/app/text", "--color=never")
+    assert status == 1 and "\x1b" not in out and "\x07" not in out
+    shown = "\\x1b]0;pwned\\x07\\x1b[2J"
+    assert f"~ /app/{shown}\\nx  content" in out and f"-> {shown}" in out
+    assert f"- A={shown}" in out and f"- {shown}: {shown}" in out and f"-{shown}a" in out
