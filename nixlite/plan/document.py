@@ -275,7 +275,13 @@ def _literal_safe(s: str) -> bool:
 
 def parse(data: bytes, origin: str, base_dir: str) -> Plan:
     """A plan read from TOML or JSON (by its first character), validated."""
-    text = data.decode("utf-8", "replace")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # TOML and JSON are UTF-8: a byte is never guessed
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise PlanError(f"plan '{origin}' is not UTF-8 text: byte {data[exc.start]:#04x} on "
+                        f"line {line} (non-UTF-8 strings are written as {{ base64 = … }})") \
+            from None
     stripped = text.lstrip()
     as_json = stripped.startswith("{")
     try:

@@ -424,6 +424,11 @@ def test_plan_errors_on_the_command_line(tmp_path, nixlite):
     status, _, err = nixlite("build", "--plan", str(tmp_path / "bad.toml"))
     assert status == 1 and err.startswith(f"error: plan '{tmp_path / 'bad.toml'}' is not valid "
                                           "TOML: ")
+    (tmp_path / "latin1.toml").write_bytes(GOLDEN.read_bytes().replace(b"\n", b"\n# caf\xe9\n", 1))
+    status, _, err = nixlite("build", "--plan", str(tmp_path / "latin1.toml"))
+    assert (status, err) == (1, f"error: plan '{tmp_path / 'latin1.toml'}' is not UTF-8 text: "
+                                "byte 0xe9 on line 2 (non-UTF-8 strings are written as "
+                                "{ base64 = … })\n")
     (tmp_path / "bad.json").write_text('{"version": 1,')
     status, _, err = nixlite("build", "--plan", str(tmp_path / "bad.json"))
     assert status == 1 and err.startswith(f"error: plan '{tmp_path / 'bad.json'}' is not valid "
