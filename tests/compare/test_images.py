@@ -368,3 +368,13 @@ def test_names_and_values_from_an_image_cannot_reach_the_terminal(compare, tmp_p
     shown = "\\x1b]0;pwned\\x07\\x1b[2J"
     assert f"~ /app/{shown}\\nx  content" in out and f"-> {shown}" in out
     assert f"- A={shown}" in out and f"- {shown}: {shown}" in out and f"-{shown}a" in out
+
+
+def test_a_layout_of_several_images_says_how_to_name_one(compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_archive(Path("a.tar"), [BASE])
+    for tag in ("x", "y"):
+        skopeo("copy", "-q", "docker-archive:a.tar", f"oci:multi:{tag}")
+    assert compare("multi", "a.tar") == (
+        2, "", "error: 'multi' holds 2 images; name one by tag, as oci:multi:x (it has: x, y)\n")
+    assert compare("oci:multi:y", "a.tar", "--ignore", "name,encoding")[0] == 0
