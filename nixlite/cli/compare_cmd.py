@@ -142,8 +142,9 @@ def _compare(args) -> int:
 def _style(choice: str):
     from nixlite.compare.render import Style
 
-    if choice == "auto":
-        return Style(sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
+    if choice == "auto":  # as Nix, git and ls: a terminal that is not dumb, and no NO_COLOR
+        return Style(sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+                     and os.environ.get("TERM") != "dumb")
     return Style(choice == "always")
 
 

@@ -378,3 +378,32 @@ def test_a_layout_of_several_images_says_how_to_name_one(compare, tmp_path, monk
     assert compare("multi", "a.tar") == (
         2, "", "error: 'multi' holds 2 images; name one by tag, as oci:multi:x (it has: x, y)\n")
     assert compare("oci:multi:y", "a.tar", "--ignore", "name,encoding")[0] == 0
+
+
+@pytest.mark.parametrize("env, coloured", [({}, True), ({"NO_COLOR": "1"}, False),
+                                           ({"TERM": "dumb"}, False)])
+def test_colour_on_a_terminal(pair, env, coloured):
+    """``--color auto`` colours a terminal, unless NO_COLOR is set or the terminal is dumb."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    primary, secondary = pty.openpty()
+    environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    proc = subprocess.run([sys.executable, "-m", "nixlite", "compare", *map(str, pair)],
+                          stdout=secondary, stderr=subprocess.PIPE,
+                          env={**environ, "TERM": "xterm", **env})
+    os.close(secondary)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal's other side is closed: all read
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(primary)
+    assert proc.returncode == 1 and out.startswith(b"\x1b[1mimages differ" if coloured
+                                                   else b"images differ")
