@@ -56,6 +56,12 @@ def register(subparsers) -> None:
                "       nixlite compare --drv [OPTIONS] A B\n"
                "       nixlite compare --against-nix FILE [-A ATTR] [OPTIONS] [SIDE]")
     add_evaluation_arguments(p, repeatable_rev=True, prints_values=False)  # sides: FILE arguments
+    for action in p._actions:  # the sides are images or recipes, never -E expressions
+        if action.dest == "inputs":
+            action.metavar, action.help = "SIDE", ("an image (docker-archive, OCI layout, "
+                                                   "docker://REF, result link, -) or a recipe")
+        elif action.dest == "expr":
+            action.help = argparse.SUPPRESS
     p.add_argument("--json", action="store_true",
                    help="print the report as JSON (nixlite/compare/schema.json)")
     p.add_argument("--drv", action="store_true",

@@ -407,3 +407,10 @@ def test_colour_on_a_terminal(pair, env, coloured):
     os.close(primary)
     assert proc.returncode == 1 and out.startswith(b"\x1b[1mimages differ" if coloured
                                                    else b"images differ")
+
+
+def test_help_names_what_a_side_is_and_no_flag_compare_ignores(compare):
+    status, out, _ = compare("--help")
+    assert status == 0 and "  SIDE  " in out and "docker://REF, result link, -) or a recipe" in out
+    for flag in ("--expr", "--xml", "--strict", "--find-file", "--no-location"):
+        assert flag not in out
