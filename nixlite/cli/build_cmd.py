@@ -13,7 +13,6 @@ builder, 102 for a hash mismatch, 104 when ``--check`` finds a difference.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 
@@ -54,7 +53,7 @@ def register(subparsers) -> None:
                    help="do not print build logs (the default; accepted for nix-build's sake)")
     p.add_argument("--plan", metavar="PLAN",
                    help="build the targets of a plan from `nixlite plan` (or its -A nodes) "
-                   "without evaluating Nix")
+                   "without evaluating Nix; - reads it from standard input")
     p.set_defaults(func=run)
 
 
@@ -127,7 +126,7 @@ def _build_with(args, store, select) -> int:
     for link, out_path in _result_links(args, wanted):
         links[link] = out_path
     for link, out_path in links.items():
-        _make_root_link(store, link, out_path)
+        store.add_perm_root(link, out_path)
     for _, _, out_path in wanted:
         sys.stdout.write(store.physical(out_path) + "\n")
     return 0
@@ -177,13 +176,3 @@ def _result_links(args, wanted):
             prefixes[drv_path] = prefix
         out.append((prefix if output == "out" else f"{prefix}-{output}", out_path))
     return out
-
-
-def _make_root_link(store, link: str, out_path: str) -> None:
-    """An atomically replaced symlink to the output (where it really is), registered as a
-    GC root."""
-    link = os.path.abspath(link)
-    temp = f"{link}.tmp-{os.getpid()}"
-    os.symlink(store.physical(out_path), temp)
-    os.replace(temp, link)
-    store.add_indirect_root(link)

@@ -55,7 +55,15 @@ def register(subparsers) -> None:
     p.usage = ("nixlite compare [OPTIONS] A B\n"
                "       nixlite compare --drv [OPTIONS] A B\n"
                "       nixlite compare --against-nix FILE [-A ATTR] [OPTIONS] [SIDE]")
-    add_evaluation_arguments(p, repeatable_rev=True)  # the sides are its FILE arguments
+    add_evaluation_arguments(p, repeatable_rev=True, prints_values=False)  # sides: FILE arguments
+    for action in p._actions:  # the sides are images or recipes, never -E expressions
+        if action.dest == "inputs":
+            action.metavar, action.help = "SIDE", ("an image (docker-archive, OCI layout, "
+                                                   "docker://REF, result link, -) or a recipe")
+        elif action.dest == "expr":
+            action.help = argparse.SUPPRESS
+    p.add_argument("--json", action="store_true",
+                   help="print the report as JSON (nixlite/compare/schema.json)")
     p.add_argument("--drv", action="store_true",
                    help="compare derivations (.drv paths, or recipes instantiated)")
     p.add_argument("--against-nix", metavar="FILE",
@@ -140,17 +148,26 @@ def _compare(args) -> int:
 def _style(choice: str):
     from nixlite.compare.render import Style
 
-    if choice == "auto":
-        return Style(sys.stdout.isatty() and not os.environ.get("NO_COLOR"))
+    if choice == "auto":  # as Nix, git and ls: a terminal that is not dumb, and no NO_COLOR
+        return Style(sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+                     and os.environ.get("TERM") != "dumb")
     return Style(choice == "always")
 
 
 def _finish(document: dict, text: str, identical: bool, as_json: bool) -> int:
+    """Print the report.  File names that are not UTF-8 (held as surrogate escapes) come
+    out as their bytes in the text, as ``ls`` and ``diff`` show them, and as ``\\udcXX``
+    escapes in the JSON, which stays valid UTF-8 (Python's ``json`` and ``os.fsencode``
+    give the bytes back)."""
     import json
+    import re
 
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n" if as_json
-                     else text)
-    sys.stdout.flush()
+    from nixlite.cli.output import write_bytes
+
+    if as_json:
+        text = re.sub("[\udc80-\udcff]", lambda m: f"\\u{ord(m.group()):04x}",
+                      json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
+    write_bytes(sys.stdout, text)
     return 0 if identical else 1
 
 
@@ -168,6 +185,9 @@ def _attrs_for(args, recipes: list[int]) -> dict[int, list[str]]:
     all), one each, in order, when given once per recipe."""
     from nixlite.errors import NixliteError
 
+    if args.attr and not recipes:
+        raise NixliteError("-A selects from a recipe, but no side is a recipe (a .nix file or "
+                           "a directory with default.nix)")
     if len(args.attr) <= 1:
         return {i: list(args.attr) for i in recipes}
     if len(args.attr) != len(recipes):
@@ -319,7 +339,8 @@ def _compare_derivations(args, style) -> int:
     else:
         recipes = _recipe_sides(args)
         paths = tuple(_one(_evaluated(recipes[i], build=False), side, "derivation")[0]
-                      if i in recipes else _drv_path(side) for i, side in enumerate(args.inputs))
+                      if i in recipes else _deriver(args, side, _drv_path(side))
+                      for i, side in enumerate(args.inputs))
         labels = ("a", "b")
         root = compare_drvs(*paths, ours, ours, ours_sources, ours_sources)
     return _finish(drv_json(root, *paths), drv_text(root, *paths, style, labels), root is None,
@@ -328,14 +349,34 @@ def _compare_derivations(args, style) -> int:
 
 def _drv_path(side: str) -> str:
     """A ``.drv`` side as given: a store path (or a link to one, as ``--add-root`` makes)
-    is taken by its store path, any other file by its own."""
+    is taken by its store path, any other file by its own; ``DRV!OUTPUT``, as
+    ``nixlite instantiate`` prints an output other than ``out``, is ``DRV``."""
     from nixlite.store.paths import store_dir
 
     if os.path.islink(side):
         target = os.path.realpath(side)
         if "/store/" in target:
             return f"{store_dir()}/{os.path.basename(target)}"
-    return side if side.startswith(store_dir() + "/") else os.path.abspath(side)
+    if side.startswith(store_dir() + "/"):
+        return side.partition("!")[0] if ".drv!" in side else side
+    return os.path.abspath(side)
+
+
+def _deriver(args, side: str, path: str) -> str:
+    """The ``.drv`` of a side: ``path`` itself, or, for an output nixlite built (a
+    ``result`` link), the derivation that built it."""
+    from nixlite.errors import NixliteError
+    from nixlite.store.local import LocalStore
+    from nixlite.store.paths import store_dir
+
+    if path.endswith(".drv") or not path.startswith(store_dir() + "/"):
+        return path
+    info = LocalStore(args.store).query_path_info(path)
+    if info is None or not info.deriver:
+        shown = f"'{side}'" if side == path else f"'{side}' ('{path}')"
+        raise NixliteError(f"{shown} is not a derivation, and nixlite's store knows no "
+                           "derivation that built it: give a .drv or a recipe with -A")
+    return info.deriver
 
 
 def _nixlite_store_file(args):

@@ -16,9 +16,12 @@ from nixlite.cli.output import write_bytes
 _FLAG_ONLY = object()
 
 
-def add_evaluation_arguments(p, repeatable_rev: bool = False) -> None:
+def add_evaluation_arguments(p, repeatable_rev: bool = False, prints_values: bool = True) -> None:
     """The flags every ``nix-instantiate`` mode takes (it ignores those of other modes),
-    and ``--rev`` (see ``add_revision_argument``)."""
+    and ``--rev`` (see ``add_revision_argument``).  A command that prints no Nix values
+    (``prints_values=False``: plan, compare) lacks ``--find-file``, ``--strict``,
+    ``--json``, ``--xml`` and ``--no-location``, so they are refused rather than ignored
+    (it may define its own ``--json``)."""
     p.add_argument("inputs", nargs="*", metavar="FILE", help="files (or expressions with -E); - for stdin")
     # -E is a flag in Nix (the arguments are expressions), but it may be repeated
     # between them (`-E 1 -E 2`): collect an optional value each time it appears.
@@ -32,17 +35,19 @@ def add_evaluation_arguments(p, repeatable_rev: bool = False) -> None:
                    help="pass a string to the top-level function")
     p.add_argument("-I", "--include", dest="include", action="append", default=[], metavar="PATH",
                    help="add a search path entry (PREFIX=PATH or PATH)")
-    p.add_argument("--find-file", action="store_true",
-                   help="print where each argument is found in the search path")
+    if prints_values:
+        p.add_argument("--find-file", action="store_true",
+                       help="print where each argument is found in the search path")
     p.add_argument("--read-write-mode", action="store_true", help="accepted for compatibility")
     p.add_argument("--store", metavar="DIR", help="the nixlite store to use (default: $NIXLITE_STORE "
                    "or ~/.local/share/nixlite/store)")
     p.add_argument("--indirect", action="store_true", help="accepted for compatibility (no effect)")
-    # What --eval prints (nix-instantiate accepts these in every mode).
-    p.add_argument("--strict", action="store_true", help="evaluate the result deeply")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--xml", action="store_true", help="print the result as XML")
-    p.add_argument("--no-location", action="store_true", help="omit source positions in --xml output")
+    if prints_values:  # what --eval prints (nix-instantiate accepts these in every mode)
+        p.add_argument("--strict", action="store_true", help="evaluate the result deeply")
+        p.add_argument("--json", action="store_true", help="print the result as JSON")
+        p.add_argument("--xml", action="store_true", help="print the result as XML")
+        p.add_argument("--no-location", action="store_true",
+                       help="omit source positions in --xml output")
     p.add_argument("--trace-verbose", action="store_true", help="print builtins.traceVerbose messages")
     # Nix's settings: --option NAME VALUE (evaluation and store settings alike: one flag
     # feeds both), the substituter flags, and the evaluation flags named after settings.
@@ -280,7 +285,18 @@ def _hinted(frame: str) -> bool:
 
 def write_stderr(text: str) -> None:
     """A line for the user (error, trace, warning) as Nix's logger writes it: terminal
-    escapes removed unless stderr is a terminal (colours kept there), tabs expanded."""
+    escapes removed unless stderr is a terminal (colours kept there), tabs expanded; with
+    ``--log-format internal-json``, a ``msg`` at Nix's level (traces and errors are
+    errors, warnings warnings)."""
+    from nixlite.cli import logs
+
+    logger = logs.current()
+    if getattr(logger, "error", None) is not None:  # a logger that shows messages itself
+        from nixlite.activity import Verbosity
+
+        logger.log(Verbosity.ERROR if text.startswith(("trace:", "error:")) else Verbosity.WARN,
+                   text)
+        return
     write_bytes(sys.stderr, filter_ansi_escapes(text, keep_colours=sys.stderr.isatty()) + "\n")
 
 

@@ -279,12 +279,26 @@ def run_pull(args, options) -> int:
     return 0
 
 
+def _source(args, command: str, rest: str):
+    """The location SRC names; a ``streamLayeredImage`` result (a script that writes the
+    archive) is refused with the pipe that does what was meant."""
+    from nixlite.compare.image import is_stream_script
+    from nixlite.image.transports import parse_location
+
+    if is_stream_script(args.src):
+        shown = args.src if "/" in args.src else f"./{args.src}"
+        raise NixliteError(f"'{args.src}' is a script that writes the image (as "
+                           f"streamLayeredImage makes): run it, as in '{shown} | nixlite image "
+                           f"{command} -{' ' + rest if rest else ''}'")
+    return parse_location(args.src)
+
+
 def run_push(args, options) -> int:
     from nixlite.image.registry.reference import parse_reference
-    from nixlite.image.transports import parse_location, push_from
+    from nixlite.image.transports import push_from
 
     target = parse_reference(args.ref)
-    result = push_from(parse_location(args.src), target, options,
+    result = push_from(_source(args, "push", args.ref), target, options,
                        oci=(args.format == "oci") if args.format else None,
                        chunk_size=args.chunk_size)
     _note(args, f"pushed {target} ({result.digest}): {result.uploaded} blobs uploaded, "
@@ -297,7 +311,7 @@ def run_push(args, options) -> int:
 def run_convert(args, options) -> int:
     from nixlite.image.transports import copy_image, name_and_tag, parse_location
 
-    src = parse_location(args.src)
+    src = _source(args, "convert", args.dest)
     # a transport prefix or - in DEST decides; else --format; else the other format
     default = args.format or ("oci" if src.transport in ("docker-archive", "stream")
                               else "docker-archive")
@@ -311,9 +325,8 @@ def run_convert(args, options) -> int:
 
 def run_inspect(args, options) -> int:
     from nixlite.image import inspection
-    from nixlite.image.transports import parse_location
 
-    src = parse_location(args.src)
+    src = _source(args, "inspect", "")
     if args.config and args.raw:  # skopeo's --config --raw is the raw config
         _write_stdout(inspection.raw_config(src, options))
     elif args.raw:

@@ -10,7 +10,6 @@ drvPath, as ``drvPath!output`` when the selected output is not ``out``.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from nixlite.cli.evaluation import (
@@ -92,12 +91,7 @@ def _instantiate(args, io):
 def _add_root(io, root: str, n: int, drv_path: str) -> str:
     """Nix's --add-root naming (``root``, ``root-2``…), as an atomically replaced symlink
     to where the .drv file really is, registered as a GC root."""
-    name = os.path.abspath(root) + ("" if n == 1 else f"-{n}")
-    tmp = f"{name}.tmp-{os.getpid()}"
-    os.symlink(io.store.real_path(drv_path), tmp)
-    os.replace(tmp, name)
-    io.store.local.add_indirect_root(name)
-    return name
+    return io.store.local.add_perm_root(root + ("" if n == 1 else f"-{n}"), drv_path)
 
 
 def derivation_lines(v, auto_args) -> list[tuple[str, str]]:

@@ -2,9 +2,9 @@
 
 Evaluates FILE (default ``./default.nix``), ``-E EXPR`` or ``-`` with the flags
 ``nixlite instantiate`` takes and writes the plan of the derivations selected
-(``nixlite.plan``): TOML by default, JSON with ``--format json``, to standard output or
-to ``-o FILE`` (sources that are not small text files go to ``FILE``'s ``.sources``
-directory beside it, as NAR files).
+(``nixlite.plan``): TOML by default, JSON with ``--format json`` (or ``--json``, or
+``-o`` a ``.json`` file), to standard output or to ``-o FILE`` (sources that are not
+small text files go to ``FILE``'s ``.sources`` directory beside it, as NAR files).
 """
 
 from __future__ import annotations
@@ -29,9 +29,11 @@ def register(subparsers) -> None:
         "-E EXPR or - (stdin) evaluates to: every derivation of their closure with its kind, "
         "inputs, outputs and fields, and the sources they use. `nixlite build --plan FILE` "
         "builds it without evaluating Nix.")
-    add_evaluation_arguments(p)
-    p.add_argument("--format", choices=("toml", "json"), default="toml",
-                   help="the plan's format (default: toml)")
+    add_evaluation_arguments(p, prints_values=False)
+    p.add_argument("--format", choices=("toml", "json"),
+                   help="the plan's format (default: json for -o FILE.json, else toml)")
+    p.add_argument("--json", dest="format", action="store_const", const="json",
+                   help="--format json")
     p.add_argument("-o", "--output", metavar="FILE",
                    help="write the plan to FILE (and sources that are not small text files "
                    "into FILE's .sources directory) instead of standard output")
@@ -82,8 +84,9 @@ def _write(args, store, targets) -> bytes:
     from nixlite.plan.write import document, plan_of
 
     plan = plan_of(store, targets)
+    fmt = args.format or ("json" if (args.output or "").endswith(".json") else "toml")
     if args.output is None:
-        return dump(document(plan, store, None, ""), args.format)
+        return dump(document(plan, store, None, ""), fmt)
     from nixlite.errors import NixliteError
 
     target = os.path.abspath(args.output)
@@ -91,7 +94,7 @@ def _write(args, store, targets) -> bytes:
     temp = f"{target}.tmp-{os.getpid()}"
     try:
         data = dump(document(plan, store, os.path.join(os.path.dirname(target), nar_dir_name),
-                             nar_dir_name), args.format)
+                             nar_dir_name), fmt)
         with open(temp, "wb") as f:
             f.write(data)
         os.replace(temp, target)
@@ -113,12 +116,15 @@ def planned_targets(args, store) -> list[tuple[str, str, str]]:
     from nixlite.plan.document import DrvNode, parse
     from nixlite.plan.load import load
 
-    if args.inputs or args.expr is not None or args.arg or args.argstr:
+    if args.inputs or args.expr is not None or args.arg or args.argstr or args.rev:
         raise NixliteError("--plan builds a plan without evaluating Nix: it takes no FILE, "
-                           "-E, --arg or --argstr")
+                           "-E, --arg, --argstr or --rev")
     try:
-        with open(args.plan, "rb") as f:
-            data = f.read()
+        if args.plan == "-":  # its .sources directory is then looked for in the cwd
+            data = sys.stdin.buffer.read()
+        else:
+            with open(args.plan, "rb") as f:
+                data = f.read()
     except OSError as exc:
         raise NixliteError(f"cannot read the plan '{args.plan}': {exc.strerror}") from None
     plan = parse(data, args.plan, os.path.dirname(os.path.abspath(args.plan)))

@@ -113,7 +113,7 @@ def open_side(text: str, options: Options = Options()) -> Iterator[Side]:
     """The image at a location (``nixlite.image.transports``' spellings, so a ``result``
     link to an archive too); a ``streamLayeredImage`` result — a script printing the
     archive — is run and its output read.  Registry layers are fetched only if read."""
-    if _is_script(text):
+    if is_stream_script(text):
         with subprocess.Popen([os.path.abspath(text)], stdout=subprocess.PIPE) as proc:
             try:  # the archive is spooled whole while it is opened
                 with open_image(parse_location("-"), options, verify=False,
@@ -125,7 +125,7 @@ def open_side(text: str, options: Options = Options()) -> Iterator[Side]:
             finally:
                 proc.kill()
             return
-    loc = parse_location(text)
+    loc = parse_location(_container_diff_spelling(text))
     with open_image(loc, options, keep="lazy", verify=False) as opened:
         manifest = None
         if loc.transport in ("docker", "oci"):
@@ -133,7 +133,18 @@ def open_side(text: str, options: Options = Options()) -> Iterator[Side]:
         yield Side(text, opened.image, manifest)
 
 
-def _is_script(path: str) -> bool:
+def _container_diff_spelling(text: str) -> str:
+    """container-diff's ``remote://REF`` is ``docker://REF``; its ``daemon://`` reads a
+    Docker daemon, which nixlite does not."""
+    if text.startswith("remote://"):
+        return "docker://" + text[len("remote://"):]
+    if text.startswith("daemon://"):
+        raise NixliteError(f"'{text}': nixlite reads no Docker daemon; save the image with "
+                           f"'docker save -o FILE {text[len('daemon://'):]}' and compare FILE")
+    return text
+
+
+def is_stream_script(path: str) -> bool:
     """Whether ``path`` is an executable file starting with ``#!``."""
     if not (os.path.isfile(path) and os.access(path, os.X_OK)):
         return False

@@ -123,10 +123,21 @@ def image_summary(diff: ImageDiff) -> str:
 
 
 # --- text -------------------------------------------------------------------------------------
+def _safe(text: str) -> str:
+    """Text from an image (a file name, link target, label, a file's line) as it may go to
+    a terminal: control and other unprintable characters as escapes (no ESC sequence or
+    newline from a hostile image reaches the screen); bytes that are not UTF-8 (surrogate
+    escapes) are left to be written as they are."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or "\udc80" <= c <= "\udcff"
+                   else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 def _short(value: Any) -> str:
     if isinstance(value, str) and value.startswith("sha256:"):
         return value[:19]
-    return value if isinstance(value, str) else json.dumps(value)
+    return _safe(value) if isinstance(value, str) else json.dumps(value)
 
 
 def _shown(attr: str, value: Any) -> str:
@@ -153,15 +164,15 @@ def _describe(path: str, entry: Entry) -> str:
     whiteout = whiteout_of(path)
     if whiteout is not None:
         target, opaque = whiteout
-        return f"opaque whiteout: hides what is below /{target}" if opaque else \
-            f"whiteout: deletes /{target}"
+        return f"opaque whiteout: hides what is below /{_safe(target)}" if opaque else \
+            f"whiteout: deletes /{_safe(target)}"
     text = f"{entry.type} {entry.value('mode')} {entry.uid}:{entry.gid}"
     if entry.type == "file":
         text += f" {entry.size} B {_short(entry.content)}"
     elif entry.type == "symlink":
-        text += f" -> {entry.target}"
+        text += f" -> {_safe(entry.target)}"
     elif entry.type == "hardlink":
-        text += f" => /{entry.link}"
+        text += f" => /{_safe(entry.link)}"
     elif entry.device:
         text += f" {entry.device}"
     return text
@@ -170,11 +181,11 @@ def _describe(path: str, entry: Entry) -> str:
 def _file_lines(files: FileDiff, style: Style, indent: str) -> list[str]:
     lines = []
     for path, entry in files.removed:
-        lines.append(indent + style.removed(f"- /{path}") + f"  {_describe(path, entry)}")
+        lines.append(indent + style.removed(f"- /{_safe(path)}") + f"  {_describe(path, entry)}")
     for path, entry in files.added:
-        lines.append(indent + style.added(f"+ /{path}") + f"  {_describe(path, entry)}")
+        lines.append(indent + style.added(f"+ /{_safe(path)}") + f"  {_describe(path, entry)}")
     for change in files.changed:
-        name = f"/{change.path}" + (f" → /{change.path_b}" if change.path_b else "")
+        name = f"/{_safe(change.path)}" + (f" → /{_safe(change.path_b)}" if change.path_b else "")
         what = "; ".join(f"{attr} {_shown(attr, a)} → {_shown(attr, b)}"
                          for attr, a, b in change.changes)
         lines.append(indent + style.changed(f"~ {name}") + (f"  {what}" if what else ""))
@@ -185,11 +196,11 @@ def _detail_lines(change, style: Style, indent: str) -> list[str]:
     lines = []
     for op, name, a, b in change.details:
         if change.field == "Env":
-            a, b = (None if v is None else f"{name}={v}" for v in (a, b))
+            a, b = (None if v is None else f"{_safe(name)}={_safe(v)}" for v in (a, b))
         elif change.field == "history":
             a, b = (None if v is None else f"[{name}] {v}" for v in (a, b))
         else:
-            a, b = (None if v is None else f"{name}: {_short(v)}" for v in (a, b))
+            a, b = (None if v is None else f"{_safe(str(name))}: {_short(v)}" for v in (a, b))
         if op == "-":
             lines.append(indent + style.removed(f"- {a}"))
         elif op == "+":
@@ -288,6 +299,7 @@ def _content_lines(a: bytes | None, b: bytes | None, style: Style) -> list[str]:
     ta, tb = _text(a), _text(b)
     if ta is None or tb is None:
         return [style.changed(f"binary contents differ ({len(a)} B → {len(b)} B)")]
+    ta, tb = ("\n".join(map(_safe, t.split("\n"))) for t in (ta, tb))
     return line_diff(ta, tb, style, "", context=3)
 
 

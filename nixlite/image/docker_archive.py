@@ -250,8 +250,11 @@ class DockerArchive:
             return self.entries[index]
         if len(self.entries) == 1:
             return self.entries[0]
-        raise NixliteError(f"'{self.label}' holds {len(self.entries)} images; name one by tag "
-                           f"({', '.join(self.tags())})")
+        tags = self.tags()
+        spelling = "" if self.label == "<stream>" else \
+            f", as docker-archive:{self.label}:{tags[0] if tags else 'NAME:TAG'}"
+        raise NixliteError(f"'{self.label}' holds {len(self.entries)} images; name one by "
+                           f"tag{spelling} (it has: {', '.join(tags) or 'no tags'})")
 
     def _verify_compressed(self, layer: Layer, number: int, ref: str) -> None:
         """Decompress a compressed layer member once, within the decompression bound, and

@@ -175,7 +175,10 @@ def read_oci_layout(directory: str, tag: str | None = None, *, os_name: str = "l
     elif len(manifests) == 1:
         desc = manifests[0]
     else:
-        raise NixliteError(f"'{directory}' holds {len(manifests)} images; name one by tag")
+        tags = list_tags(directory)
+        raise NixliteError(f"'{directory}' holds {len(manifests)} images; name one by tag, as "
+                           f"oci:{directory}:{tags[0] if tags else 'TAG'} "
+                           f"(it has: {', '.join(tags) or 'no tags'})")
     for _ in range(4):
         if desc.get("mediaType") not in (OCI_INDEX, DOCKER_MANIFEST_LIST):
             break

@@ -275,17 +275,25 @@ def _literal_safe(s: str) -> bool:
 
 def parse(data: bytes, origin: str, base_dir: str) -> Plan:
     """A plan read from TOML or JSON (by its first character), validated."""
-    text = data.decode("utf-8", "replace")
-    stripped = text.lstrip()
     try:
-        if stripped.startswith("{"):
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # TOML and JSON are UTF-8: a byte is never guessed
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise PlanError(f"plan '{origin}' is not UTF-8 text: byte {data[exc.start]:#04x} on "
+                        f"line {line} (non-UTF-8 strings are written as {{ base64 = … }})") \
+            from None
+    stripped = text.lstrip()
+    as_json = stripped.startswith("{")
+    try:
+        if as_json:
             document = json.loads(text)
         else:
             import tomllib
 
             document = tomllib.loads(text)
     except ValueError as exc:  # tomllib.TOMLDecodeError and json's errors
-        raise PlanError(f"plan '{origin}' is neither TOML nor JSON: {exc}") from None
+        raise PlanError(f"plan '{origin}' is not valid {'JSON' if as_json else 'TOML'}: "
+                        f"{exc}") from None
     return _Reader(origin).plan(document, base_dir)
 
 

@@ -650,6 +650,24 @@ class LocalStore:
             self._register(infos)
         self._valid_cache.update(i.path for i in infos)
 
+    def add_perm_root(self, link: str, path: str) -> str:
+        """Point the symlink ``link`` at where the store path ``path`` really is (its
+        directories made, replaced atomically) and make it a GC root, as Nix's
+        ``addPermRoot``: a file, directory or link out of the store already at ``link`` is
+        the user's, and is refused rather than replaced."""
+        link = os.path.abspath(link)
+        if os.path.lexists(link):
+            target = os.readlink(link) if os.path.islink(link) else None
+            if target is None or not any(target.startswith(d + "/")
+                                         for d in (self.real_dir, self.store_dir)):
+                raise StoreError(f"cannot create symlink '{link}'; already exists")
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        temp = f"{link}.tmp-{os.getpid()}"
+        os.symlink(self.physical(path), temp)
+        os.replace(temp, link)
+        self.add_indirect_root(link)
+        return link
+
     def add_indirect_root(self, link: str) -> None:
         """Make the symlink ``link`` (a result link) a GC root, as Nix's ``gcroots/auto``."""
         link = os.path.abspath(link)

@@ -299,3 +299,31 @@ def test_builtin_fetchurl_unpacks_a_nar_as_nix(tmp_path, nixlite, nix_build):
     assert ours.stdout == ref.stdout
     out = ours.stdout.decode().strip()
     assert nixlite("store", "dump", out, check=True).stdout == nar
+
+
+@pytest.mark.parametrize("tool", ["nixlite", "nix-build"])
+def test_result_link_never_replaces_what_the_user_has_there(tmp_path, nixlite, nix_build, tool):
+    """As Nix's ``addPermRoot``: a file, a directory or a link out of the store where the
+    result link goes is refused (the file kept), a missing directory is made, and an
+    earlier result link is replaced; ``--add-root`` the same."""
+    (tmp_path / "r.nix").write_text(_drv(f"root-{uuid.uuid4().hex[:8]}", "echo hi > $out"))
+    run = nixlite if tool == "nixlite" else nix_build
+    (tmp_path / "file").write_text("precious\n")
+    (tmp_path / "dir").mkdir()
+    os.symlink("/etc/hostname", tmp_path / "outside")
+    for name in ("file", "dir", "outside"):
+        refused = run("r.nix", "-o", name) if tool == "nix-build" else run("build", "r.nix", "-o", name)
+        assert refused.returncode == 1
+        assert refused.stderr.decode().endswith(
+            f"error: cannot create symlink '{tmp_path / name}'; already exists\n")
+    assert (tmp_path / "file").read_text() == "precious\n" and (tmp_path / "dir").is_dir()
+    assert os.readlink(tmp_path / "outside") == "/etc/hostname"
+    for _ in range(2):  # made with its directories, then replaced
+        made = run("r.nix", "-o", "a/b/link") if tool == "nix-build" else run("build", "r.nix", "-o", "a/b/link")
+        assert made.returncode == 0, made.stderr.decode()
+        assert (tmp_path / "a/b/link").read_text() == "hi\n"
+    if tool == "nixlite":
+        added = nixlite("instantiate", "r.nix", "--add-root", "file")
+        assert added.returncode == 1 and added.stderr.decode() == \
+            f"error: cannot create symlink '{tmp_path / 'file'}'; already exists\n"
+        assert (tmp_path / "file").read_text() == "precious\n"

@@ -336,3 +336,20 @@ def test_native_steps_report_their_phase(tmp_path, store, nixlite):
         (0, 1, 1, 0), (1, 1, 0, 0)]  # running, then built
     started = [e[1] for e in events if e[0] == "start"]
     assert sorted(started) == sorted(e[1] for e in events if e[0] == "stop")
+
+
+def test_traces_and_warnings_are_internal_json_messages(tmp_path, nixlite):
+    """Every line of ``--log-format internal-json`` is an ``@nix`` object, traces and
+    warnings of evaluation too, at Nix's levels (a trace is an error-level message, as
+    ``nix-instantiate --log-format internal-json`` writes it); without it they are text."""
+    expr = 'builtins.trace "look" (builtins.warn "careful" 1)'
+    p = nixlite("eval", "--log-format", "internal-json", "-E", expr, "--option", "nope", "1")
+    assert (p.returncode, p.stdout) == (0, b"1\n")
+    lines = p.stderr.decode().splitlines()
+    assert all(line.startswith("@nix ") for line in lines), lines
+    assert [json.loads(line[5:]) for line in lines] == [
+        {"action": "msg", "level": 1, "msg": "warning: unknown setting 'nope'"},
+        {"action": "msg", "level": 0, "msg": "trace: look"},
+        {"action": "msg", "level": 1, "msg": "evaluation warning: careful"}]
+    plain = nixlite("eval", "-E", expr)
+    assert plain.stderr == b"trace: look\nevaluation warning: careful\n"

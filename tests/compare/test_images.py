@@ -169,6 +169,9 @@ def test_registry_side(compare, tmp_path, registry):
     status, out, _ = compare(a, ref, "--tls-verify=false", "--ignore", "encoding,name")
     assert status == 1 and "~ /app/config  content" in out
     assert compare(b, ref, "--tls-verify=false", "--ignore", "encoding,name")[0] == 0
+    remote = f"remote://{registry.host}/compare/b:v1"  # container-diff's spelling
+    assert compare(remote, b, "--tls-verify=false", "--ignore", "encoding,name") == (
+        0, "images are identical (ignoring encoding, name)\n", "")
 
 
 def test_colour(compare, pair, monkeypatch):
@@ -190,6 +193,12 @@ def test_colour(compare, pair, monkeypatch):
     (["a.tar", "dir:x"], "error: 'dir:x': skopeo's dir: transport is not supported; nixlite "
      "reads and writes docker://, docker-archive: and oci: (for a directory, use oci:DIR, an "
      "OCI image layout)\n"),
+    (["a.tar", "a.tar", "--xml"], "error: unrecognised flag '--xml'\n"
+     "Try 'nixlite compare --help' for more information.\n"),
+    (["a.tar", "a.tar", "-A", "image"], "error: -A selects from a recipe, but no side is a "
+     "recipe (a .nix file or a directory with default.nix)\n"),
+    (["daemon://test:v1", "a.tar"], "error: 'daemon://test:v1': nixlite reads no Docker daemon; "
+     "save the image with 'docker save -o FILE test:v1' and compare FILE\n"),
 ])
 def test_bad_input_is_an_error_with_status_2(compare, tmp_path, monkeypatch, args, message):
     monkeypatch.chdir(tmp_path)
@@ -314,3 +323,96 @@ def test_sigterm_stops_a_comparison_and_its_stream_script(tmp_path):
     assert (proc.returncode, out, err) == (130, "", "error: interrupted by the user\n")
     with pytest.raises(ProcessLookupError):  # killed and reaped before nixlite exited
         os.kill(int(marker.read_text()), 0)
+
+
+def test_file_names_that_are_not_utf8_keep_their_bytes(tmp_path):
+    """In the text, a name that is not UTF-8 is its bytes (as ``ls`` shows it), even where
+    Python's standard output is strict UTF-8 (a UTF-8 locale); the JSON stays valid UTF-8,
+    with ``\\udcXX`` escapes that ``os.fsencode`` turns back into the bytes."""
+    import os
+    import subprocess
+    import sys
+
+    a = write_archive(tmp_path / "a.tar", [files_layer(("bad\udcffname", "file", b"a\n"))])
+    b = write_archive(tmp_path / "b.tar", [files_layer(("bad\udcffname", "file", b"b\n"))])
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+
+    def run(*flags):
+        return subprocess.run([sys.executable, "-m", "nixlite", "compare", *flags, str(a), str(b)],
+                              capture_output=True, env=env)
+
+    text = run("--color=never")
+    assert (text.returncode, text.stderr) == (1, b"")
+    assert b"\n      ~ /bad\xffname  content sha256:" in text.stdout
+    report = run("--json")
+    assert report.returncode == 1
+    document = json.loads(report.stdout.decode("utf-8"))
+    names = [change["path"] for layer in document["layers"]
+             for change in layer["files"]["changed"]]
+    assert [os.fsencode(name) for name in names] == [b"/bad\xffname"]
+
+
+def test_names_and_values_from_an_image_cannot_reach_the_terminal(compare, tmp_path):
+    """A hostile image's file names, link targets, labels, Env and file lines are shown
+    with control characters escaped: no terminal escape or line break of theirs is
+    written."""
+    evil = "\x1b]0;pwned\x07\x1b[2J"
+    a = write_archive(tmp_path / "a.tar", [files_layer((f"app/{evil}\nx", "file", b"a\n"),
+                                                       ("app/text", "file", f"{evil}a\n".encode()),
+                                                       ("app/lnk", "symlink", evil))],
+                      config_Env=[f"A={evil}"], config_Labels={evil: evil})
+    b = write_archive(tmp_path / "b.tar", [files_layer((f"app/{evil}\nx", "file", b"b\n"),
+                                                       ("app/text", "file", f"{evil}b\n".encode()))])
+    status, out, _ = compare(a, b, "--files", "both", "--filename", "/app/text", "--color=never")
+    assert status == 1 and "\x1b" not in out and "\x07" not in out
+    shown = "\\x1b]0;pwned\\x07\\x1b[2J"
+    assert f"~ /app/{shown}\\nx  content" in out and f"-> {shown}" in out
+    assert f"- A={shown}" in out and f"- {shown}: {shown}" in out and f"-{shown}a" in out
+
+
+def test_a_layout_of_several_images_says_how_to_name_one(compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_archive(Path("a.tar"), [BASE])
+    for tag in ("x", "y"):
+        skopeo("copy", "-q", "docker-archive:a.tar", f"oci:multi:{tag}")
+    assert compare("multi", "a.tar") == (
+        2, "", "error: 'multi' holds 2 images; name one by tag, as oci:multi:x (it has: x, y)\n")
+    assert compare("oci:multi:y", "a.tar", "--ignore", "name,encoding")[0] == 0
+
+
+@pytest.mark.parametrize("env, coloured", [({}, True), ({"NO_COLOR": "1"}, False),
+                                           ({"TERM": "dumb"}, False)])
+def test_colour_on_a_terminal(pair, env, coloured):
+    """``--color auto`` colours a terminal, unless NO_COLOR is set or the terminal is dumb."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    primary, secondary = pty.openpty()
+    environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    proc = subprocess.run([sys.executable, "-m", "nixlite", "compare", *map(str, pair)],
+                          stdout=secondary, stderr=subprocess.PIPE,
+                          env={**environ, "TERM": "xterm", **env})
+    os.close(secondary)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal's other side is closed: all read
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(primary)
+    assert proc.returncode == 1 and out.startswith(b"\x1b[1mimages differ" if coloured
+                                                   else b"images differ")
+
+
+def test_help_names_what_a_side_is_and_no_flag_compare_ignores(compare):
+    status, out, _ = compare("--help")
+    words = " ".join(out.split())  # as wrapped for any terminal width
+    assert status == 0 and "SIDE an image (docker-archive, OCI layout, docker://REF, result " \
+        "link, -) or a recipe" in words
+    for flag in ("--expr", "--xml", "--strict", "--find-file", "--no-location"):
+        assert flag not in out

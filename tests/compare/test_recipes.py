@@ -97,6 +97,28 @@ def test_drv_takes_drv_paths_and_finds_no_difference_in_equal_ones(compare, chai
                                 "the store (nor a file)\n")
 
 
+def test_drv_takes_what_instantiate_and_build_print(compare, chain, store_dir, namespaces,
+                                                    tmp_path, capsys):
+    """A side may be ``DRV!OUTPUT`` (as instantiate prints an output other than ``out``)
+    or a ``result`` link to an output nixlite built (its deriver is compared)."""
+    from nixlite.cli import main
+
+    capsys.readouterr()
+    assert main(["build", str(chain[0]), "-A", "top", "--store", store_dir, "--quiet",
+                 "-o", str(tmp_path / "result")]) == 0
+    assert main(["instantiate", str(chain[0]), "-A", "top", "--store", store_dir]) == 0
+    drv = capsys.readouterr().out.splitlines()[-1]
+    identical = (0, f"derivations are identical: {drv}\n", "")
+    assert compare("--drv", drv + "!out", tmp_path / "result", "--store", store_dir) == identical
+    assert compare("--drv", tmp_path / "result", chain[0], "-A", "top",
+                   "--store", store_dir) == identical
+    source = "/nix/store/" + "0" * 32 + "-not-built"
+    status, _, err = compare("--drv", source, drv, "--store", store_dir)
+    assert (status, err) == (2, f"error: '{source}' is not a derivation, and nixlite's store "
+                                "knows no derivation that built it: give a .drv or a recipe "
+                                "with -A\n")
+
+
 needs_nix = pytest.mark.skipif(shutil.which("nix-instantiate") is None,
                                reason="the reference Nix 2.8 (nix-bin) is not installed")
 

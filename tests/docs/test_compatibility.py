@@ -211,3 +211,15 @@ def test_dockertools_functions_listed(eval_json):
     listed = {name: row[1] for row in rows for name in code_names(row[0])}
     present = set(eval_json("builtins.attrNames (import <nixpkgs> {}).dockerTools"))
     assert {n for n, s in listed.items() if s != "missing"} == present
+
+
+def test_guide_lists_the_image_functions_nixlite_has(eval_json):
+    """The guide's table of dockerTools functions (the image-making ones: the rest are
+    helpers) names every function the package set has, so none is thought missing."""
+    guide = (ROOT / "docs" / "guide.md").read_text()
+    table = guide[guide.index("| function | gives"):]
+    table = table[:table.index("\n\n")]
+    listed = {name for line in table.splitlines()[2:] for name in code_names(line.split("|")[1])}
+    present = set(eval_json("builtins.attrNames (import <nixpkgs> {}).dockerTools"))
+    makers = {name for name in present if name.endswith(("Image", "Images"))}
+    assert makers - listed == set()

@@ -238,8 +238,11 @@ def test_multiple_images_need_a_tag(archive):
 
     arch = DockerArchive(archive)
     arch.entries = arch.entries * 2
-    with pytest.raises(NixliteError, match="holds 2 images"):
+    with pytest.raises(NixliteError) as refused:
         arch.image()
+    assert refused.value.message == (  # with the spelling that names one
+        f"'{archive}' holds 2 images; name one by tag, as docker-archive:{archive}:hello:latest "
+        "(it has: hello:latest, hello:latest)")
     with pytest.raises(NixliteError, match="no image tagged"):
         arch.image(tag="nope:1")
     assert arch.image(tag="hello:latest").repo_tags == ["hello:latest"]

@@ -236,6 +236,14 @@ def test_json_format_is_the_same_document(tmp_path, nixlite):
     toml_loaded = load(parse(GOLDEN.read_bytes(), "small.toml", "."), LocalStore(str(tmp_path / "a")))
     json_loaded = load(parse(out.encode(), "plan.json", "."), LocalStore(str(tmp_path / "b")))
     assert json_loaded.drv_paths == toml_loaded.drv_paths and not json_loaded.changed
+    # --json and an -o FILE.json ask for the same; --xml and --strict are not plan's
+    assert nixlite("plan", str(SMALL), "--store", str(tmp_path / "s"), "--json")[1] == out
+    written = tmp_path / "written.json"
+    assert nixlite("plan", str(SMALL), "--store", str(tmp_path / "s"), "-o", str(written))[0] == 0
+    assert json.loads(written.read_text()) == json.loads(out)
+    for flag in ("--xml", "--strict"):
+        with pytest.raises(SystemExit, match="^1$"):  # how argparse leaves on a bad command line
+            nixlite("plan", str(SMALL), flag)
 
 
 @needs_namespaces
@@ -414,11 +422,32 @@ def test_a_changed_nar_file_is_a_hash_mismatch(tmp_path, nixlite):
 def test_plan_errors_on_the_command_line(tmp_path, nixlite):
     (tmp_path / "bad.toml").write_text("version = 1\nnodes = [")
     status, _, err = nixlite("build", "--plan", str(tmp_path / "bad.toml"))
-    assert status == 1 and err.startswith(f"error: plan '{tmp_path / 'bad.toml'}' is neither TOML nor JSON")
+    assert status == 1 and err.startswith(f"error: plan '{tmp_path / 'bad.toml'}' is not valid "
+                                          "TOML: ")
+    (tmp_path / "latin1.toml").write_bytes(GOLDEN.read_bytes().replace(b"\n", b"\n# caf\xe9\n", 1))
+    status, _, err = nixlite("build", "--plan", str(tmp_path / "latin1.toml"))
+    assert (status, err) == (1, f"error: plan '{tmp_path / 'latin1.toml'}' is not UTF-8 text: "
+                                "byte 0xe9 on line 2 (non-UTF-8 strings are written as "
+                                "{ base64 = … })\n")
+    (tmp_path / "bad.json").write_text('{"version": 1,')
+    status, _, err = nixlite("build", "--plan", str(tmp_path / "bad.json"))
+    assert status == 1 and err.startswith(f"error: plan '{tmp_path / 'bad.json'}' is not valid "
+                                          "JSON: ")
     status, _, err = nixlite("build", "--plan", str(GOLDEN), "-A", "motd", "--store", str(tmp_path / "s"))
     assert (status, err) == (1, f"error: plan '{GOLDEN}' has no derivation node 'motd'\n")
-    status, _, err = nixlite("build", "--plan", str(GOLDEN), str(SMALL))
-    assert status == 1 and "takes no FILE, -E, --arg or --argstr" in err
+    for extra in ([str(SMALL)], ["--rev", "HEAD"]):
+        status, _, err = nixlite("build", "--plan", str(GOLDEN), *extra)
+        assert status == 1 and "takes no FILE, -E, --arg, --argstr or --rev" in err
+
+
+def test_build_a_plan_from_standard_input(tmp_path, nixlite, monkeypatch):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(GOLDEN.read_bytes())))
+    status, out, err = nixlite("build", "--plan", "-", "--dry-run", "--offline",
+                               "--store", str(tmp_path / "s"))
+    assert (status, out) == (0, ""), err
+    assert err.startswith("these ") and "will be built:" in err
 
 
 def test_a_plan_that_cannot_be_written(tmp_path, nixlite):

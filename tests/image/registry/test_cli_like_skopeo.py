@@ -218,3 +218,22 @@ def test_image_without_a_subcommand_is_a_usage_error(capsys):
     assert main(["image"]) == 1
     assert capsys.readouterr().err == ("error: 'nixlite image' needs a subcommand: pull, push, "
                                        "convert or inspect (see 'nixlite image --help')\n")
+
+
+def test_a_stream_script_is_refused_with_the_pipe_to_run(tmp_path, rich_archive, capsys,
+                                                          monkeypatch):
+    """streamLayeredImage's result is a script writing the archive: the image commands say
+    how to pipe it (its bytes would otherwise be read as a broken tar)."""
+    monkeypatch.chdir(tmp_path)
+    script = tmp_path / "result"
+    script.write_text(f"#!/bin/sh\nexec cat {rich_archive}\n")
+    script.chmod(0o755)
+    for argv, pipe in ((["inspect", "result"], "./result | nixlite image inspect -"),
+                       (["convert", "result", "out"], "./result | nixlite image convert - out"),
+                       (["push", "result", "docker://127.0.0.1:1/a:b"],
+                        "./result | nixlite image push - docker://127.0.0.1:1/a:b")):
+        assert nixlite(*argv) == 1
+        assert capsys.readouterr().err == (
+            "error: 'result' is a script that writes the image (as streamLayeredImage makes): "
+            f"run it, as in '{pipe}'\n")
+    assert sorted(os.listdir(tmp_path)) == ["result", "rich.tar"]
