@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import stat
+from concurrent.futures import ThreadPoolExecutor
 
 from nixlite.errors import NixliteError
 from nixlite.store.derivation import Derivation
@@ -56,22 +57,28 @@ def normalise(path: str) -> None:
 # then found by bytes.find (C speed) instead of a regex trying every position
 _BASE32_BYTES = bytes(int(chr(b) in NIXBASE32_ALPHABET) for b in range(256))
 _RUN = b"\x01" * HASH_PART_LEN
+_OVERLAP_SIZE = 1 << 16
 
 
 class _ScanningSink:
     """NAR sink that hashes and finds the hash parts it was told to look for."""
 
-    __slots__ = ("h", "size", "wanted", "found", "tail")
+    __slots__ = ("h", "size", "wanted", "found", "tail", "hasher")
 
-    def __init__(self, wanted: dict[bytes, str]) -> None:
+    def __init__(self, wanted: dict[bytes, str], hasher: ThreadPoolExecutor | None = None) -> None:
         self.h = hashlib.sha256()
         self.size = 0
         self.wanted = wanted
         self.found: set[str] = set()
         self.tail = b""
+        self.hasher = hasher  # hashes a big block while this thread scans it
 
     def __call__(self, data: bytes) -> None:
-        self.h.update(data)
+        hashing = None
+        if self.hasher is not None and self.wanted and len(data) >= _OVERLAP_SIZE:
+            hashing = self.hasher.submit(self.h.update, data)  # sha256 lets go of the GIL
+        else:
+            self.h.update(data)
         self.size += len(data)
         buf = self.tail + data
         if self.wanted:
@@ -83,6 +90,8 @@ class _ScanningSink:
                 self._look_in(buf[start:end])
                 start = kinds.find(_RUN, end)
         self.tail = buf[-(HASH_PART_LEN - 1):]
+        if hashing is not None:
+            hashing.result()
 
     def _look_in(self, run: bytes) -> None:
         wanted = self.wanted
@@ -98,8 +107,9 @@ def scan(real_path: str, candidates) -> tuple[Hash, int, set[str]]:
     for p in candidates:
         start = p.rindex("/") + 1
         wanted[p[start:start + HASH_PART_LEN].encode()] = p
-    sink = _ScanningSink(wanted)
-    dump(real_path, sink)
+    with ThreadPoolExecutor(1, thread_name_prefix="nixlite-nar-hash") as hasher:
+        sink = _ScanningSink(wanted, hasher)
+        dump(real_path, sink)
     return Hash("sha256", sink.h.digest()), sink.size, sink.found
 
 

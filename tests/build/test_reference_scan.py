@@ -7,6 +7,7 @@ import random
 
 from nixlite.build.outputs import _ScanningSink, scan
 from nixlite.store.hashes import NIXBASE32_ALPHABET
+from nixlite.store.nar import nar_hash
 
 
 def _hash_part(rng: random.Random) -> bytes:
@@ -41,12 +42,13 @@ def test_hash_parts_are_found_across_chunk_boundaries_and_inside_longer_runs():
         assert sink.size == len(data)
 
 
-def test_scan_of_a_file_names_the_paths_it_mentions(tmp_path):
+def test_scan_of_a_file_names_the_paths_it_mentions_and_hashes_its_nar(tmp_path):
+    """Big blocks are hashed in a helper thread while they are scanned: same NAR hash."""
     rng = random.Random(6)
     present, absent = _hash_part(rng), _hash_part(rng)
     out = tmp_path / "out"
-    out.write_bytes(rng.randbytes(300_000) + b"/nix/store/" + present + b"-lib" + rng.randbytes(9))
+    out.write_bytes(rng.randbytes(3_000_000) + b"/nix/store/" + present + b"-lib" + rng.randbytes(9))
     paths = [f"/nix/store/{p.decode()}-lib" for p in (present, absent)]
-    _, size, found = scan(str(out), paths)
+    nar, size, found = scan(str(out), paths)
     assert found == {paths[0]}
-    assert size > 300_000
+    assert (nar, size) == nar_hash(str(out))
