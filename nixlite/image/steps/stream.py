@@ -166,7 +166,7 @@ class LayerCache:
 
     def stored_copy(self, known: dict[str, Any]) -> str | None:
         """The file of a valid store archive that holds the layer at ``known["offset"]``,
-        if it is still the very file that was written (same inode, long enough)."""
+        if it is still the very file that was written (same inode and size)."""
         archive = known.get("archive")
         if not archive or not self.store.is_valid(archive):
             return None
@@ -175,7 +175,7 @@ class LayerCache:
             st = os.stat(path)
         except OSError:
             return None
-        if st.st_ino != known.get("inode") or st.st_size < known["offset"] + known["size"]:
+        if (st.st_ino, st.st_size) != (known.get("inode"), known.get("archive_size")):
             return None
         return path
 
@@ -183,9 +183,10 @@ class LayerCache:
     def copies(archive: str, written: str, layers: list[Layer]) -> dict[str, dict[str, Any]]:
         """Where the uncompressed archive ``written`` (to become the store path ``archive``)
         holds each layer: diff_id → the record ``stored_copy`` reads."""
-        inode = os.stat(written).st_ino
+        st = os.stat(written)
         wanted = {layer.diff_id.split(":", 1)[1] + "/layer.tar": layer.diff_id for layer in layers}
-        return {wanted[m.name]: {"archive": archive, "offset": m.offset, "inode": inode}
+        return {wanted[m.name]: {"archive": archive, "offset": m.offset, "inode": st.st_ino,
+                                 "archive_size": st.st_size}
                 for m in index_tar_file(written) if m.name in wanted}
 
 
