@@ -4,23 +4,23 @@
 
 1. buildLayeredImage on an image of ≥ 300 MiB (``--mb`` of generated packages in a
    temporary nixlite store, plus a small app package that uses them all): the cold build,
-   then a warm rebuild after one file of the app grew by 1 KiB (a new store path, so a new
+   then a warm rebuild after one file of the app grew by 64 KiB (a new store path, so a new
    layer, conf and archive; target ≤ 10 % of cold), one after a file of a big package
-   changed in place (its layer keeps its size), and one after that file grew by 4 KiB.  For the seed's ``pigz -nT``
-   archive, the default ``compressor = "gz"`` (``pigz -nTR``) and ``none``.  Each step
-   runs as ``nixlite build`` runs it: output written in place, then normalised, NAR-hashed
-   and scanned for references (a pass over the whole archive) and registered; the disk is
-   synced before each build, outside its timing.
+   changed in place (its layer keeps its size), and one after that file grew by 64 KiB.
+   For the seed's ``pigz -nT`` archive, the default ``compressor = "gz"`` (``pigz -nTR``)
+   and ``none``.  Each step runs as ``nixlite build`` runs it: output written in place,
+   then normalised, NAR-hashed and scanned for references (a pass over the whole archive)
+   and registered; the disk is synced before each build, outside its timing.
    Deflated gzip jobs are cached (``nixlite.image.gzip.JobCache``) by where they lie
    (the layers' diff_ids and offsets under them): a job over unchanged layers at unchanged
    offsets is found without reading them.  With the seed's ``-nT`` the jobs sit on a fixed
    128 KiB grid: an edit that keeps its layer's size recompresses only the jobs over the
-   changed bytes, but one that changes it shifts every later job (by a multiple of 512
-   bytes, so they miss unless the shift is a multiple of 128 KiB) and everything after it
-   is deflated again — pigz's bytes for shifted input are new bytes.  Layers go most
-   popular first and the app's last, so an app edit shifts only the customisation layer
-   and the JSON, while growing a package that many layers follow costs close to a cold
-   build.  With ``-nTR`` the cuts come from the bytes: each layer's cut points are kept
+   changed bytes, but one that changes it shifts every later job (layer tars are padded
+   to 10 KiB records, so by a multiple of 10 KiB: the jobs miss unless it is one of
+   128 KiB too) and everything after it is deflated again — pigz's bytes for shifted
+   input are new bytes.  Layers go most popular first and the app's last, so an app
+   edit shifts only the customisation layer and the JSON, while growing a package that
+   many layers follow costs close to a cold build.  With ``-nTR`` the cuts come from the bytes: each layer's cut points are kept
    too, the cuts fall back into step after the edit, and the jobs after it match again.
    ``none`` copies each unchanged layer's bytes from the earlier archive in the store
    (``LayerCache``) instead of tarring and hashing it again.  What remains of a warm
@@ -102,6 +102,9 @@ def build_layered(store: LocalStore, contents: list[str], compressor, n: list[in
     return elapsed
 
 
+GROWTH = 64 << 10  # more than a tar record (10 KiB): the layer surely grows
+
+
 def change(src: str, data: bytes, grow: bool) -> None:
     """Change one file of a package's source: ``data`` appended, or written over its start."""
     with open(os.path.join(src, "lib", "d000", "f000002"), "ab" if grow else "r+b") as f:
@@ -127,14 +130,14 @@ def bench_builds(base: str, total_mb: int, packages: int) -> tuple[LocalStore, l
                               ("none", "uncompressed")):
         cold = build_layered(store, paths, compressor, n)
         size = build_layered.size / (1 << 20)
-        # the app's file grows by 1 KiB, so its layer does too (every later byte shifts)
-        change(app_src, random.Random(str(compressor)).randbytes(1024), grow=True)
+        # the app's file grows by 64 KiB, so its layer does too (every later byte shifts)
+        change(app_src, random.Random(str(compressor)).randbytes(GROWTH), grow=True)
         paths[-1] = store.add_path(app_src, "app-1.0", refs=paths[:-1])[0]
         warm = build_layered(store, paths, compressor, n)
         # bytes of a package's file change in place (its layer keeps its size), then that
-        # file grows by 4 KiB; the app is rebuilt on each new package (a new store path)
+        # file grows by 64 KiB; the app is rebuilt on each new package (a new store path)
         timings = []
-        for data, grows in ((f"edit {compressor}".encode(), False), (bytes(4096), True)):
+        for data, grows in ((f"edit {compressor}".encode(), False), (bytes(GROWTH), True)):
             change(os.path.join(base, "src1"), data, grows)
             paths[1] = store.add_path(os.path.join(base, "src1"), "pkg1-1.0", refs=paths[:1])[0]
             paths[-1] = store.add_path(app_src, "app-1.0", refs=paths[:-1])[0]
@@ -143,9 +146,9 @@ def bench_builds(base: str, total_mb: int, packages: int) -> tuple[LocalStore, l
         mb = total_mb // packages
         print(f"\nbuildLayeredImage, {label} ({size:.0f} MiB archive)")
         print(f"  cold build                                          {cold:7.2f} s")
-        for what, seconds in ((" one app file changed", warm),
+        for what, seconds in ((" one app file grown by 64 KiB", warm),
                               (f" one file of a {mb} MiB package changed", deep),
-                              (f" that {mb} MiB package grown by 4 KiB", grown)):
+                              (f" that file grown by {GROWTH >> 10} KiB", grown)):
             print(f"  warm rebuild,{what:<40}{seconds:7.2f} s  = {100 * seconds / cold:3.0f} % of "
                   f"cold{' (target ≤ 10 %)' if seconds is warm else ''}")
     return store, paths
