@@ -31,7 +31,7 @@ from typing import Any
 from nixlite.errors import NixliteError
 from nixlite.image.compression import (DEFAULT_MAX_DECOMPRESSED, CompressionError, compress_chunks,
                                        decompress_chunks, sniff_compression)
-from nixlite.image.files import read_chunks
+from nixlite.image.files import exact_length, read_chunks
 from nixlite.image.jsonstyle import go_json, parse_json, python_json
 
 Chunks = Iterable[bytes]
@@ -135,7 +135,7 @@ class Layer:
     __slots__ = (
         "_blob_source", "_tar_source", "compression", "compression_level", "media_type",
         "_digest", "_size", "_diff_id", "_tar_size", "_want_digest", "_want_size", "_want_diff_id",
-        "urls", "annotations", "history", "max_tar_size",
+        "urls", "annotations", "history", "max_tar_size", "_verified",
     )
 
     def __init__(self) -> None:
@@ -155,6 +155,7 @@ class Layer:
         self.annotations: dict[str, str] | None = None
         self.history: dict[str, Any] | None = None
         self.max_tar_size = DEFAULT_MAX_DECOMPRESSED
+        self._verified = False
 
     # construction ---------------------------------------------------------------------
     @classmethod
@@ -175,11 +176,16 @@ class Layer:
     def from_blob(cls, source: Source, *, media_type: str | None = None,
                   compression: str | None = None, digest: str | None = None,
                   size: int | None = None, diff_id: str | None = None,
-                  max_tar_size: int = DEFAULT_MAX_DECOMPRESSED) -> Layer:
+                  max_tar_size: int = DEFAULT_MAX_DECOMPRESSED, verified: bool = False) -> Layer:
         """A layer whose stored blob comes from ``source``.  Its compression is taken from
         ``compression``, else from ``media_type``, else sniffed from the first bytes.
-        ``digest``/``size``/``diff_id`` are expected values, verified when streamed."""
+        ``digest``/``size``/``diff_id`` are expected values, verified when streamed —
+        unless ``verified``: the source's bytes were checked against them when they were
+        written (a range of an immutable store file), so only their length is checked."""
+        if verified and (digest is None or size is None):
+            raise NixliteError("a verified layer needs its digest and size")
         layer = cls()
+        layer._verified = verified
         layer.max_tar_size = max_tar_size
         layer._blob_source = source
         layer.media_type = media_type
@@ -294,6 +300,9 @@ class Layer:
     def blob_chunks(self) -> Iterator[bytes]:
         """Stream the stored blob; a complete pass records (and verifies) digest and size,
         and for an uncompressed layer also diff_id."""
+        if self._verified:
+            yield from exact_length(self._blob_source(), self._want_size, self.label)
+            return
         if self._blob_source is not None:
             chunks: Iterable[bytes] = self._blob_source()
         else:

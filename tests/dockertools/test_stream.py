@@ -226,3 +226,36 @@ def test_rebuild_streams_unchanged_layers_once(store, tmp_path, pkgs, monkeypatc
     poisoned.put(poisoned.key([pkgs["libc"]], options), "sha256:" + "0" * 64, 10240)
     with pytest.raises(StepFailed, match="expected sha256:0000"):
         stream_layered(store, "app2", [pkgs["libc"]], {}, tag="v1")
+
+
+def test_uncompressed_rebuild_copies_unchanged_layers_from_the_earlier_archive(store, tmp_path, pkgs,
+                                                                               monkeypatch):
+    """compressor = "none": an unchanged layer's bytes are copied from the earlier archive
+    in the store, neither tarred nor hashed again; the archive still equals the stream
+    script's bytes.  Once that archive is gone the layer is tarred again."""
+    import nixlite.image.steps.stream as stream_step
+
+    calls: list[tuple] = []
+    real = stream_step.store_layer_chunks
+
+    def counting(paths, **options):
+        calls.append(tuple(paths))
+        return real(paths, **options)
+
+    monkeypatch.setattr(stream_step, "store_layer_chunks", counting)
+    stream_layered(store, "plain", [pkgs["hello"], pkgs["tools"]], {}, tag="v1", compressor="none")
+    calls.clear()
+    tools2 = add_tree(store, tmp_path, "tools-2", {"bin/tool": ("exec", b"changed again")})
+    second = stream_layered(store, "plain", [pkgs["hello"], tools2], {}, tag="v1",
+                            compressor="none")
+    assert calls == [(tools2,), (tools2,)]
+    assert open(store.physical(second["archive"]), "rb").read() == run_stream(
+        store.physical(second["script"]))
+
+    calls.clear()
+    store.delete_paths([second["archive"]])
+    third = stream_layered(store, "plain", [pkgs["hello"], tools2], {}, tag="v2",
+                           compressor="none")
+    assert (tools2,) in calls and all(calls.count(p) == 1 for p in calls)
+    assert open(store.physical(third["archive"]), "rb").read() == run_stream(
+        store.physical(third["script"]))

@@ -30,6 +30,7 @@ from nixlite.image.files import atomic_file, write_bytes_atomically
 from nixlite.image.layering import store_layers
 from nixlite.image.model import Image, Layer, file_source
 from nixlite.image.stream_layered import StreamedImage, _add_base_layers, _stat_header, parse_created
+from nixlite.image.tarreader import index_tar_file
 from nixlite.image.tarwriter import gnu_tree_chunks, store_layer_chunks
 from nixlite.image.steps.context import (as_list, decompression_limit, failures, hash_part,
                                          job_cache, step_args, view_of, write_output)
@@ -141,7 +142,11 @@ class LayerCache:
     """Digests of store-path layers, by what they hold: store paths never change, so a layer
     of the same paths written the same way has the same bytes.  A rebuild then streams an
     unchanged layer once (into the archive) instead of twice (digest, then archive); the
-    declared digest is still verified as it streams."""
+    declared digest is still verified as it streams.
+
+    An uncompressed archive (``compressor = "none"``) also records where it holds each
+    layer: a rebuild copies that byte range of the earlier archive (an immutable store
+    file, checked when written) instead of writing and hashing the tar again."""
 
     PREFIX = "dockertools-layer:"
 
@@ -152,18 +157,44 @@ class LayerCache:
     def key(paths, options: dict[str, Any]) -> str:
         return hashlib.sha256(json.dumps([list(paths), options], sort_keys=True).encode()).hexdigest()
 
-    def get(self, key: str) -> tuple[str, int] | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         value = self.store.cache_get(self.PREFIX + key)
-        return (value["digest"], value["size"]) if isinstance(value, dict) else None
+        return value if isinstance(value, dict) else None
 
-    def put(self, key: str, digest: str, size: int) -> None:
-        self.store.cache_put(self.PREFIX + key, {"digest": digest, "size": size})
+    def put(self, key: str, digest: str, size: int, copy: dict[str, Any] | None = None) -> None:
+        self.store.cache_put(self.PREFIX + key, {"digest": digest, "size": size, **(copy or {})})
+
+    def stored_copy(self, known: dict[str, Any]) -> str | None:
+        """The file of a valid store archive that holds the layer at ``known["offset"]``,
+        if it is still the very file that was written (same inode and size)."""
+        archive = known.get("archive")
+        if not archive or not self.store.is_valid(archive):
+            return None
+        path = self.store.physical(archive)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        if (st.st_ino, st.st_size) != (known.get("inode"), known.get("archive_size")):
+            return None
+        return path
+
+    @staticmethod
+    def copies(archive: str, written: str, layers: list[Layer]) -> dict[str, dict[str, Any]]:
+        """Where the uncompressed archive ``written`` (to become the store path ``archive``)
+        holds each layer: diff_id → the record ``stored_copy`` reads."""
+        st = os.stat(written)
+        wanted = {layer.diff_id.split(":", 1)[1] + "/layer.tar": layer.diff_id for layer in layers}
+        return {wanted[m.name]: {"archive": archive, "offset": m.offset, "inode": st.st_ino,
+                                 "archive_size": st.st_size}
+                for m in index_tar_file(written) if m.name in wanted}
 
 
 def streamed_image(conf: dict[str, Any], view: StoreView, repo_tag: str | None = None,
                    cache: LayerCache | None = None) -> tuple[StreamedImage, list]:
     """``stream_layered_image`` over a store read through ``view`` (see ``storeview``);
-    also returns ``(cache key, layer)`` for the store layers, to record after writing."""
+    also returns ``(cache key, layer, cached record)`` for the store layers, to record
+    after writing."""
     when = parse_created(conf["created"])
     created_text = when.isoformat()
     mtime = int(when.timestamp()) if conf.get("mtime") is None else int(conf["mtime"])
@@ -182,12 +213,17 @@ def streamed_image(conf: dict[str, Any], view: StoreView, repo_tag: str | None =
             return store_layer_chunks(paths, view=view, **options)
         key = LayerCache.key(paths, options)
         known = cache.get(key) if cache is not None else None
+        stored = cache.stored_copy(known) if known is not None else None
         if known is None:
             layer = Layer.from_tar(source)
+        elif stored is not None:
+            layer = Layer.from_blob(file_source(stored, known["offset"], known["size"]),
+                                    compression="none", digest=known["digest"],
+                                    size=known["size"], verified=True)
         else:
-            layer = Layer.from_blob(source, compression="none", digest=known[0], size=known[1],
-                                    diff_id=known[0])
-        keyed.append((key, layer))
+            layer = Layer.from_blob(source, compression="none", digest=known["digest"],
+                                    size=known["size"], diff_id=known["digest"])
+        keyed.append((key, layer, known))
         layers.append(layer)
         history.append({"created": created_text, "comment": f"store paths: {list(paths)!r}"})
     custom = conf["customisation_layer"]
@@ -247,8 +283,13 @@ def layered_archive(ctx: StepContext) -> None:
         write_output(ctx, ctx.outputs["out"], docker_archive_chunks(
             streamed.image, mtime=streamed.mtime, layer_headers=streamed.layer_headers,
             compression=COMPRESSIONS[compressor], job_cache=job_cache(ctx)))
-        for key, layer in keyed:
-            cache.put(key, layer.digest, layer.size)
+        copies = {}
+        if compressor == "none":
+            copies = cache.copies(ctx.output_paths["out"], ctx.outputs["out"],
+                                  [layer for _, layer, _ in keyed])
+        for key, layer, known in keyed:
+            if known is None or layer.diff_id in copies:
+                cache.put(key, layer.digest, layer.size, copies.get(layer.diff_id))
 
 
 def main(argv: list[str]) -> int:
