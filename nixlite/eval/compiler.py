@@ -223,9 +223,23 @@ class Compiler:
         name = e.name
         # hops from one `with` frame to the next (levels ascend): one walk up the chain
         hops = [level - above for level, above in zip(e.withs, [0, *e.withs])]
+        first = hops[0]
+        hops[0] = 0
+        # The innermost `with` frame fixes the whole chain (its parents and their forced
+        # sets never change), so the frame last looked up through and the value found
+        # are remembered: a module's `with lib;` frame serves all the lookups of its
+        # body, and a file's `with lib.lists; with lib.strings; …` every call.
+        last = [None, None]
 
         def code(env):
             frame = env
+            hop = first
+            while hop:
+                frame = frame[0]
+                hop -= 1
+            if frame is last[0]:
+                return last[1]
+            innermost = frame
             for hop in hops:
                 while hop:
                     frame = frame[0]
@@ -243,7 +257,10 @@ class Compiler:
                     raise type_error(s, "a set").at(e.pos)
                 v = s.get(name, _MISSING)
                 if v is not _MISSING:
-                    return force(v)
+                    v = v.force() if type(v) is Thunk else v
+                    last[0] = innermost
+                    last[1] = v
+                    return v
             raise EvalError(f"undefined variable '{name}'", e.pos)
 
         return code

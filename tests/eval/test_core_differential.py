@@ -30,6 +30,10 @@ LANGUAGE = [
     "let a = 1; in with { a = 2; }; a",
     "with { a = 1; }; with { a = 2; }; a",
     "with { x = 1; }; let y = x; in y",
+    # one lookup site, a different `with` chain (or the same one) at each call
+    "map (s: with { y = 0; }; with s; x + y) [ { x = 1; } { x = 2; y = 5; } { x = 3; } ]",
+    "let f = s: with s; with { b = 10; }; a + b; in [ (f { a = 1; }) (f { a = 2; }) (f { a = 1; b = 0; }) ]",
+    "let g = with { z = 1; }; n: z + n; in [ (g 1) (g 2) ]",
     "{ a.b.c = 1; a.d = 2; }",
     "{ ${\"a\" + \"b\"} = 1; ${null} = 2; }",
     "let n = \"x\"; in { ${n} = 1; \"${n}y\" = 2; }.xy",
