@@ -284,13 +284,15 @@ class Compiler:
         return name_code
 
     def _select(self, e):
-        expr = self.compile(e.expr)
         names = [self._attr_name_code(p) for p in e.path]
         default = self.compile(e.default) if e.default is not None else None
-        if len(names) == 1 and isinstance(names[0], str):
+        if all(type(n) is str for n in names):
+            if len(names) > 1:
+                return fastops.select_path(self._operand(e.expr), tuple(names), default, e)
             if default is None:
                 return fastops.select1(self._operand(e.expr), names[0], e)
             return fastops.select1_or(self._operand(e.expr), names[0], default, e)
+        expr = self.compile(e.expr)
 
         def select(env):
             v = expr(env)

@@ -146,6 +146,34 @@ _SELECT_OR_BODY = (
     "    return D(env)\n"
 )
 
+# ``a.n1.n2…`` (static names): each step as in ``_SELECT_BODY``
+_SELECT_PATH_BODY = (
+    "    for n in NAMES:\n"
+    "        if type(a) is not Attrs:\n"
+    "            raise type_error(a, 'a set').at(E.pos)\n"
+    "        x = a.get(n, MISSING)\n"
+    "        if x is MISSING:\n"
+    "            raise missing_attr(n, a, E)\n"
+    "        if type(x) is Thunk:\n"
+    "            x = x.val if x.fn is None else force_attr(x, a, n, E)\n"
+    "        a = x\n"
+    "    return a\n"
+)
+
+# ``a.n1.n2… or default`` (static names): the default when a step is no set or misses
+_SELECT_PATH_OR_BODY = (
+    "    for n in NAMES:\n"
+    "        if type(a) is not Attrs:\n"
+    "            return D(env)\n"
+    "        x = a.get(n, MISSING)\n"
+    "        if x is MISSING:\n"
+    "            return D(env)\n"
+    "        if type(x) is Thunk:\n"
+    "            x = x.val if x.fn is None else force_attr(x, a, n, E)\n"
+    "        a = x\n"
+    "    return a\n"
+)
+
 _HASATTR_BODY = {
     "static": "    return type(a) is Attrs and NAME in a\n",
     # the name is computed even when the operand is no set, as for longer paths
@@ -316,6 +344,15 @@ def select1_or(operand: tuple, name: str, default, node):
     """A closure for ``a.name or default`` (one static name)."""
     make = _factory("select1_or", (("a", operand[0]),), _SELECT_OR_BODY, "NAME, D, E")
     return make(*_args(operand), name, default, node)
+
+
+def select_path(operand: tuple, names: tuple, default, node):
+    """A closure for ``a.n1.n2…`` or ``a.n1.n2… or default`` (static names)."""
+    if default is None:
+        make = _factory("select_path", (("a", operand[0]),), _SELECT_PATH_BODY, "NAMES, E")
+        return make(*_args(operand), names, node)
+    make = _factory("select_path_or", (("a", operand[0]),), _SELECT_PATH_OR_BODY, "NAMES, D, E")
+    return make(*_args(operand), names, default, node)
 
 
 def hasattr1(operand: tuple, name):
