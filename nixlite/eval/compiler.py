@@ -690,25 +690,33 @@ class Compiler:
 
         return neg
 
-    def _bool_operand(self, code, node):
-        def b(env):
-            v = code(env)
+    def _logic(self, e):
+        """``&&``, ``||`` and ``->``: the right operand is evaluated only when the left
+        one does not decide; each must be a Boolean (checked inline: 400k of these on
+        the NixOS system)."""
+        left = self.compile(e.left)
+        right = self.compile(e.right)
+        # the left operand's value that decides the result without the right one
+        decides = {"&&": False, "||": True, "->": False}[e.op]
+        result = e.op != "&&"
+
+        def logic(env):
+            v = left(env)
+            if v is decides:
+                return result
+            if type(v) is not bool:
+                raise type_error(v, "a Boolean").at(e.pos)
+            v = right(env)
             if type(v) is bool:
                 return v
-            raise type_error(v, "a Boolean").at(node.pos)
+            raise type_error(v, "a Boolean").at(e.pos)
 
-        return b
+        return logic
 
     def _binop(self, e):
         op = e.op
         if op == "&&" or op == "||" or op == "->":
-            left = self._bool_operand(self.compile(e.left), e)
-            right = self._bool_operand(self.compile(e.right), e)
-            if op == "&&":
-                return lambda env: left(env) and right(env)
-            if op == "||":
-                return lambda env: left(env) or right(env)
-            return lambda env: (not left(env)) or right(env)
+            return self._logic(e)
         if e.fn is not None and e.fn.level != GLOBAL:
             return self._binop_user(e)
         if op in fastops.OPERATORS:
