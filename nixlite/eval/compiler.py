@@ -152,13 +152,18 @@ class Compiler:
                 nodes[code] = e
             return code(env)
 
-        cell[0] = compile_and_run
-        nodes[compile_and_run] = e
+        cell[0] = compile_and_run  # its node is found through its closure (node_of_thunk)
         return cell
 
     def node_of_thunk(self, t: Thunk):
         """The expression an unevaluated thunk will evaluate, if compiled here."""
-        return self.code_nodes.get(t.fn)
+        fn = t.fn
+        node = self.code_nodes.get(fn)
+        code = getattr(fn, "__code__", None)
+        if node is None and code is not None and code.co_name == "compile_and_run" \
+                and code.co_filename == __file__:
+            node = fn.__closure__[code.co_freevars.index("e")].cell_contents
+        return node
 
     def delayed(self, e):
         """``(code, is_thunk)``: like ``lazy`` but lets hot callers build the thunk
