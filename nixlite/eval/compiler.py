@@ -653,9 +653,18 @@ class Compiler:
         return assert_
 
     def _if(self, e):
-        cond = self.compile(e.cond)
         then = self.compile(e.then)
         else_ = self.compile(e.else_)
+        c = e.cond
+        if type(c) is A.HasAttr and len(c.path) == 1:
+            item = c.path[0]
+            name = item if isinstance(item, str) else (self._operand(item), item)
+            return fastops.if_hasattr(self._operand(c.expr), name, then, else_)
+        if (type(c) is A.BinOp and (c.op == "==" or c.op == "!=")
+                and (c.fn is None or c.fn.level == GLOBAL)):
+            return fastops.if_equal(c.op, self._operand(c.left), self._operand(c.right), c,
+                                    then, else_)
+        cond = self.compile(c)
 
         def if_(env):
             c = cond(env)

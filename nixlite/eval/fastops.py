@@ -183,6 +183,29 @@ _HASATTR_BODY = {
 }
 
 
+# ``if COND then T else F`` with the condition's test inline (no closure call for it):
+# a ``?`` (never fails), ``==`` or ``!=`` (a comparison error is located at the operator)
+_IF_BODY = {
+    "hasattr static": ("    if type(a) is Attrs and NAME in a:\n"
+                       "        return T(env)\n"
+                       "    return F(env)\n"),
+    "hasattr dynamic": ("    if type(n) is not str:\n"
+                        "        n = attr_name(n, N)\n"
+                        "    if type(a) is Attrs and n in a:\n"
+                        "        return T(env)\n"
+                        "    return F(env)\n"),
+    **{op: ("    if type(a) is int and type(b) is int:\n"
+            f"        c = a {op} b\n"
+            "    else:\n"
+            "        try:\n"
+            f"            c = {'' if op == '==' else 'not '}_ops.eq_operands(a, b)\n"
+            "        except EvalError as exc:\n"
+            "            raise exc.at(E.pos)\n"
+            "    return T(env) if c else F(env)\n")
+       for op in ("==", "!=")},
+}
+
+
 def attr_name(s, node) -> str:
     """A computed attribute name: a string, its context dropped."""
     if type(s) is CStr:
@@ -364,6 +387,24 @@ def hasattr1(operand: tuple, name):
     make = _factory("hasattr1", (("a", operand[0]), ("n", name_operand[0])),
                     _HASATTR_BODY["dynamic"], "N")
     return make(*_args(operand), *_args(name_operand), node)
+
+
+def if_hasattr(operand: tuple, name, then, else_):
+    """A closure for ``if a ? name then … else …``; ``name`` as for ``hasattr1``."""
+    if type(name) is str:
+        make = _factory("if_hasattr", (("a", operand[0]),), _IF_BODY["hasattr static"],
+                        "NAME, T, F")
+        return make(*_args(operand), name, then, else_)
+    name_operand, node = name
+    make = _factory("if_hasattr", (("a", operand[0]), ("n", name_operand[0])),
+                    _IF_BODY["hasattr dynamic"], "N, T, F")
+    return make(*_args(operand), *_args(name_operand), node, then, else_)
+
+
+def if_equal(op: str, a: tuple, b: tuple, node, then, else_):
+    """A closure for ``if a == b then … else …`` (or ``!=``); ``node`` is the comparison."""
+    make = _factory("if_equal", (("a", a[0]), ("b", b[0])), _IF_BODY[op], "E, T, F")
+    return make(*_args(a), *_args(b), node, then, else_)
 
 
 def call2(fn: tuple, x: tuple, y: tuple, on_error):

@@ -64,6 +64,10 @@ LANGUAGE = [
     "{ a = 1; } ? a", "{ a.b = 1; } ? a.b", "{ a = 1; } ? a.b", "1 ? a",
     "{ a = 1; }.a", "{ a = 1; }.b or 2", "{ }.a.b or 3", "1.a or 4",
     "let s = { a.b.c = 1; }; in [ s.a.b.c (s.a.x.c or 2) (s.a.b.c.d or 3) ({ a = 1; }.a.b or 4) ]",
+    # conditions tested inside the `if`: `?` with static and computed names, `==`, `!=`
+    "let s = { a = 1; }; n = \"a\"; in [ (if s ? a then 1 else 2) (if s ? ${n} then 3 else 4) (if 1 ? a then 5 else 6) ]",
+    "map (x: if x == null then 0 else if x != 2 then x else 20) [ null 1 2 3 \"s\" [ 1 ] ]",
+    "let l = [ 1 ]; in [ (if l == [ 1 ] then 1 else 0) (if { a = 1; } != { a = 1; } then 1 else 0) ]",
     "let __sub = a: b: 42; in 5 - 3",
     "let __lessThan = a: b: true; in [ (1 < 0) (1 > 0) (1 <= 0) (1 >= 0) ]",
     "0 + -(1)", "0 + - 2.5", "9223372036854775807", "0 + -9223372036854775807 - 1",

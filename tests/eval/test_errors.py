@@ -41,6 +41,8 @@ TODAY = {
     "1 < \"a\"": "error: cannot compare an integer with a string; values are 1 and \"a\"",
     "with 1; x": "error: expected a set but found an integer: 1",
     "let s = { a.b = 1; }; in s.a.b.c": "error: expected a set but found an integer: 1",
+    "let s = { }; in if s ? ${1} then 1 else 2": "error: expected a string but found an integer: 1",
+    "if [ (throw \"inner\") ] == [ 1 ] then 1 else 2": "error: inner",
 }
 
 
