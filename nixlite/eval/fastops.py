@@ -146,12 +146,63 @@ _SELECT_OR_BODY = (
     "    return D(env)\n"
 )
 
+# ``a.n1.n2…`` (static names): each step as in ``_SELECT_BODY``
+_SELECT_PATH_BODY = (
+    "    for n in NAMES:\n"
+    "        if type(a) is not Attrs:\n"
+    "            raise type_error(a, 'a set').at(E.pos)\n"
+    "        x = a.get(n, MISSING)\n"
+    "        if x is MISSING:\n"
+    "            raise missing_attr(n, a, E)\n"
+    "        if type(x) is Thunk:\n"
+    "            x = x.val if x.fn is None else force_attr(x, a, n, E)\n"
+    "        a = x\n"
+    "    return a\n"
+)
+
+# ``a.n1.n2… or default`` (static names): the default when a step is no set or misses
+_SELECT_PATH_OR_BODY = (
+    "    for n in NAMES:\n"
+    "        if type(a) is not Attrs:\n"
+    "            return D(env)\n"
+    "        x = a.get(n, MISSING)\n"
+    "        if x is MISSING:\n"
+    "            return D(env)\n"
+    "        if type(x) is Thunk:\n"
+    "            x = x.val if x.fn is None else force_attr(x, a, n, E)\n"
+    "        a = x\n"
+    "    return a\n"
+)
+
 _HASATTR_BODY = {
     "static": "    return type(a) is Attrs and NAME in a\n",
     # the name is computed even when the operand is no set, as for longer paths
     "dynamic": ("    if type(n) is not str:\n"
                 "        n = attr_name(n, N)\n"
                 "    return type(a) is Attrs and n in a\n"),
+}
+
+
+# ``if COND then T else F`` with the condition's test inline (no closure call for it):
+# a ``?`` (never fails), ``==`` or ``!=`` (a comparison error is located at the operator)
+_IF_BODY = {
+    "hasattr static": ("    if type(a) is Attrs and NAME in a:\n"
+                       "        return T(env)\n"
+                       "    return F(env)\n"),
+    "hasattr dynamic": ("    if type(n) is not str:\n"
+                        "        n = attr_name(n, N)\n"
+                        "    if type(a) is Attrs and n in a:\n"
+                        "        return T(env)\n"
+                        "    return F(env)\n"),
+    **{op: ("    if type(a) is int and type(b) is int:\n"
+            f"        c = a {op} b\n"
+            "    else:\n"
+            "        try:\n"
+            f"            c = {'' if op == '==' else 'not '}_ops.eq_operands(a, b)\n"
+            "        except EvalError as exc:\n"
+            "            raise exc.at(E.pos)\n"
+            "    return T(env) if c else F(env)\n")
+       for op in ("==", "!=")},
 }
 
 
@@ -318,6 +369,15 @@ def select1_or(operand: tuple, name: str, default, node):
     return make(*_args(operand), name, default, node)
 
 
+def select_path(operand: tuple, names: tuple, default, node):
+    """A closure for ``a.n1.n2…`` or ``a.n1.n2… or default`` (static names)."""
+    if default is None:
+        make = _factory("select_path", (("a", operand[0]),), _SELECT_PATH_BODY, "NAMES, E")
+        return make(*_args(operand), names, node)
+    make = _factory("select_path_or", (("a", operand[0]),), _SELECT_PATH_OR_BODY, "NAMES, D, E")
+    return make(*_args(operand), names, default, node)
+
+
 def hasattr1(operand: tuple, name):
     """A closure for ``a ? name``: ``name`` a ``str`` or ``(operand, node)`` computing it."""
     if type(name) is str:
@@ -327,6 +387,24 @@ def hasattr1(operand: tuple, name):
     make = _factory("hasattr1", (("a", operand[0]), ("n", name_operand[0])),
                     _HASATTR_BODY["dynamic"], "N")
     return make(*_args(operand), *_args(name_operand), node)
+
+
+def if_hasattr(operand: tuple, name, then, else_):
+    """A closure for ``if a ? name then … else …``; ``name`` as for ``hasattr1``."""
+    if type(name) is str:
+        make = _factory("if_hasattr", (("a", operand[0]),), _IF_BODY["hasattr static"],
+                        "NAME, T, F")
+        return make(*_args(operand), name, then, else_)
+    name_operand, node = name
+    make = _factory("if_hasattr", (("a", operand[0]), ("n", name_operand[0])),
+                    _IF_BODY["hasattr dynamic"], "N, T, F")
+    return make(*_args(operand), *_args(name_operand), node, then, else_)
+
+
+def if_equal(op: str, a: tuple, b: tuple, node, then, else_):
+    """A closure for ``if a == b then … else …`` (or ``!=``); ``node`` is the comparison."""
+    make = _factory("if_equal", (("a", a[0]), ("b", b[0])), _IF_BODY[op], "E, T, F")
+    return make(*_args(a), *_args(b), node, then, else_)
 
 
 def call2(fn: tuple, x: tuple, y: tuple, on_error):

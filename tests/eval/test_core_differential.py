@@ -30,6 +30,10 @@ LANGUAGE = [
     "let a = 1; in with { a = 2; }; a",
     "with { a = 1; }; with { a = 2; }; a",
     "with { x = 1; }; let y = x; in y",
+    # one lookup site, a different `with` chain (or the same one) at each call
+    "map (s: with { y = 0; }; with s; x + y) [ { x = 1; } { x = 2; y = 5; } { x = 3; } ]",
+    "let f = s: with s; with { b = 10; }; a + b; in [ (f { a = 1; }) (f { a = 2; }) (f { a = 1; b = 0; }) ]",
+    "let g = with { z = 1; }; n: z + n; in [ (g 1) (g 2) ]",
     "{ a.b.c = 1; a.d = 2; }",
     "{ ${\"a\" + \"b\"} = 1; ${null} = 2; }",
     "let n = \"x\"; in { ${n} = 1; \"${n}y\" = 2; }.xy",
@@ -59,6 +63,11 @@ LANGUAGE = [
     "\"a\" + \"b\"", "./a + \"/b\"", "./a + \"b\"", "\"${./.}\" == toString ./.",
     "{ a = 1; } ? a", "{ a.b = 1; } ? a.b", "{ a = 1; } ? a.b", "1 ? a",
     "{ a = 1; }.a", "{ a = 1; }.b or 2", "{ }.a.b or 3", "1.a or 4",
+    "let s = { a.b.c = 1; }; in [ s.a.b.c (s.a.x.c or 2) (s.a.b.c.d or 3) ({ a = 1; }.a.b or 4) ]",
+    # conditions tested inside the `if`: `?` with static and computed names, `==`, `!=`
+    "let s = { a = 1; }; n = \"a\"; in [ (if s ? a then 1 else 2) (if s ? ${n} then 3 else 4) (if 1 ? a then 5 else 6) ]",
+    "map (x: if x == null then 0 else if x != 2 then x else 20) [ null 1 2 3 \"s\" [ 1 ] ]",
+    "let l = [ 1 ]; in [ (if l == [ 1 ] then 1 else 0) (if { a = 1; } != { a = 1; } then 1 else 0) ]",
     "let __sub = a: b: 42; in 5 - 3",
     "let __lessThan = a: b: true; in [ (1 < 0) (1 > 0) (1 <= 0) (1 >= 0) ]",
     "0 + -(1)", "0 + - 2.5", "9223372036854775807", "0 + -9223372036854775807 - 1",

@@ -10,6 +10,7 @@ SAME_AS_2_8 = [
     "1 + \"a\"",
     "{ a = 1; }.b",
     "{ ab = 1; ac = 2; b = 3; }.a",
+    "let s = { a.bc = 1; }; in s.a.b",
     "throw \"foo\"",
     "abort \"x\"",
     "assert 1 == 2; 1",
@@ -23,7 +24,7 @@ SAME_AS_2_8 = [
 # not record 2.8's "… while evaluating the attribute 'a'" frame of a selection, so it has
 # nothing to hint at for these.
 SHOW_TRACE_HINT = "\n(use '--show-trace' to show detailed location information)"
-NO_SELECT_FRAME = {"rec { a = b; b = a; }.a"}
+NO_SELECT_FRAME = {"rec { a = b; b = a; }.a", "let s = { a.bc = 1; }; in s.a.b"}
 
 # Today's Nix reworded these (value shown after the type; lambda naming).
 TODAY = {
@@ -39,6 +40,9 @@ TODAY = {
     "{ } < { }": "error: cannot compare a set with a set; values of that type are incomparable",
     "1 < \"a\"": "error: cannot compare an integer with a string; values are 1 and \"a\"",
     "with 1; x": "error: expected a set but found an integer: 1",
+    "let s = { a.b = 1; }; in s.a.b.c": "error: expected a set but found an integer: 1",
+    "let s = { }; in if s ? ${1} then 1 else 2": "error: expected a string but found an integer: 1",
+    "if [ (throw \"inner\") ] == [ 1 ] then 1 else 2": "error: inner",
 }
 
 
