@@ -106,6 +106,12 @@ class GitRevisionIO(LocalIO):
         except (ValueError, pygit2.GitError):
             raise GitRevisionError(f"revision '{rev}' in the git repository '{workdir}' is a "
                                    f"{obj.type_str}, not a commit or a tree") from None
+        commit, _, inside = rev.partition(":")
+        if isinstance(obj, pygit2.Tree) and inside.strip("/"):
+            # refs cannot hold ':', so REV:PATH names a directory of a commit, not its root
+            raise GitRevisionError(f"revision '{rev}' names the directory '{inside.strip('/')}' of "
+                                   f"'{commit}', not a whole revision: give '{commit}' and the "
+                                   "recipe's path in the work tree")
         return cls(repo, tree, _spelled_root(start, workdir), rev, store_root)
 
     # ------------------------------------------------------------ the tree

@@ -303,6 +303,10 @@ def test_errors(repo_dir, nixlite, tmp_path):
     blob = str(pygit2.Repository(str(repo_dir)).revparse_single("main:lib/words.txt").id)
     assert error("eval", "--rev", blob, "default.nix") == \
         f"error: revision '{blob}' in the git repository '{repo_dir}' is a blob, not a commit or a tree\n"
+    assert error("eval", "--rev", "main:lib", "default.nix") == \
+        "error: revision 'main:lib' names the directory 'lib' of 'main', not a whole revision: " \
+        "give 'main' and the recipe's path in the work tree\n"
+    assert nixlite("eval", "--rev", "main:", "-E", "1", cwd=repo_dir) == (0, "1\n", "")  # root tree
     # lib/text.nix is feature's: main does not have it, whatever the working tree holds
     assert error("eval", "--rev", "main", "lib/text.nix") == \
         f"error: getting status of '{repo_dir}/lib/text.nix': No such file or directory " \
