@@ -49,6 +49,22 @@ def pkgs(store, tmp_path):
     return {"libc": libc, "zlib": zlib, "hello": hello, "tools": tools}
 
 
+@pytest.fixture
+def layer_calls(monkeypatch) -> list[tuple]:
+    """The store paths of every layer the stream step tars, in order (one tuple a layer)."""
+    import nixlite.image.steps.stream as stream_step
+
+    calls: list[tuple] = []
+    real = stream_step.store_layer_chunks
+
+    def counting(paths, **options):
+        calls.append(tuple(paths))
+        return real(paths, **options)
+
+    monkeypatch.setattr(stream_step, "store_layer_chunks", counting)
+    return calls
+
+
 def stream_layered(store, name, contents, config, *, max_layers=100, tag=None, from_image=None,
                    extra="", fake_root="", compressor=None):
     base = toJSON({"architecture": "amd64", "config": config, "os": "linux"})
@@ -193,30 +209,22 @@ def test_layered_image_loads_unpacks_and_runs(store, tmp_path):
     subprocess.run(["chmod", "-R", "u+w", str(tmp_path)], check=False)
 
 
-def test_rebuild_streams_unchanged_layers_once(store, tmp_path, pkgs, monkeypatch):
+def test_rebuild_streams_unchanged_layers_once(store, tmp_path, pkgs, layer_calls):
     """Layers are cached by content: after one package changes, a rebuild of the archive
     streams each unchanged store layer once (into the archive), not twice; a poisoned cache
     entry cannot slip through (the declared digest is verified while streaming)."""
     import nixlite.image.steps.stream as stream_step
     from nixlite.build.native import StepFailed
 
-    calls: list[tuple] = []
-    real = stream_step.store_layer_chunks
-
-    def counting(paths, **options):
-        calls.append(tuple(paths))
-        return real(paths, **options)
-
-    monkeypatch.setattr(stream_step, "store_layer_chunks", counting)
     first = stream_layered(store, "app", [pkgs["hello"], pkgs["tools"]], {}, tag="v1")
-    cold = list(calls)
+    cold = list(layer_calls)
     assert cold and all(cold.count(p) == 2 for p in cold)
-    calls.clear()
+    layer_calls.clear()
     tools2 = add_tree(store, tmp_path, "tools-1", {"bin/tool": ("exec", b"changed")})
     second = stream_layered(store, "app", [pkgs["hello"], tools2], {}, tag="v1")
     assert second["archive"] != first["archive"]
-    assert calls.count((tools2,)) == 2
-    assert all(calls.count(p) == 1 for p in calls if p != (tools2,))
+    assert layer_calls.count((tools2,)) == 2
+    assert all(layer_calls.count(p) == 1 for p in layer_calls if p != (tools2,))
     gz = subprocess.run(["pigz", "-nT"], input=run_stream(store.physical(second["script"])),
                         capture_output=True, check=True).stdout
     assert open(store.physical(second["archive"]), "rb").read() == gz
@@ -229,33 +237,23 @@ def test_rebuild_streams_unchanged_layers_once(store, tmp_path, pkgs, monkeypatc
 
 
 def test_uncompressed_rebuild_copies_unchanged_layers_from_the_earlier_archive(store, tmp_path, pkgs,
-                                                                               monkeypatch):
+                                                                               layer_calls):
     """compressor = "none": an unchanged layer's bytes are copied from the earlier archive
     in the store, neither tarred nor hashed again; the archive still equals the stream
     script's bytes.  Once that archive is gone the layer is tarred again."""
-    import nixlite.image.steps.stream as stream_step
-
-    calls: list[tuple] = []
-    real = stream_step.store_layer_chunks
-
-    def counting(paths, **options):
-        calls.append(tuple(paths))
-        return real(paths, **options)
-
-    monkeypatch.setattr(stream_step, "store_layer_chunks", counting)
     stream_layered(store, "plain", [pkgs["hello"], pkgs["tools"]], {}, tag="v1", compressor="none")
-    calls.clear()
+    layer_calls.clear()
     tools2 = add_tree(store, tmp_path, "tools-2", {"bin/tool": ("exec", b"changed again")})
     second = stream_layered(store, "plain", [pkgs["hello"], tools2], {}, tag="v1",
                             compressor="none")
-    assert calls == [(tools2,), (tools2,)]
+    assert layer_calls == [(tools2,), (tools2,)]
     assert open(store.physical(second["archive"]), "rb").read() == run_stream(
         store.physical(second["script"]))
 
-    calls.clear()
+    layer_calls.clear()
     store.delete_paths([second["archive"]])
     third = stream_layered(store, "plain", [pkgs["hello"], tools2], {}, tag="v2",
                            compressor="none")
-    assert (tools2,) in calls and all(calls.count(p) == 1 for p in calls)
+    assert (tools2,) in layer_calls and all(layer_calls.count(p) == 1 for p in layer_calls)
     assert open(store.physical(third["archive"]), "rb").read() == run_stream(
         store.physical(third["script"]))
