@@ -19,10 +19,8 @@ import sys
 from nixlite.cli import logs
 from nixlite.cli.evaluation import (
     add_evaluation_arguments,
-    auto_arguments,
     evaluation_io,
     make_state,
-    roots,
     write_error,
 )
 from nixlite.cli.realising import make_realiser
@@ -140,25 +138,19 @@ def threading_main() -> bool:
 
 def evaluate_targets(args, io, realiser):
     """``[(drv path, output name, output path)]`` of the derivations selected."""
-    from nixlite.cli.instantiate_cmd import derivation_lines
-    from nixlite.eval.api import auto_call, find_along_attr_path
+    from nixlite.cli.instantiate_cmd import selected_derivations
 
     state = make_state(args, io, read_write=True)
     state.io.realiser = lambda targets: realiser.realise(targets, announce=False)
-    auto_args = auto_arguments(state, args)
     store = state.io.store
     wanted = []
-    for root in roots(state, args):
-        v = root()
-        for attr_path in args.attr or [""]:
-            selected = auto_call(find_along_attr_path(v, attr_path, auto_args), auto_args)
-            for drv_path, output in derivation_lines(selected, auto_args):
-                out = store.read_derivation(drv_path).outputs.get(output)
-                if out is None:
-                    from nixlite.eval.values import EvalError
+    for drv_path, output in selected_derivations(state, args):
+        out = store.read_derivation(drv_path).outputs.get(output)
+        if out is None:
+            from nixlite.eval.values import EvalError
 
-                    raise EvalError(f"derivation '{drv_path}' does not have an output '{output}'")
-                wanted.append((drv_path, output, out.path))
+            raise EvalError(f"derivation '{drv_path}' does not have an output '{output}'")
+        wanted.append((drv_path, output, out.path))
     return wanted
 
 

@@ -60,8 +60,6 @@ def run(args) -> int:
 
 
 def _instantiate(args, io):
-    from nixlite.eval.api import auto_call, find_along_attr_path
-
     state = make_state(args, io, read_write=True)
     if args.find_file:
         find_files(state, args)
@@ -69,23 +67,30 @@ def _instantiate(args, io):
     from nixlite.cli.realising import enable_import_from_derivation
 
     enable_import_from_derivation(state, args)
-    auto_args = auto_arguments(state, args)
-
     printed = []
+    for drv_path, output in selected_derivations(state, args):
+        shown = drv_path
+        if args.add_root:
+            shown = _add_root(io, args.add_root, len(printed) + 1, drv_path)
+        line = shown if output == "out" else f"{shown}!{output}"
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+        printed.append(line)
+    return printed
+
+
+def selected_derivations(state, args):
+    """``(drvPath, outputName)`` of each derivation the command line selects, as it is
+    found: every root (files, ``-E``, stdin), every ``-A`` path in it, auto-called with
+    ``--arg``/``--argstr`` (what ``instantiate``, ``build`` and ``plan`` act on)."""
+    from nixlite.eval.api import auto_call, find_along_attr_path
+
+    auto_args = auto_arguments(state, args)
     for root in roots(state, args):
         v = root()
         for attr_path in args.attr or [""]:
-            selected = find_along_attr_path(v, attr_path, auto_args)
-            selected = auto_call(selected, auto_args)
-            for drv_path, output in derivation_lines(selected, auto_args):
-                shown = drv_path
-                if args.add_root:
-                    shown = _add_root(io, args.add_root, len(printed) + 1, drv_path)
-                line = shown if output == "out" else f"{shown}!{output}"
-                sys.stdout.write(line + "\n")
-                sys.stdout.flush()
-                printed.append(line)
-    return printed
+            selected = auto_call(find_along_attr_path(v, attr_path, auto_args), auto_args)
+            yield from derivation_lines(selected, auto_args)
 
 
 def _add_root(io, root: str, n: int, drv_path: str) -> str:

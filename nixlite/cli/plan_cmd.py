@@ -14,10 +14,8 @@ import sys
 
 from nixlite.cli.evaluation import (
     add_evaluation_arguments,
-    auto_arguments,
     evaluation_io,
     make_state,
-    roots,
     write_error,
 )
 
@@ -62,20 +60,12 @@ def run(args) -> int:
 
 def _targets(args, io) -> list[tuple[str, str]]:
     """``(drv path, output)`` of the derivations the command line selects."""
-    from nixlite.cli.instantiate_cmd import derivation_lines
+    from nixlite.cli.instantiate_cmd import selected_derivations
     from nixlite.cli.realising import enable_import_from_derivation
-    from nixlite.eval.api import auto_call, find_along_attr_path
 
     state = make_state(args, io, read_write=True)
     enable_import_from_derivation(state, args)
-    auto_args = auto_arguments(state, args)
-    targets = []
-    for root in roots(state, args):
-        v = root()
-        for attr_path in args.attr or [""]:
-            targets += derivation_lines(auto_call(find_along_attr_path(v, attr_path, auto_args),
-                                                  auto_args), auto_args)
-    return targets
+    return list(selected_derivations(state, args))
 
 
 def _write(args, store, targets) -> bytes:
