@@ -98,6 +98,7 @@ def _forced(v):
 
 
 def _names_index(xs: list) -> dict[str, list]:
+    """name → the values the sets of ``xs`` (forced) give it, in list order."""
     index: dict[str, list] = {}
     for x in map(_forced, xs):
         for k, v in x.items():
@@ -191,13 +192,5 @@ def zip_attrs_with(f, xs):
     f = function_arg(f, "while evaluating the first argument passed to builtins.zipAttrsWith")
     xs = list_arg(xs, "while evaluating the second argument passed to builtins.zipAttrsWith")
     what = "while evaluating a value of the list passed as second argument to builtins.zipAttrsWith"
-    sets = [attrs_arg(x, what) for x in xs]
-    grouped: dict[str, list] = {}
-    for s in sets:
-        for k, v in s.items():
-            vs = grouped.get(k)
-            if vs is None:
-                grouped[k] = [v]
-            else:
-                vs.append(v)
+    grouped = _names_index([attrs_arg(x, what) for x in xs])
     return Attrs({k: Thunk(_map_attr, (f, k, vs)) for k, vs in grouped.items()})
